@@ -1,0 +1,35 @@
+# The two sacred commands: `make dev` and `make test`. Everything is installed by these files.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+
+.PHONY: dev test lint bench install uv clean
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+uv: $(if $(findstring .tools,$(UV)),$(CURDIR)/.tools/bin/uv,)
+
+install: uv
+	$(UV) sync --frozen --python 3.11
+
+dev: install
+	$(UV) run --frozen followthrough dev
+
+test: install
+	$(UV) run --frozen pytest -q
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy followthrough
+
+bench: install
+	$(UV) run --frozen python -m bench.run
+
+clean:
+	rm -rf .venv .tools .pytest_cache

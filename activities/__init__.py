@@ -1,0 +1,30 @@
+"""Activities: classes built with their dependencies. ``build_activities`` is the one registry
+the worker and the tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from activities.delivery import DeliveryActivities
+from activities.runs import RunActivities
+from channels.registry import ChannelRegistry
+from followthrough.rendering import Renderer
+from followthrough.settings import Settings
+
+
+@dataclass
+class ActivityDeps:
+    settings: Settings
+    engine: Engine
+    renderer: Renderer
+    channels: ChannelRegistry
+
+
+def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
+    delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
+    runs = RunActivities(deps.engine)
+    return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run]

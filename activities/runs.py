@@ -1,0 +1,44 @@
+"""Bookkeeping of the runs table, called by workflows as local activities."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from followthrough.models.runs import RunFinish, StepRecord
+from followthrough.store import runs, timeline
+from followthrough.store.db import session_scope
+
+
+class RunActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn(name="record_step")
+    async def record_step(self, step: StepRecord) -> None:
+        await asyncio.to_thread(self._record_step, step)
+
+    @activity.defn(name="finish_run")
+    async def finish_run(self, finish: RunFinish) -> None:
+        await asyncio.to_thread(self._finish_run, finish)
+
+    def _record_step(self, step: StepRecord) -> None:
+        with session_scope(self._engine) as session:
+            runs.record_step(session, step)
+
+    def _finish_run(self, finish: RunFinish) -> None:
+        with session_scope(self._engine) as session:
+            run = runs.get(session, finish.run_id)
+            was_running = run.ended_at is None
+            run = runs.finish(session, finish.run_id, finish.status, finish.reason)
+            if was_running and run.contact_id is not None:
+                timeline.record(
+                    session,
+                    contact_id=run.contact_id,
+                    kind=f"run.{run.status}",
+                    summary=f"{run.definition_name or run.kind} {run.status}"
+                    + (f": {run.reason}" if run.reason else ""),
+                    run_id=run.id,
+                )

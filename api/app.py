@@ -1,0 +1,60 @@
+"""The FastAPI app factory. The API never sends a message: it validates, writes CRM records and
+starts, signals, queries or cancels workflows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from api import errors
+from api.routers import (
+    contacts,
+    definitions,
+    deliveries,
+    health,
+    outbox,
+    runs,
+    sequences,
+    templates,
+    users,
+    webhooks,
+)
+from api.temporal import TemporalGateway
+from followthrough.bootstrap import seed_builtins
+from followthrough.rendering import Renderer
+from followthrough.settings import Settings
+from followthrough.store.db import make_engine, upgrade
+from followthrough.store.templates import DbTemplateSource
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, temporal_client: Client | None = None
+) -> FastAPI:
+    engine = engine or make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(upgrade, engine)
+        await asyncio.to_thread(seed_builtins, engine, settings)
+        yield
+
+    app = FastAPI(
+        title="Followthrough",
+        version="1",
+        summary="Durable CRM follow-through: sequences, reminders, escalations, one delivery door.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.temporal = TemporalGateway(settings, temporal_client)
+    app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    errors.install(app)
+    for module in (health, contacts, users, templates, definitions, sequences, runs, deliveries,
+                   outbox, webhooks):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,93 @@
+"""Dependencies as ``Annotated`` aliases: SessionDep, PrincipalDep, AdminDep, TemporalDep."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.temporal import TemporalGateway
+from followthrough.errors import Forbidden, Unauthorized
+from followthrough.models.vocab import Role
+from followthrough.rendering import Renderer
+from followthrough.settings import Settings
+from followthrough.store import users
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    user_id: int | None = None
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A unit of work per request: committed when the handler returns, rolled back on error."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def get_temporal(request: Request) -> TemporalGateway:
+    return request.app.state.temporal
+
+
+def get_renderer(request: Request) -> Renderer:
+    return request.app.state.renderer
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+RendererDep = Annotated[Renderer, Depends(get_renderer)]
+
+
+def get_principal(request: Request, settings: SettingsDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <API key>'.")
+    key = key.strip()
+    if settings.admin_api_key and hmac.compare_digest(key.encode(), settings.admin_api_key.encode()):
+        return Principal(Role.ADMIN)
+    with Session(request.app.state.engine) as session:
+        user = users.by_api_key(session, key)
+    if user is None:
+        raise Unauthorized("The API key is not valid.")
+    return Principal(Role(user.role), user.id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if principal.role != Role.ADMIN:
+        raise Forbidden("This needs an admin API key.")
+    return principal
+
+
+def require_manager(principal: PrincipalDep) -> Principal:
+    if principal.role not in (Role.ADMIN, Role.MANAGER):
+        raise Forbidden("This needs an admin or manager API key.")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+ManagerDep = Annotated[Principal, Depends(require_manager)]

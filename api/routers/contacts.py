@@ -1,0 +1,100 @@
+"""Contacts: create, list, read, update, upsert by external id, and the contact's timeline.
+Every authenticated role may use them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+
+from api.deps import SessionDep, SettingsDep, get_principal
+from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
+from api.schemas.contacts import (
+    ContactCreate,
+    ContactPublic,
+    ContactUpdate,
+    ContactUpsert,
+    TimelineEntryPublic,
+)
+from followthrough.settings import Settings
+from followthrough.store import contacts, timeline
+
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"], dependencies=[Depends(get_principal)])
+
+ContactId = Annotated[int, Path(ge=1, description="The contact's id.")]
+ExternalId = Annotated[str, Path(min_length=1, max_length=200)]
+Cursor = Annotated[str | None, Query(description="A next_cursor from the previous page.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+def _with_defaults(body: ContactCreate | ContactUpsert, settings: Settings) -> dict[str, Any]:
+    fields = body.model_dump()
+    fields["locale"] = fields["locale"] or settings.default_locale
+    fields["time_zone"] = fields["time_zone"] or settings.default_time_zone
+    return fields
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_contact(
+    body: ContactCreate, session: SessionDep, settings: SettingsDep
+) -> ContactPublic:
+    """Create a contact; a duplicate ``external_id`` is a 409."""
+    contact = contacts.create(session, _with_defaults(body, settings))
+    return ContactPublic.model_validate(contact)
+
+
+@router.get("")
+def list_contacts(
+    session: SessionDep, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[ContactPublic]:
+    """Contacts in creation order, ``limit`` at a time."""
+    rows = contacts.list_page(session, after=decode_cursor(cursor), limit=limit + 1)
+    return page_of(rows, limit, ContactPublic.model_validate)
+
+
+@router.get("/{contact_id}")
+def get_contact(contact_id: ContactId, session: SessionDep) -> ContactPublic:
+    """One contact, or a 404."""
+    return ContactPublic.model_validate(contacts.get(session, contact_id))
+
+
+@router.patch("/{contact_id}")
+def update_contact(
+    contact_id: ContactId, body: ContactUpdate, session: SessionDep
+) -> ContactPublic:
+    """Change only the fields sent; ``null`` clears email, phone or external_id."""
+    contact = contacts.get(session, contact_id)
+    contacts.update(session, contact, body.model_dump(exclude_unset=True))
+    return ContactPublic.model_validate(contact)
+
+
+@router.put(
+    "/by-external-id/{external_id}",
+    responses={201: {"description": "Created", "model": ContactPublic}},
+)
+def upsert_contact(
+    external_id: ExternalId,
+    body: ContactUpsert,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ContactPublic:
+    """Create or replace the contact with this external id (201 created, 200 replaced).
+
+    The body is the whole contact, as a CRM sync sends it: a field left out is reset to its
+    default, so a stale email never survives a sync that dropped it.
+    """
+    fields = _with_defaults(body, settings)
+    contact, created = contacts.upsert_by_external_id(session, external_id, fields)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return ContactPublic.model_validate(contact)
+
+
+@router.get("/{contact_id}/timeline")
+def contact_timeline(
+    contact_id: ContactId, session: SessionDep, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> Page[TimelineEntryPublic]:
+    """Everything sent, received and decided for the contact, newest first."""
+    contacts.get(session, contact_id)  # 404 for an unknown contact, not an empty page
+    rows = timeline.page(session, contact_id, before=decode_cursor(cursor), limit=limit + 1)
+    return page_of(rows, limit, TimelineEntryPublic.model_validate)

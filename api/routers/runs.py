@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Query
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import EngineDep, PrincipalDep, TemporalDep
+from api.schemas.common import Page
+from api.schemas.runs import RunPublic
+from followthrough.models.vocab import RunStatus
+from followthrough.store import runs
+from followthrough.store.db import session_scope
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+
+@router.get("", response_model=Page[RunPublic], summary="Runs, newest first")
+def list_runs(
+    engine: EngineDep,
+    _principal: PrincipalDep,
+    contact_id: int | None = None,
+    kind: str | None = None,
+    status: RunStatus | None = None,
+    definition: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+) -> Page[RunPublic]:
+    with session_scope(engine) as session:
+        rows = runs.list_page(
+            session, contact_id=contact_id, kind=kind, status=status, definition_name=definition,
+            before=cursor, limit=limit + 1,
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=[RunPublic.of(r) for r in rows], next_cursor=rows[-1].id if more else None)
+
+
+@router.get("/{run_id}", response_model=RunPublic, summary="A run with its step executions")
+def get_run(run_id: str, engine: EngineDep, _principal: PrincipalDep) -> RunPublic:
+    with session_scope(engine) as session:
+        run = runs.get(session, run_id)
+        return RunPublic.of(run, steps=runs.steps(session, run_id))
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic, status_code=202, summary="Cancel a run")
+async def cancel_run(
+    run_id: str, engine: EngineDep, temporal: TemporalDep, _principal: PrincipalDep
+) -> RunPublic:
+    """Asks the workflow to cancel; it records ``cancelled`` itself. An ended run is returned
+    unchanged; a run whose workflow is gone is marked cancelled here."""
+    run = await asyncio.to_thread(_get, engine, run_id)
+    if run.status != RunStatus.RUNNING:
+        return RunPublic.of(run)
+    client = await temporal.client()
+    try:
+        await client.get_workflow_handle(run.workflow_id).cancel()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        await asyncio.to_thread(_finish, engine, run_id)
+    return RunPublic.of(await asyncio.to_thread(_get, engine, run_id))
+
+
+def _get(engine, run_id: str):  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        return runs.get(session, run_id)
+
+
+def _finish(engine, run_id: str) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        runs.finish(session, run_id, RunStatus.CANCELLED, "cancelled (workflow not found)")

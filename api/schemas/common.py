@@ -1,0 +1,67 @@
+"""Shapes shared by every resource: pages with opaque cursors, RFC 3339 UTC timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Generic, Protocol, TypeVar
+
+from pydantic import AfterValidator, BaseModel, PlainSerializer
+
+from followthrough.errors import FieldError, ValidationFailed
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+T = TypeVar("T")
+R = TypeVar("R", bound=_HasId)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _rfc3339(value: datetime) -> str:
+    # Always six fraction digits, so every timestamp has one shape and sorts as text.
+    return _as_utc(value).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+#: A timestamp serialized as RFC 3339 in UTC, e.g. ``2026-05-09T07:35:25.123456Z``.
+UtcDateTime = Annotated[
+    datetime, AfterValidator(_as_utc), PlainSerializer(_rfc3339, return_type=str)
+]
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass ``next_cursor`` back as ``?cursor=`` until it is null."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The row id a cursor stands for; a cursor is opaque to clients (today: the last id seen)."""
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isascii() or not cursor.isdigit():
+        raise ValidationFailed(
+            "The cursor is not valid; use a next_cursor value returned by this list.",
+            errors=[FieldError("/query/cursor", "not a cursor returned by this list")],
+        )
+    return int(cursor)
+
+
+def page_of(rows: list[R], limit: int, public: Callable[[R], T]) -> Page[T]:
+    """A page from ``limit + 1`` fetched rows (the extra row only says another page exists);
+    the cursor is the id of the last row returned."""
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = str(rows[-1].id) if has_more else None
+    return Page(items=[public(row) for row in rows], next_cursor=cursor)

@@ -1,0 +1,128 @@
+"""Contact schema family (Base/Create/Upsert/Update/Public) and timeline entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from api.schemas.common import UtcDateTime
+from followthrough import contact_fields
+
+
+def checked(validator: Callable[[str], str], value: str | None) -> str | None:
+    """Run a ``contact_fields`` validator; its message becomes the field's error as written
+    (a bare ValueError would be reported as "Value error, ...")."""
+    if value is None:
+        return None
+    try:
+        return validator(value)
+    except ValueError as exc:
+        raise PydanticCustomError("value_error", str(exc)) from None
+
+
+class _ContactFields(BaseModel):
+    """Validators shared by every contact input; each field's error is reported at its path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("email", check_fields=False)
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return checked(contact_fields.validate_email, value)
+
+    @field_validator("phone", check_fields=False)
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return checked(contact_fields.validate_phone, value)
+
+    @field_validator("locale", check_fields=False)
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        return checked(contact_fields.validate_locale, value)
+
+    @field_validator("time_zone", check_fields=False)
+    @classmethod
+    def _time_zone(cls, value: str | None) -> str | None:
+        return checked(contact_fields.validate_time_zone, value)
+
+
+class ContactBase(_ContactFields):
+    name: str = Field(default="", max_length=200)
+    email: str | None = None
+    phone: str | None = None
+    #: Omitted: the service default (``FT_DEFAULT_LOCALE``), applied by the router.
+    locale: str | None = None
+    #: Omitted: the service default (``FT_DEFAULT_TIME_ZONE``), applied by the router.
+    time_zone: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactCreate(ContactBase):
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ContactUpsert(ContactBase):
+    """The full contact for ``PUT /by-external-id/{external_id}``: it replaces what is stored."""
+
+
+class ContactUpdate(_ContactFields):
+    """A partial update: only the fields sent change; ``null`` clears email, phone, external_id."""
+
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None
+    attributes: dict[str, Any] | None = None
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("name", "locale", "time_zone", "attributes", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Defaults are not validated, so this only rejects an explicit null.
+        if value is None:
+            raise PydanticCustomError("null", "cannot be null; send a value or leave the field out")
+        return value
+
+
+class ContactSample(_ContactFields):
+    """A made-up contact for template previews."""
+
+    name: str = Field(default="Anna Example", max_length=200)
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    external_id: str | None
+    name: str
+    email: str | None
+    phone: str | None
+    locale: str
+    time_zone: str
+    attributes: dict[str, Any]
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class TimelineEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occurred_at: UtcDateTime
+    kind: str
+    direction: str
+    channel: str | None
+    run_id: str | None
+    delivery_key: str | None
+    summary: str
+    data: dict[str, Any]

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from followthrough.store.db import as_utc
+from followthrough.store.tables import Delivery, Run, RunStep
+
+
+class EnrollmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: int
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepPublic(BaseModel):
+    step_id: str
+    type: str
+    state: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    due_at: datetime | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, row: RunStep) -> StepPublic:
+        return cls(
+            step_id=row.step_id, type=row.type, state=row.state,
+            started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
+            due_at=as_utc(row.due_at), reason=row.reason,
+        )
+
+
+class RunPublic(BaseModel):
+    run_id: str
+    kind: str
+    definition: str | None
+    definition_version: int | None
+    contact_id: int | None
+    workflow_id: str
+    status: str
+    reason: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    created: bool | None = None
+    steps: list[StepPublic] | None = None
+
+    @classmethod
+    def of(cls, run: Run, *, created: bool | None = None, steps: list[RunStep] | None = None) -> RunPublic:
+        return cls(
+            run_id=run.id, kind=run.kind, definition=run.definition_name,
+            definition_version=run.definition_version, contact_id=run.contact_id,
+            workflow_id=run.workflow_id, status=run.status, reason=run.reason, data=run.data,
+            created_at=as_utc(run.created_at), updated_at=as_utc(run.updated_at),  # type: ignore[arg-type]
+            ended_at=as_utc(run.ended_at), created=created,
+            steps=[StepPublic.of(s) for s in steps] if steps is not None else None,
+        )
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    key: str
+    run_id: str | None
+    step_id: str | None
+    visit: int
+    contact_id: int | None
+    channel: str
+    category: str
+    template: str | None
+    locale: str | None
+    to: str | None
+    state: str
+    provider_id: str | None
+    provider_status: str | None
+    reason: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Delivery) -> DeliveryPublic:
+        return cls(
+            id=row.id or 0, key=row.key, run_id=row.run_id, step_id=row.step_id, visit=row.visit,
+            contact_id=row.contact_id, channel=row.channel, category=row.category,
+            template=row.template, locale=row.locale, to=row.to_address, state=row.state,
+            provider_id=row.provider_id, provider_status=row.provider_status, reason=row.reason,
+            attempts=row.attempts, created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            updated_at=as_utc(row.updated_at), sent_at=as_utc(row.sent_at),  # type: ignore[arg-type]
+        )

@@ -1,0 +1,104 @@
+"""Enrolling a contact in a sequence: the run row is written first, then the workflow starts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from followthrough import ids
+from followthrough.errors import Conflict, NotFound, ServiceUnavailable
+from followthrough.models.runs import SequenceInput
+from followthrough.models.vocab import RunStatus
+from followthrough.settings import Settings
+from followthrough.store import contacts, definitions, runs, timeline
+from followthrough.store.db import session_scope
+from followthrough.store.tables import Run
+from followthrough.temporal import CONTACT_ID, DEFINITION, RUN_ID, RUN_KIND
+
+SEQUENCE_WORKFLOW = "SequenceWorkflow"
+
+
+def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> tuple[Run, bool, SequenceInput | None]:
+    with session_scope(engine) as session:
+        contacts.get(session, contact_id)
+        version = definitions.active(session, name)
+        if version is None:
+            if definitions.latest_version(session, name) is None:
+                raise NotFound(f"sequence '{name}' does not exist")
+            raise Conflict(f"sequence '{name}' has no published version")
+        if version.kind != "sequence":
+            raise Conflict(f"'{name}' is a {version.kind} definition, not a sequence")
+        run, created = runs.claim(
+            session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
+            active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
+            definition_name=name, definition_version=version.version, data=data,
+        )
+        if not created:
+            return run, False, None
+        timeline.record(
+            session, contact_id=contact_id, kind="run.started", run_id=run.id,
+            summary=f"enrolled in {name} v{version.version}",
+        )
+        start = SequenceInput(
+            run_id=run.id, contact_id=contact_id, definition_name=name,
+            definition_version=version.version, definition=version.document, data=data,
+        )
+        return run, True, start
+
+
+def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:
+    with session_scope(engine) as session:
+        runs.finish(session, run_id, RunStatus.FAILED, reason)
+
+
+async def enroll(
+    engine: Engine, client_factory: Any, settings: Settings, name: str, contact_id: int,
+    data: dict[str, Any],
+) -> tuple[Run, bool]:
+    """Returns (run, created). While a run is active for (sequence, contact) it is returned
+    unchanged: ten concurrent enrollments give one run."""
+    run, created, start = await asyncio.to_thread(_claim, engine, name, contact_id, data)
+    if not created or start is None:
+        return run, False
+    try:
+        client: Client = await client_factory()
+        await start_sequence(client, settings, run, start)
+    except Exception as exc:
+        await asyncio.to_thread(_mark_failed, engine, run.id, f"could not start: {exc}")
+        if isinstance(exc, ServiceUnavailable):
+            raise
+        raise ServiceUnavailable(f"the run could not be started: {exc}") from exc
+    return run, True
+
+
+async def start_sequence(client: Client, settings: Settings, run: Run, start: SequenceInput) -> WorkflowHandle:
+    """Start by business key with USE_EXISTING. If the key still belongs to an earlier run that
+    is closing (its row already ended), wait for it to close and start ours."""
+    attributes = TypedSearchAttributes([
+        SearchAttributePair(CONTACT_ID, str(start.contact_id)),
+        SearchAttributePair(RUN_KIND, "sequence"),
+        SearchAttributePair(DEFINITION, start.definition_name),
+        SearchAttributePair(RUN_ID, run.id),
+    ])
+    for _ in range(5):
+        handle = await client.start_workflow(
+            SEQUENCE_WORKFLOW, start, id=run.workflow_id, task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=attributes,
+        )
+        description = await handle.describe()
+        owner = description.typed_search_attributes.get(RUN_ID)
+        if owner in (None, run.id):
+            return handle
+        try:
+            await asyncio.wait_for(handle.result(), timeout=10)
+        except Exception:  # noqa: BLE001, S110 - we only wait for the old run to close
+            pass
+        await asyncio.sleep(0.1)
+    raise ServiceUnavailable(f"workflow id {run.workflow_id} is held by another run")
+
+

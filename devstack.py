@@ -1,0 +1,204 @@
+"""`followthrough dev`: the whole service on one machine, on loopback, state under FT_DATA_DIR.
+
+Starts the embedded Temporal dev server (SQLite file), the dev outbox (when no SMTP server or
+Twilio account is configured), the worker and the API as child processes; restarts the worker if
+it dies; on Ctrl-C lets the worker finish in-flight activities and stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from channels.outbox import OutboxHandle, run_outbox
+from followthrough.devserver import temporal_cli
+from followthrough.settings import PROJECT_ROOT, Settings
+from followthrough.temporal import search_attribute_flags
+
+CLI = str(PROJECT_ROOT / "cli.py")
+
+
+def _secret_file(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+    """Read a generated secret, or create it with mode 0600 and reuse it on the next start."""
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def admin_key(settings: Settings) -> str:
+    if settings.admin_api_key:
+        return settings.admin_api_key
+    return _secret_file(settings.data_dir / "admin_api_key", lambda: "ft_admin_" + secrets.token_urlsafe(32))
+
+
+def twilio_outbox_credentials(settings: Settings) -> tuple[str, str]:
+    raw = _secret_file(
+        settings.data_dir / "twilio_outbox.json",
+        lambda: json.dumps({"sid": "AC" + secrets.token_hex(16), "token": secrets.token_hex(16)}),
+    )
+    data = json.loads(raw)
+    return data["sid"], data["token"]
+
+
+async def _wait_port(host: str, port: int, timeout: float, process: asyncio.subprocess.Process | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if process is not None and process.returncode is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+class DevStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = dict(os.environ)
+        self.temporal: asyncio.subprocess.Process | None = None
+        self.outbox: OutboxHandle | None = None
+        self.children: dict[str, asyncio.subprocess.Process] = {}
+        self.stopping = asyncio.Event()
+
+    async def start_temporal(self) -> str:
+        s = self.settings
+        if s.temporal_address:
+            return s.temporal_address
+        for port in (s.temporal_port, s.temporal_ui_port):
+            if not _port_free(port):
+                raise SystemExit(f"port {port} is taken; set FT_TEMPORAL_PORT / FT_TEMPORAL_UI_PORT")
+        db_file = (s.data_dir / "temporal.sqlite3").resolve()
+        args = [
+            "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
+            "--ui-port", str(s.temporal_ui_port), "--db-filename", str(db_file),
+            "--namespace", s.temporal_namespace, "--log-level", "error",
+            *search_attribute_flags(),
+        ]
+        log_file = open(s.data_dir / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.temporal = await asyncio.create_subprocess_exec(
+            str(temporal_cli()), *args, stdout=log_file, stderr=log_file, start_new_session=True
+        )
+        await _wait_port("127.0.0.1", s.temporal_port, 60, self.temporal)
+        await _wait_port("127.0.0.1", s.temporal_ui_port, 30, self.temporal)
+        return f"127.0.0.1:{s.temporal_port}"
+
+    async def start_outbox(self) -> None:
+        s = self.settings
+        if not (s.smtp_outbox or s.twilio_outbox):
+            return
+        sid, token = twilio_outbox_credentials(s)
+        self.outbox = await run_outbox(s, account_sid=sid, auth_token=token)
+        self.env["FT_OUTBOX"] = "true"
+        if s.smtp_outbox:
+            self.env.update(FT_SMTP_HOST="127.0.0.1", FT_SMTP_PORT=str(self.outbox.smtp.port),
+                            FT_SMTP_STARTTLS="false", FT_SMTP_TLS="false")
+        if s.twilio_outbox:
+            self.env.update(FT_TWILIO_ACCOUNT_SID=sid, FT_TWILIO_AUTH_TOKEN=token,
+                            FT_TWILIO_API_BASE=self.outbox.twilio.base_url)
+
+    async def spawn(self, name: str) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, CLI, name, env=self.env, start_new_session=True
+        )
+        self.children[name] = process
+        return process
+
+    async def supervise(self, name: str) -> None:
+        """Keep a child running; restart it with backoff when it dies unexpectedly."""
+        delay = 1.0
+        while not self.stopping.is_set():
+            process = await self.spawn(name)
+            code = await process.wait()
+            if self.stopping.is_set():
+                return
+            print(f"[dev] {name} exited with {code}; restarting in {delay:.0f} s", file=sys.stderr)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+            except TimeoutError:
+                delay = min(delay * 2, 30.0)
+
+    async def run(self) -> int:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        key = admin_key(s)
+        self.env.update(FT_ADMIN_API_KEY=key, FT_DATA_DIR=str(s.data_dir.resolve()))
+        if "FT_PUBLIC_BASE_URL" not in os.environ:
+            self.env["FT_PUBLIC_BASE_URL"] = f"http://{s.api_host}:{s.api_port}"
+        if not _port_free(s.api_port):
+            raise SystemExit(f"port {s.api_port} is taken; set FT_API_PORT")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        try:
+            address = await self.start_temporal()
+            self.env["FT_TEMPORAL_ADDRESS"] = address
+            await self.start_outbox()
+            tasks = [asyncio.create_task(self.supervise(n)) for n in ("worker", "api")]
+            await _wait_port(s.api_host, s.api_port, 60)
+            self._banner(key, address)
+            await self.stopping.wait()
+            print("\n[dev] stopping: the worker finishes in-flight activities...", file=sys.stderr)
+            await self.stop_children()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await self.stop_children()
+            if self.outbox is not None:
+                await self.outbox.aclose()
+            if self.temporal is not None and self.temporal.returncode is None:
+                self.temporal.send_signal(signal.SIGINT)
+                try:
+                    await asyncio.wait_for(self.temporal.wait(), timeout=15)
+                except TimeoutError:
+                    self.temporal.kill()
+        print("[dev] stopped", file=sys.stderr)
+        return 0
+
+    async def stop_children(self) -> None:
+        for process in self.children.values():
+            if process.returncode is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.children.values():
+            try:
+                await asyncio.wait_for(process.wait(), timeout=30)
+            except TimeoutError:
+                process.kill()
+
+    def _banner(self, key: str, address: str) -> None:
+        s = self.settings
+        lines = [
+            "Followthrough is running:",
+            f"  API          http://{s.api_host}:{s.api_port}  (docs: /docs)",
+            f"  Admin key    {key}",
+            f"  Temporal     {address}"
+            + (f"  (Web UI: http://127.0.0.1:{s.temporal_ui_port})" if not s.temporal_address else ""),
+        ]
+        if self.outbox is not None:
+            lines.append(
+                f"  Dev outbox   SMTP 127.0.0.1:{self.outbox.smtp.port}, Twilio {self.outbox.twilio.base_url}"
+                "  (GET /v1/outbox or `followthrough outbox list`)"
+            )
+        lines += [f"  Data         {s.data_dir.resolve()}", "Press Ctrl-C to stop."]
+        print("\n".join(lines), flush=True)
+
+
+def run_dev(settings: Settings) -> int:
+    return asyncio.run(DevStack(settings).run())

@@ -1,0 +1,1 @@
+"""The definition language: schema, validation and the pure interpreter (workflow-safe)."""

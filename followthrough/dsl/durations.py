@@ -1,0 +1,21 @@
+"""ISO-8601 durations (workflow-safe)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import isodate
+
+
+def parse_duration(value: str) -> timedelta:
+    """Parse an ISO-8601 duration such as ``P2D`` or ``PT1H30M``; years and months are refused
+    because their length depends on the calendar date."""
+    try:
+        parsed = isodate.parse_duration(value)
+    except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+        raise ValueError(f"'{value}' is not an ISO-8601 duration (e.g. P2D, PT30M)") from exc
+    if not isinstance(parsed, timedelta):
+        raise ValueError(f"'{value}': use days, hours, minutes or seconds, not years or months")
+    if parsed <= timedelta(0):
+        raise ValueError(f"'{value}' must be longer than zero")
+    return parsed

@@ -1,0 +1,25 @@
+"""Stable keys in one pure module: workflow ids are business keys, ledger keys from ids only.
+
+Workflow-safe: no I/O, no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+
+def sequence_workflow_id(definition: str, contact_id: int | str) -> str:
+    return f"seq-{definition}-{contact_id}"
+
+
+def sequence_active_key(definition: str, contact_id: int | str) -> str:
+    """Unique while a run is active: at most one running enrollment per (sequence, contact)."""
+    return f"sequence:{definition}:{contact_id}"
+
+
+def ledger_key(run_id: str, step_id: str, visit: int) -> str:
+    """Idempotency key of one message: a retry reuses it, a re-enrollment or goto back does not."""
+    return f"{run_id}:{step_id}:{visit}"
+
+
+def message_id_local_part(key: str) -> str:
+    """Message-ID local part derived from the ledger key, so replies can be matched back."""
+    return "ft." + key.replace(":", ".")

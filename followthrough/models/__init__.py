@@ -1,0 +1,1 @@
+"""Value types that cross the workflow boundary (workflow-safe: pydantic models only)."""

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ContactSnapshot(BaseModel):
+    """What rendering and delivery need to know about a contact."""
+
+    id: int | None = None
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    locale: str = "en"
+    time_zone: str = "UTC"
+    attributes: dict[str, Any] = Field(default_factory=dict)

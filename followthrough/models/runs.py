@@ -1,0 +1,80 @@
+"""Inputs and results of workflows, activities and signals (one versionable type each)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
+
+
+class SequenceInput(BaseModel):
+    run_id: str
+    contact_id: int
+    definition_name: str
+    definition_version: int
+    definition: dict[str, Any]  # the pinned definition document
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class SequenceResult(BaseModel):
+    status: RunStatus
+    reason: str | None = None
+
+
+class DeliverInput(BaseModel):
+    run_id: str
+    step_id: str
+    visit: int = 1
+    contact_id: int
+    channel: Channel
+    template: str
+    category: Category = Category.SERVICE
+    data: dict[str, Any] = Field(default_factory=dict)
+    definition_name: str | None = None
+
+
+class DeliverResult(BaseModel):
+    key: str
+    state: LedgerState
+    reason: str | None = None
+    provider_id: str | None = None
+    uncertain_before: bool = False  # an earlier attempt of this key had an unknown outcome
+
+
+class GiveUpInput(BaseModel):
+    """Retries of a delivery ran out: the ledger row is closed as failed with this reason."""
+
+    key: str
+    reason: str = "gave_up"
+
+
+class StepRecord(BaseModel):
+    """One step execution as the runs table shows it."""
+
+    run_id: str
+    seq: int
+    step_id: str
+    type: str
+    state: StepState
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    due_at: datetime | None = None
+    reason: str | None = None
+
+
+class RunFinish(BaseModel):
+    run_id: str
+    status: RunStatus
+    reason: str | None = None
+
+
+class RunEvent(BaseModel):
+    """An event delivered to a run by signal (a reply, a STOP, a custom event)."""
+
+    kind: str
+    channel: Channel | None = None
+    timeline_id: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)

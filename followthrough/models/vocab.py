@@ -1,0 +1,65 @@
+"""Closed vocabularies shared by the code, the API, the docs and the database."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class Category(StrEnum):
+    TRANSACTIONAL = "transactional"
+    SERVICE = "service"
+    SALES = "sales"
+    MARKETING = "marketing"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CONVERTED = "converted"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+ACTIVE_RUN_STATUSES = frozenset({RunStatus.RUNNING})
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DONE = "done"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+class LedgerState(StrEnum):
+    """Delivery ledger row state. ``retrying``: a transient error, known not sent."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    UNDELIVERED = "undelivered"
+    UNCERTAIN = "uncertain"
+    SKIPPED = "skipped"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    REP = "rep"
+
+
+class EventKind(StrEnum):
+    REPLY = "reply"

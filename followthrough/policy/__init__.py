@@ -1,0 +1,1 @@
+"""Pure contact and delivery policy decisions (workflow-safe)."""

@@ -1,0 +1,1 @@
+"""All SQL lives here. Used by activities/ and api/, never by workflows/."""

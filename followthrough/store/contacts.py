@@ -1,0 +1,80 @@
+"""Contacts: create, read, update, upsert by external id, find by address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from followthrough.errors import Conflict, NotFound
+from followthrough.models.contact import ContactSnapshot
+from followthrough.store.tables import Contact, utcnow
+
+
+def get(session: Session, contact_id: int) -> Contact:
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist")
+    return contact
+
+
+def create(session: Session, fields: dict[str, Any]) -> Contact:
+    contact = Contact(**fields)
+    session.add(contact)
+    _flush_unique(session, fields.get("external_id"))
+    return contact
+
+
+def update(session: Session, contact: Contact, fields: dict[str, Any]) -> Contact:
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.updated_at = utcnow()
+    session.add(contact)
+    _flush_unique(session, fields.get("external_id"))
+    return contact
+
+
+def upsert_by_external_id(
+    session: Session, external_id: str, fields: dict[str, Any]
+) -> tuple[Contact, bool]:
+    existing = session.exec(select(Contact).where(Contact.external_id == external_id)).first()
+    if existing is None:
+        return create(session, {**fields, "external_id": external_id}), True
+    return update(session, existing, fields), False
+
+
+def list_page(session: Session, *, after: int | None, limit: int) -> list[Contact]:
+    query = select(Contact).order_by(col(Contact.id))
+    if after is not None:
+        query = query.where(col(Contact.id) > after)
+    return list(session.exec(query.limit(limit)))
+
+
+def find_by_phone(session: Session, phone: str) -> list[Contact]:
+    return list(session.exec(select(Contact).where(Contact.phone == phone).order_by(col(Contact.id))))
+
+
+def find_by_email(session: Session, email: str) -> list[Contact]:
+    query = select(Contact).where(col(Contact.email).ilike(email)).order_by(col(Contact.id))
+    return list(session.exec(query))
+
+
+def snapshot(contact: Contact) -> ContactSnapshot:
+    return ContactSnapshot(
+        id=contact.id,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        locale=contact.locale,
+        time_zone=contact.time_zone,
+        attributes=dict(contact.attributes or {}),
+    )
+
+
+def _flush_unique(session: Session, external_id: str | None) -> None:
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"a contact with external_id '{external_id}' already exists") from exc

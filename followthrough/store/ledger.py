@@ -1,0 +1,109 @@
+"""The delivery ledger: claim a key before the provider call, record the outcome after.
+
+Every function here runs inside the caller's transaction; the delivery activity commits after
+``claim`` so the ``pending`` row is durable before any provider is called (record before you act).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from followthrough.models.vocab import LedgerState
+from followthrough.store.tables import Delivery, utcnow
+
+FINAL_STATES = frozenset(
+    {
+        LedgerState.SENT,
+        LedgerState.DELIVERED,
+        LedgerState.FAILED,
+        LedgerState.BOUNCED,
+        LedgerState.UNDELIVERED,
+        LedgerState.SKIPPED,
+    }
+)
+
+# Provider status words (Twilio MessageStatus / CallStatus) mapped onto our closed vocabulary.
+PROVIDER_STATES: dict[str, LedgerState] = {
+    "delivered": LedgerState.DELIVERED,
+    "read": LedgerState.DELIVERED,
+    "undelivered": LedgerState.UNDELIVERED,
+    "failed": LedgerState.FAILED,
+    "completed": LedgerState.DELIVERED,
+    "busy": LedgerState.UNDELIVERED,
+    "no-answer": LedgerState.UNDELIVERED,
+    "canceled": LedgerState.FAILED,
+}
+
+
+def get_by_key(session: Session, key: str, *, for_update: bool = False) -> Delivery | None:
+    query = select(Delivery).where(Delivery.key == key)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def create(session: Session, **fields: Any) -> Delivery | None:
+    """Insert a new row; returns None when another worker inserted the key first."""
+    row = Delivery(**fields)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return row
+
+
+def update(session: Session, row: Delivery, **fields: Any) -> Delivery:
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def apply_provider_status(
+    session: Session, provider_id: str, status: str, reason: str | None = None
+) -> Delivery | None:
+    """A status callback: move the row found by MessageSid/CallSid; unknown ids are ignored."""
+    row = session.exec(select(Delivery).where(Delivery.provider_id == provider_id)).first()
+    if row is None:
+        return None
+    state = PROVIDER_STATES.get(status.lower())
+    fields: dict[str, Any] = {"provider_status": status}
+    if state is not None:
+        fields["state"] = state
+    if reason:
+        fields["reason"] = reason
+    return update(session, row, **fields)
+
+
+def list_page(
+    session: Session,
+    *,
+    contact_id: int | None = None,
+    run_id: str | None = None,
+    channel: str | None = None,
+    state: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[Delivery]:
+    query = select(Delivery)
+    if contact_id is not None:
+        query = query.where(Delivery.contact_id == contact_id)
+    if run_id:
+        query = query.where(Delivery.run_id == run_id)
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    if state:
+        query = query.where(Delivery.state == state)
+    if before is not None:
+        query = query.where(col(Delivery.id) < before)
+    return list(session.exec(query.order_by(col(Delivery.id).desc()).limit(limit)))
+
+
+def by_message_id(session: Session, provider_id: str) -> Delivery | None:
+    return session.exec(select(Delivery).where(Delivery.provider_id == provider_id)).first()

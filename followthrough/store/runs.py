@@ -1,0 +1,150 @@
+"""The runs table: written before a workflow starts, kept current by activities."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from followthrough.errors import NotFound
+from followthrough.models.runs import StepRecord
+from followthrough.models.vocab import RunStatus
+from followthrough.store.tables import Run, RunStep, utcnow
+
+
+def new_run_id() -> str:
+    """Opaque, unique per run, stable across Temporal resets and continue-as-new.
+
+    Millisecond time first (like a ULID), so ids sort by creation and serve as list cursors.
+    """
+    millis = int(time.time() * 1000)
+    return f"run_{millis:012x}{secrets.token_hex(8)}"
+
+
+def get(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"run '{run_id}' does not exist")
+    return run
+
+
+def by_active_key(session: Session, active_key: str) -> Run | None:
+    return session.exec(select(Run).where(Run.active_key == active_key)).first()
+
+
+def claim(
+    session: Session,
+    *,
+    kind: str,
+    workflow_id: str,
+    active_key: str,
+    contact_id: int | None,
+    definition_name: str | None = None,
+    definition_version: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[Run, bool]:
+    """Insert a running row unless one is active for ``active_key``; returns (run, created).
+
+    The unique ``active_key`` makes this safe under concurrency: of ten racing enrollments one
+    inserts, the others find its row.
+    """
+    existing = by_active_key(session, active_key)
+    if existing is not None:
+        return existing, False
+    run = Run(
+        id=new_run_id(),
+        kind=kind,
+        workflow_id=workflow_id,
+        active_key=active_key,
+        contact_id=contact_id,
+        definition_name=definition_name,
+        definition_version=definition_version,
+        status=RunStatus.RUNNING,
+        data=data or {},
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        winner = by_active_key(session, active_key)
+        if winner is None:  # the winner ended between our insert and this read
+            raise
+        return winner, False
+    return run, True
+
+
+def finish(session: Session, run_id: str, status: str, reason: str | None = None) -> Run:
+    """Move a run to a final status (idempotent: the first final status wins)."""
+    run = get(session, run_id)
+    if run.status != RunStatus.RUNNING:
+        return run
+    now = utcnow()
+    run.status = status
+    run.reason = reason
+    run.active_key = None
+    run.ended_at = now
+    run.updated_at = now
+    session.add(run)
+    session.flush()
+    return run
+
+
+def record_step(session: Session, step: StepRecord) -> None:
+    """Upsert one step execution by (run id, sequence number): safe to retry."""
+    row = session.exec(
+        select(RunStep).where(RunStep.run_id == step.run_id, RunStep.seq == step.seq)
+    ).first()
+    if row is None:
+        row = RunStep(run_id=step.run_id, seq=step.seq, step_id=step.step_id, type=step.type,
+                      state=step.state)
+    row.step_id = step.step_id
+    row.type = step.type
+    row.state = step.state
+    row.started_at = step.started_at
+    row.finished_at = step.finished_at
+    row.due_at = step.due_at
+    row.reason = step.reason
+    session.add(row)
+    run = session.get(Run, step.run_id)
+    if run is not None:
+        run.updated_at = utcnow()
+        session.add(run)
+    session.flush()
+
+
+def steps(session: Session, run_id: str) -> list[RunStep]:
+    query = select(RunStep).where(RunStep.run_id == run_id).order_by(col(RunStep.seq))
+    return list(session.exec(query))
+
+
+def list_page(
+    session: Session,
+    *,
+    contact_id: int | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    definition_name: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> list[Run]:
+    """Newest first; the cursor is the id of the last run seen (ids sort by creation)."""
+    query = select(Run)
+    if contact_id is not None:
+        query = query.where(Run.contact_id == contact_id)
+    if kind:
+        query = query.where(Run.kind == kind)
+    if status:
+        query = query.where(Run.status == status)
+    if definition_name:
+        query = query.where(Run.definition_name == definition_name)
+    if before:
+        query = query.where(col(Run.id) < before)
+    return list(session.exec(query.order_by(col(Run.id).desc()).limit(limit)))
+
+
+def active_for_contact(session: Session, contact_id: int) -> list[Run]:
+    query = select(Run).where(Run.contact_id == contact_id, Run.status == RunStatus.RUNNING)
+    return list(session.exec(query.order_by(col(Run.created_at))))

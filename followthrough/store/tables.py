@@ -1,0 +1,176 @@
+"""The CRM schema (SQLModel). Times are stored in UTC; JSON columns hold free-form data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, unique=True, max_length=200)
+    name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, index=True, max_length=320)
+    phone: str | None = Field(default=None, index=True, max_length=32)
+    locale: str = Field(default="en", max_length=35)
+    time_zone: str = Field(default="UTC", max_length=64)
+    attributes: dict[str, Any] = _json()
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    role: str = Field(max_length=16)
+    api_key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    """One enrollment / entity run. Written before the workflow starts; the API lists these."""
+
+    __tablename__ = "runs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(index=True, max_length=32)
+    definition_name: str | None = Field(default=None, index=True, max_length=64)
+    definition_version: int | None = None
+    contact_id: int | None = Field(default=None, index=True, foreign_key="contacts.id")
+    workflow_id: str = Field(index=True, max_length=200)
+    status: str = Field(index=True, max_length=16)
+    # Non-null and unique while the run is active: one active run per business key.
+    active_key: str | None = Field(default=None, unique=True, max_length=200)
+    reason: str | None = Field(default=None, sa_type=Text)
+    data: dict[str, Any] = _json()
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    ended_at: datetime | None = _ts(default=None)
+
+
+class RunStep(SQLModel, table=True):
+    __tablename__ = "run_steps"
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=40)
+    seq: int
+    step_id: str = Field(max_length=64)
+    type: str = Field(max_length=16)
+    state: str = Field(max_length=16)
+    started_at: datetime | None = _ts(default=None)
+    finished_at: datetime | None = _ts(default=None)
+    due_at: datetime | None = _ts(default=None)
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+class Delivery(SQLModel, table=True):
+    """The delivery ledger: one row per idempotency key, written before the provider call."""
+
+    __tablename__ = "deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    run_id: str | None = Field(default=None, index=True, max_length=40)
+    step_id: str | None = Field(default=None, max_length=64)
+    visit: int = 1
+    contact_id: int | None = Field(default=None, index=True, foreign_key="contacts.id")
+    channel: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    template: str | None = Field(default=None, max_length=64)
+    locale: str | None = Field(default=None, max_length=35)
+    to_address: str | None = Field(default=None, max_length=320)
+    state: str = Field(index=True, max_length=16)
+    provider_id: str | None = Field(default=None, index=True, max_length=200)
+    provider_status: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    sent_at: datetime | None = _ts(default=None)
+
+
+class TimelineEntry(SQLModel, table=True):
+    """Everything sent, received and decided for a contact."""
+
+    __tablename__ = "timeline"
+    __table_args__ = (Index("ix_timeline_contact_time", "contact_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id")
+    occurred_at: datetime = _ts(default_factory=utcnow)
+    kind: str = Field(max_length=48)  # message.sent, message.failed, inbound.sms, run.started...
+    direction: str = Field(default="system", max_length=16)  # outbound | inbound | system
+    channel: str | None = Field(default=None, max_length=16)
+    run_id: str | None = Field(default=None, max_length=40)
+    delivery_key: str | None = Field(default=None, max_length=200)
+    summary: str = Field(default="", sa_type=Text)
+    data: dict[str, Any] = _json()
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every inbound message, matched to a contact or not; never lost."""
+
+    __tablename__ = "inbound_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    provider_id: str | None = Field(default=None, unique=True, max_length=200)
+    from_address: str = Field(max_length=320)
+    to_address: str | None = Field(default=None, max_length=320)
+    body: str = Field(default="", sa_type=Text)
+    contact_id: int | None = Field(default=None, index=True, foreign_key="contacts.id")
+    matched: bool = Field(default=False, index=True)
+    raw: dict[str, Any] = _json()
+    received_at: datetime = _ts(default_factory=utcnow)
+
+
+class TemplateRow(SQLModel, table=True):
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("channel", "name", "locale"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    name: str = Field(max_length=64)
+    locale: str = Field(max_length=35)
+    subject: str | None = Field(default=None, sa_type=Text)
+    text: str | None = Field(default=None, sa_type=Text)
+    html: str | None = Field(default=None, sa_type=Text)
+    source: str = Field(default="api", max_length=16)  # api | file
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class DefinitionVersion(SQLModel, table=True):
+    """A saved definition version; immutable once written. Runs pin (name, version)."""
+
+    __tablename__ = "definitions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, max_length=64)
+    version: int
+    kind: str = Field(max_length=32)
+    document: dict[str, Any] = _json()
+    checksum: str = Field(max_length=64)
+    published_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)

@@ -1,0 +1,50 @@
+"""The contact timeline: every outbound and inbound message, call, decision and event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from followthrough.store.tables import TimelineEntry, utcnow
+
+
+def record(
+    session: Session,
+    *,
+    contact_id: int,
+    kind: str,
+    summary: str = "",
+    direction: str = "system",
+    channel: str | None = None,
+    run_id: str | None = None,
+    delivery_key: str | None = None,
+    data: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> TimelineEntry:
+    entry = TimelineEntry(
+        contact_id=contact_id,
+        kind=kind,
+        summary=summary,
+        direction=direction,
+        channel=channel,
+        run_id=run_id,
+        delivery_key=delivery_key,
+        data=data or {},
+        occurred_at=occurred_at or utcnow(),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def page(
+    session: Session, contact_id: int, *, before: int | None, limit: int
+) -> list[TimelineEntry]:
+    """Newest first; the cursor is the last entry id seen."""
+    query = select(TimelineEntry).where(TimelineEntry.contact_id == contact_id)
+    if before is not None:
+        query = query.where(col(TimelineEntry.id) < before)
+    query = query.order_by(col(TimelineEntry.id).desc()).limit(limit)
+    return list(session.exec(query))

@@ -1,0 +1,32 @@
+"""Users (admins, managers, reps) and their role-bound API keys, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlmodel import Session, select
+
+from followthrough.store.tables import User
+
+
+def hash_key(api_key: str) -> str:
+    # Keys are 32 random bytes: a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return "ft_" + secrets.token_urlsafe(32)
+
+
+def create(session: Session, *, name: str, email: str | None, role: str) -> tuple[User, str]:
+    """Create a user; returns the user and its API key, which is shown once and never stored."""
+    api_key = new_api_key()
+    user = User(name=name, email=email, role=role, api_key_hash=hash_key(api_key))
+    session.add(user)
+    session.flush()
+    return user, api_key
+
+
+def by_api_key(session: Session, api_key: str) -> User | None:
+    return session.exec(select(User).where(User.api_key_hash == hash_key(api_key))).first()

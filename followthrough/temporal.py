@@ -1,0 +1,70 @@
+"""Temporal wiring shared by the worker, the API and the CLI: client, converter, search attributes."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from followthrough.settings import Settings
+
+CONTACT_ID = SearchAttributeKey.for_keyword("FtContactId")
+RUN_KIND = SearchAttributeKey.for_keyword("FtRunKind")
+DEFINITION = SearchAttributeKey.for_keyword("FtDefinition")
+RUN_ID = SearchAttributeKey.for_keyword("FtRunId")
+
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (CONTACT_ID, RUN_KIND, DEFINITION, RUN_ID)
+
+
+def search_attribute_flags() -> list[str]:
+    """``temporal server start-dev`` arguments that register our search attributes."""
+    flags: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        flags += ["--search-attribute", f"{key.name}=Keyword"]
+    return flags
+
+
+async def connect(settings: Settings) -> Client:
+    tls: bool | TLSConfig = settings.temporal_tls
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    return await Client.connect(
+        settings.resolved_temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=settings.temporal_api_key or None,
+    )
+
+
+async def missing_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Names of our search attributes the namespace does not have."""
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    known = set(response.custom_attributes) | set(response.system_attributes)
+    return [key.name for key in SEARCH_ATTRIBUTES if key.name not in known]
+
+
+async def register_search_attributes(
+    client: Client, namespace: str, names: list[str] | None = None
+) -> list[str]:
+    """Create the missing search attributes (Keyword), or ``names``; returns what it asked for."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    missing = names if names is not None else await missing_search_attributes(client, namespace)
+    if missing:
+        keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace, search_attributes={name: keyword for name in missing}
+            )
+        )
+    return missing

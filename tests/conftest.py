@@ -1,0 +1,150 @@
+"""Shared fixtures: settings, databases (SQLite and PostgreSQL), Temporal servers, the API app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from channels.outbox import (
+    OutboxHandle,
+    OutboxSmtpServer,
+    OutboxStore,
+    OutboxTwilioServer,
+    outbox_settings,
+)
+from followthrough.bootstrap import seed_builtins
+from followthrough.devserver import temporal_cli, temporal_test_server
+from followthrough.settings import PROJECT_ROOT, Settings
+from followthrough.store.db import make_engine, upgrade
+from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
+from tests.support import postgres
+
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "database_url": f"sqlite:///{tmp_path / 'ft.sqlite3'}",
+        "admin_api_key": ADMIN_KEY,
+        "templates_dir": PROJECT_ROOT / "templates",
+        "definitions_dir": PROJECT_ROOT / "definitions",
+        "public_base_url": "http://testserver",
+        "twilio_account_sid": "AC" + "0" * 32,
+        "twilio_auth_token": "test-auth-token",
+        "smtp_host": "127.0.0.1",
+        "task_queue": f"ft-test-{os.getpid()}",
+        "temporal_address": "127.0.0.1:9",  # nothing listens: tests that need Temporal pass a client
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A migrated SQLite database with the built-in templates and definitions."""
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    seed_builtins(engine, settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of our own on the local PostgreSQL; with CI=true an unreachable server fails."""
+    if not postgres.reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not reachable at {postgres.ADMIN_URL} (CI=true)")
+        pytest.skip(f"PostgreSQL is not reachable at {postgres.ADMIN_URL}")
+    with postgres.temporary_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The storage tests run on both databases."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    else:
+        engine = make_engine(request.getfixturevalue("postgres_url"))
+        from sqlmodel import SQLModel
+
+        SQLModel.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One real Temporal dev server (SQLite in memory) for API, visibility and update tests."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, for workflow logic with long timers."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal_test_server()),
+        data_converter=pydantic_data_converter,
+    )
+    # The test server cannot list search attributes, only add them.
+    await register_search_attributes(env.client, "default", [k.name for k in SEARCH_ATTRIBUTES])
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def api(settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+    """The API app without Temporal (its gateway connects lazily; tests that need Temporal use
+    ``api_with_temporal``), authenticated as admin."""
+    from api.app import create_app
+
+    app = create_app(settings, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:
+        yield client
+
+
+@pytest.fixture
+def outbox() -> Iterator[OutboxHandle]:
+    """The loopback edge: a real SMTP server and a Twilio-compatible HTTP server, capturing."""
+    store = OutboxStore()
+    smtp = OutboxSmtpServer(store, "127.0.0.1", 0)
+    twilio = OutboxTwilioServer(
+        store, "127.0.0.1", 0, account_sid="AC" + "1" * 32, auth_token="test-auth-token"
+    )
+    smtp.start()
+    twilio.start()
+    handle = OutboxHandle(store=store, smtp=smtp, twilio=twilio)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def edge_settings(settings: Settings, outbox: OutboxHandle) -> Settings:
+    """Settings whose channels talk to the loopback outbox through the real clients."""
+    return outbox_settings(settings, outbox)

@@ -1,0 +1,62 @@
+"""SequenceWorkflow on the time-skipping server: real SMTP and Twilio-compatible servers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from api.services.enrollment import enroll
+from channels.outbox import OutboxHandle
+from followthrough.models.runs import SequenceResult
+from followthrough.settings import Settings
+from followthrough.store import contacts, ledger, runs
+from followthrough.store.db import session_scope
+from tests.support.stack import running_worker
+
+
+def _contact(engine: Engine, **fields) -> int:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        return contacts.create(session, fields).id  # type: ignore[return-value]
+
+
+class TestWelcomeSequence:
+    async def test_russian_contact_gets_email_sms_call_once_each(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        contact_id = _contact(engine, name="Анна Иванова", email="anna@example.test",
+                              phone="+15555550101", locale="ru-RU", time_zone="Europe/Moscow")
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        async with running_worker(ts_env.client, settings, engine):
+            run, created = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
+            assert created is True
+            # Handles from get_workflow_handle do not unlock time skipping: move time explicitly.
+            await ts_env.sleep(timedelta(days=4, minutes=1))
+            result = await ts_env.client.get_workflow_handle(
+                run.workflow_id, result_type=SequenceResult
+            ).result()
+
+        assert result.status == "completed"
+        captures = outbox.store.list(limit=None)
+        assert sorted(c.channel for c in captures) == ["email", "sms", "voice"]
+        email = next(c for c in captures if c.channel == "email")
+        assert email.to == "anna@example.test"
+        assert "Анна" in (email.text or "")
+        sms = next(c for c in captures if c.channel == "sms")
+        assert sms.to == "+15555550101" and any("\u0400" <= ch <= "\u04ff" for ch in sms.text)
+        with session_scope(engine) as session:
+            row = runs.get(session, run.id)
+            steps = runs.steps(session, run.id)
+            deliveries = ledger.list_page(session, run_id=run.id)
+        assert row.status == "completed" and row.active_key is None
+        assert [(s.step_id, s.state) for s in steps] == [
+            ("welcome_email", "sent"), ("wait_before_sms", "done"), ("followup_sms", "sent"),
+            ("wait_before_call", "done"), ("welcome_call", "sent"),
+        ]
+        assert sorted(d.state for d in deliveries) == ["sent", "sent", "sent"]

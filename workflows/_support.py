@@ -1,0 +1,27 @@
+"""Activity presets shared by the workflows (timeouts and retry policies in one place)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+#: Delivery: 1 s initial, x2, at most 5 min apart, given up after 24 h (the step is then
+#: ``failed: gave_up``). Permanent channel errors are returned as results, not raised, so they
+#: are never retried; a render error likewise.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["PermanentChannelError", "RenderError"],
+)
+DELIVERY_START_TO_CLOSE = timedelta(minutes=2)
+DELIVERY_SCHEDULE_TO_CLOSE = timedelta(hours=24)
+
+#: Bookkeeping on our own database (runs table): short, retried until the database answers.
+BOOKKEEPING_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+BOOKKEEPING_START_TO_CLOSE = timedelta(seconds=30)

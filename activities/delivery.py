@@ -9,8 +9,10 @@ the outcome. A ``pending`` row found on a later attempt means a worker died mid-
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -35,6 +37,10 @@ from followthrough.store.db import session_scope
 from followthrough.store.tables import Delivery, utcnow
 
 log = activity.logger
+T = TypeVar("T")
+
+#: Must stay well under the workflow's delivery heartbeat timeout (workflows/_support.py).
+HEARTBEAT_EVERY = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class DeliveryActivities:
         if message is None:
             raise ApplicationError("nothing to send", non_retryable=True)
         try:
-            receipt = await self._channels.get(input.channel).send(message)
+            receipt = await _with_heartbeat(self._channels.get(input.channel).send(message))
         except TransientChannelError as exc:
             await asyncio.to_thread(self._retrying, key, exc)
             raise ApplicationError(
@@ -198,6 +204,17 @@ class DeliveryActivities:
             if row is not None and row.state not in ledger.FINAL_STATES:
                 ledger.update(session, row, state=LedgerState.FAILED, reason=input.reason)
                 _timeline(session, row, "message.failed", f"{row.channel} failed: {input.reason}")
+
+
+async def _with_heartbeat(call: Awaitable[T]) -> T:
+    """Heartbeat while the provider call runs, so a worker that dies mid-call is noticed within
+    the heartbeat timeout instead of the whole start-to-close timeout."""
+    task = asyncio.ensure_future(call)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 def _row(session, key: str) -> Delivery:  # type: ignore[no-untyped-def]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import uuid
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from channels.outbox import (
     OutboxHandle,
@@ -27,6 +31,16 @@ from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.support import postgres
 
 ADMIN_KEY = "test-admin-key-0123456789"
+
+
+@dataclass
+class LiveStack:
+    api: httpx.AsyncClient
+    settings: Settings
+    engine: Engine
+    outbox: OutboxHandle
+    temporal: Client
+    worker: Worker
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -148,3 +162,20 @@ def outbox() -> Iterator[OutboxHandle]:
 def edge_settings(settings: Settings, outbox: OutboxHandle) -> Settings:
     """Settings whose channels talk to the loopback outbox through the real clients."""
     return outbox_settings(settings, outbox)
+
+
+@pytest.fixture
+async def live(
+    dev_env: WorkflowEnvironment, edge_settings: Settings, engine: Engine, outbox: OutboxHandle
+) -> AsyncIterator[LiveStack]:
+    """API + worker on the real dev server, channels on the loopback outbox."""
+    from api.app import create_app
+    from tests.support.stack import running_worker
+
+    settings = edge_settings.model_copy(update={"task_queue": f"ft-live-{uuid.uuid4().hex[:12]}"})
+    app = create_app(settings, engine=engine, temporal_client=dev_env.client)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with running_worker(dev_env.client, settings, engine) as worker:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:
+            yield LiveStack(client, settings, engine, outbox, dev_env.client, worker)

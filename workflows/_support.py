@@ -16,6 +16,9 @@ DELIVERY_RETRY = RetryPolicy(
     non_retryable_error_types=["PermanentChannelError", "RenderError"],
 )
 DELIVERY_START_TO_CLOSE = timedelta(minutes=2)
+#: The delivery activity heartbeats every 2 s during the provider call: a worker that dies
+#: mid-call is noticed after 10 s, and the retry finds the ``pending`` row (-> ``uncertain``).
+DELIVERY_HEARTBEAT = timedelta(seconds=10)
 DELIVERY_SCHEDULE_TO_CLOSE = timedelta(hours=24)
 
 #: Bookkeeping on our own database (runs table): short, retried until the database answers.

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows._support import (
         BOOKKEEPING_RETRY,
         BOOKKEEPING_START_TO_CLOSE,
+        DELIVERY_HEARTBEAT,
         DELIVERY_RETRY,
         DELIVERY_SCHEDULE_TO_CLOSE,
         DELIVERY_START_TO_CLOSE,
@@ -105,6 +106,7 @@ class SequenceWorkflow:
                 deliver_input,
                 start_to_close_timeout=DELIVERY_START_TO_CLOSE,
                 schedule_to_close_timeout=DELIVERY_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=DELIVERY_HEARTBEAT,
                 retry_policy=DELIVERY_RETRY,
             )
             state, reason = _STEP_STATE.get(result.state, StepState.FAILED), result.reason

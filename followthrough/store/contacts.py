@@ -56,7 +56,13 @@ def find_by_phone(session: Session, phone: str) -> list[Contact]:
 
 
 def find_by_email(session: Session, email: str) -> list[Contact]:
-    query = select(Contact).where(col(Contact.email).ilike(email)).order_by(col(Contact.id))
+    # Case-insensitive equality: escape LIKE wildcards, or "j_doe@x" would also find "jxdoe@x".
+    pattern = email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(Contact)
+        .where(col(Contact.email).ilike(pattern, escape="\\"))
+        .order_by(col(Contact.id))
+    )
     return list(session.exec(query))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from typing import Any
 
@@ -14,14 +15,27 @@ from followthrough.models.runs import StepRecord
 from followthrough.models.vocab import RunStatus
 from followthrough.store.tables import Run, RunStep, utcnow
 
+_id_lock = threading.Lock()
+_last_id: tuple[int, int] = (0, 0)  # (millis, counter) of the newest id this process made
+
 
 def new_run_id() -> str:
     """Opaque, unique per run, stable across Temporal resets and continue-as-new.
 
     Millisecond time first (like a ULID), so ids sort by creation and serve as list cursors.
+    Within one millisecond (or after the clock steps back) the random part is incremented, as
+    in a monotonic ULID, so ids made by one process keep sorting by creation.
     """
+    global _last_id
     millis = int(time.time() * 1000)
-    return f"run_{millis:012x}{secrets.token_hex(8)}"
+    with _id_lock:
+        last_millis, last_counter = _last_id
+        if millis <= last_millis:
+            millis, counter = last_millis, last_counter + 1
+        else:
+            counter = secrets.randbits(63)  # 63 bits: increments never overflow 16 hex digits
+        _last_id = (millis, counter)
+    return f"run_{millis:012x}{counter:016x}"
 
 
 def get(session: Session, run_id: str) -> Run:

@@ -1,0 +1,204 @@
+"""Foundation benchmark: Followthrough against a bare Temporal workflow, on loopback.
+
+    python -m bench.run [--contacts N] [--paced-rate 10] [--paced-count 100]
+
+For each side, in turn and each with its own SQLite-backed Temporal dev server: a warm-up, a
+burst (N enrollments, ``--concurrency`` in flight) measuring messages per second until all 2N
+messages (email + SMS) are captured, and a paced phase measuring enroll-to-first-message
+latency. Then the memory of each process. The figures are printed and appended to
+``bench/RESULTS.md``. Every child process is stopped on any exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import load
+from bench.load import Burst, Paced, percentile
+from bench.sides import BaselineSide, FollowthroughSide, Side, recipients
+from bench.stack import Outbox, ProcStats, start_outbox
+from followthrough.devserver import temporal_cli
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+WARM_UP = 10
+console = Console()
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=1000, help="burst enrollments (N)")
+    parser.add_argument("--concurrency", type=int, default=50, help="burst requests in flight")
+    parser.add_argument("--paced-rate", type=float, default=10.0, help="paced enrollments per second")
+    parser.add_argument("--paced-count", type=int, default=100, help="paced enrollments")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds a phase may take")
+    parser.add_argument("--log-level", default="WARNING", help="FT_LOG_LEVEL of the API and worker")
+    parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
+    return parser.parse_args(argv)
+
+
+async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict[str, object]:
+    n, p = args.contacts, args.paced_count
+    warm = recipients(side.name, "warm", WARM_UP, 0)
+    many = recipients(side.name, "burst", n, WARM_UP)
+    slow = recipients(side.name, "paced", p, WARM_UP + n)
+    console.log(f"{side.name}: starting")
+    await side.start(args.concurrency)  # type: ignore[attr-defined]
+    try:
+        await side.prepare(warm + many + slow, args.concurrency)
+        console.log(f"{side.name}: warm-up ({WARM_UP} contacts)")
+        await load.warm_up(side, outbox.store, warm, args.concurrency)
+        console.log(f"{side.name}: burst of {n}")
+        burst = await load.burst(side, outbox.store, many, args.concurrency, args.timeout)
+        console.log(f"{side.name}: burst done in {burst.last_message_s:.1f} s; paced {p} at {args.paced_rate}/s")
+        paced = await load.paced(side, outbox.store, slow, args.paced_rate, args.timeout)
+        memory = load.snapshot(side)
+    finally:
+        await side.aclose()
+    return {"burst": burst, "paced": paced, "memory": memory}
+
+
+def _machine() -> str:
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kb = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
+                  if l.startswith("MemTotal"))
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs ({model}), {mem_kb / 1024 / 1024:.1f} GiB RAM, "
+            f"Linux {platform.release()}, Python {platform.python_version()}")
+
+
+def _temporal_version() -> str:
+    out = subprocess.run([str(temporal_cli()), "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "?"
+
+
+def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str, str, str]]:
+    fb, bb = ft["burst"], base["burst"]
+    fp, bp = ft["paced"], base["paced"]
+    fm, bm = ft["memory"], base["memory"]
+    assert isinstance(fb, Burst) and isinstance(bb, Burst)  # noqa: S101 - typing only
+    assert isinstance(fp, Paced) and isinstance(bp, Paced)  # noqa: S101
+    assert isinstance(fm, dict) and isinstance(bm, dict)  # noqa: S101
+
+    def row(label: str, f: float | None, b: float | None, fmt: str, ratio: bool = True) -> tuple[str, str, str, str]:
+        cell = lambda v: "—" if v is None else format(v, fmt)  # noqa: E731
+        r = f"{f / b:.2f}×" if ratio and f is not None and b else "—"
+        return (label, cell(f), cell(b), r)
+
+    def mem(stats: dict[str, ProcStats], name: str, attr: str) -> float | None:
+        return getattr(stats[name], attr) if name in stats else None
+
+    def cpu(b: Burst, name: str) -> float | None:
+        return b.cpu_s.get(name)
+
+    n2 = 2 * fb.n
+    return [
+        row("burst: enroll requests answered (s)", fb.enroll_s, bb.enroll_s, ".2f"),
+        row("burst: enrollments/s accepted", fb.n / fb.enroll_s, bb.n / bb.enroll_s, ".0f"),
+        row(f"burst: all {n2} messages captured (s)", fb.last_message_s, bb.last_message_s, ".2f"),
+        row("burst: throughput (messages/s)", fb.throughput, bb.throughput, ".1f"),
+        row("burst: all runs closed (s)", fb.closed_s, bb.closed_s, ".2f"),
+        row("burst: worker CPU (s)", cpu(fb, "worker"), cpu(bb, "baseline-worker"), ".1f"),
+        row("burst: worker CPU per message (ms)", cpu(fb, "worker") * 1000 / n2,  # type: ignore[operator]
+            cpu(bb, "baseline-worker") * 1000 / n2, ".2f"),  # type: ignore[operator]
+        row("burst: Temporal server CPU (s)", cpu(fb, "temporal-followthrough"), cpu(bb, "temporal-baseline"), ".1f"),
+        row("burst: API CPU (s)", cpu(fb, "api"), None, ".1f", ratio=False),
+        row("paced: achieved rate (enrollments/s)", fp.rate, bp.rate, ".2f", ratio=False),
+        row("paced: enroll → email p50 (ms)", percentile(fp.email_ms, 50), percentile(bp.email_ms, 50), ".0f"),
+        row("paced: enroll → email p95 (ms)", percentile(fp.email_ms, 95), percentile(bp.email_ms, 95), ".0f"),
+        row("paced: enroll → email max (ms)", max(fp.email_ms), max(bp.email_ms), ".0f"),
+        row("paced: enroll request p50 (ms)", percentile(fp.request_ms, 50), percentile(bp.request_ms, 50), ".0f"),
+        row("paced: enroll request p95 (ms)", percentile(fp.request_ms, 95), percentile(bp.request_ms, 95), ".0f"),
+        row("worker RSS at end (MiB)", mem(fm, "worker", "rss_mib"), mem(bm, "baseline-worker", "rss_mib"), ".0f"),
+        row("worker peak RSS, VmHWM (MiB)", mem(fm, "worker", "hwm_mib"), mem(bm, "baseline-worker", "hwm_mib"), ".0f"),
+        row("Temporal server RSS at end (MiB)", mem(fm, "temporal-followthrough", "rss_mib"),
+            mem(bm, "temporal-baseline", "rss_mib"), ".0f"),
+        row("Temporal server peak RSS (MiB)", mem(fm, "temporal-followthrough", "hwm_mib"),
+            mem(bm, "temporal-baseline", "hwm_mib"), ".0f"),
+        row("API RSS at end / peak (MiB)", mem(fm, "api", "rss_mib"), mem(fm, "api", "hwm_mib"), ".0f", ratio=False),
+        row("duplicate messages (burst + paced)", fb.duplicates + fp.duplicates, bb.duplicates + bp.duplicates, "d", ratio=False),
+    ]
+
+
+def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], took: float) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"## {now} — foundation benchmark, N = {args.contacts}",
+        "",
+        f"- Machine: {_machine()}",
+        f"- Temporal: {_temporal_version()}; `temporal server start-dev` (SQLite file), one per side",
+        f"- Followthrough: `cli.py api` (uvicorn, 1 process) + `cli.py worker` (1 process), CRM DB SQLite "
+        f"(WAL), FT_LOG_LEVEL={args.log_level}; enrollments via `POST /v1/sequences/{{name}}/enrollments`",
+        "- Baseline: `python -m bench.baseline` worker process (email via aiosmtplib, `workflow.sleep(1 s)`, "
+        "SMS via the Twilio SDK; no ledger, DB or templates), started with `client.start_workflow`",
+        f"- Load: burst N = {args.contacts} at concurrency {args.concurrency}; paced {args.paced_count} at "
+        f"{args.paced_rate:g}/s; {WARM_UP} warm-up runs per side first; outbox SMTP + Twilio servers "
+        "in the benchmark process (threads)",
+        f"- Command: `python -m bench.run --contacts {args.contacts} --paced-rate {args.paced_rate:g} "
+        f"--paced-count {args.paced_count}` (whole run {took:.0f} s)",
+        "",
+        "| measure | followthrough | baseline | followthrough / baseline |",
+        "|---|---:|---:|---:|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="ft-bench-"))
+    started = time.monotonic()
+    outbox = await asyncio.to_thread(start_outbox, "AC" + secrets.token_hex(16), secrets.token_hex(16))
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
+    try:
+        ft = await _measure(FollowthroughSide(work, outbox, args.log_level), outbox, args)
+        base = await _measure(BaselineSide(work, outbox), outbox, args)
+    except BaseException:
+        console.print(f"[red]benchmark failed[/red]; logs in {work}")
+        args.keep = True
+        raise
+    finally:
+        await asyncio.to_thread(outbox.stop)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    rows = _rows(ft, base)
+    table = Table("measure", "followthrough", "baseline", "ft / baseline", title=f"N = {args.contacts}")
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    text = _markdown(args, rows, time.monotonic() - started)
+    if not args.no_results:
+        if not RESULTS.exists():
+            RESULTS.write_text("# Benchmark results\n\nEach section: `python -m bench.run`, newest last.\n\n")
+        with RESULTS.open("a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        console.print(f"appended to {RESULTS}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_main(_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

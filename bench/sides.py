@@ -1,0 +1,187 @@
+"""The two things measured: Followthrough (API + worker processes) and the bare baseline worker.
+
+Each side owns its own Temporal dev server, so the server's memory and CPU figures belong to
+one side only. Both share the outbox (threads of the benchmark process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from bench.baseline import WORKFLOW_NAME, BaselineInput
+from bench.stack import Children, Outbox, free_port, start_temporal, wait_port
+
+ADMIN_KEY = "bench-admin-key-" + "0" * 24
+SEQUENCE = "bench_sequence"
+#: The 3-step sequence of the brief: email, 1 s durable wait, SMS.
+DEFINITION = {
+    "name": SEQUENCE,
+    "kind": "sequence",
+    "description": "Benchmark: welcome email, 1 s wait, follow-up SMS.",
+    "category": "service",
+    "locales": ["en"],
+    "steps": [
+        {"id": "welcome_email", "type": "send", "channel": "email", "template": "welcome"},
+        {"id": "pause", "type": "wait", "duration": "PT1S"},
+        {"id": "followup_sms", "type": "send", "channel": "sms", "template": "welcome_followup"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+    phone: str
+
+
+def recipients(side: str, group: str, count: int, offset: int) -> list[Recipient]:
+    """Distinct addresses; phones are +1 555 numbers (possible, never real)."""
+    return [
+        Recipient(f"{group.title()} Person{i}", f"{side}-{group}-{i}@example.test",
+                  f"+1555{offset + i:07d}")
+        for i in range(count)
+    ]
+
+
+class Side:
+    name: str
+    task_queue: str
+    client: Client
+    children: Children
+
+    async def prepare(self, people: list[Recipient], concurrency: int) -> None:
+        """Whatever must exist before ``enroll`` (contacts)."""
+
+    async def enroll(self, person: Recipient) -> None:
+        raise NotImplementedError
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.children.procs.items()}
+
+    async def running(self) -> int:
+        query = f'TaskQueue="{self.task_queue}" AND ExecutionStatus="Running"'
+        return (await self.client.count_workflows(query)).count
+
+    async def aclose(self) -> None:
+        await self.children.stop_all()
+
+
+class FollowthroughSide(Side):
+    """Temporal dev server, ``cli.py api`` and ``cli.py worker`` as child processes."""
+
+    name = "followthrough"
+
+    def __init__(self, work: Path, outbox: Outbox, log_level: str) -> None:
+        self.work = work
+        self.outbox = outbox
+        self.log_level = log_level
+        self.task_queue = "bench-followthrough"
+        self.children = Children(work)
+        self.contact_ids: dict[str, int] = {}
+        self.http: httpx.AsyncClient | None = None
+
+    async def start(self, concurrency: int) -> None:
+        address, _ = await start_temporal(self.children, "temporal-followthrough", self.work)
+        self.client = await Client.connect(address)
+        api_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
+        env |= {
+            "FT_DATA_DIR": str(self.work / "ft"),
+            "FT_DATABASE_URL": f"sqlite:///{self.work / 'ft' / 'followthrough.sqlite3'}",
+            "FT_ADMIN_API_KEY": ADMIN_KEY,
+            "FT_TEMPORAL_ADDRESS": address,
+            "FT_TASK_QUEUE": self.task_queue,
+            "FT_API_HOST": "127.0.0.1",
+            "FT_API_PORT": str(api_port),
+            "FT_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+            "FT_SMTP_HOST": "127.0.0.1",
+            "FT_SMTP_PORT": str(self.outbox.smtp.port),
+            "FT_SMTP_STARTTLS": "false",
+            "FT_TWILIO_ACCOUNT_SID": self.outbox.twilio.account_sid,
+            "FT_TWILIO_AUTH_TOKEN": self.outbox.twilio.auth_token,
+            "FT_TWILIO_API_BASE": self.outbox.twilio.base_url,
+            "FT_LOG_LEVEL": self.log_level,
+        }
+        # The API migrates and seeds the database; the worker starts once it answers.
+        api = await self.children.spawn("api", sys.executable, "cli.py", "api", env=env)
+        await wait_port(api_port, 60, api)
+        self.http = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            limits=httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10),
+            timeout=120,
+        )
+        for _ in range(100):
+            if (await self.http.get("/healthz")).status_code == 200:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError("the API's /healthz never answered 200")
+        await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
+        response = await self.http.post("/v1/definitions", json=DEFINITION)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"POST /v1/definitions: {response.status_code} {response.text}")
+
+    async def prepare(self, people: list[Recipient], concurrency: int) -> None:
+        assert self.http is not None  # noqa: S101 - start() ran
+        gate = asyncio.Semaphore(concurrency)
+
+        async def create(person: Recipient) -> None:
+            async with gate:
+                body = {"name": person.name, "email": person.email, "phone": person.phone}
+                response = await self.http.post("/v1/contacts", json=body)  # type: ignore[union-attr]
+            if response.status_code != 201:
+                raise RuntimeError(f"POST /v1/contacts: {response.status_code} {response.text}")
+            self.contact_ids[person.email] = response.json()["id"]
+
+        await asyncio.gather(*(create(p) for p in people))
+
+    async def enroll(self, person: Recipient) -> None:
+        response = await self.http.post(  # type: ignore[union-attr]
+            f"/v1/sequences/{SEQUENCE}/enrollments", json={"contact_id": self.contact_ids[person.email]}
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"enrollment: {response.status_code} {response.text[:200]}")
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+        await super().aclose()
+
+
+class BaselineSide(Side):
+    """Temporal dev server and ``python -m bench.baseline`` (its own worker process);
+    workflows are started from this process with ``client.start_workflow``."""
+
+    name = "baseline"
+
+    def __init__(self, work: Path, outbox: Outbox) -> None:
+        self.work = work
+        self.outbox = outbox
+        self.task_queue = "bench-baseline"
+        self.children = Children(work)
+
+    async def start(self, concurrency: int) -> None:
+        address, _ = await start_temporal(self.children, "temporal-baseline", self.work)
+        self.client = await Client.connect(address)
+        await self.children.spawn(
+            "baseline-worker", sys.executable, "-m", "bench.baseline", "--address", address,
+            "--task-queue", self.task_queue, "--smtp-port", str(self.outbox.smtp.port),
+            "--twilio-base", self.outbox.twilio.base_url,
+            "--twilio-sid", self.outbox.twilio.account_sid,
+            "--twilio-token", self.outbox.twilio.auth_token,
+        )
+
+    async def enroll(self, person: Recipient) -> None:
+        await self.client.start_workflow(
+            WORKFLOW_NAME, BaselineInput(person.name, person.email, person.phone),
+            id=f"baseline-{person.email}", task_queue=self.task_queue,
+        )

@@ -1,0 +1,138 @@
+"""Enrollment, runs and the example sequence end to end on the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import LiveStack
+from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
+from tests.support.waiting import eventually
+
+
+async def _run(live: LiveStack, run_id: str) -> dict:
+    response = await live.api.get(f"/v1/runs/{run_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def _ended(live: LiveStack, run_id: str, timeout: float = 30) -> dict:
+    async def check() -> dict | None:
+        run = await _run(live, run_id)
+        return run if run["status"] != "running" else None
+
+    return await eventually(check, timeout=timeout)
+
+
+class TestExampleSequence:
+    async def test_russian_contact_gets_email_sms_call_exactly_once(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_fast", wait="PT1S"))
+        anna = await create_contact(live.api, name="Анна Петрова", email="anna.p@example.test",
+                                    phone="+15555550111", locale="ru-RU", time_zone="Europe/Moscow")
+        response = await enroll(live.api, "welcome_fast", anna["id"])
+        assert response.status_code == 201, response.text
+        run = await _ended(live, response.json()["run_id"])
+
+        assert run["status"] == "completed"
+        assert [(s["step_id"], s["state"]) for s in run["steps"]] == [
+            ("welcome_email", "sent"), ("wait_before_sms", "done"), ("followup_sms", "sent"),
+            ("wait_before_call", "done"), ("welcome_call", "sent"),
+        ]
+        captures = live.outbox.store.list(limit=None)
+        email = [c for c in captures if c.to == "anna.p@example.test"]
+        texts = [c for c in captures if c.to == "+15555550111"]
+        assert len(email) == 1 and sorted(c.channel for c in texts) == ["sms", "voice"]
+        assert "Анна" in email[0].text and email[0].subject and _cyrillic(email[0].subject)
+        assert all(_cyrillic(c.text) for c in texts)
+        voice = next(c for c in texts if c.channel == "voice")
+        assert 'language="ru-RU"' in (voice.twiml or "")
+
+    async def test_reply_stops_a_second_contact_before_the_sms(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_reply", wait="PT3S"))
+        first = await create_contact(live.api, email="first@example.test", phone="+15555550121")
+        second = await create_contact(live.api, email="second@example.test", phone="+15555550122")
+        run_first = (await enroll(live.api, "welcome_reply", first["id"])).json()
+        run_second = (await enroll(live.api, "welcome_reply", second["id"])).json()
+        await eventually(lambda: _emails_to(live, "second@example.test"))
+
+        signed = _signed_sms(live, From="+15555550122", Body="stop please", MessageSid="SM" + "a" * 32)
+        response = await live.api.post("/v1/webhooks/twilio/sms", data=signed[0], headers=signed[1])
+        assert response.status_code == 200 and "<Response/>" in response.text
+
+        stopped = await _ended(live, run_second["run_id"])
+        assert stopped["status"] == "stopped" and stopped["reason"] == "reply (sms)"
+        assert [s["step_id"] for s in stopped["steps"]] == ["welcome_email", "wait_before_sms"]
+        completed = await _ended(live, run_first["run_id"])
+        assert completed["status"] == "completed"
+        assert [c.channel for c in live.outbox.store.list(to="+15555550122", limit=None)] == []
+        assert sorted(c.channel for c in live.outbox.store.list(to="+15555550121", limit=None)) == ["sms", "voice"]
+        timeline = (await live.api.get(f"/v1/contacts/{second['id']}/timeline")).json()["items"]
+        assert [e["kind"] for e in timeline][:2] == ["run.stopped", "inbound.sms"]
+
+
+class TestEnrollment:
+    async def test_second_enrollment_returns_the_active_run(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_idem", wait="PT30S"))
+        contact = await create_contact(live.api, email="idem@example.test")
+        first = await enroll(live.api, "welcome_idem", contact["id"])
+        second = await enroll(live.api, "welcome_idem", contact["id"])
+        assert (first.status_code, first.json()["created"]) == (201, True)
+        assert (second.status_code, second.json()["created"]) == (200, False)
+        assert second.json()["run_id"] == first.json()["run_id"]
+        await live.api.post(f"/v1/runs/{first.json()['run_id']}/cancel")
+
+    async def test_ten_concurrent_enrollments_give_one_run(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_race", wait="PT30S"))
+        contact = await create_contact(live.api, email="race@example.test")
+        responses = await asyncio.gather(*(enroll(live.api, "welcome_race", contact["id"]) for _ in range(10)))
+        assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
+        assert len({r.json()["run_id"] for r in responses}) == 1
+        listed = (await live.api.get("/v1/runs", params={"contact_id": contact["id"]})).json()["items"]
+        assert len(listed) == 1
+        run_id = listed[0]["run_id"]
+        handle = live.temporal.get_workflow_handle(listed[0]["workflow_id"])
+        assert (await handle.describe()).status is not None
+        await live.api.post(f"/v1/runs/{run_id}/cancel")
+
+    async def test_cancel_ends_the_run_and_a_new_enrollment_starts_a_new_one(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_cancel", wait="PT1H"))
+        contact = await create_contact(live.api, email="cancel@example.test")
+        run = (await enroll(live.api, "welcome_cancel", contact["id"])).json()
+        await eventually(lambda: _emails_to(live, "cancel@example.test"))
+        response = await live.api.post(f"/v1/runs/{run['run_id']}/cancel")
+        assert response.status_code == 202
+        cancelled = await _ended(live, run["run_id"])
+        assert cancelled["status"] == "cancelled"
+        again = await enroll(live.api, "welcome_cancel", contact["id"])
+        assert again.status_code == 201 and again.json()["run_id"] != run["run_id"]
+        await live.api.post(f"/v1/runs/{again.json()['run_id']}/cancel")
+
+    async def test_unknown_sequence_and_contact_are_404(self, live: LiveStack) -> None:
+        contact = await create_contact(live.api, email="nobody@example.test")
+        missing_sequence = await enroll(live.api, "no_such_sequence", contact["id"])
+        missing_contact = await enroll(live.api, "welcome_sequence", 999999)
+        assert missing_sequence.status_code == 404
+        assert missing_sequence.json()["detail"] == "sequence 'no_such_sequence' does not exist"
+        assert missing_contact.status_code == 404
+        assert missing_contact.json()["detail"] == "contact 999999 does not exist"
+
+    async def test_bad_body_is_422_with_the_field_path(self, live: LiveStack) -> None:
+        response = await live.api.post("/v1/sequences/welcome_sequence/enrollments", json={"contact_id": "x"})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["path"] for e in response.json()["errors"]] == ["/contact_id"]
+
+
+async def _emails_to(live: LiveStack, address: str) -> list:
+    return live.outbox.store.list(channel="email", to=address, limit=None)
+
+
+def _cyrillic(text: str | None) -> bool:
+    return any("\u0400" <= ch <= "\u04ff" for ch in text or "")
+
+
+def _signed_sms(live: LiveStack, **params: str) -> tuple[dict[str, str], dict[str, str]]:
+    from twilio.request_validator import RequestValidator
+
+    url = live.settings.public_base_url + "/v1/webhooks/twilio/sms"
+    signature = RequestValidator(live.settings.twilio_auth_token).compute_signature(url, params)
+    return params, {"X-Twilio-Signature": signature}

@@ -1,0 +1,121 @@
+"""The worker process dying or being stopped mid-send: no duplicate, no silent loss.
+
+"Exactly once" is counted at the receiving SMTP server, never from our own ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from api.services.enrollment import enroll
+from channels.outbox import OutboxHandle
+from followthrough.settings import Settings
+from followthrough.store import contacts, definitions, ledger, runs
+from followthrough.store.db import session_scope
+from tests.support.processes import start_worker
+from tests.support.waiting import eventually
+
+
+def _setup(engine: Engine, category: str) -> int:
+    document = {"name": f"crash_{category}", "kind": "sequence", "category": category,
+                "locales": ["en"], "stop_on": [], "description": "",
+                "steps": [{"id": "mail", "type": "send", "channel": "email", "template": "welcome"}]}
+    with session_scope(engine) as session:
+        definitions.save(session, document["name"], "sequence", document, publish=True)
+        return contacts.create(session, {"name": "Kim", "email": "kim@example.test"}).id  # type: ignore[return-value]
+
+
+def _state(engine: Engine, run_id: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, int]]]:
+    with session_scope(engine) as session:
+        run = runs.get(session, run_id)
+        steps = [(s.step_id, s.state) for s in runs.steps(session, run_id)]
+        rows = [(d.state, d.attempts) for d in ledger.list_page(session, run_id=run_id)]
+        return run.status, steps, rows
+
+
+@pytest.fixture
+def crash_settings(edge_settings: Settings) -> Settings:
+    return edge_settings.model_copy(update={"task_queue": f"crash-{uuid.uuid4().hex[:10]}"})
+
+
+class TestWorkerKilledMidSend:
+    @pytest.mark.parametrize(("category", "captures", "step_state"), [
+        ("marketing", 1, "uncertain"),  # at-most-once: reported, never resent
+        ("transactional", 2, "sent"),   # at-least-once: resent with the same Message-ID
+    ])
+    async def test_sigkill_while_smtp_holds_its_reply_to_data(
+        self, dev_env: WorkflowEnvironment, engine: Engine, crash_settings: Settings,
+        outbox: OutboxHandle, tmp_path: Path, category: str, captures: int, step_state: str,
+    ) -> None:
+        contact_id = _setup(engine, category)
+        hold = threading.Event()
+        outbox.smtp.hold_data = hold
+        first = start_worker(crash_settings, dev_env.client, tmp_path / "worker1.log")
+        second = None
+        try:
+            async def client():  # type: ignore[no-untyped-def]
+                return dev_env.client
+
+            run, _ = await enroll(engine, client, crash_settings, f"crash_{category}", contact_id, {})
+            await eventually(lambda: _async(outbox.store.list(channel="email", limit=None)), timeout=30)
+            assert _state(engine, run.id)[2] == [("pending", 1)]
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            hold.set()  # the reply now goes to a dead connection
+            second = start_worker(crash_settings, dev_env.client, tmp_path / "worker2.log")
+
+            async def ended():  # type: ignore[no-untyped-def]
+                state = _state(engine, run.id)
+                return state if state[0] != "running" else None
+
+            status, steps, rows = await eventually(ended, timeout=60)
+        finally:
+            for process in (first, second):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait()
+        emails = outbox.store.list(channel="email", limit=None)
+        assert (status, steps) == ("completed", [("mail", step_state)])
+        assert len(emails) == captures
+        assert len({e.message_id for e in emails}) == 1
+        assert rows == ([("uncertain", 1)] if category == "marketing" else [("sent", 2)])
+
+
+class TestGracefulShutdown:
+    async def test_sigint_during_a_send_delivers_it_once_and_exits_0(
+        self, dev_env: WorkflowEnvironment, engine: Engine, crash_settings: Settings,
+        outbox: OutboxHandle, tmp_path: Path,
+    ) -> None:
+        contact_id = _setup(engine, "marketing")
+        outbox.smtp.data_delay = 3.0
+        process = start_worker(crash_settings, dev_env.client, tmp_path / "worker.log")
+        try:
+            async def client():  # type: ignore[no-untyped-def]
+                return dev_env.client
+
+            run, _ = await enroll(engine, client, crash_settings, "crash_marketing", contact_id, {})
+            await eventually(lambda: _async(outbox.store.list(channel="email", limit=None)), timeout=30)
+            started = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            code = await asyncio.to_thread(process.wait, 30)
+            elapsed = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert code == 0, (tmp_path / "worker.log").read_text()
+        assert elapsed < 30
+        assert _state(engine, run.id)[2] == [("sent", 1)]
+        assert len(outbox.store.list(channel="email", limit=None)) == 1
+
+
+async def _async(value):  # type: ignore[no-untyped-def]
+    return value

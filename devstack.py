@@ -19,6 +19,7 @@ from pathlib import Path
 from channels.outbox import OutboxHandle, run_outbox
 from followthrough.devserver import temporal_cli
 from followthrough.settings import PROJECT_ROOT, Settings
+from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
 
 CLI = str(PROJECT_ROOT / "cli.py")
@@ -51,9 +52,9 @@ def twilio_outbox_credentials(settings: Settings) -> tuple[str, str]:
     return data["sid"], data["token"]
 
 
-async def _wait_port(host: str, port: int, timeout: float, process: asyncio.subprocess.Process | None = None) -> None:
+async def _wait_port(host: str, port: int, seconds: float, process: asyncio.subprocess.Process | None = None) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     while loop.time() < deadline:
         if process is not None and process.returncode is not None:
             raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
@@ -62,7 +63,7 @@ async def _wait_port(host: str, port: int, timeout: float, process: asyncio.subp
                 return
         except OSError:
             await asyncio.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+    raise RuntimeError(f"nothing listens on {host}:{port} after {seconds:.0f} s")
 
 
 def _port_free(port: int) -> bool:
@@ -93,7 +94,7 @@ class DevStack:
             "--namespace", s.temporal_namespace, "--log-level", "error",
             *search_attribute_flags(),
         ]
-        log_file = open(s.data_dir / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
+        log_file = open(s.data_dir / "temporal.log", "ab")
         self.temporal = await asyncio.create_subprocess_exec(
             str(temporal_cli()), *args, stdout=log_file, stderr=log_file, start_new_session=True
         )
@@ -149,6 +150,8 @@ class DevStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         try:
+            # Migrate once here, so the worker and the API never race on a fresh database.
+            await asyncio.to_thread(upgrade, make_engine(s.resolved_database_url))
             address = await self.start_temporal()
             self.env["FT_TEMPORAL_ADDRESS"] = address
             await self.start_outbox()

@@ -52,9 +52,9 @@ async def run_worker(settings: Settings) -> None:
     missing = await missing_search_attributes(client, settings.temporal_namespace)
     if missing:
         raise SystemExit(
-            "Temporal namespace '%s' lacks search attributes: %s. Register them, e.g. "
-            "`temporal operator search-attribute create --name %s --type Keyword`."
-            % (settings.temporal_namespace, ", ".join(missing), missing[0])
+            f"Temporal namespace '{settings.temporal_namespace}' lacks search attributes: "
+            f"{', '.join(missing)}. Register them, e.g. `temporal operator search-attribute "
+            f"create --name {missing[0]} --type Keyword`."
         )
     deps = build_deps(settings)
     await asyncio.to_thread(upgrade, deps.engine)

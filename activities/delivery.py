@@ -30,7 +30,7 @@ from followthrough.ids import ledger_key
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Channel, LedgerState
 from followthrough.policy.delivery import resend_uncertain
-from followthrough.rendering import Renderer, RenderedMessage, TemplateError
+from followthrough.rendering import RenderedMessage, Renderer, TemplateError
 from followthrough.settings import Settings
 from followthrough.store import contacts, ledger, timeline
 from followthrough.store.db import session_scope

@@ -25,7 +25,7 @@ class TemporalGateway:
             if self._client is None:
                 try:
                     self._client = await asyncio.wait_for(connect(self._settings), timeout=5)
-                except Exception as exc:  # noqa: BLE001 - any failure: Temporal is unavailable
+                except Exception as exc:
                     raise ServiceUnavailable(
                         f"Temporal at {self._settings.resolved_temporal_address} is not answering"
                     ) from exc
@@ -36,5 +36,5 @@ class TemporalGateway:
             client = await self.client()
             await client.service_client.check_health(timeout=timedelta(seconds=2))
             return True
-        except Exception:  # noqa: BLE001 - health is a yes/no question
+        except Exception:
             return False

@@ -54,13 +54,13 @@ async def _enroll_all(side: Side, people: list[Recipient], concurrency: int) -> 
     await asyncio.gather(*(one(p) for p in people))
 
 
-async def _until_idle(side: Side, timeout: float) -> None:
+async def _until_idle(side: Side, limit_s: float) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while await side.running() > 0:
         side.children.check_alive()
         if loop.time() > deadline:
-            raise TimeoutError(f"{side.name}: workflows still running after {timeout:.0f} s")
+            raise TimeoutError(f"{side.name}: workflows still running after {limit_s:.0f} s")
         await asyncio.sleep(0.1)
 
 
@@ -74,7 +74,7 @@ async def warm_up(side: Side, store: TimedStore, people: list[Recipient], concur
 
 
 async def burst(
-    side: Side, store: TimedStore, people: list[Recipient], concurrency: int, timeout: float
+    side: Side, store: TimedStore, people: list[Recipient], concurrency: int, limit_s: float
 ) -> Burst:
     """Enroll everyone at once (``concurrency`` requests in flight); wait for 2N messages."""
     store.reset()
@@ -82,8 +82,8 @@ async def burst(
     t0 = time.time()
     await _enroll_all(side, people, concurrency)
     enrolled = time.time()
-    await store.wait_for(2 * len(people), timeout, side.children)
-    await _until_idle(side, timeout)
+    await store.wait_for(2 * len(people), limit_s, side.children)
+    await _until_idle(side, limit_s)
     closed = time.time()
     after = snapshot(side)
     return Burst(
@@ -94,7 +94,7 @@ async def burst(
 
 
 async def paced(
-    side: Side, store: TimedStore, people: list[Recipient], rate: float, timeout: float
+    side: Side, store: TimedStore, people: list[Recipient], rate: float, limit_s: float
 ) -> Paced:
     """Open loop: one enrollment every 1/rate s, whether or not earlier ones have answered."""
     store.reset()
@@ -114,8 +114,8 @@ async def paced(
         tasks.append(asyncio.create_task(one(person)))
     await asyncio.gather(*tasks)
     spread = max(started.values()) - min(started.values())
-    await store.wait_for(2 * len(people), timeout, side.children)
-    await _until_idle(side, timeout)
+    await store.wait_for(2 * len(people), limit_s, side.children)
+    await _until_idle(side, limit_s)
     return Paced(
         n=len(people),
         rate=(len(people) - 1) / spread if spread > 0 else float("nan"),

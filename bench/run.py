@@ -30,12 +30,18 @@ from rich.table import Table
 
 from bench import load
 from bench.load import Burst, Paced, percentile
-from bench.sides import BaselineSide, FollowthroughSide, Side, recipients
+from bench.sides import TEMPORAL_DB, BaselineSide, FollowthroughSide, Side, recipients
 from bench.stack import Outbox, ProcStats, start_outbox
 from followthrough.devserver import temporal_cli
 
+_TEMPORAL_DB_TEXT = {
+    "file": "SQLite file, default pragmas (`--db-filename`, as `followthrough dev`)",
+    "file-wal": "SQLite file with `--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal`",
+    "memory": "SQLite in memory (no `--db-filename`)",
+}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 WARM_UP = 10
+SETUP_CONCURRENCY = 10
 console = Console()
 
 
@@ -46,6 +52,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--paced-rate", type=float, default=10.0, help="paced enrollments per second")
     parser.add_argument("--paced-count", type=int, default=100, help="paced enrollments")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a phase may take")
+    parser.add_argument(
+        "--temporal-db", choices=sorted(TEMPORAL_DB), default="file",
+        help="Temporal dev server state: a SQLite file as `followthrough dev` runs it (default), "
+        "the same with WAL + synchronous=normal pragmas, or SQLite in memory",
+    )
     parser.add_argument("--log-level", default="WARNING", help="FT_LOG_LEVEL of the API and worker")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
@@ -60,7 +71,9 @@ async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict
     console.log(f"{side.name}: starting")
     await side.start(args.concurrency)  # type: ignore[attr-defined]
     try:
-        await side.prepare(warm + many + slow, args.concurrency)
+        # Setup only, not measured. At 50 in flight `POST /v1/contacts` stalled 30 s and answered
+        # 500 "database is locked" (see RESULTS.md), so contacts are created 10 at a time.
+        await side.prepare(warm + many + slow, SETUP_CONCURRENCY)
         console.log(f"{side.name}: warm-up ({WARM_UP} contacts)")
         await load.warm_up(side, outbox.store, warm, args.concurrency)
         console.log(f"{side.name}: burst of {n}")
@@ -79,8 +92,8 @@ def _machine() -> str:
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
-    mem_kb = next(int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines()
-                  if l.startswith("MemTotal"))
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
     return (f"{platform.machine()}, {os.cpu_count()} CPUs ({model}), {mem_kb / 1024 / 1024:.1f} GiB RAM, "
             f"Linux {platform.release()}, Python {platform.python_version()}")
 
@@ -94,9 +107,9 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
     fb, bb = ft["burst"], base["burst"]
     fp, bp = ft["paced"], base["paced"]
     fm, bm = ft["memory"], base["memory"]
-    assert isinstance(fb, Burst) and isinstance(bb, Burst)  # noqa: S101 - typing only
-    assert isinstance(fp, Paced) and isinstance(bp, Paced)  # noqa: S101
-    assert isinstance(fm, dict) and isinstance(bm, dict)  # noqa: S101
+    assert isinstance(fb, Burst) and isinstance(bb, Burst)
+    assert isinstance(fp, Paced) and isinstance(bp, Paced)
+    assert isinstance(fm, dict) and isinstance(bm, dict)
 
     def row(label: str, f: float | None, b: float | None, fmt: str, ratio: bool = True) -> tuple[str, str, str, str]:
         cell = lambda v: "—" if v is None else format(v, fmt)  # noqa: E731
@@ -144,7 +157,9 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         f"## {now} — foundation benchmark, N = {args.contacts}",
         "",
         f"- Machine: {_machine()}",
-        f"- Temporal: {_temporal_version()}; `temporal server start-dev` (SQLite file), one per side",
+        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, one per side, "
+        f"state: {_TEMPORAL_DB_TEXT[args.temporal_db]}",
+        f"- Load average before the run: {args.loadavg} (the machine is shared; other jobs may run)",
         f"- Followthrough: `cli.py api` (uvicorn, 1 process) + `cli.py worker` (1 process), CRM DB SQLite "
         f"(WAL), FT_LOG_LEVEL={args.log_level}; enrollments via `POST /v1/sequences/{{name}}/enrollments`",
         "- Baseline: `python -m bench.baseline` worker process (email via aiosmtplib, `workflow.sleep(1 s)`, "
@@ -153,7 +168,7 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         f"{args.paced_rate:g}/s; {WARM_UP} warm-up runs per side first; outbox SMTP + Twilio servers "
         "in the benchmark process (threads)",
         f"- Command: `python -m bench.run --contacts {args.contacts} --paced-rate {args.paced_rate:g} "
-        f"--paced-count {args.paced_count}` (whole run {took:.0f} s)",
+        f"--paced-count {args.paced_count} --temporal-db {args.temporal_db}` (whole run {took:.0f} s)",
         "",
         "| measure | followthrough | baseline | followthrough / baseline |",
         "|---|---:|---:|---:|",
@@ -171,8 +186,8 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
     try:
-        ft = await _measure(FollowthroughSide(work, outbox, args.log_level), outbox, args)
-        base = await _measure(BaselineSide(work, outbox), outbox, args)
+        ft = await _measure(FollowthroughSide(work, outbox, args.log_level, args.temporal_db), outbox, args)
+        base = await _measure(BaselineSide(work, outbox, args.temporal_db), outbox, args)
     except BaseException:
         console.print(f"[red]benchmark failed[/red]; logs in {work}")
         args.keep = True
@@ -197,7 +212,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(_main(_args(argv)))
+    args = _args(argv)
+    args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return asyncio.run(_main(args))
 
 
 if __name__ == "__main__":

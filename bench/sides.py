@@ -51,8 +51,17 @@ def recipients(side: str, group: str, count: int, offset: int) -> list[Recipient
     ]
 
 
+#: ``--temporal-db`` choices -> (state in a file?, extra ``start-dev`` flags).
+TEMPORAL_DB: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "file": (True, ()),  # as `followthrough dev` runs it (devstack.py)
+    "file-wal": (True, ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")),
+    "memory": (False, ()),
+}
+
+
 class Side:
     name: str
+    temporal_db: str = "file"
     task_queue: str
     client: Client
     children: Children
@@ -79,8 +88,9 @@ class FollowthroughSide(Side):
 
     name = "followthrough"
 
-    def __init__(self, work: Path, outbox: Outbox, log_level: str) -> None:
+    def __init__(self, work: Path, outbox: Outbox, log_level: str, temporal_db: str) -> None:
         self.work = work
+        self.temporal_db = temporal_db
         self.outbox = outbox
         self.log_level = log_level
         self.task_queue = "bench-followthrough"
@@ -89,7 +99,10 @@ class FollowthroughSide(Side):
         self.http: httpx.AsyncClient | None = None
 
     async def start(self, concurrency: int) -> None:
-        address, _ = await start_temporal(self.children, "temporal-followthrough", self.work)
+        db_file, extra = TEMPORAL_DB[self.temporal_db]
+        address, _ = await start_temporal(
+            self.children, "temporal-followthrough", self.work, db_file=db_file, extra=extra
+        )
         self.client = await Client.connect(address)
         api_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
@@ -131,7 +144,7 @@ class FollowthroughSide(Side):
             raise RuntimeError(f"POST /v1/definitions: {response.status_code} {response.text}")
 
     async def prepare(self, people: list[Recipient], concurrency: int) -> None:
-        assert self.http is not None  # noqa: S101 - start() ran
+        assert self.http is not None
         gate = asyncio.Semaphore(concurrency)
 
         async def create(person: Recipient) -> None:
@@ -163,14 +176,18 @@ class BaselineSide(Side):
 
     name = "baseline"
 
-    def __init__(self, work: Path, outbox: Outbox) -> None:
+    def __init__(self, work: Path, outbox: Outbox, temporal_db: str) -> None:
         self.work = work
+        self.temporal_db = temporal_db
         self.outbox = outbox
         self.task_queue = "bench-baseline"
         self.children = Children(work)
 
     async def start(self, concurrency: int) -> None:
-        address, _ = await start_temporal(self.children, "temporal-baseline", self.work)
+        db_file, extra = TEMPORAL_DB[self.temporal_db]
+        address, _ = await start_temporal(
+            self.children, "temporal-baseline", self.work, db_file=db_file, extra=extra
+        )
         self.client = await Client.connect(address)
         await self.children.spawn(
             "baseline-worker", sys.executable, "-m", "bench.baseline", "--address", address,

@@ -37,9 +37,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-async def wait_port(port: int, timeout: float, process: asyncio.subprocess.Process) -> None:
+async def wait_port(port: int, limit_s: float, process: asyncio.subprocess.Process) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while loop.time() < deadline:
         if process.returncode is not None:
             raise RuntimeError(f"pid {process.pid} exited with {process.returncode} before port {port}")
@@ -51,7 +51,7 @@ async def wait_port(port: int, timeout: float, process: asyncio.subprocess.Proce
         writer.close()
         await writer.wait_closed()
         return
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {limit_s:.0f} s")
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,13 @@ class Children:
             if process.returncode is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_dir / name}.log")
 
-    async def stop(self, name: str, timeout: float = 20.0) -> None:
+    async def stop(self, name: str, grace_s: float = 20.0) -> None:
         process = self.procs.pop(name, None)
         if process is None or process.returncode is not None:
             return
         process.send_signal(signal.SIGINT)
         try:
-            await asyncio.wait_for(process.wait(), timeout=timeout)
+            await asyncio.wait_for(process.wait(), timeout=grace_s)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -163,14 +163,14 @@ class TimedStore(OutboxStore):
             self.count = self.duplicates = 0
             self.last_at = 0.0
 
-    async def wait_for(self, target: int, timeout: float, children: Children) -> None:
+    async def wait_for(self, target: int, limit_s: float, children: Children) -> None:
         """Until ``target`` captures arrived; raises TimeoutError with what did arrive."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + limit_s
         while self.count < target:
             children.check_alive()
             if loop.time() > deadline:
-                raise TimeoutError(f"{self.count} of {target} messages captured after {timeout:.0f} s")
+                raise TimeoutError(f"{self.count} of {target} messages captured after {limit_s:.0f} s")
             await asyncio.sleep(0.02)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from followthrough.dsl.loader import load_definition_file
+from followthrough.dsl.loader import load_definition_text
+from followthrough.dsl.schema import Definition
 from followthrough.rendering import FileTemplateSource
 from followthrough.settings import Settings
 from followthrough.store import definitions, templates
@@ -26,6 +27,12 @@ def seed_builtins(engine: Engine, settings: Settings) -> None:
                     session, definition.name, definition.kind,
                     definition.model_dump(mode="json"), publish=True,
                 )
+
+
+def load_definition_file(path: Path) -> Definition:
+    """A definition file (YAML, or JSON by its suffix), schema-checked."""
+    text = path.read_text(encoding="utf-8")
+    return load_definition_text(text, yaml_format=path.suffix != ".json", source=str(path))
 
 
 def _definition_files(root: Path) -> list[Path]:

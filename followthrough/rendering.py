@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Channel
+from followthrough.sms_encoding import sms_info
 
 PARTS = ("subject", "text", "html")
 #: The parts each channel uses, mapped to whether they are required.
@@ -370,8 +371,6 @@ def preview(
         message = renderer.render(channel, template, contact, data)
     if channel is not Channel.SMS:
         return Preview(message=message)
-    from channels.sms_encoding import sms_info  # lazy: the core does not depend on channels/
-
     info = sms_info(message.text)
     encoding = str(getattr(info.encoding, "value", info.encoding))
     stats = SmsStats(encoding=encoding, characters=info.characters, segments=info.segments)

@@ -10,7 +10,14 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from activities.runs import RunActivities
-    from followthrough.dsl.interpreter import End, RunState, Send, Wait, next_action, stop_reason_for
+    from followthrough.dsl.interpreter import (
+        End,
+        RunState,
+        Send,
+        Wait,
+        next_action,
+        stop_reason_for,
+    )
     from followthrough.dsl.schema import SequenceDefinition
     from followthrough.ids import ledger_key
     from followthrough.models.runs import (

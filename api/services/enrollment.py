@@ -96,7 +96,7 @@ async def start_sequence(client: Client, settings: Settings, run: Run, start: Se
             return handle
         try:
             await asyncio.wait_for(handle.result(), timeout=10)
-        except Exception:  # noqa: BLE001, S110 - we only wait for the old run to close
+        except Exception:
             pass
         await asyncio.sleep(0.1)
     raise ServiceUnavailable(f"workflow id {run.workflow_id} is held by another run")

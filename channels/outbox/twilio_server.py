@@ -22,7 +22,7 @@ from typing import Any
 from channels.outbox.callbacks import post_status_callback
 from channels.outbox.http import FormServer, OutboxApp
 from channels.outbox.store import Capture, OutboxStore
-from channels.sms_encoding import sms_info
+from followthrough.sms_encoding import sms_info
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -43,9 +42,9 @@ def schema_errors(document: Any) -> tuple[Definition | None, list[FieldError]]:
         return None, found.items
 
 
-def load_definition_file(path: Path) -> Definition:
-    document = parse_document(path.read_text(encoding="utf-8"), yaml_format=path.suffix != ".json")
-    definition, problems = schema_errors(document)
+def load_definition_text(text: str, *, yaml_format: bool, source: str = "definition") -> Definition:
+    """Parse and schema-check a definition document; raises ValidationFailed with every error."""
+    definition, problems = schema_errors(parse_document(text, yaml_format=yaml_format))
     if definition is None:
-        raise ValidationFailed(f"{path}: invalid definition", errors=problems)
+        raise ValidationFailed(f"{source}: invalid definition", errors=problems)
     return definition

@@ -79,7 +79,7 @@ def ping(engine: Engine) -> bool:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not answering"
+    except Exception:
         return False
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.sms_encoding import GSM7_BASIC, GSM7_EXTENSION, LIMITS, SmsInfo, sms_info
+from followthrough.sms_encoding import GSM7_BASIC, GSM7_EXTENSION, LIMITS, SmsInfo, sms_info
 
 CYRILLIC = "Ж"
 HUNGARIAN = "Köszönjük, hogy ő"

@@ -1,0 +1,89 @@
+"""Conventions enforced in code: import direction, and no I/O or clock in deterministic code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from followthrough.settings import PROJECT_ROOT
+
+#: The workflow-safe core (◆ in ARCHITECTURE.md): pure, clock-free, no I/O.
+PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl", "followthrough/policy"]
+COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "devstack", "bench", "tests"}
+IO_MODULES = {"sqlalchemy", "sqlmodel", "aiosmtplib", "twilio", "httpx", "requests", "socket", "subprocess",
+              "fastapi", "psycopg", "os", "random", "uuid", "time", "threading", "followthrough.store",
+              "followthrough.settings", "followthrough.rendering"}
+BANNED_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
+                ("time", "time"), ("time", "sleep"), ("time", "monotonic"), ("uuid", "uuid4"),
+                ("random", "random"), ("random", "randint"), ("random", "choice"), ("asyncio", "sleep")}
+BANNED_NAMES = {"print", "open", "input", "eval", "exec"}
+BANNED_METHODS = {"read_text", "write_text", "read_bytes", "write_bytes"}
+
+
+def _files(*roots: str) -> list[Path]:
+    found: list[Path] = []
+    for root in roots:
+        path = PROJECT_ROOT / root
+        found += [path] if path.suffix == ".py" else sorted(path.rglob("*.py"))
+    return found
+
+
+def _imports(tree: ast.AST) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def _violations_of_purity(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    problems = [f"imports {name}" for name in _imports(tree)
+                if any(name == m or name.startswith(m + ".") for m in IO_MODULES)]
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in BANNED_NAMES:
+            problems.append(f"calls {func.id}() at line {node.lineno}")
+        if isinstance(func, ast.Attribute):
+            if func.attr in BANNED_METHODS:
+                problems.append(f"calls .{func.attr}() at line {node.lineno}")
+            if isinstance(func.value, ast.Name) and (func.value.id, func.attr) in BANNED_CALLS:
+                problems.append(f"calls {func.value.id}.{func.attr}() at line {node.lineno}")
+    return problems
+
+
+class TestDeterministicCode:
+    @pytest.mark.parametrize("path", _files(*PURE_CORE, "workflows"), ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+    def test_no_io_no_clock_no_randomness(self, path: Path) -> None:
+        problems = _violations_of_purity(path)
+        if path.parts[-2] == "workflows":  # asyncio is how workflows wait; only its sleep is banned
+            problems = [p for p in problems if p != "imports asyncio"]
+        assert problems == []
+
+    @pytest.mark.parametrize("path", _files("workflows"), ids=lambda p: p.name)
+    def test_workflows_import_the_core_through_the_sandbox_pass_through(self, path: Path) -> None:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module]
+        direct = [n.module for n in top_level
+                  if n.module.split(".")[0] in {"followthrough", "activities"}]
+        assert direct == [], "import these inside workflow.unsafe.imports_passed_through()"
+
+
+class TestImportDirection:
+    @pytest.mark.parametrize("path", _files("followthrough"), ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
+    def test_the_core_uses_none_of_the_outer_packages(self, path: Path) -> None:
+        names = _imports(ast.parse(path.read_text(encoding="utf-8")))
+        outer = [n for n in names if n.split(".")[0] in COMPOSITION]
+        assert outer == []
+
+    @pytest.mark.parametrize("path", _files("workflows"), ids=lambda p: p.name)
+    def test_workflows_never_touch_storage_or_channels(self, path: Path) -> None:
+        names = _imports(ast.parse(path.read_text(encoding="utf-8")))
+        bad = [n for n in names if n.startswith(("followthrough.store", "channels", "api", "sqlalchemy", "sqlmodel"))]
+        assert bad == []

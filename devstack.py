@@ -142,6 +142,8 @@ class DevStack:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         key = admin_key(s)
         self.env.update(FT_ADMIN_API_KEY=key, FT_DATA_DIR=str(s.data_dir.resolve()))
+        if not s.secret_key:
+            self.env["FT_SECRET_KEY"] = _secret_file(s.data_dir / "secret_key", lambda: secrets.token_urlsafe(32))
         if "FT_PUBLIC_BASE_URL" not in os.environ:
             self.env["FT_PUBLIC_BASE_URL"] = f"http://{s.api_host}:{s.api_port}"
         if not _port_free(s.api_port):

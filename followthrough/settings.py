@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".followthrough")
     database_url: str = ""  # empty: SQLite file under data_dir
     admin_api_key: str = ""
+    secret_key: str = ""  # signs unsubscribe links; `dev` generates one; empty: derived from the admin key
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -98,6 +99,15 @@ class Settings(BaseSettings):
     @property
     def outbox_file(self) -> Path:
         return self.data_dir / "outbox.jsonl"
+
+    @property
+    def signing_key(self) -> str:
+        """The key for signed links: FT_SECRET_KEY, else one derived from the admin key."""
+        if self.secret_key:
+            return self.secret_key
+        import hashlib
+
+        return hashlib.sha256(b"followthrough-links:" + self.admin_api_key.encode()).hexdigest()
 
     def voice_for(self, locale: str) -> str:
         language = locale.split("-")[0].lower()

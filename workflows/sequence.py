@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -104,9 +105,29 @@ class SequenceWorkflow:
             channel=step.channel,
             template=step.template,
             category=action.category,
+            fallbacks=list(step.fallback),
             data=self._input.data,
             definition_name=self._input.definition_name,
         )
+        while True:
+            state, reason, until = await self._deliver(deliver_input, step.id, action.visit)
+            if state != StepState.DEFERRED or until is None:
+                break
+            # "Not now" (quiet hours, a cap, a hold): wait on a durable timer, then ask again
+            # with the same key. A stop event ends the wait and the run.
+            await self._record(step.id, "send", StepState.DEFERRED, started_at=started,
+                               due_at=until, reason=reason)
+            delay = max(until - workflow.now(), timedelta(seconds=1))
+            if await self._sleep_unless_stopped(delay):
+                state, reason = StepState.SKIPPED, f"stopped while deferred ({reason})"
+                break
+        await self._record(
+            step.id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
+        )
+
+    async def _deliver(
+        self, deliver_input: DeliverInput, step_id: str, visit: int
+    ) -> tuple[StepState, str | None, datetime | None]:
         try:
             result: DeliverResult = await workflow.execute_activity_method(
                 DeliveryActivities.deliver,
@@ -116,36 +137,36 @@ class SequenceWorkflow:
                 heartbeat_timeout=DELIVERY_HEARTBEAT,
                 retry_policy=DELIVERY_RETRY,
             )
-            state, reason = _STEP_STATE.get(result.state, StepState.FAILED), result.reason
         except ActivityError as err:
             # Retries exhausted (24 h) or a non-retryable error: the step fails, the run goes on.
-            state, reason = StepState.FAILED, _gave_up_reason(err)
+            reason = _gave_up_reason(err)
             await workflow.execute_local_activity_method(
                 DeliveryActivities.give_up,
-                GiveUpInput(
-                    key=ledger_key(self._input.run_id, step.id, action.visit), reason=reason
-                ),
+                GiveUpInput(key=ledger_key(self._input.run_id, step_id, visit), reason=reason),
                 start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
                 retry_policy=BOOKKEEPING_RETRY,
             )
-        await self._record(
-            step.id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
-        )
+            return StepState.FAILED, reason, None
+        if result.state == LedgerState.DEFERRED:
+            return StepState.DEFERRED, result.reason, result.defer_until
+        return _STEP_STATE.get(result.state, StepState.FAILED), result.reason, None
+
+    async def _sleep_unless_stopped(self, delay: timedelta) -> bool:
+        """Wait ``delay`` on a durable timer; True when a stop event came first."""
+        try:
+            await workflow.wait_condition(
+                lambda: self._state.stop_reason is not None, timeout=delay, timeout_summary="wait"
+            )
+            return True
+        except TimeoutError:
+            return False
 
     async def _wait(self, action: Wait) -> None:
         started = workflow.now()
         due = started + action.duration
         step_id = action.step.id
         await self._record(step_id, "wait", StepState.ACTIVE, started_at=started, due_at=due)
-        try:
-            await workflow.wait_condition(
-                lambda: self._state.stop_reason is not None,
-                timeout=action.duration,
-                timeout_summary=f"wait {step_id}",
-            )
-            reason = "stopped"
-        except TimeoutError:
-            reason = None
+        reason = "stopped" if await self._sleep_unless_stopped(action.duration) else None
         await self._record(
             step_id, "wait", StepState.DONE, started_at=started, finished_at=workflow.now(),
             due_at=due, reason=reason,

@@ -23,6 +23,7 @@ class SendStep(_Strict):
     type: Literal["send"] = "send"
     channel: Channel
     template: str = Field(pattern=NAME_PATTERN)
+    fallback: list[Channel] = Field(default_factory=list)  # tried in order when not allowed
     category: Category | None = None  # overrides the definition's category
 
 

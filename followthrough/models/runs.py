@@ -32,6 +32,7 @@ class DeliverInput(BaseModel):
     channel: Channel
     template: str
     category: Category = Category.SERVICE
+    fallbacks: list[Channel] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     definition_name: str | None = None
 
@@ -39,8 +40,10 @@ class DeliverInput(BaseModel):
 class DeliverResult(BaseModel):
     key: str
     state: LedgerState
+    channel: Channel | None = None  # the channel used (a fallback when the step's was not allowed)
     reason: str | None = None
     provider_id: str | None = None
+    defer_until: datetime | None = None  # state ``deferred``: ask again at this time (UTC)
     uncertain_before: bool = False  # an earlier attempt of this key had an unknown outcome
 
 

@@ -53,6 +53,7 @@ class LedgerState(StrEnum):
     UNDELIVERED = "undelivered"
     UNCERTAIN = "uncertain"
     SKIPPED = "skipped"
+    DEFERRED = "deferred"  # the contact policy said "not now"; the workflow asks again later
 
 
 class Role(StrEnum):

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas.runs import EnrollmentCreate, RunPublic
-from api.services.enrollment import enroll
+from followthrough.enrollment import enroll
 from followthrough.dsl.schema import NAME_PATTERN
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])

@@ -7,8 +7,9 @@ fixed; ``decide`` is implemented in this module.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,5 +118,194 @@ class Decision(_Model):
 def decide(
     intent: MessageIntent, contact: ContactPolicyState, now: datetime, config: PolicyConfig
 ) -> Decision:
-    """Decide for one message. See the module docstring and tests/domain/test_contact_policy.py."""
-    raise NotImplementedError
+    """Decide for one message: SEND on a channel, DEFER until an instant (UTC), or SKIP.
+
+    The channel is chosen first (consent, suppression, address; preference reorders the
+    fallbacks only). "Not now" rules (pause, hold, quiet hours, caps) then apply to that channel
+    alone: a deferral never falls back to another channel, since the primary is still valid later.
+    A DEFER carries the earliest instant at which none of those rules blocks, and the reason of
+    the first rule (in that order) that blocks at ``now``; the workflow asks again then.
+    """
+    now = _utc(now)
+    tried: list[tuple[Channel, str]] = []
+    chosen = None
+    for channel in _candidates(intent, contact.preferred_channel):
+        reason = _refusal(channel, intent.category, contact)
+        if reason is None:
+            chosen = channel
+            break
+        tried.append((channel, reason))
+    if chosen is None:
+        return Decision(verdict=Verdict.SKIP, reason=tried[0][1] if tried else "no_channel", tried=tried)
+
+    policy = config.categories.get(intent.category, CategoryPolicy())
+    if any(cap.limit == 0 for cap in policy.caps):
+        return Decision(
+            verdict=Verdict.SKIP, reason=f"cap:{intent.category}:blocked", channel=chosen, tried=tried
+        )
+
+    at, reason = now, None
+    # Each blocker's release is > t, so t strictly grows; a cap freeing at night is pushed to the
+    # morning by the next pass. The bound only guards against pathological configs: the answer is
+    # a re-check time anyway, so an unconverged t is still correct to ask again at.
+    for _ in range(_MAX_PASSES):
+        blocks = _blockers(at, now, chosen, intent.category, policy, contact, config.quiet_hours)
+        if not blocks:
+            break
+        reason = reason or blocks[0][1]
+        at = max(release for release, _ in blocks)
+    if reason is not None:
+        return Decision(verdict=Verdict.DEFER, channel=chosen, until=at, reason=reason, tried=tried)
+    fallback = None
+    if chosen != intent.channel:
+        fallback = f"fallback:{tried[0][1] if tried else 'excluded'}"
+    return Decision(verdict=Verdict.SEND, channel=chosen, reason=fallback, tried=tried)
+
+
+_MAX_PASSES = 16
+#: A hold with no end is re-checked after this long (it may have been lifted meanwhile).
+_OPEN_HOLD_RECHECK = timedelta(hours=1)
+
+
+def _utc(moment: datetime) -> datetime:
+    # Rows loaded from SQLite come back naive; they are stored in UTC (ARCHITECTURE.md, Time).
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _candidates(intent: MessageIntent, preferred: Channel | None) -> list[Channel]:
+    """The primary channel, then the fallbacks with the contact's preference first."""
+    fallbacks = list(intent.fallbacks)
+    if preferred is not None and preferred in fallbacks:
+        fallbacks.remove(preferred)
+        fallbacks.insert(0, preferred)
+    ordered: list[Channel] = []
+    for channel in [intent.channel, *fallbacks]:
+        if channel not in ordered and channel not in intent.exclude:
+            ordered.append(channel)
+    return ordered
+
+
+def _refusal(channel: Channel, category: Category, contact: ContactPolicyState) -> str | None:
+    if not contact.addresses.get(channel):
+        return "no_address"
+    if (channel, category) in contact.revoked:
+        return "no_consent"
+    if channel in contact.suppressed_channels:
+        return "suppressed"
+    return None
+
+
+def _blockers(
+    at: datetime,
+    now: datetime,
+    channel: Channel,
+    category: Category,
+    policy: CategoryPolicy,
+    contact: ContactPolicyState,
+    quiet: QuietHours,
+) -> list[tuple[datetime, str]]:
+    """Everything that forbids sending at ``at``, each with the instant (> ``at``) it releases."""
+    blocks: list[tuple[datetime, str]] = []
+    if category != Category.TRANSACTIONAL and contact.paused_until is not None:
+        if _utc(contact.paused_until) > at:
+            blocks.append((_utc(contact.paused_until), "paused"))
+    for hold in contact.holds:
+        # An open hold is assumed lifted after the re-check delay, so the search can go on.
+        release = _utc(hold.until) if hold.until is not None else now + _OPEN_HOLD_RECHECK
+        if category in hold.categories and release > at:
+            blocks.append((release, f"hold:{hold.reason}" if hold.reason else "hold"))
+    if policy.quiet_hours and channel in quiet.channels:
+        release = _quiet_release(at, _zone(contact.time_zone), quiet, set(contact.holidays))
+        if release is not None:
+            blocks.append((release, "quiet_hours"))
+    for cap in policy.caps:
+        release = _cap_release(at, cap, category, contact.recent)
+        if release is not None:
+            blocks.append((release, f"cap:{category}:{cap.model_dump(mode='json')['window']}"))
+    return blocks
+
+
+def _cap_release(
+    at: datetime, cap: Cap, category: Category, recent: list[RecentSend]
+) -> datetime | None:
+    """When the cap lets one more message through, or None if it does now.
+
+    A send counts while ``sent_at > at - window`` (exactly one window ago is out). Pending sends
+    dated after ``at`` count too: they are claimed and will go.
+    """
+    sends = sorted(_utc(s.at) for s in recent if s.category == category)
+    in_window = [sent_at for sent_at in sends if sent_at > at - cap.window]
+    excess = len(in_window) - cap.limit
+    if excess < 0:
+        return None
+    # Once the (excess+1) oldest have left the window, the count is limit - 1: one may go.
+    return in_window[excess] + cap.window
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # A bad zone must not block delivery forever; UTC is the stored default.
+        return ZoneInfo("UTC")
+
+
+def _in_window(wall: time, quiet: QuietHours) -> bool:
+    if quiet.start < quiet.end:
+        return quiet.start <= wall < quiet.end
+    if quiet.start > quiet.end:  # wraps midnight, e.g. 21:00 -> 09:00
+        return wall >= quiet.start or wall < quiet.end
+    return False  # start == end: an empty window, not a 24-hour one
+
+
+def _quiet_release(
+    at: datetime, zone: ZoneInfo, quiet: QuietHours, holidays: set[date]
+) -> datetime | None:
+    """The earliest instant >= ``at`` outside quiet hours and holidays, or None if ``at`` is."""
+    candidate = at
+    # Each pass leaves a holiday or a window; a run of holidays costs one pass per day.
+    for _ in range(2 * len(holidays) + 4):
+        local = candidate.astimezone(zone)
+        if quiet.on_holidays and local.date() in holidays:
+            candidate = _wall_instant(local.date() + timedelta(days=1), time(0), zone, candidate)
+        elif _in_window(local.time(), quiet):
+            day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
+            candidate = _wall_instant(day, quiet.end, zone, candidate)
+        else:
+            break
+    return None if candidate == at else candidate
+
+
+def _wall_instant(day: date, wall: time, zone: ZoneInfo, after: datetime) -> datetime:
+    """The first UTC instant after ``after`` showing ``wall`` on ``day`` in ``zone``.
+
+    Ambiguous wall times (clocks going back) give their first occurrence unless it is already
+    past; nonexistent ones (clocks going forward) give the instant the clocks jumped, i.e. the
+    first valid instant after the missing wall time.
+    """
+    for fold in (0, 1):
+        local = datetime.combine(day, wall, tzinfo=zone).replace(fold=fold)
+        instant = local.astimezone(UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+            instant = _transition(local, zone)
+        if instant > after:
+            return instant
+    return _wall_instant(day + timedelta(days=1), wall, zone, after)
+
+
+def _transition(missing: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the forward jump that skipped the wall time ``missing``."""
+    # fold=1 reads the missing time with the offset after the jump, fold=0 with the one before,
+    # so the jump lies between the two; bisect to the microsecond on the offset change.
+    before = missing.replace(fold=1).astimezone(UTC)
+    after = missing.replace(fold=0).astimezone(UTC)
+    offset_after = after.astimezone(zone).utcoffset()
+    while after - before > timedelta(microseconds=1):
+        middle = before + (after - before) // 2
+        if middle.astimezone(zone).utcoffset() == offset_after:
+            after = middle
+        else:
+            before = middle
+    return after

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from api.services.enrollment import enroll
+from followthrough.enrollment import enroll
 from channels.outbox import OutboxHandle
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings

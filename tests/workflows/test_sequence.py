@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from api.services.enrollment import enroll
+from followthrough.enrollment import enroll
 from channels.outbox import OutboxHandle
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings

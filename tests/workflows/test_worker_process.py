@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from api.services.enrollment import enroll
+from followthrough.enrollment import enroll
 from channels.outbox import OutboxHandle
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs

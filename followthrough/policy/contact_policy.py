@@ -123,8 +123,9 @@ def decide(
     The channel is chosen first (consent, suppression, address; preference reorders the
     fallbacks only). "Not now" rules (pause, hold, quiet hours, caps) then apply to that channel
     alone: a deferral never falls back to another channel, since the primary is still valid later.
-    A DEFER carries the earliest instant at which none of those rules blocks, and the reason of
-    the first rule (in that order) that blocks at ``now``; the workflow asks again then.
+    A DEFER carries the earliest instant at which none of those rules blocks, the reason of the
+    first rule (in that order; for caps, the one freeing last) that blocks at ``now``, and the
+    channel it applies to; the workflow asks again then. A cap of limit 0 is a SKIP.
     """
     now = _utc(now)
     tried: list[tuple[Channel, str]] = []
@@ -213,17 +214,18 @@ def _blockers(
             blocks.append((_utc(contact.paused_until), "paused"))
     for hold in contact.holds:
         # An open hold is assumed lifted after the re-check delay, so the search can go on.
-        release = _utc(hold.until) if hold.until is not None else now + _OPEN_HOLD_RECHECK
-        if category in hold.categories and release > at:
-            blocks.append((release, f"hold:{hold.reason}" if hold.reason else "hold"))
+        lifted = _utc(hold.until) if hold.until is not None else now + _OPEN_HOLD_RECHECK
+        if category in hold.categories and lifted > at:
+            blocks.append((lifted, f"hold:{hold.reason}" if hold.reason else "hold"))
     if policy.quiet_hours and channel in quiet.channels:
-        release = _quiet_release(at, _zone(contact.time_zone), quiet, set(contact.holidays))
-        if release is not None:
-            blocks.append((release, "quiet_hours"))
-    for cap in policy.caps:
-        release = _cap_release(at, cap, category, contact.recent)
-        if release is not None:
-            blocks.append((release, f"cap:{category}:{cap.model_dump(mode='json')['window']}"))
+        morning = _quiet_release(at, _zone(contact.time_zone), quiet, set(contact.holidays))
+        if morning is not None:
+            blocks.append((morning, "quiet_hours"))
+    caps = [(frees, cap) for cap in policy.caps
+            if (frees := _cap_release(at, cap, category, contact.recent)) is not None]
+    if caps:  # the cap that frees last is the one that binds, hence the one to name
+        frees, cap = max(caps, key=lambda pair: pair[0])
+        blocks.append((frees, f"cap:{category}:{cap.model_dump(mode='json')['window']}"))
     return blocks
 
 

@@ -17,6 +17,7 @@ from followthrough.models.vocab import Role
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
 from followthrough.store import users
+from followthrough.store.db import session_scope
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,8 @@ def get_engine(request: Request) -> Engine:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A unit of work per request: committed when the handler returns, rolled back on error."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(request.app.state.engine) as session:
+        yield session
 
 
 def get_temporal(request: Request) -> TemporalGateway:

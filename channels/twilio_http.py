@@ -69,3 +69,18 @@ def build_twilio_client(settings: Settings) -> Client:
         # rewrite). It does `environment or os.environ`, so an empty dict would not do.
         environment=_NO_ENVIRONMENT,
     )
+
+
+class TwilioChannel:
+    """What SMS and voice share: one SDK client, built once, and its closing."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        # Built once: the SDK client holds a pooled requests.Session.
+        self._client = client or build_twilio_client(settings)
+
+    async def aclose(self) -> None:
+        """Close the SDK's pooled HTTP session (shared by SMS and voice when the client is)."""
+        session = getattr(self._client.http_client, "session", None)
+        if session is not None:
+            session.close()

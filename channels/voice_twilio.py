@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from babel.core import get_global
 from twilio.base import values
-from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from channels.base import OutboundMessage, SendReceipt
 from channels.twilio_errors import call_twilio
-from channels.twilio_http import build_twilio_client
+from channels.twilio_http import TwilioChannel
 from followthrough.models.vocab import Channel
-from followthrough.settings import Settings
 
 
 def say_language(locale: str) -> str:
@@ -36,14 +34,11 @@ def build_twiml(text: str, locale: str, voice: str) -> str:
     return str(response)
 
 
-class TwilioVoiceChannel:
+class TwilioVoiceChannel(TwilioChannel):
     """ChannelSender for voice: one ``Calls.create`` with inline TwiML; receipt id is the CallSid."""
 
     channel = Channel.VOICE
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
-        self._settings = settings
-        self._client = client or build_twilio_client(settings)
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         """Place one call; raises Transient/Permanent/UnknownOutcome channel errors."""
@@ -58,9 +53,3 @@ class TwilioVoiceChannel:
             ),
         )
         return SendReceipt(provider_id=str(created.sid), status=str(created.status or "queued"))
-
-    async def aclose(self) -> None:
-        """Close the SDK's pooled HTTP session."""
-        session = getattr(self._client.http_client, "session", None)
-        if session is not None:
-            session.close()

@@ -17,10 +17,15 @@ from api.routers import (
     definitions,
     deliveries,
     health,
+    holds,
     outbox,
+    policy,
+    preferences,
     runs,
     sequences,
+    suppressions,
     templates,
+    unsubscribe,
     users,
     webhooks,
 )
@@ -55,6 +60,6 @@ def create_app(
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
     errors.install(app)
     for module in (health, contacts, users, templates, definitions, sequences, runs, deliveries,
-                   outbox, webhooks):
+                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe):
         app.include_router(module.router)
     return app

@@ -174,3 +174,67 @@ class DefinitionVersion(SQLModel, table=True):
     checksum: str = Field(max_length=64)
     published_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Consent(SQLModel, table=True):
+    """An explicit consent answer per (contact, channel, category); a missing row is granted."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("contact_id", "channel", "category"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id")
+    channel: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    granted: bool
+    source: str = Field(max_length=16)  # api | keyword | unsubscribe | bounce | provider
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class ContactPreference(SQLModel, table=True):
+    """A contact's preferred channel and "pause everything but transactional until"."""
+
+    __tablename__ = "contact_preferences"
+
+    contact_id: int = Field(foreign_key="contacts.id", primary_key=True)
+    preferred_channel: str | None = Field(default=None, max_length=16)
+    paused_until: datetime | None = _ts(default=None)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """An address no message may go to on a channel (hard bounce, carrier opt-out, manual)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    reason: str = Field(default="", sa_type=Text)
+    source: str = Field(max_length=16)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class HoldRow(SQLModel, table=True):
+    """"One department at a time": defer these categories to the contact until ``until``/lifted."""
+
+    __tablename__ = "holds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    until: datetime | None = _ts(default=None)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime = _ts(default_factory=utcnow)
+    lifted_at: datetime | None = _ts(default=None)
+
+
+class PolicySettings(SQLModel, table=True):
+    """The global contact policy document (a ``PolicyConfig`` as JSON); one row, id 1."""
+
+    __tablename__ = "policy_settings"
+
+    id: int = Field(default=1, primary_key=True)
+    document: dict[str, Any] = _json()
+    updated_at: datetime = _ts(default_factory=utcnow)

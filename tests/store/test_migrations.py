@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 from followthrough.store import tables  # noqa: F401 - registers the tables on the metadata
-from followthrough.store.db import upgrade
+from followthrough.store.db import alembic_config, upgrade
 
-TABLES = {
-    "alembic_version", "contacts", "definitions", "deliveries", "inbound_messages", "run_steps",
-    "runs", "templates", "timeline", "users",
-}
+TABLES = {"alembic_version", *SQLModel.metadata.tables}
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def schema_diff(engine: Engine) -> list:
@@ -25,11 +24,14 @@ def schema_diff(engine: Engine) -> list:
 
 
 class TestUpgrade:
+    def test_head_is_a_single_revision(self) -> None:
+        assert HEAD is not None and len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
     def test_creates_every_table_at_head(self, any_engine: Engine) -> None:
         assert set(inspect(any_engine).get_table_names()) == TABLES
         with any_engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert [v for (v,) in versions] == ["0001"]
+        assert [v for (v,) in versions] == [HEAD]
 
     def test_second_upgrade_is_a_no_op(self, any_engine: Engine) -> None:
         before = {t: inspect(any_engine).get_columns(t) for t in TABLES}
@@ -44,7 +46,7 @@ class TestUpgrade:
             names = connection.execute(text("SELECT name FROM contacts")).all()
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
         assert names == [("Kept",)]
-        assert versions == [("0001",)]
+        assert versions == [(HEAD,)]
 
 
 class TestSchemaMatchesModels:

@@ -1,0 +1,92 @@
+"""The signed preference page behind ``List-Unsubscribe`` (RFC 8058 one-click). No API key:
+the signed token is the authorisation, and it names exactly one contact, channel and category."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form
+from fastapi.responses import HTMLResponse
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+from sqlmodel import Session
+
+from api.deps import SessionDep, SettingsDep
+from followthrough.errors import FieldError, FollowthroughError
+from followthrough.models.vocab import Category, Channel
+from followthrough.rendering import fallback_chain
+from followthrough.settings import Settings
+from followthrough.store import contacts, preferences
+from followthrough.unsubscribe import read_token
+
+router = APIRouter(tags=["unsubscribe"])
+
+#: What "unsubscribe from everything" covers: transactional mail (receipts, password resets)
+#: is not a subscription, so it stays on.
+OPTIONAL = [c for c in Category if c != Category.TRANSACTIONAL]
+# The token sits in the URL: keep it out of Referer headers, caches and search indexes.
+_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+class MissingUnsubscribeChoice(FollowthroughError):
+    code = "unsubscribe_choice_missing"
+
+
+@lru_cache(maxsize=4)
+def _environment(pages_dir: Path) -> SandboxedEnvironment:
+    # Pages are data like message templates: sandboxed, strict, HTML autoescaped.
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(pages_dir), autoescape=True, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def _page(
+    settings: Settings, session: Session, token: str, done: str | None = None
+) -> HTMLResponse:
+    contact_id, channel, category = read_token(settings, token)
+    contact = contacts.get(session, contact_id)
+    consent = preferences.get(session, contact_id).consent[channel]
+    env = _environment(settings.templates_dir / "pages")
+    locales = [*fallback_chain(contact.locale, settings.default_locale), "en"]
+    template = env.select_template([f"preferences.{locale}.html.j2" for locale in locales])
+    html = template.render(
+        name=contact.name,
+        channel=str(channel),
+        category=str(category),
+        subscribed={str(c): consent[c] for c in OPTIONAL},
+        action=f"/u/{token}",
+        done=done,
+    )
+    return HTMLResponse(html, headers=_HEADERS)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def preference_page(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """What the contact is subscribed to, with buttons to leave this category or all.
+
+    A GET never changes anything: mail scanners and link previews follow every link.
+    """
+    return _page(settings, session, token)
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+def unsubscribe(
+    token: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    one_click: Annotated[str | None, Form(alias="List-Unsubscribe")] = None,
+    scope: Annotated[Literal["category", "all"] | None, Form()] = None,
+) -> HTMLResponse:
+    """RFC 8058 one-click (``List-Unsubscribe=One-Click``) or the page's form (``scope``)."""
+    contact_id, channel, category = read_token(settings, token)
+    if scope is None and one_click != "One-Click":
+        raise MissingUnsubscribeChoice(
+            "Send List-Unsubscribe=One-Click (RFC 8058) or scope=category|all.",
+            errors=[FieldError("/scope", "missing")],
+        )
+    categories = OPTIONAL if scope == "all" else [category]
+    preferences.revoke(session, contact_id, Channel(channel), categories, source="unsubscribe")
+    return _page(settings, session, token, done=scope or "category")

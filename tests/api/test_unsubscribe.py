@@ -1,0 +1,117 @@
+"""Signed unsubscribe links: the headers, the token, the localized page, RFC 8058 one-click."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from followthrough.models.vocab import Category, Channel
+from followthrough.settings import Settings
+from followthrough.unsubscribe import (
+    BadUnsubscribeToken,
+    make_token,
+    read_token,
+    unsubscribe_headers,
+    unsubscribe_url,
+)
+from tests.support.factories import create_contact
+
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+def path(settings: Settings, cid: int, category: Category = Category.MARKETING) -> str:
+    return unsubscribe_url(settings, cid, Channel.EMAIL, category).removeprefix(settings.public_base_url)
+
+
+async def email_consent(api: httpx.AsyncClient, cid: int) -> dict[str, bool]:
+    return (await api.get(f"/v1/contacts/{cid}/preferences")).json()["consent"]["email"]
+
+
+class TestTokens:
+    def test_headers_are_exact(self, settings: Settings) -> None:
+        token = make_token(settings, 7, Channel.EMAIL, Category.MARKETING)
+        assert unsubscribe_headers(settings, 7, Category.MARKETING) == {
+            "List-Unsubscribe": f"<http://testserver/u/{token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+
+    def test_round_trip(self, settings: Settings) -> None:
+        token = make_token(settings, 7, Channel.SMS, Category.SALES)
+        assert read_token(settings, token) == (7, Channel.SMS, Category.SALES)
+
+    def test_another_key_or_a_tampered_token_is_refused(self, settings: Settings) -> None:
+        token = make_token(settings, 7, Channel.EMAIL, Category.SALES)
+        other = settings.model_copy(update={"secret_key": "another-key"})
+        for bad_settings, bad_token in ((other, token), (settings, token[:-2] + "xx"), (settings, "nope")):
+            with pytest.raises(BadUnsubscribeToken, match="not valid"):
+                read_token(bad_settings, bad_token)
+
+
+class TestPage:
+    async def test_get_shows_the_page_and_changes_nothing(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api, name="Anna <b>Test</b>"))["id"]
+        response = await api.get(path(settings, cid), headers={"Authorization": ""})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "Anna &lt;b&gt;Test&lt;/b&gt;" in response.text
+        assert "Unsubscribe from “News and promotions”" in response.text
+        assert f'action="{path(settings, cid)}"' in response.text
+        assert all((await email_consent(api, cid)).values())
+
+    async def test_russian_contact_gets_the_russian_page(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api, locale="ru-RU"))["id"]
+        response = await api.get(path(settings, cid))
+        assert '<html lang="ru">' in response.text
+        assert "Отписаться от «Новости и акции»" in response.text
+        assert re.search("[А-Яа-яЁё]", response.text)
+
+    async def test_unknown_locale_falls_back_to_the_default(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api, locale="de"))["id"]
+        assert '<html lang="en">' in (await api.get(path(settings, cid))).text
+
+    async def test_tampered_token_is_404(self, api: httpx.AsyncClient, settings: Settings) -> None:
+        cid = (await create_contact(api))["id"]
+        for method in ("GET", "POST"):
+            response = await api.request(method, path(settings, cid) + "x", data=ONE_CLICK)
+            assert response.status_code == 404
+            assert response.json()["code"] == "unsubscribe_link_invalid"
+
+
+class TestOneClick:
+    async def test_revokes_exactly_that_category(self, api: httpx.AsyncClient, settings: Settings) -> None:
+        cid = (await create_contact(api, locale="hu"))["id"]
+        response = await api.post(path(settings, cid, Category.SALES), data=ONE_CLICK,
+                                  headers={"Authorization": ""})
+        assert response.status_code == 200
+        assert "Sikeresen leiratkozott" in response.text
+        assert await email_consent(api, cid) == {
+            "transactional": True, "service": True, "sales": False, "marketing": True}
+        sms = (await api.get(f"/v1/contacts/{cid}/preferences")).json()["consent"]["sms"]
+        assert all(sms.values())
+        entry = (await api.get(f"/v1/contacts/{cid}/timeline")).json()["items"][0]
+        assert (entry["kind"], entry["data"]) == (
+            "consent.revoked", {"channel": "email", "categories": ["sales"], "source": "unsubscribe"})
+
+    async def test_scope_all_keeps_transactional(self, api: httpx.AsyncClient, settings: Settings) -> None:
+        cid = (await create_contact(api))["id"]
+        response = await api.post(path(settings, cid), data={"scope": "all"})
+        assert response.status_code == 200
+        assert await email_consent(api, cid) == {
+            "transactional": True, "service": False, "sales": False, "marketing": False}
+
+    async def test_a_post_without_a_choice_changes_nothing(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api))["id"]
+        response = await api.post(path(settings, cid), data={"List-Unsubscribe": "Yes"})
+        assert (response.status_code, response.json()["code"]) == (400, "unsubscribe_choice_missing")
+        assert all((await email_consent(api, cid)).values())

@@ -25,8 +25,10 @@ from channels.outbox import (
 )
 from followthrough.bootstrap import seed_builtins
 from followthrough.devserver import temporal_cli, temporal_test_server
+from followthrough.policy.contact_policy import PolicyConfig, QuietHours
 from followthrough.settings import PROJECT_ROOT, Settings
-from followthrough.store.db import make_engine, upgrade
+from followthrough.store.db import make_engine, session_scope, upgrade
+from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.support import postgres
 
@@ -72,6 +74,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     seed_builtins(engine, settings)
+    with session_scope(engine) as session:
+        # Quiet hours depend on the wall clock; tests of them set their own policy.
+        put_config(session, PolicyConfig(quiet_hours=QuietHours(channels=[])))
     yield engine
     engine.dispose()
 

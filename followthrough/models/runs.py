@@ -17,6 +17,9 @@ class SequenceInput(BaseModel):
     definition_version: int
     definition: dict[str, Any]  # the pinned definition document
     data: dict[str, Any] = Field(default_factory=dict)
+    #: Calendar documents by name (followthrough.calendar.Calendar without "name"); they add to,
+    #: and override, the built-in calendars for ``business`` waits.
+    calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class SequenceResult(BaseModel):
@@ -33,8 +36,11 @@ class DeliverInput(BaseModel):
     template: str
     category: Category = Category.SERVICE
     fallbacks: list[Channel] = Field(default_factory=list)
+    at: datetime | None = None  # the run's clock when it asked (workflow.now()); policy time
     data: dict[str, Any] = Field(default_factory=dict)
     definition_name: str | None = None
+    #: An explicit address instead of the contact's (an ``internal`` notification to the rep).
+    to: str | None = None
 
 
 class DeliverResult(BaseModel):
@@ -81,3 +87,34 @@ class RunEvent(BaseModel):
     channel: Channel | None = None
     timeline_id: int | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class LoadContactInput(BaseModel):
+    contact_id: int
+
+
+class SetAttributeInput(BaseModel):
+    """A ``set`` step: contact attribute ``key`` becomes ``value`` (idempotent)."""
+
+    run_id: str
+    step_id: str
+    contact_id: int
+    key: str
+    value: Any = None
+
+
+class StartSequenceInput(BaseModel):
+    """A ``start`` step: enroll the contact in another sequence (idempotent while that run is
+    active: enrollment uses the business-key workflow id)."""
+
+    run_id: str
+    step_id: str
+    contact_id: int
+    definition: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class StartSequenceResult(BaseModel):
+    run_id: str | None = None
+    created: bool = False
+    reason: str | None = None  # why nothing was started (no such definition, not published)

@@ -115,8 +115,9 @@ def _suppressed(session: Session, addresses: dict[Channel, str]) -> list[Channel
 
 
 def _recent(session: Session, contact_id: int, since: datetime) -> list[RecentSend]:
-    # A pending row has no sent_at yet; its claim time stands in for it.
-    at = func.coalesce(Delivery.sent_at, Delivery.created_at)
+    # The decision time (the run's clock) first; a row without one falls back to when it was
+    # sent or claimed.
+    at = func.coalesce(Delivery.decided_at, Delivery.sent_at, Delivery.created_at)
     query = (
         select(Delivery.category, Delivery.channel, at)
         .where(Delivery.contact_id == contact_id)

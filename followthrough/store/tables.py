@@ -105,6 +105,10 @@ class Delivery(SQLModel, table=True):
     provider_status: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, sa_type=Text)
     attempts: int = 0
+    # The contact policy's answer, stored in the transaction that claims the row (contract 3).
+    decision: str | None = Field(default=None, max_length=8)  # send | defer | skip
+    decided_at: datetime | None = _ts(default=None)  # the run's clock; caps count from it
+    defer_until: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
     sent_at: datetime | None = _ts(default=None)

@@ -1,0 +1,256 @@
+"""The delivery door's transactions on the ledger (synchronous; the activity runs them in a
+thread). Each public method is one unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.exceptions import ApplicationError
+
+from channels.base import OutboundMessage, PermanentChannelError, SendReceipt, TransientChannelError
+from followthrough.models.contact import ContactSnapshot
+from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
+from followthrough.models.vocab import Category, Channel, LedgerState
+from followthrough.policy.contact_policy import (
+    Decision,
+    MessageIntent,
+    PolicyConfig,
+    Verdict,
+    decide,
+)
+from followthrough.rendering import RenderedMessage, Renderer, TemplateError
+from followthrough.settings import Settings
+from followthrough.store import (
+    contacts,
+    ledger,
+    policy,
+    policy_state,
+    preferences,
+    suppressions,
+    timeline,
+)
+from followthrough.store.db import as_utc, session_scope
+from followthrough.store.tables import Delivery, utcnow
+from followthrough.unsubscribe import unsubscribe_headers
+
+#: SMTP replies that say the mailbox does not exist (RFC 3463 5.1.x): a hard bounce.
+HARD_BOUNCE_CODES = frozenset({"smtp_550", "smtp_551", "smtp_553"})
+#: Twilio 21610: the recipient replied STOP to our number; the carrier blocks us from now on.
+TWILIO_OPTED_OUT = "twilio_21610"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Either a final result for the workflow, or a message to send now."""
+
+    result: DeliverResult | None = None
+    message: OutboundMessage | None = None
+    uncertain_before: bool = False
+
+
+class Door:
+    def __init__(self, engine: Engine, renderer: Renderer, settings: Settings) -> None:
+        self._engine = engine
+        self._renderer = renderer
+        self._settings = settings
+
+    # -- before the provider call -------------------------------------------------------
+
+    def prepare(
+        self, input: DeliverInput, key: str, now: datetime, failed: list[Channel]
+    ) -> Prepared:
+        # 1. The key: a final outcome is returned unchanged; an interrupted attempt is uncertain.
+        with session_scope(self._engine) as session:
+            row = ledger.get_by_key(session, key, for_update=True)
+            config = policy.get_config(session)
+            uncertain_before = False
+            refallback = row is not None and row.state == LedgerState.FAILED and row.channel in failed
+            if row is not None and row.state in ledger.FINAL_STATES and not refallback:
+                return Prepared(result=_result(row))
+            if row is not None and row.state in (LedgerState.PENDING, LedgerState.UNCERTAIN):
+                if row.state == LedgerState.PENDING:
+                    _mark_uncertain(session, row, "attempt interrupted; outcome unknown")
+                if not _at_least_once(config, input.category):
+                    return Prepared(result=_result(row))
+                uncertain_before = True
+            # A message already decided (a transient retry, or a resend) keeps its channel.
+            sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
+            snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
+        # 2. Render every channel the decision may pick, outside any transaction.
+        candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
+        rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
+        # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
+        with session_scope(self._engine) as session:
+            policy_state.lock_contact(session, input.contact_id)
+            row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
+            if row.state == LedgerState.PENDING and row.attempts and not uncertain_before:
+                raise ApplicationError("another attempt of this message is in flight", type="Busy")
+            if sticky is not None:
+                decision = Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason)
+            elif input.to:  # an internal notification: to a user, not subject to contact policy
+                decision = Decision(verdict=Verdict.SEND, channel=input.channel)
+            else:
+                contact = contacts.get(session, input.contact_id)
+                state = policy_state.load_state(session, contact, now, config)
+                intent = MessageIntent(channel=input.channel, category=input.category,
+                                       fallbacks=input.fallbacks, exclude=failed)
+                decision = decide(intent, state, now, config)
+            return self._apply(session, input, row, decision, now, rendered, snapshot, uncertain_before)
+
+    def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
+        try:
+            return self._renderer.render(
+                channel, input.template, snapshot, input.data,
+                run={"id": input.run_id, "definition": input.definition_name},
+            )
+        except TemplateError as exc:
+            return str(exc)
+
+    def _apply(
+        self, session: Session, input: DeliverInput, row: Delivery, decision: Decision,
+        now: datetime, rendered: dict[Channel, RenderedMessage | str], snapshot: ContactSnapshot,
+        uncertain_before: bool,
+    ) -> Prepared:
+        fields = {"decision": decision.verdict.value, "decided_at": now}
+        if decision.verdict == Verdict.SKIP:
+            ledger.update(session, row, state=LedgerState.SKIPPED, reason=decision.reason, **fields)
+            _timeline(session, row, "message.skipped", f"{row.channel} skipped: {decision.reason}")
+            return Prepared(result=_result(row))
+        if decision.verdict == Verdict.DEFER:
+            ledger.update(session, row, state=LedgerState.DEFERRED, reason=decision.reason,
+                          defer_until=decision.until, **fields)
+            _timeline(session, row, "message.deferred",
+                      f"{row.channel} deferred until {decision.until:%Y-%m-%d %H:%M} UTC: {decision.reason}")
+            return Prepared(result=_result(row))
+        channel = decision.channel or input.channel
+        message = rendered.get(channel)
+        if not isinstance(message, RenderedMessage):
+            reason = f"render_error: {message}"
+            ledger.update(session, row, state=LedgerState.FAILED, channel=channel, reason=reason, **fields)
+            _timeline(session, row, "message.failed", f"{channel} {reason}")
+            return Prepared(result=_result(row))
+        address = input.to or _address(channel, snapshot)
+        ledger.update(
+            session, row, state=LedgerState.PENDING, channel=channel, to_address=address,
+            locale=message.locale_used, attempts=row.attempts + 1, reason=decision.reason,
+            defer_until=None, **fields,
+        )
+        return Prepared(message=self._outbound(input, row.key, channel, address, message),
+                        uncertain_before=uncertain_before)
+
+    def _outbound(self, input: DeliverInput, key: str, channel: Channel, address: str | None,
+                  rendered: RenderedMessage) -> OutboundMessage:
+        headers: dict[str, str] = {}
+        callback = None
+        if channel in (Channel.SMS, Channel.VOICE):
+            callback = f"{self._settings.public_base_url}/v1/webhooks/twilio/status"
+        elif not input.to and input.category != Category.TRANSACTIONAL:
+            # RFC 8058 one-click unsubscribe for everything but transactional mail.
+            headers = unsubscribe_headers(self._settings, input.contact_id, input.category)
+        return OutboundMessage(
+            channel=channel, key=key, to=address or "", text=rendered.text or "",
+            subject=rendered.subject, html=rendered.html, locale=rendered.locale_used,
+            headers=headers, status_callback=callback,
+        )
+
+    # -- after the provider call --------------------------------------------------------
+
+    def sent(self, input: DeliverInput, key: str, message: OutboundMessage, receipt: SendReceipt,
+             uncertain_before: bool) -> DeliverResult:
+        with session_scope(self._engine) as session:
+            row = _row(session, key)
+            ledger.update(
+                session, row, state=LedgerState.SENT, provider_id=receipt.provider_id,
+                provider_status=receipt.status, sent_at=utcnow(),
+                reason="resent after an uncertain attempt" if uncertain_before else row.reason,
+            )
+            _timeline(session, row, "message.sent",
+                      f"{message.channel} '{input.template}' sent to {row.to_address}")
+            return _result(row, uncertain_before=uncertain_before)
+
+    def failed(self, input: DeliverInput, key: str, message: OutboundMessage,
+               exc: PermanentChannelError) -> DeliverResult:
+        with session_scope(self._engine) as session:
+            row = _row(session, key)
+            reason = f"{exc.code or 'permanent'}: {exc}"
+            ledger.update(session, row, state=LedgerState.FAILED, reason=reason)
+            _timeline(session, row, "message.failed", f"{message.channel} failed: {reason}")
+            if exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
+                suppressions.add(session, Channel.EMAIL, message.to, reason=reason, source="bounce")
+            elif exc.code == TWILIO_OPTED_OUT and not input.to:
+                preferences.revoke(session, input.contact_id, Channel.SMS, None, source="provider")
+            return _result(row)
+
+    def retrying(self, key: str, exc: TransientChannelError) -> None:
+        # Known not sent: the next attempt must not mistake this row for an interrupted one.
+        with session_scope(self._engine) as session:
+            row = _row(session, key)
+            ledger.update(session, row, state=LedgerState.RETRYING, reason=f"{exc.code or 'transient'}: {exc}")
+
+    def uncertain(self, input: DeliverInput, key: str, reason: str) -> tuple[DeliverResult, bool]:
+        """Record an unknown outcome; returns the result and whether the category resends."""
+        with session_scope(self._engine) as session:
+            row = _row(session, key)
+            _mark_uncertain(session, row, reason)
+            return _result(row), _at_least_once(policy.get_config(session), input.category)
+
+    def give_up(self, input: GiveUpInput) -> None:
+        with session_scope(self._engine) as session:
+            row = ledger.get_by_key(session, input.key)
+            if row is not None and row.state not in ledger.FINAL_STATES:
+                ledger.update(session, row, state=LedgerState.FAILED, reason=input.reason)
+                _timeline(session, row, "message.failed", f"{row.channel} failed: {input.reason}")
+
+
+def _claim(session: Session, input: DeliverInput, key: str) -> Delivery:
+    row = ledger.create(
+        session, key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
+        contact_id=input.contact_id, channel=input.channel, category=input.category,
+        template=input.template, state=LedgerState.RETRYING, attempts=0,
+    )
+    if row is None:  # another attempt claimed the key this instant
+        raise ApplicationError("ledger key claimed concurrently", type="Busy")
+    return row
+
+
+def _at_least_once(config: PolicyConfig, category: Category) -> bool:
+    category_policy = config.categories.get(Category(category))
+    return bool(category_policy and category_policy.at_least_once)
+
+
+def _row(session: Session, key: str) -> Delivery:
+    row = ledger.get_by_key(session, key, for_update=True)
+    if row is None:
+        raise ApplicationError(f"ledger row {key} vanished", non_retryable=True)
+    return row
+
+
+def _mark_uncertain(session: Session, row: Delivery, reason: str) -> None:
+    ledger.update(session, row, state=LedgerState.UNCERTAIN, reason=reason)
+    _timeline(session, row, "message.uncertain", f"{row.channel} outcome unknown: {reason}")
+
+
+def _timeline(session: Session, row: Delivery, kind: str, summary: str) -> None:
+    if row.contact_id is None:
+        return
+    timeline.record(
+        session, contact_id=row.contact_id, kind=kind, summary=summary, direction="outbound",
+        channel=row.channel, run_id=row.run_id, delivery_key=row.key,
+        data={"state": row.state, "template": row.template, "provider_id": row.provider_id,
+              "reason": row.reason, "decision": row.decision},
+    )
+
+
+def _result(row: Delivery, *, uncertain_before: bool = False) -> DeliverResult:
+    return DeliverResult(
+        key=row.key, state=LedgerState(row.state), channel=Channel(row.channel), reason=row.reason,
+        provider_id=row.provider_id, defer_until=as_utc(row.defer_until),
+        uncertain_before=uncertain_before,
+    )
+
+
+def _address(channel: Channel, snapshot: ContactSnapshot) -> str | None:
+    return snapshot.email if channel == Channel.EMAIL else snapshot.phone

@@ -1,0 +1,163 @@
+"""The delivery door's decisions against the database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from threading import Barrier
+
+import pytest
+from sqlalchemy import Engine
+
+from activities.door import Door
+from channels.base import PermanentChannelError, SendReceipt
+from followthrough.bootstrap import seed_builtins
+from followthrough.models.runs import DeliverInput
+from followthrough.models.vocab import Category, Channel, LedgerState
+from followthrough.policy.contact_policy import PolicyConfig
+from followthrough.rendering import Renderer, TemplateParts
+from followthrough.settings import Settings
+from followthrough.store import contacts, ledger, policy, preferences, suppressions, templates
+from followthrough.store.db import session_scope
+from followthrough.store.templates import DbTemplateSource
+from tests.conftest import make_settings
+
+NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def door_env(any_engine: Engine, tmp_path: Path) -> tuple[Door, Engine, Settings]:
+    settings = make_settings(tmp_path)
+    seed_builtins(any_engine, settings)
+    with session_scope(any_engine) as session:
+        # A fallback channel uses the step's template name on that channel.
+        templates.put(session, "email", "welcome_followup", "en",
+                      TemplateParts(subject="Hello {{ contact.name }}", text="We will call you soon."))
+    return Door(any_engine, Renderer(DbTemplateSource(any_engine), "en"), settings), any_engine, settings
+
+
+def _contact(engine: Engine, **fields: object) -> int:
+    values = {"name": "Ilona", "email": "ilona@example.test", "phone": "+36301234567",
+              "locale": "hu", "time_zone": "Europe/Budapest", **fields}
+    with session_scope(engine) as session:
+        return contacts.create(session, values).id  # type: ignore[return-value]
+
+
+def _input(contact_id: int, run: str, channel: Channel = Channel.SMS, category: Category = Category.MARKETING,
+           fallbacks: list[Channel] | None = None) -> DeliverInput:
+    template = {Channel.SMS: "welcome_followup", Channel.EMAIL: "welcome", Channel.VOICE: "welcome_call"}[channel]
+    return DeliverInput(run_id=run, step_id="s", contact_id=contact_id, channel=channel, template=template,
+                        category=category, fallbacks=fallbacks or [], at=NOON)
+
+
+class TestCapsUnderRace:
+    def test_twenty_runs_racing_one_contact_send_exactly_the_cap(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        barrier = Barrier(20)
+
+        def ask(i: int):  # type: ignore[no-untyped-def]
+            barrier.wait()
+            inp = _input(contact_id, f"run_{i:02d}")
+            return door.prepare(inp, f"run_{i:02d}:s:1", NOON, [])
+
+        with ThreadPoolExecutor(20) as pool:
+            outcomes = list(pool.map(ask, range(20)))
+        to_send = [o for o in outcomes if o.message is not None]
+        deferred = [o.result for o in outcomes if o.result is not None]
+        assert len(to_send) == 1
+        assert len(deferred) == 19
+        assert {(r.state, r.reason, r.defer_until) for r in deferred} == {
+            (LedgerState.DEFERRED, "cap:marketing:P1D", NOON + timedelta(days=1))
+        }
+
+
+class TestDecisionsOnTheLedger:
+    def test_quiet_hours_defer_to_nine_local_and_record_the_decision(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        with session_scope(engine) as session:
+            policy.put_config(session, PolicyConfig())
+        late = datetime(2026, 6, 10, 20, 30, tzinfo=UTC)  # 22:30 in Budapest (CEST)
+        prepared = door.prepare(_input(contact_id, "run_q", category=Category.SERVICE), "run_q:s:1", late, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (LedgerState.DEFERRED, "quiet_hours")
+        assert prepared.result.defer_until == datetime(2026, 6, 11, 7, 0, tzinfo=UTC)
+        with session_scope(engine) as session:
+            row = ledger.get_by_key(session, "run_q:s:1")
+            assert (row.decision, row.state) == ("defer", "deferred")
+
+    def test_revoked_sms_consent_falls_back_to_email(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        with session_scope(engine) as session:
+            preferences.revoke(session, contact_id, Channel.SMS, None, source="keyword")
+        prepared = door.prepare(_input(contact_id, "run_f", category=Category.SERVICE, fallbacks=[Channel.EMAIL]),
+                                "run_f:s:1", NOON, [])
+        assert prepared.message is not None
+        assert (prepared.message.channel, prepared.message.to) == (Channel.EMAIL, "ilona@example.test")
+        assert "List-Unsubscribe" in prepared.message.headers
+
+    def test_no_consent_and_no_fallback_is_skipped(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        with session_scope(engine) as session:
+            preferences.revoke(session, contact_id, Channel.SMS, [Category.MARKETING], source="api")
+        prepared = door.prepare(_input(contact_id, "run_s"), "run_s:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (LedgerState.SKIPPED, "no_consent")
+
+    def test_a_final_outcome_is_returned_unchanged_without_asking_the_policy(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_r", category=Category.SERVICE)
+        prepared = door.prepare(inp, "run_r:s:1", NOON, [])
+        assert prepared.message is not None
+        door.sent(inp, "run_r:s:1", prepared.message, SendReceipt("SM123", "queued"), False)
+        with session_scope(engine) as session:
+            preferences.revoke(session, contact_id, Channel.SMS, None, source="keyword")
+        again = door.prepare(inp, "run_r:s:1", NOON + timedelta(hours=1), [])
+        assert again.result is not None
+        assert (again.result.state, again.result.provider_id) == (LedgerState.SENT, "SM123")
+
+    def test_transactional_email_has_no_unsubscribe_header(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        prepared = door.prepare(_input(contact_id, "run_t", Channel.EMAIL, Category.TRANSACTIONAL), "run_t:s:1", NOON, [])
+        assert prepared.message is not None and prepared.message.headers == {}
+
+
+class TestPermanentFailures:
+    def test_hard_bounce_suppresses_the_address(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_b", Channel.EMAIL, Category.SERVICE)
+        prepared = door.prepare(inp, "run_b:s:1", NOON, [])
+        door.failed(inp, "run_b:s:1", prepared.message, PermanentChannelError("No such user", code="smtp_550"))  # type: ignore[arg-type]
+        with session_scope(engine) as session:
+            assert suppressions.is_suppressed(session, Channel.EMAIL, "ilona@example.test") is True
+
+    def test_twilio_21610_revokes_sms_consent(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_o", Channel.SMS, Category.SERVICE)
+        prepared = door.prepare(inp, "run_o:s:1", NOON, [])
+        door.failed(inp, "run_o:s:1", prepared.message, PermanentChannelError("unsubscribed", code="twilio_21610"))  # type: ignore[arg-type]
+        with session_scope(engine) as session:
+            consent = preferences.get(session, contact_id).consent
+        assert consent["sms"] == {c.value: False for c in Category}
+
+    def test_after_a_permanent_failure_the_fallback_is_decided(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_p", Channel.SMS, Category.SERVICE, fallbacks=[Channel.EMAIL])
+        first = door.prepare(inp, "run_p:s:1", NOON, [])
+        door.failed(inp, "run_p:s:1", first.message, PermanentChannelError("bad number", code="twilio_21211"))  # type: ignore[arg-type]
+        second = door.prepare(inp, "run_p:s:1", NOON, [Channel.SMS])
+        assert second.message is not None and second.message.channel == Channel.EMAIL
+        with session_scope(engine) as session:
+            row = ledger.get_by_key(session, "run_p:s:1")
+            assert (row.channel, row.state, row.attempts) == ("email", "pending", 2)
+
+

@@ -18,6 +18,7 @@ from api.routers import (
     deliveries,
     health,
     holds,
+    inbound,
     outbox,
     policy,
     preferences,
@@ -29,7 +30,9 @@ from api.routers import (
     users,
     webhooks,
 )
+from api.services.inbound_email import smtp_callback
 from api.temporal import TemporalGateway
+from channels.inbound.smtp_listener import InboundSmtpListener
 from followthrough.bootstrap import seed_builtins
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
@@ -46,7 +49,17 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(upgrade, engine)
         await asyncio.to_thread(seed_builtins, engine, settings)
-        yield
+        listener = None
+        if settings.inbound_smtp_port is not None:  # inbound mail straight to us, no parser service
+            callback = smtp_callback(engine, _app.state.temporal.client)
+            listener = InboundSmtpListener(callback, settings.api_host, settings.inbound_smtp_port)
+            await listener.start()
+        app.state.inbound_smtp = listener
+        try:
+            yield
+        finally:
+            if listener is not None:
+                await listener.stop()
 
     app = FastAPI(
         title="Followthrough",
@@ -60,6 +73,6 @@ def create_app(
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
     errors.install(app)
     for module in (health, contacts, users, templates, definitions, sequences, runs, deliveries,
-                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe):
+                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
     return app

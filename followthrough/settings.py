@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     outbox: bool = False  # set by `followthrough dev`: the API serves the dev outbox captures
     outbox_smtp_port: int = 8025
     outbox_twilio_port: int = 8026
+    inbound_smtp_port: int | None = None  # set: the API also receives replies over SMTP here
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

@@ -184,3 +184,21 @@ async def live(
     async with running_worker(dev_env.client, settings, engine) as worker:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:
             yield LiveStack(client, settings, engine, outbox, dev_env.client, worker)
+    await terminate_open_runs(engine, dev_env.client)
+
+
+async def terminate_open_runs(engine: Engine, client: Client) -> None:
+    """Every test has its own database but they share one dev server, so contact ids (and
+    with them business-key workflow ids) repeat across tests: close what a test left open."""
+    from sqlmodel import select
+    from temporalio.service import RPCError
+
+    from followthrough.store.tables import Run
+
+    with session_scope(engine) as session:
+        ids = [r.workflow_id for r in session.exec(select(Run).where(Run.status == "running"))]
+    for workflow_id in ids:
+        try:
+            await client.get_workflow_handle(workflow_id).terminate("test finished")
+        except RPCError:
+            pass  # already closed

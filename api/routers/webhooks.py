@@ -1,14 +1,20 @@
 """Twilio webhooks: the signature is checked (constant time) before anything is parsed further.
 
-They take no bearer key and answer 200 with an empty TwiML ``<Response/>``.
+They take no bearer key and answer 200 with TwiML: an empty ``<Response/>``, or, for an SMS
+keyword (STOP, START, HELP), ``<Response><Message>confirmation</Message></Response>``. That is
+Twilio's own way to answer an inbound message; the confirmation deliberately bypasses the delivery
+door's consent and policy checks, because carriers require the STOP confirmation to reach a number
+that has just opted out. It is recorded on the timeline as ``keyword.reply``.
 """
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 from fastapi import APIRouter, Request, Response
 from twilio.request_validator import RequestValidator
 
-from api.deps import EngineDep, SettingsDep, TemporalDep
+from api.deps import EngineDep, RendererDep, SettingsDep, TemporalDep
 from api.services.inbound import handle_inbound_sms, handle_status_callback
 from followthrough.errors import Forbidden
 from followthrough.settings import Settings
@@ -16,6 +22,11 @@ from followthrough.settings import Settings
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def message_twiml(text: str) -> str:
+    """TwiML answering the inbound message with one SMS (``<Message>``)."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
 
 
 async def _verified_form(request: Request, settings: Settings) -> dict[str, str]:
@@ -34,11 +45,13 @@ async def _verified_form(request: Request, settings: Settings) -> dict[str, str]
 
 @router.post("/twilio/sms", summary="Inbound SMS (Twilio form post, signed)")
 async def twilio_inbound_sms(
-    request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep
+    request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep,
+    renderer: RendererDep,
 ) -> Response:
     form = await _verified_form(request, settings)
-    await handle_inbound_sms(engine, temporal.client, form)
-    return Response(EMPTY_TWIML, media_type="application/xml")
+    outcome = await handle_inbound_sms(engine, temporal.client, form, renderer)
+    body = message_twiml(outcome.reply_text) if outcome.reply_text else EMPTY_TWIML
+    return Response(body, media_type="application/xml")
 
 
 @router.post("/twilio/status", summary="Message and call status callbacks (signed)")

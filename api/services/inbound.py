@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from followthrough.keywords import Keyword, KeywordKind, parse_keyword
 from followthrough.logging import get_logger
+from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Channel, EventKind
-from followthrough.store import contacts, inbound, ledger, runs, timeline
+from followthrough.rendering import Renderer, TemplateError
+from followthrough.store import contacts, inbound, ledger, preferences, runs, suppressions, timeline
 from followthrough.store.db import session_scope
 
 log = get_logger("inbound")
@@ -25,39 +29,137 @@ class InboundOutcome:
     contact_id: int | None
     timeline_id: int | None = None
     workflow_ids: list[str] = field(default_factory=list)
+    events: list[RunEvent] = field(default_factory=list)  # signalled, in order, to every run
+    reply_text: str | None = None  # a keyword's confirmation, answered in the webhook's TwiML
+    inbound_id: int | None = None
+    matched: bool = False
 
 
-def _record_sms(engine: Engine, form: dict[str, str]) -> InboundOutcome:
-    sender = form.get("From", "")
+def _sms_events(keyword: Keyword | None, outcome: InboundOutcome, form: dict[str, str]) -> list[RunEvent]:
+    """A STOP is a reply too (the contact answered; ``stop_on: [reply]`` sequences end) and then
+    a ``stop``; START and HELP are not conversation replies, only their own kind."""
+    data = {"from": form.get("From"), "body": form.get("Body", "")}
+    if keyword is None:
+        kinds = [EventKind.REPLY.value]
+    elif keyword.kind is KeywordKind.STOP:
+        kinds = [EventKind.REPLY.value, keyword.kind.value]
+    else:
+        kinds = [keyword.kind.value]
+    return [RunEvent(kind=k, channel=Channel.SMS, timeline_id=outcome.timeline_id, data=data)
+            for k in kinds]
+
+
+def _find_sender(engine: Engine, sender: str) -> ContactSnapshot | None:
     with session_scope(engine) as session:
         matches = contacts.find_by_phone(session, sender) if sender else []
-        contact = matches[0] if matches else None
+        return contacts.snapshot(matches[0]) if matches else None
+
+
+def _keyword_reply(renderer: Renderer | None, keyword: Keyword, contact: ContactSnapshot | None,
+                   sender: str) -> tuple[str, str] | None:
+    """(text, locale) of the confirmation, in the contact's locale; for an unknown sender, in the
+    keyword's own language (СТОП -> ru)."""
+    if renderer is None:
+        return None
+    target = contact or ContactSnapshot(phone=sender, locale=keyword.language)
+    try:
+        message = renderer.render(Channel.SMS, f"keyword_{keyword.kind}", target)
+    except TemplateError as exc:
+        # The consent change must still happen; Twilio's own opt-out reply covers the carrier
+        # requirement when our template is broken.
+        log.error("keyword reply not rendered", keyword=keyword.kind.value, error=str(exc))
+        return None
+    return message.text, message.locale_used
+
+
+def _apply_keyword(session: Session, keyword: Keyword, contact_id: int | None, sender: str) -> None:
+    """STOP revokes SMS for every category (carriers block the number for all of them anyway);
+    voice and email keep their own consent: an SMS keyword speaks for SMS only. START grants SMS
+    back. From an unknown number, STOP suppresses the number, so a contact created later with it
+    is not texted; START lifts a keyword or carrier (21610) suppression, never a manual one."""
+    if keyword.kind is KeywordKind.STOP:
+        if contact_id is not None:
+            preferences.revoke(session, contact_id, Channel.SMS, None, source="keyword")
+        elif sender:
+            suppressions.add(session, Channel.SMS, sender, reason=f"SMS keyword {keyword.word}",
+                             source="keyword")
+    elif keyword.kind is KeywordKind.START:
+        if contact_id is not None:
+            preferences.grant(session, contact_id, Channel.SMS, None, source="keyword")
+        row = suppressions.find(session, Channel.SMS, sender) if sender else None
+        if row is not None and row.id is not None and row.source in ("keyword", "provider"):
+            suppressions.remove(session, row.id)
+
+
+def _record_sms(
+    engine: Engine, form: dict[str, str], contact: ContactSnapshot | None,
+    keyword: Keyword | None, reply: tuple[str, str] | None,
+) -> InboundOutcome:
+    sender = form.get("From", "")
+    contact_id = contact.id if contact else None
+    with session_scope(engine) as session:
         row, new = inbound.store(
             session, channel=Channel.SMS, provider_id=form.get("MessageSid") or form.get("SmsSid"),
             from_address=sender, to_address=form.get("To"), body=form.get("Body", ""),
-            contact_id=contact.id if contact else None, matched=contact is not None, raw=form,
+            contact_id=contact_id, matched=contact_id is not None, raw=form,
         )
-        if not new or contact is None or contact.id is None:
-            return InboundOutcome(new=new, contact_id=contact.id if contact else None)
+        outcome = InboundOutcome(new=new, contact_id=contact_id, inbound_id=row.id,
+                                 matched=contact_id is not None,
+                                 reply_text=reply[0] if reply else None)
+        if not new:
+            return outcome  # Twilio retried: answer again (the first answer was lost), change nothing
+        if keyword is not None:
+            _apply_keyword(session, keyword, contact_id, sender)
+        if contact_id is None:
+            return outcome
+        data: dict[str, Any] = {"from": sender, "message_sid": row.provider_id, "inbound_id": row.id}
+        if keyword is not None:
+            data.update(keyword=keyword.kind.value, word=keyword.word)
         entry = timeline.record(
-            session, contact_id=contact.id, kind="inbound.sms", direction="inbound",
-            channel=Channel.SMS, summary=row.body[:200],
-            data={"from": sender, "message_sid": row.provider_id, "inbound_id": row.id},
+            session, contact_id=contact_id, kind="inbound.keyword" if keyword else "inbound.sms",
+            direction="inbound", channel=Channel.SMS, summary=row.body[:200], data=data,
         )
-        active = runs.active_for_contact(session, contact.id)
-        return InboundOutcome(True, contact.id, entry.id, [r.workflow_id for r in active])
-
-
-async def handle_inbound_sms(engine: Engine, client_factory: Any, form: dict[str, str]) -> InboundOutcome:
-    """Record an inbound SMS once (Twilio retries webhooks) and signal the contact's runs."""
-    outcome = await asyncio.to_thread(_record_sms, engine, form)
-    if not outcome.new or not outcome.workflow_ids:
+        if keyword is not None and reply is not None:
+            timeline.record(
+                session, contact_id=contact_id, kind="keyword.reply", direction="outbound",
+                channel=Channel.SMS, summary=reply[0],
+                data={"keyword": keyword.kind.value, "locale": reply[1], "via": "twiml",
+                      "in_reply_to": row.provider_id},
+            )
+        outcome.timeline_id = entry.id
+        outcome.workflow_ids = [r.workflow_id for r in runs.active_for_contact(session, contact_id)]
+        outcome.events = _sms_events(keyword, outcome, form)
         return outcome
-    event = RunEvent(kind=EventKind.REPLY, channel=Channel.SMS, timeline_id=outcome.timeline_id,
-                     data={"from": form.get("From"), "body": form.get("Body", "")})
-    client: Client = await client_factory()
-    await asyncio.gather(*(_signal(client, wid, event) for wid in outcome.workflow_ids))
+
+
+async def handle_inbound_sms(
+    engine: Engine, client_factory: Any, form: dict[str, str], renderer: Renderer | None = None
+) -> InboundOutcome:
+    """Record an inbound SMS once (Twilio retries webhooks), act on a keyword, signal the
+    contact's runs. ``reply_text`` is the keyword confirmation for the TwiML answer."""
+    keyword = parse_keyword(form.get("Body", ""))
+    contact = await asyncio.to_thread(_find_sender, engine, form.get("From", ""))
+    # Rendered before the write transaction: on SQLite the renderer's own read would wait for
+    # the write lock our transaction holds.
+    reply = None
+    if keyword is not None:
+        reply = await asyncio.to_thread(_keyword_reply, renderer, keyword, contact, form.get("From", ""))
+    outcome = await asyncio.to_thread(_record_sms, engine, form, contact, keyword, reply)
+    await signal_runs(client_factory, outcome.workflow_ids, outcome.events)
     return outcome
+
+
+async def signal_runs(client_factory: Any, workflow_ids: list[str], events: list[RunEvent]) -> None:
+    """Deliver ``events`` to every run, in order per run (a STOP's reply lands before its stop)."""
+    if not workflow_ids or not events:
+        return
+    client: Client = await client_factory()
+
+    async def one(workflow_id: str) -> None:
+        for event in events:
+            await _signal(client, workflow_id, event)
+
+    await asyncio.gather(*(one(wid) for wid in workflow_ids))
 
 
 async def _signal(client: Client, workflow_id: str, event: RunEvent) -> None:
@@ -65,6 +167,27 @@ async def _signal(client: Client, workflow_id: str, event: RunEvent) -> None:
         await client.get_workflow_handle(workflow_id).signal("event", event)
     except RPCError as exc:  # the run ended between the lookup and the signal
         log.info("signal not delivered", workflow_id=workflow_id, error=str(exc))
+
+
+def _record_event(engine: Engine, contact_id: int, name: str, data: dict[str, Any]) -> InboundOutcome:
+    with session_scope(engine) as session:
+        contacts.get(session, contact_id)  # 404 for an unknown contact
+        entry = timeline.record(session, contact_id=contact_id, kind=f"event.{name}",
+                                direction="inbound", summary=name, data=data)
+        active = runs.active_for_contact(session, contact_id)
+        event = RunEvent(kind=name, timeline_id=entry.id, data=data)
+        return InboundOutcome(True, contact_id, entry.id, [r.workflow_id for r in active], [event],
+                              matched=True)
+
+
+async def handle_contact_event(
+    engine: Engine, client_factory: Any, contact_id: int, name: str, data: dict[str, Any]
+) -> InboundOutcome:
+    """A custom event posted for a contact: on the timeline as ``event.<name>``, then signalled
+    to every active run as ``RunEvent(kind=name)``; ``stop_on`` decides what it does there."""
+    outcome = await asyncio.to_thread(_record_event, engine, contact_id, name, data)
+    await signal_runs(client_factory, outcome.workflow_ids, outcome.events)
+    return outcome
 
 
 def _apply_status(engine: Engine, form: dict[str, str]) -> bool:

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from followthrough.enrollment import enroll
 from channels.outbox import OutboxHandle
+from followthrough.enrollment import enroll
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs
 from followthrough.store.db import session_scope
+from tests.conftest import terminate_open_runs
 from tests.support.processes import start_worker
 from tests.support.waiting import eventually
 
@@ -43,8 +44,9 @@ def _state(engine: Engine, run_id: str) -> tuple[str, list[tuple[str, str]], lis
 
 
 @pytest.fixture
-def crash_settings(edge_settings: Settings) -> Settings:
-    return edge_settings.model_copy(update={"task_queue": f"crash-{uuid.uuid4().hex[:10]}"})
+async def crash_settings(edge_settings: Settings, engine: Engine, dev_env: WorkflowEnvironment):  # type: ignore[no-untyped-def]
+    yield edge_settings.model_copy(update={"task_queue": f"crash-{uuid.uuid4().hex[:10]}"})
+    await terminate_open_runs(engine, dev_env.client)
 
 
 class TestWorkerKilledMidSend:

@@ -1,0 +1,106 @@
+"""Inbound email, from the webhook and the SMTP listener alike: store once, match, record, signal.
+
+Matching, in order: the Message-IDs the mail answers (``In-Reply-To``, then ``References``)
+against the ledger's provider ids (our own Message-IDs), then the sender address. Threading wins
+because people reply from another address (a phone's mail app, a forwarding alias); the address
+match catches mail that starts a new thread. An automatic reply (out of office, bounce, bulk) is
+recorded as ``inbound.email.auto`` and signals nothing: it is not the contact answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from api.services.inbound import InboundOutcome, signal_runs
+from channels.inbound.email import InboundEmail, from_message
+from channels.inbound.smtp_listener import SmtpEnvelope
+from followthrough.models.runs import RunEvent
+from followthrough.models.vocab import Channel, EventKind
+from followthrough.store import contacts, inbound, ledger, runs, timeline
+from followthrough.store.db import session_scope
+from followthrough.store.tables import Contact, Delivery
+
+#: Columns of ``inbound_messages`` are this long; the full list stays in ``raw``.
+_ADDRESS_MAX = 320
+
+
+def _match(session: Session, mail: InboundEmail) -> tuple[Contact | None, Delivery | None, str | None]:
+    """(contact, the delivery answered, how it matched: ``thread`` | ``address``)."""
+    for message_id in mail.thread_ids:
+        delivery = ledger.by_message_id(session, message_id)
+        if delivery is not None and delivery.contact_id is not None:
+            return contacts.get(session, delivery.contact_id), delivery, "thread"
+    found = contacts.find_by_email(session, mail.from_address) if mail.from_address else []
+    return (found[0], None, "address") if found else (None, None, None)
+
+
+def _record(engine: Engine, mail: InboundEmail, raw: dict[str, Any]) -> InboundOutcome:
+    with session_scope(engine) as session:
+        contact, delivery, matched_by = _match(session, mail)
+        contact_id = contact.id if contact else None
+        row, new = inbound.store(
+            session, channel=Channel.EMAIL, provider_id=mail.message_id,
+            from_address=mail.from_address[:_ADDRESS_MAX],
+            to_address=", ".join(mail.to)[:_ADDRESS_MAX] or None, body=mail.text,
+            contact_id=contact_id, matched=contact_id is not None, raw=raw,
+        )
+        outcome = InboundOutcome(new=new, contact_id=contact_id, inbound_id=row.id,
+                                 matched=contact_id is not None)
+        if not new or contact_id is None:
+            return outcome  # a re-post (processed once) or an unknown sender (kept, listed)
+        data: dict[str, Any] = {
+            "from": mail.from_address, "subject": mail.subject, "message_id": mail.message_id,
+            "inbound_id": row.id, "matched_by": matched_by,
+        }
+        if mail.auto_submitted:
+            data["auto_reason"] = mail.auto_reason
+        entry = timeline.record(
+            session, contact_id=contact_id,
+            kind="inbound.email.auto" if mail.auto_submitted else "inbound.email",
+            direction="inbound", channel=Channel.EMAIL, summary=(mail.subject or mail.text)[:200],
+            run_id=delivery.run_id if delivery else None,
+            delivery_key=delivery.key if delivery else None, data=data,
+        )
+        outcome.timeline_id = entry.id
+        if mail.auto_submitted:
+            return outcome
+        # Every active run of the contact hears the reply, not only the run whose message was
+        # answered: the contact answered us, and each run's stop_on decides what that means.
+        outcome.workflow_ids = [r.workflow_id for r in runs.active_for_contact(session, contact_id)]
+        outcome.events = [RunEvent(
+            kind=EventKind.REPLY.value, channel=Channel.EMAIL, timeline_id=entry.id,
+            data={"from": mail.from_address, "subject": mail.subject, "text": mail.text[:2000],
+                  "in_reply_to": delivery.key if delivery else None},
+        )]
+        return outcome
+
+
+async def handle_inbound_email(
+    engine: Engine, client_factory: Any, mail: InboundEmail, raw: dict[str, Any]
+) -> InboundOutcome:
+    """Record an inbound email once per Message-ID, then signal the contact's runs (not for an
+    automatic reply). ``raw`` is the payload as received, kept on the inbound row."""
+    outcome = await asyncio.to_thread(_record, engine, mail, raw)
+    await signal_runs(client_factory, outcome.workflow_ids, outcome.events)
+    return outcome
+
+
+def smtp_callback(
+    engine: Engine, client_factory: Any
+) -> Callable[[EmailMessage, SmtpEnvelope], Awaitable[None]]:
+    """The SMTP listener's callback: the same pipeline as the webhook."""
+
+    async def on_message(message: EmailMessage, envelope: SmtpEnvelope) -> None:
+        mail = from_message(message)
+        raw = {"source": "smtp", "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+               "peer": envelope.peer, "headers": mail.headers, "text": mail.text,
+               "html": mail.html}
+        await handle_inbound_email(engine, client_factory, mail, raw)
+
+    return on_message

@@ -1,0 +1,151 @@
+"""SMS keywords through the signed Twilio webhook: consent, TwiML answer, timeline, signals."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from followthrough.settings import Settings
+from followthrough.store.db import session_scope
+from followthrough.store.tables import Suppression
+from tests.conftest import LiveStack
+from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
+from tests.support.waiting import eventually
+
+PATH = "/v1/webhooks/twilio/sms"
+CATEGORIES = ["transactional", "service", "sales", "marketing"]
+
+
+def _headers(settings: Settings, params: dict[str, str]) -> dict[str, str]:
+    from twilio.request_validator import RequestValidator
+
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(
+        settings.public_base_url + PATH, params)
+    return {"X-Twilio-Signature": signature}
+
+
+async def _sms(api: httpx.AsyncClient, settings: Settings, sender: str, body: str, sid: str) -> str | None:
+    """Post an inbound SMS; the text of the TwiML <Message> answer, or None for <Response/>."""
+    params = {"From": sender, "To": "+15550000000", "Body": body, "MessageSid": "SM" + sid.ljust(32, "0")}
+    response = await api.post(PATH, data=params, headers=_headers(settings, params))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    root = ElementTree.fromstring(response.text)
+    assert root.tag == "Response"
+    messages = root.findall("Message")
+    assert len(messages) <= 1
+    return messages[0].text if messages else None
+
+
+async def _consent(api: httpx.AsyncClient, contact_id: int) -> dict[str, dict[str, bool]]:
+    response = await api.get(f"/v1/contacts/{contact_id}/preferences")
+    assert response.status_code == 200, response.text
+    return response.json()["consent"]
+
+
+async def _timeline(api: httpx.AsyncClient, contact_id: int) -> list[dict[str, Any]]:
+    return (await api.get(f"/v1/contacts/{contact_id}/timeline")).json()["items"]
+
+
+class TestStop:
+    async def test_russian_stop_revokes_sms_in_every_category_and_answers_in_russian(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        contact = await create_contact(api, phone="+15555550301", locale="ru", name="Анна Тест")
+        answer = await _sms(api, settings, "+15555550301", "стоп", "a1")
+        assert answer == ("Followthrough: вы отписаны, SMS от нас больше не придут. "
+                          "Чтобы подписаться снова, ответьте СТАРТ.")
+        consent = await _consent(api, contact["id"])
+        assert consent["sms"] == dict.fromkeys(CATEGORIES, False)
+        # An SMS keyword speaks for SMS only: voice and email keep their consent.
+        assert consent["voice"] == dict.fromkeys(CATEGORIES, True)
+        assert consent["email"] == dict.fromkeys(CATEGORIES, True)
+        timeline = await _timeline(api, contact["id"])
+        assert [(e["kind"], e["direction"], e["channel"], e["summary"]) for e in reversed(timeline)] == [
+            ("consent.revoked", "system", "sms",
+             "sms consent revoked for transactional, service, sales, marketing (keyword)"),
+            ("inbound.keyword", "inbound", "sms", "стоп"),
+            ("keyword.reply", "outbound", "sms", answer),
+        ]
+        assert timeline[1]["data"]["keyword"] == "stop"
+        assert timeline[0]["data"]["locale"] == "ru"
+
+    async def test_a_retried_stop_changes_nothing_more_and_answers_again(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        contact = await create_contact(api, phone="+15555550302", locale="en")
+        first = await _sms(api, settings, "+15555550302", "STOP", "a2")
+        second = await _sms(api, settings, "+15555550302", "STOP", "a2")
+        assert first == second and first is not None and first.startswith("Followthrough: you are unsubscribed")
+        assert len(await _timeline(api, contact["id"])) == 3
+
+    async def test_unknown_sender_is_suppressed_and_answered_in_the_keywords_language(
+        self, api: httpx.AsyncClient, settings: Settings, engine: Engine
+    ) -> None:
+        answer = await _sms(api, settings, "+15555550399", "LEIRATKOZÁS!", "a3")
+        assert answer is not None and answer.startswith("Followthrough: leiratkozott")
+        with session_scope(engine) as session:
+            rows = session.exec(select(Suppression)).all()
+        assert [(r.channel, r.address, r.source) for r in rows] == [("sms", "+15555550399", "keyword")]
+        # START from the same number lifts the keyword suppression again.
+        assert (await _sms(api, settings, "+15555550399", "FELIRATKOZÁS", "a4") or "").startswith(
+            "Followthrough: újra feliratkozott")
+        with session_scope(engine) as session:
+            assert session.exec(select(Suppression)).all() == []
+
+    async def test_a_sentence_with_stop_is_a_reply(self, api: httpx.AsyncClient, settings: Settings) -> None:
+        contact = await create_contact(api, phone="+15555550303")
+        assert await _sms(api, settings, "+15555550303", "please stop calling me at 9", "a5") is None
+        assert [e["kind"] for e in await _timeline(api, contact["id"])] == ["inbound.sms"]
+        assert (await _consent(api, contact["id"]))["sms"] == dict.fromkeys(CATEGORIES, True)
+
+
+class TestStart:
+    async def test_start_grants_sms_back(self, api: httpx.AsyncClient, settings: Settings) -> None:
+        contact = await create_contact(api, phone="+15555550304", locale="ru")
+        await _sms(api, settings, "+15555550304", "СТОП", "b1")
+        answer = await _sms(api, settings, "+15555550304", "Старт", "b2")
+        assert answer == "Followthrough: вы снова подписаны на SMS. Отписаться: СТОП, помощь: ПОМОЩЬ."
+        assert (await _consent(api, contact["id"]))["sms"] == dict.fromkeys(CATEGORIES, True)
+        kinds = [e["kind"] for e in reversed(await _timeline(api, contact["id"]))]
+        assert kinds == ["consent.revoked", "inbound.keyword", "keyword.reply",
+                         "consent.granted", "inbound.keyword", "keyword.reply"]
+
+
+class TestHelp:
+    async def test_help_answers_in_hungarian_and_changes_nothing(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        contact = await create_contact(api, phone="+15555550305", locale="hu-HU")
+        answer = await _sms(api, settings, "+15555550305", "help", "c1")
+        assert answer == ("Ez a(z) Followthrough: fiókjáról és szolgáltatásainkról írunk. "
+                          "Leiratkozás: válaszoljon LEIRATKOZÁS.")
+        assert (await _consent(api, contact["id"]))["sms"] == dict.fromkeys(CATEGORIES, True)
+        timeline = await _timeline(api, contact["id"])
+        assert [(e["kind"], e["data"].get("keyword")) for e in reversed(timeline)] == [
+            ("inbound.keyword", "help"), ("keyword.reply", "help")]
+
+
+class TestSignals:
+    async def test_stop_stops_a_stop_on_reply_run(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("kw_seq", wait="PT1H"))
+        contact = await create_contact(live.api, email="kw@example.test", phone="+15555550306")
+        run = (await enroll(live.api, "kw_seq", contact["id"])).json()
+        await _sms(live.api, live.settings, "+15555550306", "STOP", "d1")
+
+        async def ended() -> dict[str, Any] | None:
+            body = (await live.api.get(f"/v1/runs/{run['run_id']}")).json()
+            return body if body["status"] != "running" else None
+
+        stopped = await eventually(ended)
+        assert (stopped["status"], stopped["reason"]) == ("stopped", "reply (sms)")
+        history = [e async for e in live.temporal.get_workflow_handle(run["workflow_id"]).fetch_history_events()]
+        signalled = [e.workflow_execution_signaled_event_attributes for e in history
+                     if e.HasField("workflow_execution_signaled_event_attributes")]
+        kinds = [live.temporal.data_converter.payload_converter.from_payload(
+            a.input.payloads[0]).get("kind") for a in signalled]
+        assert kinds == ["reply", "stop"]

@@ -146,7 +146,8 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
             mem(bm, "temporal-baseline", "rss_mib"), ".0f"),
         row("Temporal server peak RSS (MiB)", mem(fm, "temporal-followthrough", "hwm_mib"),
             mem(bm, "temporal-baseline", "hwm_mib"), ".0f"),
-        row("API RSS at end / peak (MiB)", mem(fm, "api", "rss_mib"), mem(fm, "api", "hwm_mib"), ".0f", ratio=False),
+        row("API RSS at end (MiB)", mem(fm, "api", "rss_mib"), None, ".0f", ratio=False),
+        row("API peak RSS, VmHWM (MiB)", mem(fm, "api", "hwm_mib"), None, ".0f", ratio=False),
         row("duplicate messages (burst + paced)", fb.duplicates + fp.duplicates, bb.duplicates + bp.duplicates, "d", ratio=False),
     ]
 

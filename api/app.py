@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api import errors
+from api.deps import DB_SESSION_SLOTS
 from api.routers import (
     contacts,
     definitions,
@@ -69,6 +70,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.db_slots = asyncio.Semaphore(DB_SESSION_SLOTS)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
     errors.install(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,6 +18,9 @@ from followthrough.rendering import Renderer
 from followthrough.settings import Settings
 from followthrough.store import users
 from followthrough.store.db import session_scope
+
+#: Requests holding a database session at once; well below the 40 threads of the pool.
+DB_SESSION_SLOTS = 16
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,18 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A unit of work per request: committed when the handler returns, rolled back on error."""
-    with session_scope(request.app.state.engine) as session:
-        yield session
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A unit of work per request: committed when the handler returns, rolled back on error.
+
+    At most ``DB_SESSION_SLOTS`` requests hold a session at once. Sync handlers run on a pool of
+    40 threads, and FastAPI serialises their responses on the same pool before the teardown
+    commits: when every thread waited for SQLite's write lock (BEGIN IMMEDIATE), the holder could
+    not finish, and everything stalled until the busy timeout (found by the benchmark at 50
+    concurrent POST /v1/contacts). Fewer slots than threads keeps threads free to finish.
+    """
+    async with request.app.state.db_slots:
+        with session_scope(request.app.state.engine) as session:
+            yield session
 
 
 def get_temporal(request: Request) -> TemporalGateway:

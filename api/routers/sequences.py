@@ -5,8 +5,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas.runs import EnrollmentCreate, RunPublic
-from followthrough.enrollment import enroll
 from followthrough.dsl.schema import NAME_PATTERN
+from followthrough.enrollment import enroll
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import ActivityDeps, build_activities
 from channels.registry import build_channels
@@ -41,6 +42,11 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         activity_executor=ThreadPoolExecutor(max_workers=16),
+        workflow_runner=SandboxedWorkflowRunner(
+            # Jinja2 (compiling a condition) and holidays (a country's rules and catalogs) load
+            # modules lazily on first use: they must be the real, already-imported packages.
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2", "holidays")
+        ),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from activities.contacts import ContactActivities
 from activities.delivery import DeliveryActivities
 from activities.runs import RunActivities
 from channels.registry import ChannelRegistry
@@ -27,4 +28,6 @@ class ActivityDeps:
 def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
     runs = RunActivities(deps.engine)
-    return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run]
+    people = ContactActivities(deps.engine, deps.settings)
+    return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run,
+            people.load_contact, people.set_attribute, people.start_sequence]

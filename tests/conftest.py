@@ -74,9 +74,6 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     seed_builtins(engine, settings)
-    with session_scope(engine) as session:
-        # Quiet hours depend on the wall clock; tests of them set their own policy.
-        put_config(session, PolicyConfig(quiet_hours=QuietHours(channels=[])))
     yield engine
     engine.dispose()
 
@@ -164,8 +161,13 @@ def outbox() -> Iterator[OutboxHandle]:
 
 
 @pytest.fixture
-def edge_settings(settings: Settings, outbox: OutboxHandle) -> Settings:
-    """Settings whose channels talk to the loopback outbox through the real clients."""
+def edge_settings(settings: Settings, outbox: OutboxHandle, engine: Engine) -> Settings:
+    """Settings whose channels talk to the loopback outbox through the real clients.
+
+    Runs that send use a policy without quiet hours: those depend on the wall clock, and the
+    tests of quiet hours set their own policy."""
+    with session_scope(engine) as session:
+        put_config(session, PolicyConfig(quiet_hours=QuietHours(channels=[])))
     return outbox_settings(settings, outbox)
 
 

@@ -28,3 +28,9 @@ BOOKKEEPING_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 BOOKKEEPING_START_TO_CLOSE = timedelta(seconds=30)
+
+#: A ``start`` step enrolls the contact elsewhere (our database, then Temporal): an ordinary
+#: activity, retried while either is unavailable; unknown or unpublished definitions are results.
+START_RETRY = BOOKKEEPING_RETRY
+START_TO_CLOSE = timedelta(minutes=1)
+START_SCHEDULE_TO_CLOSE = timedelta(hours=1)

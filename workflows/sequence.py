@@ -1,34 +1,56 @@
-"""SequenceWorkflow: carries out what the pure interpreter decides (send, wait, end)."""
+"""SequenceWorkflow: carries out what the pure interpreter decides.
+
+Every decision (which step, which branch, when a wait ends, whether the goal is reached) is made
+by ``followthrough.dsl.interpreter`` from the state, the contact snapshot and ``workflow.now()``;
+this class only sends, sleeps on durable timers, waits for events and records what happened.
+Events arriving at any time are buffered in the state (the ``event`` signal), never lost.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contacts import ContactActivities
     from activities.delivery import DeliveryActivities
     from activities.runs import RunActivities
+    from followthrough.calendar import calendars_with
     from followthrough.dsl.interpreter import (
+        Context,
         End,
+        Note,
         RunState,
         Send,
+        SetValue,
+        StartDefinition,
         Wait,
+        WaitFor,
+        has_event,
+        interrupted,
         next_action,
-        stop_reason_for,
+        receive,
+        resolve_wait_for,
     )
     from followthrough.dsl.schema import SequenceDefinition
     from followthrough.ids import ledger_key
+    from followthrough.models.contact import ContactSnapshot
     from followthrough.models.runs import (
         DeliverInput,
         DeliverResult,
         GiveUpInput,
+        LoadContactInput,
         RunEvent,
         RunFinish,
         SequenceInput,
         SequenceResult,
+        SetAttributeInput,
+        StartSequenceInput,
         StepRecord,
     )
     from followthrough.models.vocab import LedgerState, RunStatus, StepState
@@ -39,6 +61,9 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_RETRY,
         DELIVERY_SCHEDULE_TO_CLOSE,
         DELIVERY_START_TO_CLOSE,
+        START_RETRY,
+        START_SCHEDULE_TO_CLOSE,
+        START_TO_CLOSE,
     )
 
 #: Ledger outcome -> step state shown on the run.
@@ -59,35 +84,58 @@ class SequenceWorkflow:
     def __init__(self, input: SequenceInput) -> None:
         self._input = input
         self._definition = SequenceDefinition.model_validate(input.definition)
+        self._calendars = calendars_with(input.calendars)
+        self._contact = ContactSnapshot(id=input.contact_id)
         self._state = RunState()
         self._seq = 0
         self._current: str | None = None
 
+    def _ctx(self) -> Context:
+        return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
+                       calendars=self._calendars)
+
     @workflow.signal
     def event(self, event: RunEvent) -> None:
-        """An inbound event for this run (a reply, a STOP); ``stop_on`` decides what it does."""
-        reason = stop_reason_for(self._definition, event)
-        if reason is not None and self._state.stop_reason is None:
-            self._state.stop_reason = reason
+        """An inbound event (a reply, a STOP, a custom event): buffered for a later ``wait_for``,
+        then ``stop_on`` and the goal decide whether the run ends."""
+        with _core():
+            receive(self._definition, self._state, event, self._ctx())
 
     @workflow.query
     def current_step(self) -> str | None:
         return self._current
 
+    @workflow.query
+    def run_state(self) -> RunState:
+        return self._state
+
     @workflow.run
     async def run(self, input: SequenceInput) -> SequenceResult:
         try:
+            await self._load_contact()
             while True:
-                action = next_action(self._definition, self._state)
+                with _core():
+                    action = next_action(self._definition, self._state, self._ctx())
                 if isinstance(action, End):
+                    if action.step_id is not None:
+                        self._seq += 1
+                        await self._note(Note(action.step_id, 0, "exit", StepState.DONE, action.reason))
                     await self._finish(action.status, action.reason)
                     return SequenceResult(status=action.status, reason=action.reason)
                 self._seq += 1
-                self._current = action.step.id
+                self._current = action.step_id
                 if isinstance(action, Send):
                     await self._send(action)
                 elif isinstance(action, Wait):
                     await self._wait(action)
+                elif isinstance(action, WaitFor):
+                    await self._wait_for(action)
+                elif isinstance(action, SetValue):
+                    await self._set(action)
+                elif isinstance(action, StartDefinition):
+                    await self._start(action)
+                else:
+                    await self._note(action)
         except asyncio.CancelledError:
             # Cancellation is a request: bookkeeping may still run before we re-raise.
             await self._finish(RunStatus.CANCELLED, "cancelled")
@@ -95,34 +143,35 @@ class SequenceWorkflow:
 
     async def _send(self, action: Send) -> None:
         started = workflow.now()
-        step = action.step
-        await self._record(step.id, "send", StepState.ACTIVE, started_at=started)
+        await self._record(action.step_id, "send", StepState.ACTIVE, started_at=started)
         deliver_input = DeliverInput(
             run_id=self._input.run_id,
-            step_id=step.id,
+            step_id=action.step_id,
             visit=action.visit,
             contact_id=self._input.contact_id,
-            channel=step.channel,
-            template=step.template,
+            channel=action.channel,
+            template=action.template,
             category=action.category,
-            fallbacks=list(step.fallback),
+            fallbacks=list(action.fallbacks),
             data=self._input.data,
             definition_name=self._input.definition_name,
+            to=action.to,
         )
         while True:
-            state, reason, until = await self._deliver(deliver_input, step.id, action.visit)
+            # The policy decides at the run's clock, so a durable wait and the decision agree.
+            deliver_input = deliver_input.model_copy(update={"at": workflow.now()})
+            state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
             if state != StepState.DEFERRED or until is None:
                 break
             # "Not now" (quiet hours, a cap, a hold): wait on a durable timer, then ask again
-            # with the same key. A stop event ends the wait and the run.
-            await self._record(step.id, "send", StepState.DEFERRED, started_at=started,
+            # with the same key. A stop event (or the goal) ends the wait and the run.
+            await self._record(action.step_id, "send", StepState.DEFERRED, started_at=started,
                                due_at=until, reason=reason)
-            delay = max(until - workflow.now(), timedelta(seconds=1))
-            if await self._sleep_unless_stopped(delay):
-                state, reason = StepState.SKIPPED, f"stopped while deferred ({reason})"
+            if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1))):
+                state, reason = StepState.SKIPPED, f"{self._why()} while deferred ({reason})"
                 break
         await self._record(
-            step.id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
+            action.step_id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
         )
 
     async def _deliver(
@@ -151,11 +200,21 @@ class SequenceWorkflow:
             return StepState.DEFERRED, result.reason, result.defer_until
         return _STEP_STATE.get(result.state, StepState.FAILED), result.reason, None
 
-    async def _sleep_unless_stopped(self, delay: timedelta) -> bool:
-        """Wait ``delay`` on a durable timer; True when a stop event came first."""
+    def _why(self) -> str:
+        return "stopped" if self._state.stop_reason is not None else "goal reached"
+
+    async def _sleep_until(self, until: datetime, also: Callable[[], bool] | None = None) -> bool:
+        """Wait on a durable timer until ``until``; True when the run was interrupted (stop,
+        goal) or ``also`` became true first."""
+        if interrupted(self._state) or (also is not None and also()):
+            return True
+        delay = until - workflow.now()
+        if delay <= timedelta(0):
+            return False
         try:
             await workflow.wait_condition(
-                lambda: self._state.stop_reason is not None, timeout=delay, timeout_summary="wait"
+                lambda: interrupted(self._state) or (also is not None and also()),
+                timeout=delay, timeout_summary="wait",
             )
             return True
         except TimeoutError:
@@ -163,14 +222,80 @@ class SequenceWorkflow:
 
     async def _wait(self, action: Wait) -> None:
         started = workflow.now()
-        due = started + action.duration
-        step_id = action.step.id
-        await self._record(step_id, "wait", StepState.ACTIVE, started_at=started, due_at=due)
-        reason = "stopped" if await self._sleep_unless_stopped(action.duration) else None
+        await self._record(action.step_id, "wait", StepState.ACTIVE, started_at=started,
+                           due_at=action.until, reason=action.description)
+        early = await self._sleep_until(action.until)
         await self._record(
-            step_id, "wait", StepState.DONE, started_at=started, finished_at=workflow.now(),
-            due_at=due, reason=reason,
+            action.step_id, "wait", StepState.DONE, started_at=started, finished_at=workflow.now(),
+            due_at=action.until, reason=self._why() if early else action.description,
         )
+        await self._load_contact()  # the contact may have changed while we waited
+
+    async def _wait_for(self, action: WaitFor) -> None:
+        started = workflow.now()
+        await self._record(action.step_id, "wait_for", StepState.ACTIVE, started_at=started,
+                           due_at=action.until, reason=f"waiting for {action.event}")
+        await self._sleep_until(action.until, lambda: has_event(self._state, action.event))
+        if interrupted(self._state):
+            reason = self._why()
+        else:
+            reason = f"{action.event} received" if resolve_wait_for(self._state, action) else "timed out"
+        await self._record(
+            action.step_id, "wait_for", StepState.DONE, started_at=started,
+            finished_at=workflow.now(), due_at=action.until, reason=reason,
+        )
+        await self._load_contact()
+
+    async def _set(self, action: SetValue) -> None:
+        self._contact = await workflow.execute_local_activity_method(
+            ContactActivities.set_attribute,
+            SetAttributeInput(run_id=self._input.run_id, step_id=action.step_id,
+                              contact_id=self._input.contact_id, key=action.key, value=action.value),
+            start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        await self._note(Note(action.step_id, action.visit, "set", StepState.DONE,
+                              f"{action.key} = {action.value!r}"))
+
+    async def _start(self, action: StartDefinition) -> None:
+        try:
+            result = await workflow.execute_activity_method(
+                ContactActivities.start_sequence,
+                StartSequenceInput(run_id=self._input.run_id, step_id=action.step_id,
+                                   contact_id=self._input.contact_id, definition=action.definition,
+                                   data=dict(action.data)),
+                start_to_close_timeout=START_TO_CLOSE,
+                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
+                retry_policy=START_RETRY,
+            )
+        except ActivityError as err:
+            await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED,
+                                  f"gave up: {err.cause or err}"))
+            return
+        if result.run_id is None:
+            await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED, result.reason))
+        else:
+            what = "started" if result.created else "already running"
+            await self._note(Note(action.step_id, action.visit, "start", StepState.DONE,
+                                  f"{action.definition}: run {result.run_id} {what}"))
+
+    async def _note(self, note: Note) -> None:
+        now = workflow.now()
+        await self._record(note.step_id, note.type, note.state, started_at=now, finished_at=now,
+                           reason=note.reason)
+
+    async def _load_contact(self) -> None:
+        """Refresh the snapshot conditions and waits read; a deleted contact keeps the last one
+        (its sends are then skipped by delivery)."""
+        try:
+            self._contact = await workflow.execute_local_activity_method(
+                ContactActivities.load_contact,
+                LoadContactInput(contact_id=self._input.contact_id),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("contact %s could not be loaded", self._input.contact_id)
 
     async def _record(self, step_id: str, type_: str, state: StepState, **times) -> None:  # type: ignore[no-untyped-def]
         record = StepRecord(
@@ -191,6 +316,17 @@ class SequenceWorkflow:
             start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
             retry_policy=BOOKKEEPING_RETRY,
         )
+
+
+@contextmanager
+def _core() -> Iterator[None]:
+    """Run a decision of the pure core. Jinja2 (compiling an expression) and holidays (loading a
+    country's rules, and its packaged gettext catalog, on first use) import modules lazily:
+    those imports must reach the real packages, not fresh sandboxed copies, and holidays'
+    ``locale.normalize`` call is restricted in the sandbox. The results are deterministic for
+    pinned package versions (catalogs only change holiday names, never dates)."""
+    with workflow.unsafe.imports_passed_through(), workflow.unsafe.sandbox_unrestricted():
+        yield
 
 
 def _gave_up_reason(err: ActivityError) -> str:

@@ -54,8 +54,9 @@ async def save_definition(request: Request, engine: EngineDep, _principal: Manag
     except UnicodeDecodeError as exc:
         raise ValidationFailed("The body is not UTF-8 text.") from exc
     document = parse_document(text, yaml_format=content_type in _YAML_TYPES)
-    row, created = _save(engine, document)
+    row, created, warnings = _save(engine, document)
     body = DefinitionPublic.of(row, created=created).model_dump(mode="json")
+    body["warnings"] = [{"path": w.path, "message": w.message} for w in warnings]
     return JSONResponse(body, status_code=201 if created else 200)
 
 
@@ -65,15 +66,16 @@ def _save(engine: Engine, document: Any):  # type: ignore[no-untyped-def]
             candidates = dict.fromkeys([locale, locale.split("-")[0]])
             return any(templates.get_row(session, channel, name, c) is not None for c in candidates)
 
-        definition, problems = validate(document, template_exists)
+        definition, problems, warnings = validate(document, template_exists)
         if definition is None:
             raise ValidationFailed(
                 f"The definition has {len(problems)} problem(s); nothing was saved.", errors=problems
             )
         # In this release a save is at once the active version (explicit publish comes later).
-        return definitions.save(
+        row, created = definitions.save(
             session, definition.name, definition.kind, definition.model_dump(mode="json"), publish=True
         )
+        return row, created, warnings
 
 
 @router.get("", response_model=Page[DefinitionPublic], summary="Every definition, newest version")

@@ -1,1 +1,29 @@
-"""The definition language: schema, validation and the pure interpreter (workflow-safe)."""
+"""The definition language: schema, validation and the pure interpreter (workflow-safe).
+
+A sequence (``kind: sequence``) has ``name``, ``description``, ``category`` (transactional |
+service | sales | marketing), ``locales``, ``stop_on`` (event names: ``reply`` or custom; such an
+event ends the run as ``stopped``), an optional ``goal`` (a condition checked after every step and
+every event; true ends the run as ``converted``) and ``steps``, each with an ``id`` and a ``type``:
+
+- ``send``: ``channel`` (email | sms | voice | internal), ``template``, ``fallback`` channels,
+  ``category`` override. ``internal`` emails the rep at ``data.rep_email`` (skipped
+  ``no_address`` without one).
+- ``wait``: exactly one of ``duration`` (ISO 8601, ``P2D``); ``business: {duration, calendar}``
+  (working time on a named calendar, default ``default``); ``until_local_time: "09:30"`` (next
+  occurrence in the contact's zone); ``until_date: {attribute, offset, at}`` — ``attribute`` is
+  ``contact.<field>``, ``contact.attributes.<key>`` or ``data.<key>`` holding an ISO date or
+  date-time, ``offset`` a signed duration (``-P1D``), ``at`` the local time used for a bare date
+  (default 09:00). A missing or unparseable date skips the step with the reason; a due time
+  already past does not wait.
+- ``wait_for: {event, timeout, as}``: conditions then see ``events.<as or event>.received`` and
+  ``.data``. Events that arrive earlier are buffered and consumed oldest first.
+- ``if: {condition, then, else}`` (``else`` defaults to the next step); ``split: {variants:
+  [{percent, goto}]}`` (percents sum to 100; the variant is a stable hash of contact id + step id);
+  ``goto``; ``exit: {reason}`` (run ``completed`` with that reason).
+- ``set: {target, value | expression}``: ``contact.attributes.<key>`` or ``lead.score`` (stored as
+  the contact attribute ``lead_score``).
+- ``start: {definition, data}``: enroll the contact in another sequence's active version.
+
+Expression names (``expressions.NAMES``): ``contact``, ``data``, ``lead`` (``score``), ``events``,
+``run`` (``visits``). See ``expressions.py``.
+"""

@@ -1,27 +1,61 @@
-"""The pure decision core of a sequence run: ``next_action(definition, state)``.
+"""The pure decision core of a sequence run: ``next_action(definition, state, ctx)``.
 
-Workflow-safe and clock-free, so unit tests (and the admin preview) run it without a server and
-the workflow only carries out what it decides.
+Workflow-safe and clock-free (``ctx.now`` is given), so unit tests and the admin preview run the
+very same semantics on a simulated clock; the workflow only carries out what it decides.
+
+Flow per call: a stop (``stop_on``) ends the run as ``stopped``; the ``goal`` ends it as
+``converted``; past the last step it is ``completed``; more than ``LOOP_LIMIT`` actions without a
+wait end it as ``failed: loop``. Otherwise the step at ``state.position`` is entered and turned
+into one action. Control steps (``if``, ``split``, ``goto``) and skipped steps come back as
+``Note`` so they are recorded like any other step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from pydantic import BaseModel, Field
+
+from followthrough.calendar import BUILTIN_CALENDARS, Calendar
+from followthrough.dsl import expressions
 from followthrough.dsl.durations import parse_duration
-from followthrough.dsl.schema import SendStep, SequenceDefinition, WaitStep
+from followthrough.dsl.schema import (
+    ExitStep,
+    GotoStep,
+    IfStep,
+    SendStep,
+    SequenceDefinition,
+    SetStep,
+    SplitStep,
+    StartStep,
+    WaitForStep,
+    WaitStep,
+)
+from followthrough.dsl.waits import due_time, split_bucket
+from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
-from followthrough.models.vocab import Category, RunStatus
+from followthrough.models.vocab import Category, Channel, RunStatus, StepState
+
+LOOP_LIMIT = 1000
+INBOX_LIMIT = 100  # buffered events kept for a later wait_for; the oldest go first
 
 
-@dataclass
-class RunState:
-    """Where a run is. ``visits`` counts how often each step was entered (ledger keys use it)."""
+class RunState(BaseModel):
+    """Where a run is; plain data, so it survives ``continue_as_new`` and a preview can copy it.
+    ``visits`` counts how often each step was entered (ledger keys use it); ``events`` is what
+    conditions see as ``events.<name>``; ``inbox`` holds events no ``wait_for`` consumed yet."""
 
     position: int = 0
-    visits: dict[str, int] = field(default_factory=dict)
+    visits: dict[str, int] = Field(default_factory=dict)
     stop_reason: str | None = None
+    converted: bool = False
+    goal_error: str | None = None
+    since_wait: int = 0
+    events: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    inbox: list[RunEvent] = Field(default_factory=list)
 
     def enter(self, step_id: str) -> int:
         self.visits[step_id] = self.visits.get(step_id, 0) + 1
@@ -29,40 +63,226 @@ class RunState:
 
 
 @dataclass(frozen=True)
+class Context:
+    """What a decision may look at besides the state."""
+
+    now: datetime
+    contact: ContactSnapshot = field(default_factory=ContactSnapshot)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    calendars: Mapping[str, Calendar] = field(default_factory=lambda: dict(BUILTIN_CALENDARS))
+
+
+@dataclass(frozen=True)
 class Send:
-    step: SendStep
+    step_id: str
     visit: int
+    channel: Channel
+    template: str
     category: Category
+    fallbacks: tuple[Channel, ...] = ()
+    to: str | None = None  # an explicit address (a rep notification), else the contact's
+    type: str = "send"
 
 
 @dataclass(frozen=True)
 class Wait:
-    step: WaitStep
+    step_id: str
     visit: int
-    duration: timedelta
+    until: datetime
+    description: str = ""
+    type: str = "wait"
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    step_id: str
+    visit: int
+    event: str
+    until: datetime
+    store_as: str
+    type: str = "wait_for"
+
+
+@dataclass(frozen=True)
+class SetValue:
+    """Set contact attribute ``key`` (``lead.score`` is the attribute ``lead_score``)."""
+
+    step_id: str
+    visit: int
+    key: str
+    value: Any
+    type: str = "set"
+
+
+@dataclass(frozen=True)
+class StartDefinition:
+    step_id: str
+    visit: int
+    definition: str
+    data: Mapping[str, Any]
+    type: str = "start"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A step decided without I/O (if, split, goto, a skipped wait or send): record it."""
+
+    step_id: str
+    visit: int
+    type: str
+    state: StepState
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class End:
     status: RunStatus
     reason: str | None = None
+    step_id: str | None = None  # the exit step, when one ended the run
 
 
-Action = Send | Wait | End
+Action = Send | Wait | WaitFor | SetValue | StartDefinition | Note | End
 
 
-def next_action(definition: SequenceDefinition, state: RunState) -> Action:
+def names(state: RunState, ctx: Context) -> dict[str, Any]:
+    return expressions.scope(ctx.contact.model_dump(mode="json"), ctx.data, state.events, state.visits)
+
+
+def goal_reached(definition: SequenceDefinition, state: RunState, ctx: Context) -> bool:
+    """Evaluate the goal; an evaluation error counts as not reached and is kept in the state."""
+    if state.converted:
+        return True
+    if definition.goal is None:
+        return False
+    reached, error = expressions.holds(definition.goal, names(state, ctx))
+    state.goal_error = error
+    state.converted = reached
+    return reached
+
+
+def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -> Action:
     """Decide the next thing the run does and advance ``state`` past it."""
     if state.stop_reason is not None:
         return End(RunStatus.STOPPED, state.stop_reason)
+    if goal_reached(definition, state, ctx):
+        return End(RunStatus.CONVERTED, "goal reached")
     if state.position >= len(definition.steps):
         return End(RunStatus.COMPLETED, "end_of_sequence")
+    if state.since_wait >= LOOP_LIMIT:
+        return End(RunStatus.FAILED, f"loop: {LOOP_LIMIT} steps without a wait")
     step = definition.steps[state.position]
-    state.position += 1
     visit = state.enter(step.id)
+    state.since_wait += 1
+    state.position += 1  # the default: fall through; jumps overwrite it
     if isinstance(step, SendStep):
-        return Send(step, visit, step.category or definition.category)
-    return Wait(step, visit, parse_duration(step.duration))
+        return _send(definition, step, visit, ctx)
+    if isinstance(step, WaitStep):
+        return _wait(step, visit, state, ctx)
+    if isinstance(step, WaitForStep):
+        state.since_wait = 0
+        until = ctx.now + parse_duration(step.timeout)
+        return WaitFor(step.id, visit, step.event, until, step.store_as)
+    if isinstance(step, ExitStep):
+        return End(RunStatus.COMPLETED, step.reason, step_id=step.id)
+    if isinstance(step, SetStep):
+        return _set(step, visit, state, ctx)
+    if isinstance(step, StartStep):
+        return StartDefinition(step.id, visit, step.definition, dict(step.data))
+    return _jump(definition, step, visit, state, ctx)
+
+
+def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Context) -> Action:
+    category = step.category or definition.category
+    if step.channel == "internal":
+        # A notification to the contact's rep: an email to data.rep_email, through the same door.
+        rep = ctx.data.get("rep_email")
+        if not rep:
+            return Note(step.id, visit, "send", StepState.SKIPPED, "no_address: data.rep_email is not set")
+        return Send(step.id, visit, Channel.EMAIL, step.template, category, to=str(rep))
+    return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback))
+
+
+def _wait(step: WaitStep, visit: int, state: RunState, ctx: Context) -> Action:
+    due, description = due_time(step, ctx.now, ctx.contact.model_dump(mode="json"), ctx.data, ctx.calendars)
+    if due is None:
+        return Note(step.id, visit, "wait", StepState.SKIPPED, description)
+    if due <= ctx.now:
+        return Note(step.id, visit, "wait", StepState.DONE, f"{description}: due {due.isoformat()} has passed")
+    state.since_wait = 0
+    return Wait(step.id, visit, due, description)
+
+
+def _set(step: SetStep, visit: int, state: RunState, ctx: Context) -> Action:
+    value = step.value
+    if step.expression is not None:
+        try:
+            value = expressions.evaluate(step.expression, names(state, ctx))
+        except expressions.ExpressionError as exc:
+            return Note(step.id, visit, "set", StepState.FAILED, f"expression error: {exc}")
+    key = "lead_score" if step.target == "lead.score" else step.target.split(".", 2)[2]
+    return SetValue(step.id, visit, key, value)
+
+
+def _jump(definition: SequenceDefinition, step: Any, visit: int, state: RunState, ctx: Context) -> Action:
+    index = definition.index_of()
+    if isinstance(step, IfStep):
+        met, error = expressions.holds(step.condition, names(state, ctx))
+        target = step.then if met else step.else_
+        reason = error or ("true" if met else "false")
+    elif isinstance(step, SplitStep):
+        bucket, floor = split_bucket(ctx.contact.id, step.id), 0
+        target = step.variants[-1].goto
+        for variant in step.variants:
+            floor += variant.percent
+            if bucket < floor:
+                target = variant.goto
+                break
+        reason = f"bucket {bucket}"
+    elif isinstance(step, GotoStep):
+        target, reason = step.goto, ""
+    else:  # pragma: no cover - the schema admits no other step type
+        return End(RunStatus.FAILED, f"unknown step type {step.type}", step_id=step.id)
+    if target is not None:
+        if target not in index:
+            return End(RunStatus.FAILED, f"step '{step.id}' jumps to unknown step '{target}'", step_id=step.id)
+        state.position = index[target]
+        reason = f"{reason} -> {target}".strip(" ")
+    else:
+        reason = f"{reason} -> next step"
+    return Note(step.id, visit, step.type, StepState.DONE, reason)
+
+
+def receive(definition: SequenceDefinition, state: RunState, event: RunEvent, ctx: Context) -> None:
+    """An event reached the run: keep it for a later ``wait_for``, show it to conditions as
+    ``events.<kind>``, apply ``stop_on``, and check the goal."""
+    state.inbox = [*state.inbox, event][-INBOX_LIMIT:]
+    state.events[event.kind] = {"received": True, "data": dict(event.data)}
+    reason = stop_reason_for(definition, event)
+    if reason is not None and state.stop_reason is None:
+        state.stop_reason = reason
+    if state.stop_reason is None:
+        goal_reached(definition, state, ctx)
+
+
+def has_event(state: RunState, kind: str) -> bool:
+    return any(e.kind == kind for e in state.inbox)
+
+
+def resolve_wait_for(state: RunState, action: WaitFor) -> bool:
+    """After a ``wait_for``: consume the oldest buffered event of its kind (True), or record the
+    timeout (False). Conditions then read ``events.<store_as>.received`` / ``.data``."""
+    for position, event in enumerate(state.inbox):
+        if event.kind == action.event:
+            state.inbox = state.inbox[:position] + state.inbox[position + 1:]
+            state.events[action.store_as] = {"received": True, "data": dict(event.data)}
+            return True
+    state.events[action.store_as] = {"received": False, "data": {}}
+    return False
+
+
+def interrupted(state: RunState) -> bool:
+    """A wait ends early when the run was stopped or reached its goal."""
+    return state.stop_reason is not None or state.converted
 
 
 def stop_reason_for(definition: SequenceDefinition, event: RunEvent) -> str | None:
@@ -71,3 +291,7 @@ def stop_reason_for(definition: SequenceDefinition, event: RunEvent) -> str | No
         channel = f" ({event.channel})" if event.channel else ""
         return f"{event.kind}{channel}"
     return None
+
+
+def remaining(until: datetime, now: datetime) -> timedelta:
+    return max(until - now, timedelta(0))

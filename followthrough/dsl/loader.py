@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from followthrough.dsl.schema import Definition
+from followthrough.dsl.schema import STEP_TYPES, Definition
 from followthrough.errors import ErrorList, FieldError, ValidationFailed
 
 _ADAPTER: TypeAdapter[Definition] = TypeAdapter(Definition)
@@ -35,11 +35,23 @@ def schema_errors(document: Any) -> tuple[Definition | None, list[FieldError]]:
     except ValidationError as exc:
         found = ErrorList()
         for error in exc.errors():
-            loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-union"))]
-            # Discriminated unions add the tag to the location ("send"); drop it for readers.
-            loc = [p for p in loc if p not in ("send", "wait")]
-            found.add("/" + "/".join(loc) if loc else "", error["msg"])
+            found.add(_pointer(error["loc"]), error["msg"])
         return None, found.items
+
+
+def _pointer(location: tuple[Any, ...]) -> str:
+    """A pydantic error location as a JSON Pointer. Discriminated unions add the tag right after
+    the list index (``steps/2/send/template``); validators add ``function-...``: drop both."""
+    parts: list[str] = []
+    previous: Any = None
+    for part in location:
+        text = str(part)
+        dropped = text.startswith(("function-", "tagged-union")) or (
+            isinstance(previous, int) and text in STEP_TYPES)
+        if not dropped:
+            parts.append(text.replace("~", "~0").replace("/", "~1"))
+        previous = part
+    return "/" + "/".join(parts) if parts else ""
 
 
 def load_definition_text(text: str, *, yaml_format: bool, source: str = "definition") -> Definition:

@@ -1,47 +1,191 @@
-"""Definition schema. Closed vocabularies; every model forbids unknown fields so typos are errors."""
+"""Definition schema. Closed vocabularies; every model forbids unknown fields so typos are errors.
+
+Structure only: durations and times are checked here (each error keeps its path); step-id
+references, reachability, loops, expressions and templates are checked in ``validate.py``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from followthrough.dsl.durations import parse_duration
+from followthrough.calendar import TIME_PATTERN
+from followthrough.dsl.durations import parse_duration, parse_signed_duration
 from followthrough.models.vocab import Category, Channel
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
+#: Event names: "reply", "ticket.resolved", "lead.qualified", custom ones ("invoice_paid").
+EVENT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+#: Where ``until_date`` reads its date: ``contact.<field>``, ``contact.attributes.<key>...`` or
+#: ``data.<key>...`` (the enrollment data).
+ATTRIBUTE_PATH_PATTERN = r"^(contact|data)(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+#: What ``set`` may change: one contact attribute, or the lead score (stored, for now, as the
+#: contact attribute ``lead_score``).
+SET_TARGET_PATTERN = r"^(contact\.attributes\.[A-Za-z_][A-Za-z0-9_]{0,63}|lead\.score)$"
 RESERVED_NAMES = frozenset({"schema"})
+MAX_STEPS = 500
+
+StepId = Annotated[str, Field(pattern=STEP_ID_PATTERN)]
+SendChannel = Literal["email", "sms", "voice", "internal"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # serialize_by_alias: "else" and "as" are stored under their own names, so a stored
+    # document validates again when a run loads it.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True)
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
 
 
 class SendStep(_Strict):
-    id: str = Field(pattern=STEP_ID_PATTERN)
+    """Send one message. ``internal`` notifies the contact's rep by email at ``data.rep_email``."""
+
+    id: StepId
     type: Literal["send"] = "send"
-    channel: Channel
+    channel: SendChannel
     template: str = Field(pattern=NAME_PATTERN)
     fallback: list[Channel] = Field(default_factory=list)  # tried in order when not allowed
     category: Category | None = None  # overrides the definition's category
 
 
-class WaitStep(_Strict):
-    id: str = Field(pattern=STEP_ID_PATTERN)
-    type: Literal["wait"] = "wait"
-    duration: str  # ISO-8601 duration, e.g. "P2D", "PT30M"
+class BusinessTime(_Strict):
+    duration: str
+    calendar: str = "default"
 
     @field_validator("duration")
     @classmethod
-    def _parse(cls, value: str) -> str:
-        parse_duration(value)
+    def _check(cls, value: str) -> str:
+        return _duration(value)
+
+
+class UntilDate(_Strict):
+    attribute: str = Field(pattern=ATTRIBUTE_PATH_PATTERN)
+    offset: str = "PT0S"  # signed ISO-8601 duration: "-P1D" is one day before
+    at: str = Field(default="09:00", pattern=TIME_PATTERN)  # local time for a date without a time
+
+    @field_validator("offset")
+    @classmethod
+    def _offset(cls, value: str) -> str:
+        parse_signed_duration(value)
         return value
 
 
-Step = Annotated[SendStep | WaitStep, Field(discriminator="type")]
+class WaitStep(_Strict):
+    """Wait for exactly one of: a duration, working time, a local time of day, a date."""
 
-StopEvent = Literal["reply"]
+    id: StepId
+    type: Literal["wait"] = "wait"
+    duration: str | None = None  # ISO-8601 duration, e.g. "P2D", "PT30M"
+    business: BusinessTime | None = None
+    until_local_time: str | None = Field(default=None, pattern=TIME_PATTERN)  # "09:30"
+    until_date: UntilDate | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _check(cls, value: str | None) -> str | None:
+        return value if value is None else _duration(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WaitStep:
+        given = [n for n in ("duration", "business", "until_local_time", "until_date")
+                 if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("a wait needs exactly one of duration, business, until_local_time, "
+                             f"until_date (got {', '.join(given) or 'none'})")
+        return self
+
+
+class WaitForStep(_Strict):
+    """Wait for an event, at most ``timeout``. Conditions then see ``events.<as or event>``."""
+
+    id: StepId
+    type: Literal["wait_for"] = "wait_for"
+    event: str = Field(pattern=EVENT_PATTERN)
+    timeout: str
+    as_: str | None = Field(default=None, alias="as", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+    @field_validator("timeout")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _duration(value)
+
+    @property
+    def store_as(self) -> str:
+        return self.as_ or self.event
+
+
+class IfStep(_Strict):
+    id: StepId
+    type: Literal["if"] = "if"
+    condition: str = Field(min_length=1)
+    then: StepId
+    else_: StepId | None = Field(default=None, alias="else")  # None: the next step
+
+
+class Variant(_Strict):
+    percent: int = Field(ge=0, le=100)
+    goto: StepId
+
+
+class SplitStep(_Strict):
+    """A/B variants: a contact always lands in the same variant of the same step."""
+
+    id: StepId
+    type: Literal["split"] = "split"
+    variants: list[Variant] = Field(min_length=1)
+
+
+class GotoStep(_Strict):
+    id: StepId
+    type: Literal["goto"] = "goto"
+    goto: StepId
+
+
+class ExitStep(_Strict):
+    id: StepId
+    type: Literal["exit"] = "exit"
+    reason: str = Field(default="exit", min_length=1, max_length=200)
+
+
+class SetStep(_Strict):
+    """Set a contact attribute or the lead score to ``value`` or to an ``expression``'s result."""
+
+    id: StepId
+    type: Literal["set"] = "set"
+    target: str = Field(pattern=SET_TARGET_PATTERN)
+    value: Any = None
+    expression: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        has_expression = data.get("expression") is not None
+        if has_expression == ("value" in data and not (has_expression and data["value"] is None)):
+            raise ValueError("a set step needs exactly one of value, expression")
+        return data
+
+
+class StartStep(_Strict):
+    """Enroll the contact in another sequence (its active version); idempotent."""
+
+    id: StepId
+    type: Literal["start"] = "start"
+    definition: str = Field(pattern=NAME_PATTERN)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+STEP_TYPES = ("send", "wait", "wait_for", "if", "split", "goto", "exit", "set", "start")
+AnyStep = (SendStep | WaitStep | WaitForStep | IfStep | SplitStep | GotoStep | ExitStep | SetStep
+           | StartStep)
+Step = Annotated[AnyStep, Field(discriminator="type")]
 
 
 class SequenceDefinition(_Strict):
@@ -50,8 +194,11 @@ class SequenceDefinition(_Strict):
     description: str = ""
     category: Category = Category.SERVICE
     locales: list[str] = Field(default_factory=lambda: ["en"])
-    stop_on: list[StopEvent] = Field(default_factory=list)
-    steps: list[Step] = Field(min_length=1)
+    #: Events that end the run as ``stopped``: "reply" and custom event names.
+    stop_on: list[Annotated[str, Field(pattern=EVENT_PATTERN)]] = Field(default_factory=list)
+    #: A condition checked after every step and every event; true ends the run as ``converted``.
+    goal: str | None = Field(default=None, min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
     @field_validator("name")
     @classmethod
@@ -59,6 +206,13 @@ class SequenceDefinition(_Strict):
         if value in RESERVED_NAMES:
             raise ValueError(f"'{value}' is a reserved name")
         return value
+
+    def index_of(self) -> dict[str, int]:
+        """Step id -> position (the first one when an id is duplicated)."""
+        found: dict[str, int] = {}
+        for index, step in enumerate(self.steps):
+            found.setdefault(step.id, index)
+        return found
 
 
 Definition = SequenceDefinition

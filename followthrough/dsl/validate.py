@@ -1,33 +1,136 @@
-"""Full validation of a definition document: every problem, each with its JSON Pointer path."""
+"""Full validation of a definition document: every problem, each with its JSON Pointer path.
+
+Errors make the definition unusable; warnings (an SMS longer than the segment limit) do not.
+Schema errors come first; the semantic checks below need a document that fits the schema.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from followthrough.calendar import BUILTIN_CALENDARS
+from followthrough.dsl.expressions import validate_expression
+from followthrough.dsl.graph import successors, unreachable, waitless_cycles
 from followthrough.dsl.loader import schema_errors
-from followthrough.dsl.schema import Definition, SendStep
+from followthrough.dsl.schema import (
+    Definition,
+    GotoStep,
+    IfStep,
+    SendStep,
+    SetStep,
+    SplitStep,
+    WaitStep,
+)
 from followthrough.errors import ErrorList, FieldError
 
 #: (channel, template name, locale) -> does a template exist (with locale fallback applied)?
 TemplateLookup = Callable[[str, str, str], bool]
+#: (template name, locale) -> SMS segments when rendered with sample data (None: cannot tell).
+SmsSegments = Callable[[str, str], int | None]
+DEFAULT_SMS_SEGMENT_LIMIT = 3
 
 
-def validate(document: Any, template_exists: TemplateLookup) -> tuple[Definition | None, list[FieldError]]:
+def validate(
+    document: Any,
+    template_exists: TemplateLookup,
+    *,
+    sms_segments: SmsSegments | None = None,
+    sms_segment_limit: int = DEFAULT_SMS_SEGMENT_LIMIT,
+    calendar_exists: Callable[[str], bool] | None = None,
+) -> tuple[Definition | None, list[FieldError], list[FieldError]]:
+    """(definition or None, errors, warnings). ``calendar_exists`` defaults to the built-in
+    calendars."""
     definition, problems = schema_errors(document)
     if definition is None:
-        return None, problems
-    found = ErrorList()
+        return None, problems, []
+    errors, warnings = ErrorList(), ErrorList()
+    has_calendar = calendar_exists or (lambda name: name in BUILTIN_CALENDARS)
+    _ids(definition, errors)
+    _references(definition, errors)
+    _graph(definition, errors)
+    if definition.goal is not None:
+        _expression("/goal", definition.goal, errors)
+    for index, step in enumerate(definition.steps):
+        at = f"/steps/{index}"
+        if isinstance(step, SendStep):
+            _templates(definition, step, at, template_exists, errors)
+            _sms_length(definition, step, at, sms_segments, sms_segment_limit, warnings)
+        elif isinstance(step, IfStep):
+            _expression(f"{at}/condition", step.condition, errors)
+        elif isinstance(step, SetStep) and step.expression is not None:
+            _expression(f"{at}/expression", step.expression, errors)
+        elif isinstance(step, SplitStep):
+            total = sum(v.percent for v in step.variants)
+            if total != 100:
+                errors.add(f"{at}/variants", f"the variants' percents add up to {total}, not 100")
+        elif isinstance(step, WaitStep) and step.business is not None:
+            if not has_calendar(step.business.calendar):
+                errors.add(f"{at}/business/calendar", f"no calendar named '{step.business.calendar}'")
+    if errors:
+        return None, errors.items, warnings.items
+    return definition, [], warnings.items
+
+
+def _ids(definition: Definition, errors: ErrorList) -> None:
     seen: dict[str, int] = {}
     for index, step in enumerate(definition.steps):
         if step.id in seen:
-            found.add(f"/steps/{index}/id", f"step id '{step.id}' is used twice (first at /steps/{seen[step.id]})")
+            errors.add(f"/steps/{index}/id", f"step id '{step.id}' is used twice (first at /steps/{seen[step.id]})")
         seen.setdefault(step.id, index)
-        if isinstance(step, SendStep):
-            for locale in definition.locales:
-                if not template_exists(step.channel, step.template, locale):
-                    found.add(
-                        f"/steps/{index}/template",
-                        f"no {step.channel} template '{step.template}' for locale '{locale}'",
-                    )
-    return (None, found.items) if found else (definition, [])
+
+
+def _references(definition: Definition, errors: ErrorList) -> None:
+    known = definition.index_of()
+    for index, step in enumerate(definition.steps):
+        refs: list[tuple[str, str | None]] = []
+        if isinstance(step, IfStep):
+            refs = [("then", step.then), ("else", step.else_)]
+        elif isinstance(step, GotoStep):
+            refs = [("goto", step.goto)]
+        elif isinstance(step, SplitStep):
+            refs = [(f"variants/{n}/goto", v.goto) for n, v in enumerate(step.variants)]
+        for field, target in refs:
+            if target is not None and target not in known:
+                errors.add(f"/steps/{index}/{field}", f"no step with id '{target}'")
+
+
+def _graph(definition: Definition, errors: ErrorList) -> None:
+    edges = successors(definition)
+    for index in unreachable(edges):
+        errors.add(f"/steps/{index}", f"step '{definition.steps[index].id}' can never be reached")
+    waits = [isinstance(s, WaitStep) or s.type == "wait_for" for s in definition.steps]
+    for cycle in waitless_cycles(edges, waits):
+        names = " -> ".join(definition.steps[i].id for i in [*cycle, cycle[0]])
+        errors.add(f"/steps/{cycle[0]}", f"these steps can loop without any wait: {names}")
+
+
+def _expression(path: str, text: str, errors: ErrorList) -> None:
+    for problem in validate_expression(text):
+        errors.add(path, f"expression '{text}': {problem}")
+
+
+def _templates(definition: Definition, step: SendStep, at: str, template_exists: TemplateLookup,
+               errors: ErrorList) -> None:
+    # An internal notification is delivered as an email, so it needs an email template.
+    channel = "email" if step.channel == "internal" else step.channel
+    checks = [(f"{at}/template", channel)] + [(f"{at}/fallback/{n}", str(c)) for n, c in enumerate(step.fallback)]
+    for path, kind in checks:
+        for locale in definition.locales:
+            if not template_exists(kind, step.template, locale):
+                errors.add(path, f"no {kind} template '{step.template}' for locale '{locale}'")
+
+
+def _sms_length(definition: Definition, step: SendStep, at: str, sms_segments: SmsSegments | None,
+                limit: int, warnings: ErrorList) -> None:
+    if sms_segments is None:
+        return
+    paths = [f"{at}/template"] if step.channel == "sms" else []
+    paths += [f"{at}/fallback/{n}" for n, c in enumerate(step.fallback) if c == "sms"]
+    if not paths:
+        return
+    for locale in definition.locales:
+        segments = sms_segments(step.template, locale)
+        if segments is not None and segments > limit:
+            warnings.add(paths[0], f"SMS '{step.template}' ({locale}) is {segments} segments, "
+                                   f"over the limit of {limit}")

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from followthrough.enrollment import enroll
 from channels.outbox import OutboxHandle
+from followthrough.enrollment import enroll
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from followthrough.enrollment import enroll
 from channels.outbox import OutboxHandle
+from followthrough.enrollment import enroll
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, ledger, runs

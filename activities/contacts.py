@@ -1,0 +1,75 @@
+"""Contact activities for sequence steps: read the contact, ``set`` an attribute, ``start``
+another sequence for the contact."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Engine
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from followthrough.enrollment import enroll
+from followthrough.errors import Conflict, NotFound
+from followthrough.models.contact import ContactSnapshot
+from followthrough.models.runs import (
+    LoadContactInput,
+    SetAttributeInput,
+    StartSequenceInput,
+    StartSequenceResult,
+)
+from followthrough.settings import Settings
+from followthrough.store import contacts, timeline
+from followthrough.store.db import session_scope
+
+
+class ContactActivities:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    @activity.defn(name="load_contact")
+    async def load_contact(self, input: LoadContactInput) -> ContactSnapshot:
+        return await asyncio.to_thread(self._load, input.contact_id)
+
+    @activity.defn(name="set_contact_attribute")
+    async def set_attribute(self, input: SetAttributeInput) -> ContactSnapshot:
+        """Idempotent: setting the value it already has changes nothing and records nothing."""
+        return await asyncio.to_thread(self._set, input)
+
+    @activity.defn(name="start_sequence")
+    async def start_sequence(self, input: StartSequenceInput) -> StartSequenceResult:
+        """Enroll the contact in ``input.definition``. A retry finds the run it started (the
+        workflow id is the business key ``seq-<definition>-<contact>``)."""
+
+        async def client() -> Client:
+            return activity.client()
+
+        try:
+            run, created = await enroll(self._engine, client, self._settings, input.definition,
+                                        input.contact_id, dict(input.data))
+        except (NotFound, Conflict) as exc:
+            return StartSequenceResult(reason=exc.message)
+        return StartSequenceResult(run_id=run.id, created=created)
+
+    def _load(self, contact_id: int) -> ContactSnapshot:
+        try:
+            with session_scope(self._engine) as session:
+                return contacts.snapshot(contacts.get(session, contact_id))
+        except NotFound as exc:
+            raise ApplicationError(exc.message, type="NotFound", non_retryable=True) from exc
+
+    def _set(self, input: SetAttributeInput) -> ContactSnapshot:
+        with session_scope(self._engine) as session:
+            contact = contacts.get(session, input.contact_id)
+            attributes = dict(contact.attributes or {})
+            if input.key not in attributes or attributes[input.key] != input.value:
+                attributes[input.key] = input.value
+                contacts.update(session, contact, {"attributes": attributes})
+                timeline.record(
+                    session, contact_id=input.contact_id, kind="contact.updated", run_id=input.run_id,
+                    summary=f"{input.key} set to {input.value!r} by step {input.step_id}",
+                    data={"key": input.key, "value": input.value},
+                )
+            return contacts.snapshot(contact)

@@ -1,0 +1,187 @@
+"""Business calendars, working time and local times of day (pure: ``now`` is always an argument).
+
+A calendar is data: an IANA zone, weekly working periods (several per day, so a lunch break is a
+gap), a country whose public holidays close the office (via ``holidays``), and extra closed or
+open dates. Transferred working days (a Saturday worked in exchange for a bridge day off, as in
+Hungary and Russia) come from ``holidays``' ``weekend_workdays``; such a day uses the periods of the
+calendar's first working weekday (Monday for an office week), since the package does not say which
+weekday it stands in for.
+
+All arithmetic on elapsed time is done in UTC: subtracting two aware datetimes that share a
+``ZoneInfo`` compares wall clocks and is off by an hour across a DST change.
+"""
+
+from __future__ import annotations
+
+# holidays reads its translation catalogs through gettext when a country is first used. Import
+# gettext here, with the rest of the core, so that first use inside a workflow (with imports
+# passed through) finds it loaded normally instead of importing it from within the sandbox.
+import gettext  # noqa: F401
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+LocalTime = Annotated[str, Field(pattern=TIME_PATTERN)]
+#: Bound on the search for working time: a calendar open once a year is still found.
+_HORIZON_DAYS = 800
+
+
+def parse_time(value: str) -> time:
+    """``"09:30"`` -> ``time(9, 30)``; raises ValueError on anything else."""
+    hours, _, minutes = value.partition(":")
+    if len(value) != 5 or not (hours.isdigit() and minutes.isdigit()):
+        raise ValueError(f"'{value}' is not a time of day as HH:MM, e.g. 09:30")
+    return time(int(hours), int(minutes))
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name}' is not an IANA time zone name, e.g. Europe/Budapest") from None
+
+
+class Calendar(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    time_zone: str = "UTC"
+    #: e.g. {"mon": [["09:00", "13:00"], ["14:00", "18:00"]]}; a missing day is closed.
+    week: dict[Weekday, list[tuple[LocalTime, LocalTime]]] = Field(default_factory=dict)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
+    closed_dates: list[date] = Field(default_factory=list)
+    open_dates: list[date] = Field(default_factory=list)  # extra working days (first weekday's hours)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and value not in holidays.list_supported_countries():
+            raise ValueError(f"'{value}' has no public-holiday data in the holidays package")
+        return value
+
+    @model_validator(mode="after")
+    def _periods(self) -> Calendar:
+        for day, periods in self.week.items():
+            ends = [(parse_time(a), parse_time(b)) for a, b in periods]
+            for (start, end), nxt in zip(ends, [*ends[1:], None], strict=True):
+                if start >= end:
+                    raise ValueError(f"{day}: a period must end after it starts ({start:%H:%M})")
+                if nxt is not None and nxt[0] < end:
+                    raise ValueError(f"{day}: periods must be in order and must not overlap")
+        return self
+
+    def periods_on(self, day: date) -> list[tuple[time, time]]:
+        """The working periods of one local date (empty when the office is closed)."""
+        if day in self.open_dates or (self.country and day in _weekend_workdays(self.country, day.year)):
+            return self._first_working_weekday()
+        if day in self.closed_dates or (self.country and day in _holidays(self.country, day.year)):
+            return []
+        return [(parse_time(a), parse_time(b)) for a, b in self.week.get(WEEKDAYS[day.weekday()], [])]
+
+    def _first_working_weekday(self) -> list[tuple[time, time]]:
+        for name in WEEKDAYS:
+            if self.week.get(name):
+                return [(parse_time(a), parse_time(b)) for a, b in self.week[name]]
+        return []
+
+
+@lru_cache(maxsize=256)
+def _country_holidays(country: str, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, years=year)
+
+
+def _holidays(country: str, year: int) -> holidays.HolidayBase:
+    return _country_holidays(country, year)
+
+
+def _weekend_workdays(country: str, year: int) -> frozenset[date]:
+    return frozenset(getattr(_country_holidays(country, year), "weekend_workdays", ()))
+
+
+def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """A local wall-clock time as UTC. A time inside a spring-forward gap maps past the gap."""
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def add_business_time(calendar: Calendar, start: datetime, duration: timedelta) -> datetime:
+    """``start`` plus ``duration`` of working time on ``calendar``, in UTC. Time outside the
+    working periods (nights, lunch, weekends, holidays) does not count."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    tz = zone(calendar.time_zone)
+    cursor = start.astimezone(UTC)
+    remaining = duration
+    day = cursor.astimezone(tz).date()
+    for _ in range(_HORIZON_DAYS):
+        for opens, closes in calendar.periods_on(day):
+            begin, end = _local(day, opens, tz), _local(day, closes, tz)
+            if end <= cursor:
+                continue
+            begin = max(begin, cursor)
+            if end - begin >= remaining:
+                return begin + remaining
+            remaining -= end - begin
+            cursor = end
+        day += timedelta(days=1)
+    raise ValueError(f"calendar '{calendar.name}' has no working time within {_HORIZON_DAYS} days")
+
+
+def next_local_time(time_zone: str, at: str, now: datetime) -> datetime:
+    """The next occurrence (strictly after ``now``) of wall-clock ``at`` in ``time_zone``, in UTC.
+    On a spring-forward day a time in the gap (02:30) means the first instant after the gap."""
+    tz = zone(time_zone)
+    wanted = parse_time(at)
+    day = now.astimezone(tz).date()
+    for offset in range(3):
+        candidate = _local(day + timedelta(days=offset), wanted, tz)
+        if candidate > now:
+            return candidate
+    raise AssertionError("unreachable: a time of day recurs within two days")  # pragma: no cover
+
+
+def local_wall_time(value: datetime | date, at: str, time_zone: str, offset: timedelta) -> datetime:
+    """``value`` (a date at local ``at``, or a datetime) shifted by ``offset`` in wall-clock terms
+    in ``time_zone`` ("one day before, at 10:00" stays 10:00 across a DST change), in UTC."""
+    tz = zone(time_zone)
+    if isinstance(value, datetime):
+        naive = (value if value.tzinfo is None else value.astimezone(tz)).replace(tzinfo=None)
+    else:
+        naive = datetime.combine(value, parse_time(at))
+    return (naive + offset).replace(tzinfo=tz).astimezone(UTC)
+
+
+_OFFICE = [("09:00", "17:00")]
+BUILTIN_CALENDARS: dict[str, Calendar] = {
+    "default": Calendar(
+        name="default", time_zone="UTC", week={d: _OFFICE for d in WEEKDAYS[:5]},
+    ),
+    "budapest_office": Calendar(
+        name="budapest_office", time_zone="Europe/Budapest", country="HU",
+        week={d: [("09:00", "12:00"), ("13:00", "17:00")] for d in WEEKDAYS[:5]},
+    ),
+    "moscow_office": Calendar(
+        name="moscow_office", time_zone="Europe/Moscow", country="RU",
+        week={d: [("09:00", "18:00")] for d in WEEKDAYS[:5]},
+    ),
+}
+
+
+def calendars_with(overrides: dict[str, dict] | None) -> dict[str, Calendar]:
+    """The built-in calendars plus (and overridden by) calendars given as documents."""
+    found = dict(BUILTIN_CALENDARS)
+    for name, document in (overrides or {}).items():
+        found[name] = Calendar.model_validate({"name": name, **document})
+    return found

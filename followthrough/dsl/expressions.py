@@ -1,0 +1,117 @@
+"""Conditions and computed values, compiled by Jinja2's immutable sandbox — never ``eval``.
+
+Names an expression may use (``NAMES``):
+
+- ``contact``: ``id``, ``name``, ``email``, ``phone``, ``locale``, ``time_zone``, ``attributes``
+  (``contact.attributes.plan``)
+- ``data``: the enrollment data (``data.order_id``)
+- ``lead``: ``score`` (the contact attribute ``lead_score``, 0 when unset)
+- ``events``: per event name (or a ``wait_for``'s ``as``): ``received`` (bool) and ``data``,
+  e.g. ``events.reply.received``; an event never seen reads as ``received: false``. Names with a
+  dot are read with brackets: ``events["ticket.resolved"].received``.
+- ``run``: ``visits`` (step id -> times entered), e.g. ``run.visits.reminder < 3``.
+
+Undefined names and attributes are errors (like ``StrictUndefined``), and so is any attribute
+starting with ``_``. At run time an error makes a condition false; the caller records the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.exceptions import TemplateError
+from jinja2.parser import Parser
+from jinja2.runtime import StrictUndefined, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+NAMES: tuple[str, ...] = ("contact", "data", "lead", "events", "run")
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse, or failed while evaluating."""
+
+
+@lru_cache(maxsize=1024)
+def _compiled(text: str) -> Any:
+    try:
+        return _ENV.compile_expression(text, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(f"does not parse: {exc.message}") from None
+
+
+def _tree(text: str) -> nodes.Expr:
+    parser = Parser(_ENV, text, state="variable")
+    expr = parser.parse_expression()
+    if not parser.stream.eos:
+        parser.fail("unexpected text after the expression")
+    return expr
+
+
+def validate_expression(text: str) -> list[str]:
+    """Every problem of one expression: syntax, unknown top-level names, private attributes."""
+    try:
+        _compiled(text)
+        tree = _tree(text)
+    except (ExpressionError, TemplateSyntaxError) as exc:
+        message = exc.message if isinstance(exc, TemplateSyntaxError) else str(exc)
+        return [message or "does not parse"]
+    problems: list[str] = []
+    every = [tree, *tree.find_all(nodes.Node)]  # find_all skips the root itself
+    for name in dict.fromkeys(n.name for n in every if isinstance(n, nodes.Name)):
+        if name not in NAMES:
+            problems.append(f"unknown name '{name}' (use one of: {', '.join(NAMES)})")
+    for node in every:
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            problems.append(f"attribute '{node.attr}' is not allowed (private)")
+    return problems
+
+
+class _Events(dict):  # type: ignore[type-arg]
+    """``events.<name>`` for a name never seen reads as not received."""
+
+    def __missing__(self, key: str) -> dict[str, Any]:
+        return {"received": False, "data": {}}
+
+
+def scope(
+    contact: Mapping[str, Any], data: Mapping[str, Any], events: Mapping[str, Any],
+    visits: Mapping[str, int],
+) -> dict[str, Any]:
+    """The names an expression sees, built from plain data."""
+    attributes = contact.get("attributes") or {}
+    score = attributes.get("lead_score")
+    return {
+        "contact": dict(contact),
+        "data": dict(data),
+        "lead": {"score": score if score is not None else 0},
+        "events": _Events(events),
+        "run": {"visits": dict(visits)},
+    }
+
+
+def evaluate(text: str, names: Mapping[str, Any]) -> Any:
+    """The value of an expression; raises ExpressionError (never anything else) on failure."""
+    try:
+        value = _compiled(text)(**names)
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return value
+    except ExpressionError:
+        raise
+    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+        raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
+
+
+def holds(text: str, names: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """A condition's truth; an error counts as false, with the reason."""
+    try:
+        return bool(evaluate(text, names)), None
+    except ExpressionError as exc:
+        return False, f"condition error: {exc}"
+    except TemplateError as exc:  # bool() of a strict undefined nested in a value
+        return False, f"condition error: {exc}"

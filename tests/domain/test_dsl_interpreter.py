@@ -1,0 +1,160 @@
+"""The pure interpreter on a simulated clock: the decisions a real run makes, without a server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from followthrough.dsl.interpreter import (
+    LOOP_LIMIT,
+    Context,
+    End,
+    Note,
+    RunState,
+    Send,
+    SetValue,
+    StartDefinition,
+    Wait,
+    WaitFor,
+    next_action,
+    receive,
+    resolve_wait_for,
+)
+from followthrough.dsl.schema import SequenceDefinition
+from followthrough.dsl.simulate import simulate
+from followthrough.models.contact import ContactSnapshot
+from followthrough.models.runs import RunEvent
+
+NOW = datetime(2024, 6, 7, 14, tzinfo=UTC)  # a Friday
+ANNA = ContactSnapshot(id=1, name="Anna", locale="hu", time_zone="Europe/Budapest",
+                       attributes={"arrival_date": "2024-06-20", "lead_score": 10})
+MAIL = {"type": "send", "channel": "email", "template": "welcome"}
+
+
+def definition(*steps: dict[str, Any], **top: Any) -> SequenceDefinition:
+    return SequenceDefinition.model_validate({"name": "seq", "steps": list(steps), **top})
+
+
+def ctx(**changes: Any) -> Context:
+    return Context(now=changes.pop("now", NOW), contact=changes.pop("contact", ANNA), **changes)
+
+
+class TestSteps:
+    def test_send_uses_the_definition_category_and_fallbacks(self) -> None:
+        d = definition({"id": "a", **MAIL, "fallback": ["sms"]}, category="sales")
+        action = next_action(d, RunState(), ctx())
+        assert action == Send("a", 1, "email", "welcome", "sales", ("sms",))  # type: ignore[arg-type]
+
+    def test_internal_goes_to_the_rep(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
+        action = next_action(d, RunState(), ctx(data={"rep_email": "rep@example.test"}))
+        assert isinstance(action, Send) and action.channel == "email" and action.to == "rep@example.test"
+
+    def test_waits_compute_absolute_due_times(self) -> None:
+        d = definition(
+            {"id": "d", "type": "wait", "duration": "PT90M"},
+            {"id": "b", "type": "wait", "business": {"duration": "PT4H", "calendar": "budapest_office"}},
+            {"id": "l", "type": "wait", "until_local_time": "09:30"},
+            {"id": "u", "type": "wait", "until_date": {"attribute": "contact.attributes.arrival_date", "offset": "-P1D", "at": "10:00"}},
+        )
+        state = RunState()
+        dues = [next_action(d, state, ctx()) for _ in range(4)]
+        assert [a.until for a in dues if isinstance(a, Wait)] == [
+            NOW + timedelta(minutes=90),
+            datetime(2024, 6, 10, 10, tzinfo=UTC),  # Fri 16-17 local (1 h), Mon 09-12 (3 h): 12:00
+            datetime(2024, 6, 8, 7, 30, tzinfo=UTC),
+            datetime(2024, 6, 19, 8, tzinfo=UTC),
+        ]
+
+    def test_a_missing_or_bad_date_skips_the_wait(self) -> None:
+        d = definition({"id": "u", "type": "wait", "until_date": {"attribute": "data.when"}})
+        assert next_action(d, RunState(), ctx()) == Note("u", 1, "wait", "skipped", "data.when is not set")  # type: ignore[arg-type]
+        note = next_action(d, RunState(), ctx(data={"when": "soon"}))
+        assert isinstance(note, Note) and note.state == "skipped" and "not a date" in (note.reason or "")
+
+    def test_a_date_in_the_past_does_not_wait(self) -> None:
+        d = definition({"id": "u", "type": "wait", "until_date": {"attribute": "data.when"}})
+        note = next_action(d, RunState(), ctx(data={"when": "2024-01-01"}))
+        assert isinstance(note, Note) and note.state == "done" and "has passed" in (note.reason or "")
+
+    def test_if_split_goto_exit(self) -> None:
+        d = definition(
+            {"id": "i", "type": "if", "condition": "lead.score > 50", "then": "x"},
+            {"id": "s", "type": "split", "variants": [{"percent": 100, "goto": "g"}]},
+            {"id": "x", "type": "exit", "reason": "hot"},
+            {"id": "g", "type": "goto", "goto": "e"},
+            {"id": "e", "type": "exit", "reason": "cold"},
+        )
+        state = RunState()
+        actions = [next_action(d, state, ctx()) for _ in range(4)]
+        reasons = [getattr(a, "reason", None) for a in actions]
+        assert reasons[0] == "false -> next step" and reasons[2:] == ["-> e", "cold"]
+        assert reasons[1] is not None and reasons[1].startswith("bucket ") and reasons[1].endswith(" -> g")
+        assert actions[-1] == End("completed", "cold", step_id="e")  # type: ignore[arg-type]
+
+    def test_a_condition_error_is_false_with_the_reason(self) -> None:
+        d = definition({"id": "i", "type": "if", "condition": "1 / 0", "then": "i"}, {"id": "w", "type": "wait", "duration": "P1D"})
+        note = next_action(d, RunState(), ctx())
+        assert isinstance(note, Note) and "ZeroDivisionError" in (note.reason or "")
+
+    def test_set_and_start(self) -> None:
+        d = definition({"id": "s", "type": "set", "target": "lead.score", "expression": "lead.score * 2"},
+                       {"id": "a", "type": "set", "target": "contact.attributes.tier", "value": "gold"},
+                       {"id": "t", "type": "start", "definition": "sales", "data": {"x": 1}})
+        state = RunState()
+        assert next_action(d, state, ctx()) == SetValue("s", 1, "lead_score", 20)
+        assert next_action(d, state, ctx()) == SetValue("a", 1, "tier", "gold")
+        assert next_action(d, state, ctx()) == StartDefinition("t", 1, "sales", {"x": 1})
+
+    def test_loop_guard(self) -> None:
+        d = definition({"id": "a", "type": "goto", "goto": "b"}, {"id": "b", "type": "goto", "goto": "a"})
+        state = RunState()
+        actions = [next_action(d, state, ctx()) for _ in range(LOOP_LIMIT + 1)]
+        assert actions[-1] == End("failed", f"loop: {LOOP_LIMIT} steps without a wait")  # type: ignore[arg-type]
+
+
+class TestEvents:
+    def test_an_event_is_buffered_until_a_wait_for_consumes_it(self) -> None:
+        d = definition({"id": "w", "type": "wait", "duration": "P1D"},
+                       {"id": "f", "type": "wait_for", "event": "reply", "timeout": "P2D", "as": "answer"})
+        state = RunState()
+        next_action(d, state, ctx())
+        receive(d, state, RunEvent(kind="reply", data={"text": "yes"}), ctx())
+        wait_for = next_action(d, state, ctx(now=NOW + timedelta(days=1)))
+        assert wait_for == WaitFor("f", 1, "reply", NOW + timedelta(days=3), "answer")
+        assert resolve_wait_for(state, wait_for) is True and state.inbox == []
+        assert state.events["answer"] == {"received": True, "data": {"text": "yes"}}
+
+    def test_stop_on_and_goal(self) -> None:
+        d = definition({"id": "w", "type": "wait", "duration": "P1D"}, stop_on=["reply"], goal="events.paid.received")
+        stopped, converted = RunState(), RunState()
+        receive(d, stopped, RunEvent(kind="reply", channel="sms"), ctx())
+        receive(d, converted, RunEvent(kind="paid"), ctx())
+        assert next_action(d, stopped, ctx()) == End("stopped", "reply (sms)")  # type: ignore[arg-type]
+        assert next_action(d, converted, ctx()) == End("converted", "goal reached")  # type: ignore[arg-type]
+
+    def test_the_state_is_plain_data(self) -> None:
+        state = RunState(visits={"a": 1}, inbox=[RunEvent(kind="reply")])
+        assert RunState.model_validate_json(state.model_dump_json()) == state
+
+
+class TestSimulate:
+    def test_a_hotel_pre_arrival_sequence_on_a_simulated_clock(self) -> None:
+        d = definition(
+            {"id": "confirm", **MAIL},
+            {"id": "before", "type": "wait", "until_date": {"attribute": "contact.attributes.arrival_date", "offset": "-P1D", "at": "10:00"}},
+            {"id": "pre_arrival", **MAIL},
+            {"id": "answer", "type": "wait_for", "event": "reply", "timeout": "PT12H"},
+            {"id": "check", "type": "if", "condition": "events.reply.received", "then": "done"},
+            {"id": "nudge", **MAIL},
+            {"id": "done", "type": "exit", "reason": "arrived"},
+        )
+        reply_at = datetime(2024, 6, 19, 9, tzinfo=UTC)
+        plan, state = simulate(d, start=NOW, contact=ANNA, events=[(reply_at, RunEvent(kind="reply"))])
+        assert [(p.at, p.action.step_id, p.outcome) for p in plan] == [
+            (NOW, "confirm", None), (NOW, "before", None),
+            (datetime(2024, 6, 19, 8, tzinfo=UTC), "pre_arrival", None),
+            (datetime(2024, 6, 19, 8, tzinfo=UTC), "answer", "received"),
+            (reply_at, "check", None), (reply_at, "done", None),
+        ]
+        assert state.events["reply"]["received"] is True

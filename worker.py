@@ -35,6 +35,15 @@ def build_deps(settings: Settings) -> ActivityDeps:
     )
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox the worker and the replay test share."""
+    # Jinja2 (compiling a condition) and holidays (a country's rules and catalogs) load modules
+    # lazily on first use: they must be the real, already-imported packages.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2", "holidays")
+    )
+
+
 def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Worker:
     return Worker(
         client,
@@ -42,11 +51,7 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         activity_executor=ThreadPoolExecutor(max_workers=16),
-        workflow_runner=SandboxedWorkflowRunner(
-            # Jinja2 (compiling a condition) and holidays (a country's rules and catalogs) load
-            # modules lazily on first use: they must be the real, already-imported packages.
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2", "holidays")
-        ),
+        workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

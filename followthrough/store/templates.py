@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -25,7 +27,7 @@ def put(
     return row, created
 
 
-def seed(session: Session, items: list[tuple[str, str, str, TemplateParts]]) -> int:
+def seed(session: Session, items: Sequence[tuple[str, str, str, TemplateParts]]) -> int:
     """Insert file templates that the database does not have yet, and refresh rows that still
     come from files; rows saved through the API are never overwritten."""
     count = 0

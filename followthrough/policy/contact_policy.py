@@ -39,7 +39,10 @@ class Cap(_Model):
 class CategoryPolicy(_Model):
     caps: list[Cap] = Field(default_factory=list)
     quiet_hours: bool = True  # False: this category ignores quiet hours (transactional)
-    priority: int = 0  # higher first when several messages compete (reported, not reordered)
+    priority: int = 0  # ranks categories for ``yield_after_higher``
+    #: "If we called them today, the newsletter waits": defer this category for this long after
+    #: any message of a higher-priority category to the same contact (one voice at a time).
+    yield_after_higher: timedelta | None = None
     at_least_once: bool = False  # delivery policy for uncertain attempts
 
 
@@ -55,6 +58,7 @@ class PolicyConfig(_Model):
             Category.MARKETING: CategoryPolicy(
                 caps=[Cap(limit=1, window=timedelta(days=1)), Cap(limit=3, window=timedelta(days=7))],
                 priority=10,
+                yield_after_higher=timedelta(days=1),
             ),
         }
     )
@@ -150,7 +154,7 @@ def decide(
     # morning by the next pass. The bound only guards against pathological configs: the answer is
     # a re-check time anyway, so an unconverged t is still correct to ask again at.
     for _ in range(_MAX_PASSES):
-        blocks = _blockers(at, now, chosen, intent.category, policy, contact, config.quiet_hours)
+        blocks = _blockers(at, now, chosen, intent.category, policy, contact, config)
         if not blocks:
             break
         reason = reason or blocks[0][1]
@@ -205,9 +209,10 @@ def _blockers(
     category: Category,
     policy: CategoryPolicy,
     contact: ContactPolicyState,
-    quiet: QuietHours,
+    config: PolicyConfig,
 ) -> list[tuple[datetime, str]]:
     """Everything that forbids sending at ``at``, each with the instant (> ``at``) it releases."""
+    quiet = config.quiet_hours
     blocks: list[tuple[datetime, str]] = []
     if category != Category.TRANSACTIONAL and contact.paused_until is not None:
         if _utc(contact.paused_until) > at:
@@ -221,12 +226,23 @@ def _blockers(
         morning = _quiet_release(at, _zone(contact.time_zone), quiet, set(contact.holidays))
         if morning is not None:
             blocks.append((morning, "quiet_hours"))
+    if policy.yield_after_higher:
+        window = policy.yield_after_higher
+        louder = [_utc(s.at) for s in contact.recent
+                  if _priority(config, s.category) > policy.priority and _utc(s.at) > at - window]
+        if louder:
+            blocks.append((max(louder) + window, f"yield:{category}"))
     caps = [(frees, cap) for cap in policy.caps
             if (frees := _cap_release(at, cap, category, contact.recent)) is not None]
     if caps:  # the cap that frees last is the one that binds, hence the one to name
         frees, cap = max(caps, key=lambda pair: pair[0])
         blocks.append((frees, f"cap:{category}:{cap.model_dump(mode='json')['window']}"))
     return blocks
+
+
+def _priority(config: PolicyConfig, category: Category) -> int:
+    policy = config.categories.get(category)
+    return policy.priority if policy is not None else 0
 
 
 def _cap_release(

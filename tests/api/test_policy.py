@@ -10,12 +10,15 @@ DEFAULTS = {
     "quiet_hours": {"start": "21:00:00", "end": "09:00:00", "channels": ["sms", "voice"],
                     "on_holidays": True},
     "categories": {
-        "transactional": {"caps": [], "quiet_hours": False, "priority": 40, "at_least_once": True},
-        "service": {"caps": [], "quiet_hours": True, "priority": 30, "at_least_once": True},
+        "transactional": {"caps": [], "quiet_hours": False, "priority": 40,
+                          "yield_after_higher": None, "at_least_once": True},
+        "service": {"caps": [], "quiet_hours": True, "priority": 30, "yield_after_higher": None,
+                    "at_least_once": True},
         "sales": {"caps": [{"limit": 2, "window": "P1D"}], "quiet_hours": True, "priority": 20,
-                  "at_least_once": False},
+                  "yield_after_higher": None, "at_least_once": False},
         "marketing": {"caps": [{"limit": 1, "window": "P1D"}, {"limit": 3, "window": "P7D"}],
-                      "quiet_hours": True, "priority": 10, "at_least_once": False},
+                      "quiet_hours": True, "priority": 10, "yield_after_higher": "P1D",
+                      "at_least_once": False},
     },
 }
 

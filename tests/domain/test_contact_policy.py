@@ -252,7 +252,9 @@ class TestCaps:
              defer(EMAIL, NOON + timedelta(seconds=1), "cap:marketing:P1D")),
             (MARKETING, sends(MARKETING, NOON - 2 * HOUR, channel=SMS),
              defer(EMAIL, NOON + 22 * HOUR, "cap:marketing:P1D")),
-            (MARKETING, sends(SALES, NOON - HOUR, NOON - 2 * HOUR), send(EMAIL)),
+            # Sales sends do not count against the marketing cap (sent two days ago: past the
+            # default one-day yield of marketing to higher-priority categories).
+            (MARKETING, sends(SALES, NOON - 2 * DAY, NOON - 2 * DAY - HOUR), send(EMAIL)),
             (MARKETING, sends(MARKETING, NOON - 6 * DAY, NOON - 4 * DAY, NOON - 2 * DAY),
              defer(EMAIL, NOON + DAY, "cap:marketing:P7D")),
             (MARKETING, sends(MARKETING, NOON - WEEK, NOON - 4 * DAY, NOON - 2 * DAY), send(EMAIL)),
@@ -405,3 +407,23 @@ class TestProperties:
             assert decision.until is not None and decision.until > now
             again = decide(intent, state, decision.until, config)
             assert again.verdict == Verdict.SEND
+
+
+class TestYieldToHigherPriority:
+    """"If we called them today, the newsletter waits" (default: marketing yields one day)."""
+
+    @pytest.mark.parametrize(
+        ("category", "recent", "expected"),
+        [
+            (MARKETING, sends(SERVICE, NOON - 3 * HOUR), defer(EMAIL, NOON + 21 * HOUR, "yield:marketing")),
+            (MARKETING, sends(SALES, NOON - DAY + timedelta(seconds=1)),
+             defer(EMAIL, NOON + timedelta(seconds=1), "yield:marketing")),
+            (MARKETING, sends(SALES, NOON - DAY), send(EMAIL)),
+            (SALES, sends(SERVICE, NOON - HOUR), send(EMAIL)),
+            (SERVICE, sends(TRANSACTIONAL, NOON - HOUR), send(EMAIL)),
+        ],
+        ids=["service-3h-ago", "sales-a-second-inside", "exactly-a-day-ago", "sales-does-not-yield", "service-does-not-yield"],
+    )
+    def test_yield(self, category, recent, expected) -> None:  # type: ignore[no-untyped-def]
+        assert run(EMAIL, category, recent=recent) == expected
+

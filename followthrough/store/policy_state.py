@@ -8,6 +8,7 @@ the other and each sees the sends claimed before it: a cap is never exceeded, ev
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -158,8 +159,15 @@ def contact_holidays(contact: Contact, now: datetime) -> list[date]:
         zone = ZoneInfo("UTC")  # as the policy does: a bad zone must not block delivery
     first = (now - timedelta(days=1)).astimezone(zone).date()
     last = (now + HOLIDAY_HORIZON).astimezone(zone).date()
+    return [day for day in _holidays(country, first.year, last.year) if first <= day <= last]
+
+
+@lru_cache(maxsize=256)
+def _holidays(country: str, first_year: int, last_year: int) -> tuple[date, ...]:
+    """Public holidays of a country, built once per (country, years): building the calendar
+    was about 1 ms of every decision (bench/RESULTS.md, policy overhead)."""
     try:
-        calendar = holidays.country_holidays(country, years=range(first.year, last.year + 1))
+        calendar = holidays.country_holidays(country, years=range(first_year, last_year + 1))
     except NotImplementedError:  # a country the holidays package does not know
-        return []
-    return sorted(day for day in calendar if first <= day <= last)
+        return ()
+    return tuple(sorted(calendar))

@@ -22,6 +22,7 @@ from api.routers import (
     inbound,
     outbox,
     policy,
+    preview,
     preferences,
     runs,
     sequences,
@@ -74,7 +75,7 @@ def create_app(
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
     errors.install(app)
-    for module in (health, contacts, users, templates, definitions, sequences, runs, deliveries,
+    for module in (health, contacts, users, templates, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
     return app

@@ -94,13 +94,23 @@ def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
     """The storage tests run on both databases."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
     else:
-        engine = make_engine(request.getfixturevalue("postgres_url"))
+        # Migrated once per session (postgres_engine); each test starts from empty tables.
+        engine = request.getfixturevalue("postgres_engine")
         from sqlmodel import SQLModel
 
-        SQLModel.metadata.drop_all(engine)
+        names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
         with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
     upgrade(engine)
     yield engine
     engine.dispose()

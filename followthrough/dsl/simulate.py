@@ -2,14 +2,16 @@
 
 For the preview and for tests. Waits move the clock to their due time; scheduled events arrive
 at their time (buffered exactly like the workflow's ``event`` signal); ``set`` changes the
-simulated contact; sends and starts are only listed.
+simulated contact; starts are only listed. Sends are only listed too, unless a dry-run ``door``
+is given: it answers each send as the delivery door would, and "deferred until T" (quiet hours,
+a cap, a hold) moves the clock to T and asks again, exactly like the workflow's deferral loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from followthrough.calendar import BUILTIN_CALENDARS, Calendar
@@ -18,6 +20,7 @@ from followthrough.dsl.interpreter import (
     Context,
     End,
     RunState,
+    Send,
     SetValue,
     Wait,
     WaitFor,
@@ -30,18 +33,26 @@ from followthrough.dsl.schema import SequenceDefinition
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 
+#: A dry-run delivery door: asked for a send at ``ctx.now``, it returns when to ask again (the
+#: door said "deferred until T") or None once the send is settled (sent, skipped, failed).
+Door = Callable[[Send, Context], datetime | None]
+#: The workflow never asks again sooner than this after a deferral (workflows/sequence.py).
+MIN_DEFERRAL = timedelta(seconds=1)
+
 
 @dataclass(frozen=True)
 class Planned:
     at: datetime  # when the action starts on the simulated clock
     action: Action
-    outcome: str | None = None  # wait_for: "received" or "timed out"; waits: "interrupted"
+    outcome: str | None = None  # wait_for: "received" or "timed out"; waits, sends: "interrupted"
+    ended: datetime | None = None  # when it was over: a wait's end, a deferred send's last ask
 
 
 def simulate(
     definition: SequenceDefinition, *, start: datetime, contact: ContactSnapshot,
     data: Mapping[str, Any] | None = None, calendars: Mapping[str, Calendar] | None = None,
     events: Iterable[tuple[datetime, RunEvent]] = (), max_actions: int = 5000,
+    door: Door | None = None,
 ) -> tuple[list[Planned], RunState]:
     """Every action until the run ends (or ``max_actions``), with its simulated time."""
     pending = sorted(events, key=lambda pair: pair[0])
@@ -61,20 +72,34 @@ def simulate(
                 return ctx.now
         return None
 
+    def deliver(action: Send) -> str | None:
+        """Ask the door until the send is settled; "interrupted" when a stop (or the goal) ends
+        a deferral first, as the workflow's durable wait does."""
+        nonlocal ctx
+        while door is not None and (until := door(action, ctx)) is not None:
+            until = max(until, ctx.now + MIN_DEFERRAL)
+            early = deliver_until(until, None)
+            ctx = replace(ctx, now=early or until)
+            if early:
+                return "interrupted"
+        return None
+
     for _ in range(max_actions):
         deliver_until(ctx.now, None)
         action = next_action(definition, state, ctx)
         started = ctx.now
         if isinstance(action, Wait):
             early = deliver_until(action.until, None)
-            plan.append(Planned(started, action, "interrupted" if early else None))
             ctx = replace(ctx, now=early or action.until)
+            plan.append(Planned(started, action, "interrupted" if early else None, ctx.now))
         elif isinstance(action, WaitFor):
             early = deliver_until(action.until, action.event)
             ctx = replace(ctx, now=early or action.until)
             outcome = "interrupted" if interrupted(state) else (
                 "received" if resolve_wait_for(state, action) else "timed out")
-            plan.append(Planned(started, action, outcome))
+            plan.append(Planned(started, action, outcome, ctx.now))
+        elif isinstance(action, Send) and door is not None:
+            plan.append(Planned(started, action, deliver(action), ctx.now))
         else:
             plan.append(Planned(ctx.now, action))
         if isinstance(action, SetValue):

@@ -99,7 +99,10 @@ def _graph(definition: Definition, errors: ErrorList) -> None:
     edges = successors(definition)
     for index in unreachable(edges):
         errors.add(f"/steps/{index}", f"step '{definition.steps[index].id}' can never be reached")
-    waits = [isinstance(s, WaitStep) or s.type == "wait_for" for s in definition.steps]
+    # A wait until a date attribute may not wait at all (the date has passed), so it cannot
+    # break a loop; every other wait always moves the clock forward.
+    waits = [(isinstance(s, WaitStep) and s.until_date is None) or s.type == "wait_for"
+             for s in definition.steps]
     for cycle in waitless_cycles(edges, waits):
         names = " -> ".join(definition.steps[i].id for i in [*cycle, cycle[0]])
         errors.add(f"/steps/{cycle[0]}", f"these steps can loop without any wait: {names}")

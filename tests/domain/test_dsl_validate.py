@@ -31,6 +31,10 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
      [("/steps/0/variants/0/goto", "no step with id 'q'")]),
     ("unreachable after exit", doc({"id": "a", "type": "exit"}, {"id": "b", **MAIL}), [("/steps/1", "never be reached")]),
     ("loop without wait", doc({"id": "a", **MAIL}, {"id": "b", "type": "goto", "goto": "a"}), [("/steps/0", "loop without any wait: a -> b -> a")]),
+    # A date that has passed does not wait: such a wait cannot break a loop.
+    ("loop whose only wait is a date", doc({"id": "a", "type": "wait", "until_date": {"attribute": "data.day"}},
+                                           {"id": "b", **MAIL}, {"id": "c", "type": "goto", "goto": "a"}),
+     [("/steps/0", "loop without any wait: a -> b -> c -> a")]),
     ("goto itself", doc({"id": "a", "type": "goto", "goto": "a"}), [("/steps/0", "a -> a")]),
     ("missing template", doc({"id": "a", "type": "send", "channel": "email", "template": "nope"}),
      [("/steps/0/template", "'en'"), ("/steps/0/template", "'hu'")]),

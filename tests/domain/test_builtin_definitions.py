@@ -1,0 +1,362 @@
+"""The built-in definitions (``definitions/``): valid, translated into en/ru/hu, and doing what
+they say. Bootstrap seeds these files into every database, so a broken one breaks every test run.
+
+The simulations below are the documentation of each built-in: the planned steps and their local
+times for a contact in Budapest enrolled on Monday 2026-12-07 at 08:00.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from followthrough.bootstrap import load_definition_file
+from followthrough.dsl.interpreter import End, Note, SetValue, StartDefinition, Wait, WaitFor
+from followthrough.dsl.schema import SendStep, SequenceDefinition
+from followthrough.dsl.simulate import Planned, simulate
+from followthrough.dsl.validate import validate
+from followthrough.models.contact import ContactSnapshot
+from followthrough.models.runs import RunEvent
+from followthrough.models.vocab import Channel
+from followthrough.rendering import FileTemplateSource, Renderer, validate_template
+from followthrough.settings import PROJECT_ROOT
+from followthrough.sms_encoding import sms_info
+
+DEFINITIONS = PROJECT_ROOT / "definitions"
+SOURCE = FileTemplateSource(PROJECT_ROOT / "templates")
+RENDERER = Renderer(SOURCE, "en")
+LOCALES = ("en", "ru", "hu")
+SMS_SEGMENT_LIMIT = 2  # ru/hu are UCS-2: two segments are 134 characters
+BUDAPEST = ZoneInfo("Europe/Budapest")
+START = datetime(2026, 12, 7, 8, tzinfo=BUDAPEST)  # a Monday
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+HUNGARIAN = re.compile(r"[áéíóöőúüűÁÉÍÓÖŐÚÜŰ]")
+
+CONTACTS = {
+    "en": ContactSnapshot(id=1, name="Anna Smith", email="anna@example.test", phone="+12025550143",
+                          locale="en", time_zone="America/New_York"),
+    "ru": ContactSnapshot(id=2, name="Анна Иванова", email="anna@example.test", phone="+79123456789",
+                          locale="ru-RU", time_zone="Europe/Moscow"),
+    "hu": ContactSnapshot(id=3, name="Kovács Anna", email="anna@example.test", phone="+36201234567",
+                          locale="hu", time_zone="Europe/Budapest"),
+}
+#: Per definition: the enrollment data with every key its templates read, and with only the keys
+#: they cannot do without (the others have defaults or are left out of the text).
+SAMPLE_DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "hotel_stay": (
+        {"hotel_name": "Hotel Aurora Budapest", "arrival_date": "2026-12-10",
+         "departure_date": "2026-12-13", "booking_reference": "AUR-48213", "check_in_time": "14:00",
+         "check_out_time": "12:00", "hotel_address": "Váci utca 12, 1052 Budapest",
+         "hotel_phone": "+36 1 555 0100", "review_url": "https://reviews.example.test/aurora",
+         "rep_email": "frontdesk@example.test"},
+        {"hotel_name": "Hotel Aurora", "arrival_date": "2026-12-10", "departure_date": "2026-12-13"},
+    ),
+    "order_problem": (
+        {"order_id": "WS-100482", "problem": "The parcel arrived damaged.", "company": "Nordlicht Shop",
+         "support_url": "https://shop.example.test/support/100482", "rep_email": "rep@example.test"},
+        {"order_id": "WS-100482"},
+    ),
+    "saas_trial": (
+        {"company": "Acme Cloud", "login_url": "https://app.example.test/login",
+         "upgrade_url": "https://app.example.test/billing", "trial_ends_on": "2026-12-21",
+         "rep_name": "Maria Lopez", "source": "signup"},
+        {},
+    ),
+    "lead_nurture": (
+        {"company": "Acme Cloud", "content_url": "https://example.test/ebook",
+         "case_study_url": "https://example.test/case-study", "guide_url": "https://example.test/guide",
+         "demo_url": "https://example.test/demo", "rep_email": "rep@example.test"},
+        {},
+    ),
+    "welcome_sequence": ({"company": "Acme Cloud", "login_url": "https://app.example.test/login"}, {}),
+}
+
+
+def _files() -> list[Path]:
+    return sorted(p for p in DEFINITIONS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+DEFINITION_LIST = {path.stem: load_definition_file(path) for path in _files()}
+
+
+def _template_exists(channel: str, name: str, locale: str) -> bool:
+    """This exact locale, or its language (``ru-RU`` -> ``ru``)."""
+    return any(SOURCE.get(Channel(channel), name, tag) is not None
+               for tag in dict.fromkeys([locale, locale.split("-")[0]]))
+
+
+def _templates_used(definition: SequenceDefinition) -> list[tuple[Channel, str]]:
+    """Every (channel, template) a run may render: internal notifications are emails."""
+    used: list[tuple[Channel, str]] = []
+    for step in definition.steps:
+        if isinstance(step, SendStep):
+            used.append((Channel.EMAIL if step.channel == "internal" else Channel(step.channel), step.template))
+            used += [(Channel(c), step.template) for c in step.fallback]
+    return list(dict.fromkeys(used))
+
+
+def _full_data(definition: SequenceDefinition) -> dict[str, Any]:
+    return SAMPLE_DATA.get(definition.name, ({}, {}))[0]
+
+
+def _sms_segments(definition: SequenceDefinition) -> Callable[[str, str], int]:
+    def segments(template: str, locale: str) -> int:
+        message = RENDERER.render(Channel.SMS, template, CONTACTS[locale], _full_data(definition))
+        return sms_info(message.text).segments
+    return segments
+
+
+RENDER_CASES = [
+    pytest.param(definition, channel, template, locale, id=f"{file}-{channel}-{template}-{locale}")
+    for file, definition in DEFINITION_LIST.items()
+    for channel, template in _templates_used(definition)
+    for locale in LOCALES
+]
+
+
+class TestValidation:
+    @pytest.mark.parametrize("file", sorted(DEFINITION_LIST))
+    def test_valid_without_warnings(self, file: str) -> None:
+        definition = DEFINITION_LIST[file]
+        _, errors, warnings = validate(
+            definition.model_dump(mode="json"), _template_exists,
+            sms_segments=_sms_segments(definition), sms_segment_limit=SMS_SEGMENT_LIMIT,
+        )
+        assert errors == []
+        assert warnings == []
+
+    @pytest.mark.parametrize("file", sorted(DEFINITION_LIST))
+    def test_named_after_its_file_in_every_shipped_locale(self, file: str) -> None:
+        definition = DEFINITION_LIST[file]
+        assert definition.name == file
+        assert definition.locales == list(LOCALES)
+
+    def test_the_four_builtins_ship(self) -> None:
+        assert {"hotel_stay", "order_problem", "saas_trial", "lead_nurture"} <= set(DEFINITION_LIST)
+
+
+class TestTemplates:
+    @pytest.mark.parametrize(("definition", "channel", "template", "locale"), RENDER_CASES)
+    def test_renders_in_its_own_language(self, definition: SequenceDefinition, channel: Channel,
+                                         template: str, locale: str) -> None:
+        for data in SAMPLE_DATA.get(definition.name, ({}, {})):
+            message = RENDERER.render(channel, template, CONTACTS[locale], data)
+            assert message.locale_used == locale  # a real translation, not the English fallback
+            assert message.text and "{{" not in message.text and "{%" not in message.text
+            assert (message.subject is not None) == (channel == Channel.EMAIL)
+            letters = {"ru": CYRILLIC, "hu": HUNGARIAN}.get(locale)
+            if letters is not None:
+                for text in (message.text, message.subject):
+                    assert text is None or letters.search(text), text
+
+    @pytest.mark.parametrize(("definition", "channel", "template", "locale"),
+                             [c for c in RENDER_CASES if c.values[1] == Channel.SMS])
+    def test_sms_fits_two_segments(self, definition: SequenceDefinition, channel: Channel,
+                                   template: str, locale: str) -> None:
+        message = RENDERER.render(channel, template, CONTACTS[locale], _full_data(definition))
+        assert sms_info(message.text).segments <= SMS_SEGMENT_LIMIT, message.text
+
+    @pytest.mark.parametrize(("definition", "channel", "template", "locale"), RENDER_CASES)
+    def test_template_validates(self, definition: SequenceDefinition, channel: Channel,
+                                template: str, locale: str) -> None:
+        parts = SOURCE.get(channel, template, locale)
+        assert parts is not None
+        assert validate_template(channel, parts) == []
+
+    def test_dates_are_localized(self) -> None:
+        data = SAMPLE_DATA["hotel_stay"][1]
+        texts = {loc: RENDERER.render(Channel.EMAIL, "hotel_pre_arrival", CONTACTS[loc], data).text
+                 for loc in LOCALES}
+        assert "tomorrow, December 10, 2026." in texts["en"]
+        # CLDR puts a narrow no-break space (U+202F) before the Russian year abbreviation.
+        assert "Завтра, 10 декабря 2026\u202fг., мы будем рады" in texts["ru"]
+        assert "Szeretettel várjuk holnap (2026. december 10.) szállodánkban." in texts["hu"]
+
+
+# --- simulations ---------------------------------------------------------------------------
+
+BUDAPEST_CONTACT = CONTACTS["hu"]
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(BUDAPEST).strftime("%Y-%m-%d %H:%M")
+
+
+def _describe(item: Planned) -> tuple[Any, ...]:
+    """One planned action as a readable row: (local time, kind, step, details...)."""
+    action, at = item.action, _local(item.at)
+    if isinstance(action, Wait):
+        return at, "wait", action.step_id, _local(action.until)
+    if isinstance(action, WaitFor):
+        return at, "wait_for", action.step_id, action.event, _local(action.until), item.outcome
+    if isinstance(action, Note):
+        return at, action.type, action.step_id, action.reason
+    if isinstance(action, SetValue):
+        return at, "set", action.step_id, action.key, action.value
+    if isinstance(action, StartDefinition):
+        return at, "start", action.step_id, action.definition, dict(action.data)
+    if isinstance(action, End):
+        return at, "end", str(action.status), action.reason
+    channel = "internal" if action.to else str(action.channel)
+    return at, "send", action.step_id, channel, action.template, str(action.category), action.fallbacks
+
+
+def _plan(name: str, contact: ContactSnapshot = BUDAPEST_CONTACT,
+          events: Iterable[tuple[datetime, RunEvent]] = ()) -> list[tuple[Any, ...]]:
+    plan, _ = simulate(DEFINITION_LIST[name], start=START, contact=contact,
+                       data=SAMPLE_DATA[name][0], events=list(events))
+    return [_describe(item) for item in plan]
+
+
+def _at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=BUDAPEST)
+
+
+class TestHotelStay:
+    def test_without_a_reply(self) -> None:
+        assert _plan("hotel_stay") == [
+            ("2026-12-07 08:00", "wait", "wait_day_before_arrival", "2026-12-09 10:00"),
+            ("2026-12-09 10:00", "send", "pre_arrival_email", "email", "hotel_pre_arrival", "service", ()),
+            ("2026-12-09 10:00", "wait", "wait_arrival_morning", "2026-12-10 09:00"),
+            ("2026-12-10 09:00", "send", "arrival_sms", "sms", "hotel_arrival_day", "service", ()),
+            ("2026-12-10 09:00", "wait", "wait_after_departure", "2026-12-14 11:00"),
+            ("2026-12-14 11:00", "send", "thank_you_email", "email", "hotel_thank_you", "marketing", ()),
+            ("2026-12-14 11:00", "wait_for", "wait_for_feedback", "reply", "2026-12-19 11:00", "timed out"),
+            ("2026-12-19 11:00", "if", "replied", "false -> no_reply"),
+            ("2026-12-19 11:00", "end", "completed", "no_reply"),
+        ]
+
+    def test_a_reply_goes_to_the_front_desk(self) -> None:
+        reply = RunEvent(kind="reply", channel=Channel.EMAIL, data={"text": "Lovely stay!"})
+        assert _plan("hotel_stay", events=[(_at(15, 20), reply)])[6:] == [
+            ("2026-12-14 11:00", "wait_for", "wait_for_feedback", "reply", "2026-12-19 11:00", "received"),
+            ("2026-12-15 20:00", "if", "replied", "true -> tell_front_desk"),
+            ("2026-12-15 20:00", "send", "tell_front_desk", "internal", "hotel_guest_replied", "service", ()),
+            ("2026-12-15 20:00", "end", "completed", "guest_replied"),
+        ]
+
+    def test_a_cancelled_booking_stops_before_any_message(self) -> None:
+        assert _plan("hotel_stay", events=[(_at(8, 12), RunEvent(kind="booking.cancelled"))]) == [
+            ("2026-12-07 08:00", "wait", "wait_day_before_arrival", "2026-12-09 10:00"),
+            ("2026-12-08 12:00", "end", "stopped", "booking.cancelled"),
+        ]
+
+
+class TestOrderProblem:
+    def test_unresolved_after_48_hours(self) -> None:
+        assert _plan("order_problem") == [
+            ("2026-12-07 08:00", "send", "acknowledge", "email", "order_problem_ack", "transactional", ()),
+            ("2026-12-07 08:00", "wait_for", "wait_for_resolution", "order.resolved", "2026-12-09 08:00", "timed out"),
+            ("2026-12-09 08:00", "send", "apology", "sms", "order_problem_apology", "service", ("email",)),
+            ("2026-12-09 08:00", "send", "alert_rep", "internal", "order_problem_escalation", "transactional", ()),
+            ("2026-12-09 08:00", "end", "completed", "unresolved_after_48h"),
+        ]
+
+    def test_resolved_in_time_converts(self) -> None:
+        assert _plan("order_problem", events=[(_at(8, 15), RunEvent(kind="order.resolved"))]) == [
+            ("2026-12-07 08:00", "send", "acknowledge", "email", "order_problem_ack", "transactional", ()),
+            ("2026-12-07 08:00", "wait_for", "wait_for_resolution", "order.resolved", "2026-12-09 08:00", "interrupted"),
+            ("2026-12-08 15:00", "end", "converted", "goal reached"),
+        ]
+
+
+class TestSaasTrial:
+    def test_not_activated_gets_tips_and_variant_b(self) -> None:
+        assert _plan("saas_trial") == [
+            ("2026-12-07 08:00", "set", "mark_trial", "trial_status", "active"),
+            ("2026-12-07 08:00", "send", "welcome_email", "email", "trial_welcome", "service", ()),
+            ("2026-12-07 08:00", "wait", "wait_day_2", "2026-12-09 08:00"),
+            ("2026-12-09 08:00", "if", "activated", "false -> next step"),
+            ("2026-12-09 08:00", "send", "tips_email", "email", "trial_tips", "service", ()),
+            ("2026-12-09 08:00", "wait", "wait_day_7", "2026-12-14 08:00"),
+            ("2026-12-14 08:00", "split", "checkin_split", "bucket 53 -> checkin_question"),
+            ("2026-12-14 08:00", "send", "checkin_question", "email", "trial_checkin_question", "sales", ()),
+            ("2026-12-14 08:00", "wait", "wait_day_12", "2026-12-18 17:30"),
+            ("2026-12-18 17:30", "wait", "wait_morning", "2026-12-19 09:30"),
+            ("2026-12-19 09:30", "send", "trial_ending_email", "email", "trial_ending", "service", ()),
+            ("2026-12-19 09:30", "wait", "wait_trial_end", "2026-12-21 09:30"),
+            ("2026-12-21 09:30", "set", "mark_expired", "trial_status", "expired"),
+            ("2026-12-21 09:30", "end", "completed", "trial_expired"),
+        ]
+
+    def test_activated_skips_tips_and_variant_a(self) -> None:
+        contact = BUDAPEST_CONTACT.model_copy(update={"id": 4, "attributes": {"activated": True}})
+        assert _plan("saas_trial", contact)[3:9] == [
+            ("2026-12-09 08:00", "if", "activated", "true -> wait_day_7"),
+            ("2026-12-09 08:00", "wait", "wait_day_7", "2026-12-14 08:00"),
+            ("2026-12-14 08:00", "split", "checkin_split", "bucket 14 -> checkin_call"),
+            ("2026-12-14 08:00", "send", "checkin_call", "email", "trial_checkin_call", "sales", ()),
+            ("2026-12-14 08:00", "goto", "after_call_offer", "-> wait_day_12"),
+            ("2026-12-14 08:00", "wait", "wait_day_12", "2026-12-18 17:30"),
+        ]
+
+    @pytest.mark.parametrize(("enrolled", "ending"), [
+        (datetime(2026, 12, 7, 0, 0, tzinfo=BUDAPEST), "2026-12-19 09:30"),
+        (datetime(2026, 12, 7, 23, 59, tzinfo=BUDAPEST), "2026-12-19 09:30"),
+    ])
+    def test_the_ending_notice_is_on_the_morning_of_day_12(self, enrolled: datetime, ending: str) -> None:
+        plan, _ = simulate(DEFINITION_LIST["saas_trial"], start=enrolled, contact=BUDAPEST_CONTACT)
+        sent = [_local(p.at) for p in plan if getattr(p.action, "template", None) == "trial_ending"]
+        assert sent == [ending]
+
+    def test_a_paying_contact_is_converted(self) -> None:
+        contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"plan": "paid"}})
+        assert _plan("saas_trial", contact) == [("2026-12-07 08:00", "end", "converted", "goal reached")]
+
+    def test_a_reply_stops_the_emails(self) -> None:
+        reply = RunEvent(kind="reply", channel=Channel.EMAIL)
+        assert _plan("saas_trial", events=[(_at(8, 9), reply)])[2:] == [
+            ("2026-12-07 08:00", "wait", "wait_day_2", "2026-12-09 08:00"),
+            ("2026-12-08 09:00", "end", "stopped", "reply (email)"),
+        ]
+
+
+class TestLeadNurture:
+    def test_four_weekly_emails_at_ten_then_complete(self) -> None:
+        contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": 30}})
+        plan = _plan("lead_nurture", contact)
+        assert plan[:10] == [
+            ("2026-12-07 08:00", "set", "mark_nurturing", "nurture_stage", "nurturing"),
+            ("2026-12-07 08:00", "send", "intro_email", "email", "nurture_intro", "marketing", ()),
+            ("2026-12-07 08:00", "wait", "next_week", "2026-12-13 20:00"),
+            ("2026-12-13 20:00", "wait", "ten_am", "2026-12-14 10:00"),
+            ("2026-12-14 10:00", "if", "score_check", "false -> next step"),
+            ("2026-12-14 10:00", "if", "enough", "false -> next step"),
+            ("2026-12-14 10:00", "set", "cool_score", "lead_score", 25),
+            ("2026-12-14 10:00", "if", "pick_email", "true -> case_study_email"),
+            ("2026-12-14 10:00", "send", "case_study_email", "email", "nurture_case_study", "marketing", ()),
+            ("2026-12-14 10:00", "goto", "loop_1", "-> next_week"),
+        ]
+        assert [(row[0], row[4]) for row in plan if row[1] == "send"] == [
+            ("2026-12-07 08:00", "nurture_intro"),
+            ("2026-12-14 10:00", "nurture_case_study"),
+            ("2026-12-21 10:00", "nurture_guide"),
+            ("2026-12-28 10:00", "nurture_demo_offer"),
+        ]
+        assert [row[4] for row in plan if row[1] == "set" and row[2] == "cool_score"] == [25, 20, 15]
+        assert plan[-3:] == [
+            ("2027-01-04 10:00", "if", "enough", "true -> mark_complete"),
+            ("2027-01-04 10:00", "set", "mark_complete", "nurture_stage", "completed"),
+            ("2027-01-04 10:00", "end", "completed", "nurture_complete"),
+        ]
+
+    def test_a_sales_ready_lead_goes_to_the_rep_and_the_trial(self) -> None:
+        contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": 55}})
+        assert _plan("lead_nurture", contact)[4:] == [
+            ("2026-12-14 10:00", "if", "score_check", "true -> notify_rep"),
+            ("2026-12-14 10:00", "send", "notify_rep", "internal", "nurture_sales_ready", "marketing", ()),
+            ("2026-12-14 10:00", "start", "start_trial", "saas_trial", {"source": "lead_nurture"}),
+            ("2026-12-14 10:00", "set", "mark_sales_ready", "nurture_stage", "sales_ready"),
+            ("2026-12-14 10:00", "end", "completed", "sales_ready"),
+        ]
+
+    def test_a_reply_stops_the_track(self) -> None:
+        reply = RunEvent(kind="reply", channel=Channel.EMAIL)
+        assert _plan("lead_nurture", events=[(_at(10, 14), reply)])[-1] == (
+            "2026-12-10 14:00", "end", "stopped", "reply (email)")

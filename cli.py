@@ -1,4 +1,5 @@
-"""The `followthrough` command: dev | worker | api | outbox list | definitions validate | db upgrade."""
+"""The `followthrough` command: dev | worker | api | outbox list | definitions validate|apply |
+db upgrade."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 if __package__ in (None, ""):  # run as a script (`python cli.py`): make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from followthrough.errors import FollowthroughError
+from followthrough.errors import FieldError, FollowthroughError
 from followthrough.settings import Settings
 
 app = typer.Typer(help="Followthrough: durable CRM follow-through on Temporal.", no_args_is_help=True)
@@ -26,6 +30,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
+DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 def _settings() -> Settings:
@@ -122,24 +127,184 @@ def outbox_list(
 
 @definitions_app.command("validate")
 def definitions_validate(files: list[Path]) -> None:
-    """Validate definition files (schema and templates); print every problem with its path."""
-    from followthrough.bootstrap import load_definition_file
+    """Validate definition files fully (schema, steps, expressions, the templates under
+    FT_TEMPLATES_DIR per locale, built-in and file calendars; SMS length as warnings).
+    Prints every problem with its path; exits 1 when any file has errors."""
+    from followthrough.bootstrap import (
+        calendars_dir,
+        read_definition_document,
+        sms_segment_counter,
+        template_lookup,
+    )
+    from followthrough.calendar import BUILTIN_CALENDARS
+    from followthrough.dsl.validate import validate
+    from followthrough.rendering import FileTemplateSource, Renderer
+    from followthrough.store.calendars import load_files
 
+    settings = _settings()
+    source = FileTemplateSource(settings.templates_dir)
+    renderer = Renderer(source, settings.default_locale)
+    try:
+        known = set(BUILTIN_CALENDARS) | {c.name for c in load_files(calendars_dir(settings))}
+    except FollowthroughError as exc:
+        _print_problems(exc.message, exc.errors)
+        raise typer.Exit(1) from exc
     failed = False
     for path in files:
         try:
-            definition = load_definition_file(path)
+            document = read_definition_document(path)
         except FollowthroughError as exc:
             failed = True
-            err.print(f"[red]{path}[/red]: {exc.message}")
-            for e in exc.errors:
-                err.print(f"  {e.path or '/'}: {e.message}")
-        except OSError as exc:
+            _print_problems(f"{path}: {exc.message}", exc.errors)
+            continue
+        definition, errors, warnings = validate(
+            document, template_lookup(source), calendar_exists=known.__contains__,
+            sms_segments=sms_segment_counter(renderer, settings.default_time_zone),
+        )
+        if warnings:
+            _print_problems(f"{path}: {len(warnings)} warning(s)", warnings, level="yellow")
+        if definition is None:
             failed = True
-            err.print(f"[red]{path}[/red]: {exc.strerror}")
+            _print_problems(f"{path}: {len(errors)} error(s)", errors)
         else:
             print(f"{path}: ok ({definition.name}, {len(definition.steps)} steps)")
     raise typer.Exit(1 if failed else 0)
+
+
+@definitions_app.command("apply")
+def definitions_apply(
+    target: Annotated[Path, typer.Argument(help="a definition file, or a directory of them")],
+    publish: bool = typer.Option(True, "--publish/--no-publish", help="make each version active"),
+    api_url: str = typer.Option(DEFAULT_API_URL, envvar="FT_API_URL", help="the API's base URL"),
+    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key"),
+) -> None:
+    """Save definition files through the API and publish them (idempotent: an unchanged file
+    makes no new version). Prints name, version, created, active; exits 1 on any failure."""
+    from followthrough.bootstrap import definition_files
+
+    paths = definition_files(target)
+    if not paths:
+        _print_problems(f"{target}: no definition files (*.yaml, *.yml, *.json)", [])
+        raise typer.Exit(1)
+    table = Table("file", "name", "version", "created", "active")
+    failed = False
+    try:
+        with api_client(api_url, api_key) as client:
+            for path in paths:
+                row = _apply_one(client, path, publish=publish)
+                failed |= row is None
+                if row is not None:
+                    table.add_row(path.name, *row)
+    except httpx.TransportError as exc:
+        _print_problems(f"cannot reach the API at {api_url}: {exc or type(exc).__name__} "
+                        "(is it running? set FT_API_URL)", [])
+        raise typer.Exit(2) from exc
+    Console().print(table)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _apply_one(client: httpx.Client, path: Path, *, publish: bool) -> tuple[str, ...] | None:
+    """Save (and publish) one file; None after printing why it failed."""
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        _print_problems(f"{path}: {exc.strerror}", [])
+        return None
+    kind = "application/json" if path.suffix == ".json" else "application/yaml"
+    saved = client.post("/v1/definitions", content=body, headers={"Content-Type": kind})
+    if saved.status_code not in (200, 201):
+        _print_response_problem(path, saved)
+        return None
+    version = saved.json()
+    if publish and not version["active"]:
+        published = client.post(f"/v1/definitions/{version['name']}/publish",
+                                json={"version": version["version"]})
+        if published.status_code != 200:
+            _print_response_problem(path, published)
+            return None
+        version = {**published.json(), "created": version["created"]}
+    if warnings := saved.json().get("warnings"):
+        found = [FieldError(w["path"], w["message"]) for w in warnings]
+        _print_problems(f"{path}: {len(found)} warning(s)", found, level="yellow")
+    yes = {True: "yes", False: "no"}
+    return version["name"], str(version["version"]), yes[version["created"]], yes[version["active"]]
+
+
+@definitions_app.command("preview")
+def definitions_preview(
+    name: Annotated[str, typer.Argument(help="the definition's name")],
+    contact_id: int | None = typer.Option(None, help="a stored contact"),
+    contact: str | None = typer.Option(None, help='a sample contact as JSON, e.g. \'{"name": "Anna", "locale": "ru", "time_zone": "Europe/Moscow", "email": "anna@example.test"}\''),
+    data: str = typer.Option("{}", help="the enrollment data as JSON"),
+    start: str | None = typer.Option(None, help="RFC 3339 start time (default: now)"),
+    version: int | None = typer.Option(None, help="a version (default: the active one)"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole preview as JSON"),
+    api_url: str = typer.Option(DEFAULT_API_URL, envvar="FT_API_URL", help="the API's base URL"),
+    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key"),
+) -> None:
+    """What will happen to this contact: every step with its planned time and every message
+    rendered in the contact's language. Nothing is sent or written."""
+    body: dict[str, object] = {}
+    try:
+        body["data"] = json.loads(data)
+        if contact is not None:
+            body["contact"] = json.loads(contact)
+    except json.JSONDecodeError as exc:
+        _print_problems(f"--contact/--data is not JSON: {exc.msg}", [])
+        raise typer.Exit(1) from exc
+    if contact_id is not None:
+        body["contact_id"] = contact_id
+    if start is not None:
+        body["start"] = start
+    if version is not None:
+        body["version"] = version
+    try:
+        with api_client(api_url, api_key) as client:
+            response = client.post(f"/v1/definitions/{name}/preview", json=body)
+    except httpx.HTTPError as exc:
+        _print_problems(f"the API at {api_url} is not answering: {exc}", [])
+        raise typer.Exit(2) from exc
+    if response.status_code != 200:
+        _print_response_problem(Path(name), response)
+        raise typer.Exit(1)
+    preview = response.json()
+    if as_json:
+        print(json.dumps(preview, ensure_ascii=False, indent=2))
+        return
+    table = Table("at (UTC)", "step", "type", "state", "channel", "reason / message", title=(
+        f"{preview['definition']} v{preview['version']} for {preview['contact'].get('name') or 'contact'}"))
+    for step in preview["steps"]:
+        message = step.get("message") or {}
+        summary = message.get("subject") or (message.get("text") or "")[:60]
+        table.add_row(str(step.get("at") or step.get("started_at") or "")[:19], step["step_id"], step["type"],
+                      step["state"], step.get("channel") or "", step.get("reason") or summary)
+    Console().print(table)
+    end = preview.get("end") or {}
+    if end:
+        print(f"ends {end.get('status')} at {str(end.get('at'))[:19]}: {end.get('reason') or ''}")
+    for warning in preview.get("warnings") or []:
+        _print_problems(f"warning: {warning}", [], level="yellow")
+
+
+def api_client(base_url: str, api_key: str) -> httpx.Client:
+    """The HTTP client of the commands that talk to the API (tests replace it)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.Client(base_url=base_url, headers=headers, timeout=30)
+
+
+def _print_response_problem(path: Path, response: httpx.Response) -> None:
+    is_json = response.headers.get("content-type", "").endswith("json")
+    problem = response.json() if is_json else {}
+    detail = problem.get("detail") or response.text[:200] or response.reason_phrase
+    errors = [FieldError(e.get("path", ""), e.get("message", "")) for e in problem.get("errors") or []]
+    _print_problems(f"{path}: HTTP {response.status_code}: {detail}", errors)
+
+
+def _print_problems(headline: str, errors: list[FieldError], *, level: str = "red") -> None:
+    """One problem a line, never wrapped (logs and grep), user text never read as markup."""
+    err.print(f"[{level}]{escape(headline)}[/{level}]", soft_wrap=True)
+    for e in errors:
+        err.print(escape(f"  {e.path or '/'}: {e.message}"), soft_wrap=True)
 
 
 @db_app.command("upgrade")

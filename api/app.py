@@ -14,6 +14,7 @@ from temporalio.client import Client
 from api import errors
 from api.deps import DB_SESSION_SLOTS
 from api.routers import (
+    calendars,
     contacts,
     definitions,
     deliveries,
@@ -22,8 +23,8 @@ from api.routers import (
     inbound,
     outbox,
     policy,
-    preview,
     preferences,
+    preview,
     runs,
     sequences,
     suppressions,
@@ -75,7 +76,7 @@ def create_app(
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
     errors.install(app)
-    for module in (health, contacts, users, templates, preview, definitions, sequences, runs, deliveries,
+    for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
     return app

@@ -14,7 +14,7 @@ from followthrough.errors import Conflict, NotFound, ServiceUnavailable
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
-from followthrough.store import contacts, definitions, runs, timeline
+from followthrough.store import calendars, contacts, definitions, runs, timeline
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Run
 from followthrough.temporal import CONTACT_ID, DEFINITION, RUN_ID, RUN_KIND
@@ -32,6 +32,11 @@ def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> 
             raise Conflict(f"sequence '{name}' has no published version")
         if version.kind != "sequence":
             raise Conflict(f"'{name}' is a {version.kind} definition, not a sequence")
+        # The run pins its calendars like its version: later edits do not move its waits.
+        pinned, missing = calendars.resolve(session, calendars.referenced(version.document))
+        if missing:
+            raise Conflict(f"sequence '{name}' v{version.version} uses calendar(s) that do not "
+                           f"exist: {', '.join(missing)}")
         run, created = runs.claim(
             session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
             active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
@@ -46,6 +51,7 @@ def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> 
         start = SequenceInput(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
+            calendars=pinned,
         )
         return run, True, start
 

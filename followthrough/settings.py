@@ -69,6 +69,7 @@ class Settings(BaseSettings):
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     definitions_dir: Path = PROJECT_ROOT / "definitions"
+    calendars_dir: Path = PROJECT_ROOT / "calendars"
 
     log_level: str = "INFO"
 

@@ -1,14 +1,24 @@
-"""Definition versions: each changed save is a new immutable version; runs pin one."""
+"""Definition versions: each changed save is a new immutable version; runs pin one.
+
+Saving never changes what runs: a version becomes active when it is published. ``published_at`` is
+the time a version was *last* published, and the active version is the one published most
+recently, so publishing an older version again makes it active again (a rollback). An
+unpublished version has ``published_at`` null.
+"""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
+import yaml
 from sqlmodel import Session, col, func, select
 
 from followthrough.errors import NotFound
+from followthrough.store.db import as_utc
 from followthrough.store.tables import DefinitionVersion, utcnow
 
 
@@ -45,11 +55,41 @@ def latest_version(session: Session, name: str) -> DefinitionVersion | None:
 
 
 def active(session: Session, name: str) -> DefinitionVersion | None:
-    """The published version that enrollments use: the newest published one."""
+    """The version enrollments use: the most recently published one."""
     query = select(DefinitionVersion).where(
         DefinitionVersion.name == name, col(DefinitionVersion.published_at).is_not(None)
     )
-    return session.exec(query.order_by(col(DefinitionVersion.version).desc())).first()
+    order = (col(DefinitionVersion.published_at).desc(), col(DefinitionVersion.version).desc())
+    return session.exec(query.order_by(*order)).first()
+
+
+def publish(session: Session, name: str, version: int | None = None) -> DefinitionVersion:
+    """Make ``version`` (default: the newest) the active one. Runs already started keep theirs."""
+    row = get(session, name, version) if version is not None else latest_version(session, name)
+    if row is None:
+        raise NotFound(f"definition '{name}' does not exist")
+    current = active(session, name)
+    if current is not None and current.id == row.id:
+        return row
+    now = utcnow()
+    previous = as_utc(current.published_at) if current is not None else None
+    if previous is not None:
+        # Strictly after the active one's time, even with a coarse or skewed clock: the newest
+        # publish must win the ordering.
+        now = max(now, previous + timedelta(microseconds=1))
+    row.published_at = now
+    session.add(row)
+    session.flush()
+    return row
+
+
+def versions(session: Session, name: str) -> list[DefinitionVersion]:
+    """Every version of a definition, oldest first; NotFound when there is none."""
+    query = select(DefinitionVersion).where(DefinitionVersion.name == name)
+    rows = list(session.exec(query.order_by(col(DefinitionVersion.version))))
+    if not rows:
+        raise NotFound(f"definition '{name}' does not exist")
+    return rows
 
 
 def get(session: Session, name: str, version: int | None = None) -> DefinitionVersion:
@@ -75,6 +115,37 @@ def list_latest(session: Session) -> list[tuple[DefinitionVersion, int]]:
         .subquery()
     )
     query = select(DefinitionVersion, sub.c.n).join(
-        sub, (DefinitionVersion.name == sub.c.name) & (DefinitionVersion.version == sub.c.v)
+        sub, (col(DefinitionVersion.name) == sub.c.name) & (col(DefinitionVersion.version) == sub.c.v)
     )
     return [(row, count) for row, count in session.exec(query.order_by(DefinitionVersion.name))]
+
+
+def render_yaml(document: dict[str, Any]) -> str:
+    """The YAML rendering that diffs compare: keys in document order, Unicode kept."""
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], *, old_label: str = "a",
+         new_label: str = "b") -> dict[str, Any]:
+    """A unified diff of the YAML renderings, the steps added, removed and changed (by id, in
+    the order they appear) and the top-level fields (other than ``steps``) that changed."""
+    unified = "".join(difflib.unified_diff(
+        render_yaml(old).splitlines(keepends=True), render_yaml(new).splitlines(keepends=True),
+        fromfile=old_label, tofile=new_label,
+    ))
+    before, after = _steps_by_id(old), _steps_by_id(new)
+    fields = sorted(k for k in {*old, *new} - {"steps"} if old.get(k) != new.get(k))
+    return {
+        "unified": unified,
+        "fields": fields,
+        "steps": {
+            "added": [i for i in after if i not in before],
+            "removed": [i for i in before if i not in after],
+            "changed": [i for i in after if i in before and before[i] != after[i]],
+        },
+    }
+
+
+def _steps_by_id(document: dict[str, Any]) -> dict[str, Any]:
+    steps = document.get("steps") or []
+    return {str(s.get("id")): s for s in steps if isinstance(s, dict)}

@@ -242,3 +242,16 @@ class PolicySettings(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     document: dict[str, Any] = _json()
     updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class CalendarRow(SQLModel, table=True):
+    """A business calendar (a ``followthrough.calendar.Calendar`` without its name, as JSON).
+    Files under ``calendars/`` are seeded (source ``file``); the API's edits win (``api``)."""
+
+    __tablename__ = "calendars"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    document: dict[str, Any] = _json()
+    source: str = Field(default="api", max_length=16)  # api | file
+    updated_at: datetime = _ts(default_factory=utcnow)

@@ -54,6 +54,12 @@ class TestExampleSequence:
         run_second = (await enroll(live.api, "welcome_reply", second["id"])).json()
         await eventually(lambda: _emails_to(live, "second@example.test"))
 
+        async def waiting() -> bool:  # the reply must find the run in its wait, not before it
+            steps = (await _run(live, run_second["run_id"]))["steps"]
+            return [s["step_id"] for s in steps] == ["welcome_email", "wait_before_sms"]
+
+        await eventually(waiting)
+
         signed = _signed_sms(live, From="+15555550122", Body="stop please", MessageSid="SM" + "a" * 32)
         response = await live.api.post("/v1/webhooks/twilio/sms", data=signed[0], headers=signed[1])
         assert response.status_code == 200 and "<Response/>" in response.text

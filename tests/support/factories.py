@@ -31,10 +31,19 @@ def welcome_definition(name: str, *, wait: str = "PT1S", **overrides: Any) -> di
     return document
 
 
-async def save_definition(api: httpx.AsyncClient, document: dict[str, Any]) -> dict[str, Any]:
+async def save_definition(
+    api: httpx.AsyncClient, document: dict[str, Any], *, publish: bool = True
+) -> dict[str, Any]:
+    """Save a version and (by default) publish it, so enrollments use it."""
     response = await api.post("/v1/definitions", json=document)
     assert response.status_code in (200, 201), response.text
-    return response.json()
+    saved = response.json()
+    if publish and not saved["active"]:
+        published = await api.post(f"/v1/definitions/{saved['name']}/publish",
+                                   json={"version": saved["version"]})
+        assert published.status_code == 200, published.text
+        saved = {**published.json(), "created": saved["created"], "warnings": saved["warnings"]}
+    return saved
 
 
 async def enroll(api: httpx.AsyncClient, name: str, contact_id: int, **data: Any) -> httpx.Response:

@@ -39,14 +39,14 @@ from sqlmodel import delete
 from activities.door import Door
 from bench.load import percentile
 from bench.run import RESULTS, _machine
-from followthrough.bootstrap import seed_builtins
+from bench.stack import local_database
 from followthrough.models.runs import DeliverInput
 from followthrough.models.vocab import Category, Channel, LedgerState
 from followthrough.policy.contact_policy import MessageIntent, decide
 from followthrough.rendering import Renderer
-from followthrough.settings import PROJECT_ROOT, Settings
+from followthrough.settings import Settings
 from followthrough.store import contacts, ledger, policy, policy_state
-from followthrough.store.db import make_engine, session_scope, upgrade
+from followthrough.store.db import session_scope
 from followthrough.store.tables import Delivery, TimelineEntry
 from followthrough.store.templates import DbTemplateSource
 
@@ -89,15 +89,7 @@ def _discard(_value: object) -> None:
 
 
 def _setup(work: Path, recent: int) -> tuple[Settings, object, int]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=work, database_url=f"sqlite:///{work / 'ft.sqlite3'}",
-        templates_dir=PROJECT_ROOT / "templates", definitions_dir=PROJECT_ROOT / "definitions",
-        admin_api_key="bench-admin-key-" + "0" * 24, public_base_url="http://127.0.0.1:8000",
-    )
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    seed_builtins(engine, settings)
+    settings, engine = local_database(work)
     now = datetime.now(UTC)
     with session_scope(engine) as session:
         contact = contacts.create(session, {

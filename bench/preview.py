@@ -29,12 +29,12 @@ from rich.console import Console
 
 from bench.load import percentile
 from bench.run import _machine
-from followthrough.bootstrap import seed_builtins
+from bench.stack import local_database
 from followthrough.preview import preview_sequence
 from followthrough.rendering import Renderer
-from followthrough.settings import PROJECT_ROOT, Settings
+from followthrough.settings import Settings
 from followthrough.store import contacts, definitions
-from followthrough.store.db import make_engine, session_scope, upgrade
+from followthrough.store.db import session_scope
 from followthrough.store.templates import DbTemplateSource
 
 console = Console()
@@ -54,15 +54,7 @@ STEPS = [
 
 
 def _setup(work: Path) -> tuple[Settings, object, int]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=work, database_url=f"sqlite:///{work / 'ft.sqlite3'}",
-        templates_dir=PROJECT_ROOT / "templates", definitions_dir=PROJECT_ROOT / "definitions",
-        admin_api_key="bench-admin-key-" + "0" * 24, public_base_url="http://127.0.0.1:8000",
-    )
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    seed_builtins(engine, settings)
+    settings, engine = local_database(work)
     document = {"name": "thirty_days", "kind": "sequence", "category": "marketing",
                 "locales": ["en", "ru", "hu"], "stop_on": ["reply"], "steps": STEPS}
     with session_scope(engine) as session:

@@ -16,9 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from channels.outbox import Capture, OutboxSmtpServer, OutboxStore, OutboxTwilioServer
+from followthrough.bootstrap import seed_builtins
 from followthrough.devserver import temporal_cli
-from followthrough.settings import PROJECT_ROOT
+from followthrough.settings import PROJECT_ROOT, Settings
+from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
 
 _PR_SET_PDEATHSIG = 1
@@ -197,3 +201,17 @@ def start_outbox(account_sid: str, auth_token: str) -> Outbox:
         smtp.stop()
         raise
     return Outbox(store, smtp, twilio)
+
+
+def local_database(work: Path) -> tuple[Settings, Engine]:
+    """Settings and a migrated, seeded SQLite database in ``work`` (in-process benchmarks)."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=work, database_url=f"sqlite:///{work / 'ft.sqlite3'}",
+        templates_dir=PROJECT_ROOT / "templates", definitions_dir=PROJECT_ROOT / "definitions",
+        admin_api_key="bench-admin-key-" + "0" * 24, public_base_url="http://127.0.0.1:8000",
+    )
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    seed_builtins(engine, settings)
+    return settings, engine

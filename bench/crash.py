@@ -259,9 +259,7 @@ async def phase(side: FollowthroughSide, children: RestartableChildren, store: T
     assert side.http is not None
     http = side.http
     name = f"crash_{category}"
-    response = await http.post("/v1/definitions", json=definition(category))
-    if response.status_code not in (200, 201):
-        raise RuntimeError(f"POST /v1/definitions: {response.status_code} {response.text}")
+    await side.save_and_publish(definition(category))
     console.log(f"{category}: creating {len(people)} contacts")
     await side.prepare(people, SETUP_CONCURRENCY)
     store.reset()

@@ -139,9 +139,17 @@ class FollowthroughSide(Side):
         else:
             raise RuntimeError("the API's /healthz never answered 200")
         await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
-        response = await self.http.post("/v1/definitions", json=DEFINITION)
+        await self.save_and_publish(DEFINITION)
+
+    async def save_and_publish(self, document: dict) -> None:  # type: ignore[type-arg]
+        """Save a definition and make it active (a save alone changes nothing that runs)."""
+        assert self.http is not None
+        response = await self.http.post("/v1/definitions", json=document)
         if response.status_code not in (200, 201):
             raise RuntimeError(f"POST /v1/definitions: {response.status_code} {response.text}")
+        published = await self.http.post(f"/v1/definitions/{document['name']}/publish", json={})
+        if published.status_code != 200:
+            raise RuntimeError(f"publish: {published.status_code} {published.text}")
 
     async def prepare(self, people: list[Recipient], concurrency: int) -> None:
         assert self.http is not None

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
+from followthrough.errors import ServiceUnavailable
 from followthrough.keywords import Keyword, KeywordKind, parse_keyword
 from followthrough.logging import get_logger
 from followthrough.models.contact import ContactSnapshot
@@ -127,8 +128,8 @@ def _record_sms(
                       "in_reply_to": row.provider_id},
             )
         outcome.timeline_id = entry.id
-        outcome.workflow_ids = [r.workflow_id for r in runs.active_for_contact(session, contact_id)]
         outcome.events = _sms_events(keyword, outcome, form)
+        inbound.keep_events(session, row, [e.model_dump(mode="json") for e in outcome.events])
         return outcome
 
 
@@ -145,8 +146,33 @@ async def handle_inbound_sms(
     if keyword is not None:
         reply = await asyncio.to_thread(_keyword_reply, renderer, keyword, contact, form.get("From", ""))
     outcome = await asyncio.to_thread(_record_sms, engine, form, contact, keyword, reply)
-    await signal_runs(client_factory, outcome.workflow_ids, outcome.events)
+    if outcome.inbound_id is not None:
+        outcome.workflow_ids = await deliver_pending(engine, client_factory, outcome.inbound_id)
     return outcome
+
+
+async def deliver_pending(engine: Engine, client_factory: Any, inbound_id: int) -> list[str]:
+    """Signal a message's events to every active run of its contact, once. Raises when Temporal
+    is unavailable: the webhook then fails, the provider retries, and the retry (a duplicate,
+    recorded nothing new) delivers what is still pending. Returns the workflow ids signalled."""
+    workflow_ids, events = await asyncio.to_thread(_pending, engine, inbound_id)
+    await signal_runs(client_factory, workflow_ids, events)
+    await asyncio.to_thread(_mark_signalled, engine, inbound_id)
+    return workflow_ids
+
+
+def _pending(engine: Engine, inbound_id: int) -> tuple[list[str], list[RunEvent]]:
+    with session_scope(engine) as session:
+        contact_id, stored = inbound.pending_events(session, inbound_id)
+        if contact_id is None:
+            return [], []
+        active = runs.active_for_contact(session, contact_id)
+        return [r.workflow_id for r in active], [RunEvent.model_validate(e) for e in stored]
+
+
+def _mark_signalled(engine: Engine, inbound_id: int) -> None:
+    with session_scope(engine) as session:
+        inbound.mark_signalled(session, inbound_id)
 
 
 async def signal_runs(client_factory: Any, workflow_ids: list[str], events: list[RunEvent]) -> None:
@@ -165,7 +191,10 @@ async def signal_runs(client_factory: Any, workflow_ids: list[str], events: list
 async def _signal(client: Client, workflow_id: str, event: RunEvent) -> None:
     try:
         await client.get_workflow_handle(workflow_id).signal("event", event)
-    except RPCError as exc:  # the run ended between the lookup and the signal
+    except RPCError as exc:
+        if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise ServiceUnavailable(f"Temporal did not take the signal: {exc}") from exc
+        # The run ended between the lookup and the signal: nothing left to tell it.
         log.info("signal not delivered", workflow_id=workflow_id, error=str(exc))
 
 

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.services.inbound import InboundOutcome, signal_runs
+from api.services.inbound import InboundOutcome, deliver_pending
 from channels.inbound.email import InboundEmail, from_message
 from channels.inbound.smtp_listener import SmtpEnvelope
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Channel, EventKind
-from followthrough.store import contacts, inbound, ledger, runs, timeline
+from followthrough.store import contacts, inbound, ledger, timeline
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Contact, Delivery
 
@@ -72,12 +72,12 @@ def _record(engine: Engine, mail: InboundEmail, raw: dict[str, Any]) -> InboundO
             return outcome
         # Every active run of the contact hears the reply, not only the run whose message was
         # answered: the contact answered us, and each run's stop_on decides what that means.
-        outcome.workflow_ids = [r.workflow_id for r in runs.active_for_contact(session, contact_id)]
         outcome.events = [RunEvent(
             kind=EventKind.REPLY.value, channel=Channel.EMAIL, timeline_id=entry.id,
             data={"from": mail.from_address, "subject": mail.subject, "text": mail.text[:2000],
                   "in_reply_to": delivery.key if delivery else None},
         )]
+        inbound.keep_events(session, row, [e.model_dump(mode="json") for e in outcome.events])
         return outcome
 
 
@@ -87,7 +87,8 @@ async def handle_inbound_email(
     """Record an inbound email once per Message-ID, then signal the contact's runs (not for an
     automatic reply). ``raw`` is the payload as received, kept on the inbound row."""
     outcome = await asyncio.to_thread(_record, engine, mail, raw)
-    await signal_runs(client_factory, outcome.workflow_ids, outcome.events)
+    if outcome.inbound_id is not None:
+        outcome.workflow_ids = await deliver_pending(engine, client_factory, outcome.inbound_id)
     return outcome
 
 

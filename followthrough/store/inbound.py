@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from followthrough.store.tables import InboundMessage
+from followthrough.store.tables import InboundMessage, utcnow
 
 
 def store(session: Session, **fields: Any) -> tuple[InboundMessage, bool]:
@@ -41,3 +41,27 @@ def list_page(
     if before is not None:
         query = query.where(col(InboundMessage.id) < before)
     return list(session.exec(query.order_by(col(InboundMessage.id).desc()).limit(limit)))
+
+
+def keep_events(session: Session, row: InboundMessage, events: list[dict[str, Any]]) -> None:
+    """Remember the run events of a new message until they are delivered."""
+    row.events = events
+    session.add(row)
+    session.flush()
+
+
+def pending_events(session: Session, inbound_id: int) -> tuple[int | None, list[dict[str, Any]]]:
+    """(contact id, events) of a message whose events were not delivered yet; (None, []) when
+    there is nothing to deliver."""
+    row = session.get(InboundMessage, inbound_id)
+    if row is None or row.signalled_at is not None or not row.events:
+        return None, []
+    return row.contact_id, list(row.events)
+
+
+def mark_signalled(session: Session, inbound_id: int) -> None:
+    row = session.get(InboundMessage, inbound_id)
+    if row is not None and row.signalled_at is None:
+        row.signalled_at = utcnow()
+        session.add(row)
+        session.flush()

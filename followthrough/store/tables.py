@@ -147,6 +147,10 @@ class InboundMessage(SQLModel, table=True):
     matched: bool = Field(default=False, index=True)
     raw: dict[str, Any] = _json()
     received_at: datetime = _ts(default_factory=utcnow)
+    # The run events this message produces, kept until every active run has been signalled:
+    # a webhook retried after Temporal was down delivers them then (processed once, never lost).
+    events: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    signalled_at: datetime | None = _ts(default=None)
 
 
 class TemplateRow(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from followthrough.store.db import session_scope
@@ -86,3 +87,41 @@ class TestStatusCallback:
         assert response.status_code == 200
         items = (await live.api.get("/v1/deliveries", params={"run_id": run["run_id"]})).json()["items"]
         assert [(d["state"], d["provider_status"]) for d in items] == [("delivered", "delivered")]
+
+
+class TestTemporalDownDuringAnInboundSms:
+    async def test_the_retried_webhook_delivers_the_reply_that_could_not_be_signalled(self, live: LiveStack) -> None:
+        from api.services.inbound import handle_inbound_sms
+        from followthrough.errors import ServiceUnavailable
+
+        await save_definition(live.api, welcome_definition("welcome_outage", wait="PT1H"))
+        contact = await create_contact(live.api, email="outage@example.test", phone="+15555550171")
+        run = (await enroll(live.api, "welcome_outage", contact["id"])).json()
+        await eventually(lambda: _steps_are(live, run["run_id"], ["welcome_email", "wait_before_sms"]))
+        form = {"From": "+15555550171", "Body": "call me later", "MessageSid": "SM" + "f" * 32}
+
+        async def temporal_down():  # type: ignore[no-untyped-def]
+            raise ServiceUnavailable("Temporal at test is not answering")
+
+        async def temporal_up():  # type: ignore[no-untyped-def]
+            return live.temporal
+
+        with pytest.raises(ServiceUnavailable):
+            await handle_inbound_sms(live.engine, temporal_down, form)
+        assert (await live.api.get(f"/v1/runs/{run['run_id']}")).json()["status"] == "running"
+        retried = await handle_inbound_sms(live.engine, temporal_up, form)  # Twilio's retry
+        assert retried.new is False and retried.workflow_ids == [run["workflow_id"]]
+
+        async def stopped() -> bool:
+            return (await live.api.get(f"/v1/runs/{run['run_id']}")).json()["status"] == "stopped"
+
+        await eventually(stopped)
+        timeline = (await live.api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]
+        assert [e["kind"] for e in timeline].count("inbound.sms") == 1
+        again = await handle_inbound_sms(live.engine, temporal_up, form)  # a third delivery: nothing left
+        assert again.workflow_ids == []
+
+
+async def _steps_are(live: LiveStack, run_id: str, expected: list[str]) -> bool:
+    steps = (await live.api.get(f"/v1/runs/{run_id}")).json()["steps"]
+    return [s["step_id"] for s in steps] == expected

@@ -202,17 +202,6 @@ async def _paged(http: httpx.AsyncClient, path: str, params: dict[str, Any]) -> 
             return items
 
 
-async def put_open_policy(http: httpx.AsyncClient) -> None:
-    """No quiet hours and no caps, so the policy never defers; delivery policies unchanged."""
-    document = (await http.get("/v1/policy")).json()
-    document["quiet_hours"]["channels"] = []
-    for category in document["categories"].values():
-        category["caps"] = []
-    response = await http.put("/v1/policy", json=document)
-    if response.status_code != 200:
-        raise RuntimeError(f"PUT /v1/policy: {response.status_code} {response.text}")
-
-
 async def _running(http: httpx.AsyncClient, name: str) -> int:
     response = await http.get("/v1/runs", params={"status": "running", "definition": name, "limit": 200})
     response.raise_for_status()
@@ -438,7 +427,6 @@ async def _main(args: argparse.Namespace, loadavg: str) -> int:
     try:
         await side.start(ENROLL_CONCURRENCY)
         assert side.http is not None
-        await put_open_policy(side.http)
         for index, category in enumerate(categories):
             # Distinct addresses per category: phones +1555 0000000.., +1555 0100000..
             people = recipients("crash", category, args.contacts, index * 100_000)

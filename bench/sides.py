@@ -140,6 +140,20 @@ class FollowthroughSide(Side):
             raise RuntimeError("the API's /healthz never answered 200")
         await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
         await self.save_and_publish(DEFINITION)
+        await self.open_policy()
+
+    async def open_policy(self) -> None:
+        """No quiet hours, caps or yielding, so the contact policy decides (and is paid for) on
+        every send but never defers: the benchmark measures delivery, not the wall clock."""
+        assert self.http is not None
+        document = (await self.http.get("/v1/policy")).json()
+        document["quiet_hours"]["channels"] = []
+        for category in document["categories"].values():
+            category["caps"] = []
+            category["yield_after_higher"] = None
+        response = await self.http.put("/v1/policy", json=document)
+        if response.status_code != 200:
+            raise RuntimeError(f"PUT /v1/policy: {response.status_code} {response.text}")
 
     async def save_and_publish(self, document: dict) -> None:  # type: ignore[type-arg]
         """Save a definition and make it active (a save alone changes nothing that runs)."""

@@ -48,7 +48,10 @@ class DeliveryActivities:
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []
         while True:
-            prepared: Prepared = await asyncio.to_thread(self._door.prepare, input, key, now, failed)
+            # Heartbeats go on while the transaction waits for the database (SQLite's busy
+            # timeout is longer than the heartbeat timeout).
+            prepared: Prepared = await _with_heartbeat(
+                asyncio.to_thread(self._door.prepare, input, key, now, failed))
             if prepared.result is not None:
                 return prepared.result
             message = prepared.message

@@ -15,6 +15,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Category, Channel, LedgerState
 from followthrough.policy.contact_policy import (
+    ContactPolicyState,
     Decision,
     MessageIntent,
     PolicyConfig,
@@ -88,10 +89,16 @@ class Door:
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
             if row.state == LedgerState.PENDING and row.attempts and not uncertain_before:
                 raise ApplicationError("another attempt of this message is in flight", type="Busy")
-            if sticky is not None:
-                decision = Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason)
-            elif input.to:  # an internal notification: to a user, not subject to contact policy
+            if input.to:  # an internal notification: to a user, not subject to contact policy
                 decision = Decision(verdict=Verdict.SEND, channel=input.channel)
+            elif sticky is not None:
+                # A retry or a resend keeps its decision (quiet hours and caps are not asked
+                # again), but a STOP or a suppression that came meanwhile is still honoured.
+                contact = contacts.get(session, input.contact_id)
+                state = policy_state.load_state(session, contact, now, config)
+                refused = _refusal(sticky, Category(input.category), state)
+                decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
+                            else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
                 contact = contacts.get(session, input.contact_id)
                 state = policy_state.load_state(session, contact, now, config)
@@ -188,6 +195,8 @@ class Door:
         # Known not sent: the next attempt must not mistake this row for an interrupted one.
         with session_scope(self._engine) as session:
             row = _row(session, key)
+            if row.state != LedgerState.PENDING:  # a stale attempt: the row has moved on
+                return
             ledger.update(session, row, state=LedgerState.RETRYING, reason=f"{exc.code or 'transient'}: {exc}")
 
     def uncertain(self, input: DeliverInput, key: str, reason: str) -> tuple[DeliverResult, bool]:
@@ -198,9 +207,18 @@ class Door:
             return _result(row), _at_least_once(policy.get_config(session), input.category)
 
     def give_up(self, input: GiveUpInput) -> None:
+        """Close a row the run stops asking about. What may have been sent stays ``uncertain``
+        (a ``pending`` row: an attempt was cut off mid-call); what surely was not is closed."""
         with session_scope(self._engine) as session:
-            row = ledger.get_by_key(session, input.key)
-            if row is not None and row.state not in ledger.FINAL_STATES:
+            row = ledger.get_by_key(session, input.key, for_update=True)
+            if row is None or row.state in ledger.FINAL_STATES or row.state == LedgerState.UNCERTAIN:
+                return
+            if row.state == LedgerState.PENDING:
+                _mark_uncertain(session, row, f"attempt cut off ({input.reason})")
+            elif input.skipped:
+                ledger.update(session, row, state=LedgerState.SKIPPED, reason=input.reason)
+                _timeline(session, row, "message.skipped", f"{row.channel} skipped: {input.reason}")
+            else:
                 ledger.update(session, row, state=LedgerState.FAILED, reason=input.reason)
                 _timeline(session, row, "message.failed", f"{row.channel} failed: {input.reason}")
 
@@ -214,6 +232,15 @@ def _claim(session: Session, input: DeliverInput, key: str) -> Delivery:
     if row is None:  # another attempt claimed the key this instant
         raise ApplicationError("ledger key claimed concurrently", type="Busy")
     return row
+
+
+def _refusal(channel: Channel, category: Category, state: ContactPolicyState) -> str | None:
+    """Consent or suppression that forbids this channel now (the decision's own first checks)."""
+    if (channel, category) in state.revoked:
+        return "no_consent"
+    if channel in state.suppressed_channels:
+        return "suppressed"
+    return None
 
 
 def _at_least_once(config: PolicyConfig, category: Category) -> bool:

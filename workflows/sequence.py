@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
@@ -136,9 +136,12 @@ class SequenceWorkflow:
                     await self._start(action)
                 else:
                     await self._note(action)
-        except asyncio.CancelledError:
-            # Cancellation is a request: bookkeeping may still run before we re-raise.
-            await self._finish(RunStatus.CANCELLED, "cancelled")
+        except BaseException as err:
+            # A cancel reaches us as CancelledError while on a timer, but as an ActivityError
+            # caused by a cancellation while an activity runs. Cancellation is a request:
+            # bookkeeping may still run before we re-raise.
+            if isinstance(err, asyncio.CancelledError) or is_cancelled_exception(err):
+                await self._finish(RunStatus.CANCELLED, "cancelled")
             raise
 
     async def _send(self, action: Send) -> None:
@@ -169,6 +172,14 @@ class SequenceWorkflow:
                                due_at=until, reason=reason)
             if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1))):
                 state, reason = StepState.SKIPPED, f"{self._why()} while deferred ({reason})"
+                # Close the ledger row too, so the deferred message has a final state.
+                await workflow.execute_local_activity_method(
+                    DeliveryActivities.give_up,
+                    GiveUpInput(key=ledger_key(self._input.run_id, action.step_id, action.visit),
+                                reason=reason, skipped=True),
+                    start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                    retry_policy=BOOKKEEPING_RETRY,
+                )
                 break
         await self._record(
             action.step_id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
@@ -187,6 +198,8 @@ class SequenceWorkflow:
                 retry_policy=DELIVERY_RETRY,
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             # Retries exhausted (24 h) or a non-retryable error: the step fails, the run goes on.
             reason = _gave_up_reason(err)
             await workflow.execute_local_activity_method(
@@ -269,6 +282,8 @@ class SequenceWorkflow:
                 retry_policy=START_RETRY,
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED,
                                   f"gave up: {err.cause or err}"))
             return
@@ -294,7 +309,9 @@ class SequenceWorkflow:
                 start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
                 retry_policy=BOOKKEEPING_RETRY,
             )
-        except ActivityError:
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             workflow.logger.warning("contact %s could not be loaded", self._input.contact_id)
 
     async def _record(self, step_id: str, type_: str, state: StepState, **times) -> None:  # type: ignore[no-untyped-def]

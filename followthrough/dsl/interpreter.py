@@ -56,6 +56,8 @@ class RunState(BaseModel):
     since_wait: int = 0
     events: dict[str, dict[str, Any]] = Field(default_factory=dict)
     inbox: list[RunEvent] = Field(default_factory=list)
+    #: (kind, timeline id) of events already received: a redelivered signal is not a new event.
+    seen: list[tuple[str, int]] = Field(default_factory=list)
 
     def enter(self, step_id: str) -> int:
         self.visits[step_id] = self.visits.get(step_id, 0) + 1
@@ -254,7 +256,12 @@ def _jump(definition: SequenceDefinition, step: Any, visit: int, state: RunState
 
 def receive(definition: SequenceDefinition, state: RunState, event: RunEvent, ctx: Context) -> None:
     """An event reached the run: keep it for a later ``wait_for``, show it to conditions as
-    ``events.<kind>``, apply ``stop_on``, and check the goal."""
+    ``events.<kind>``, apply ``stop_on``, and check the goal. The same event delivered twice
+    (an inbound webhook retried while its signals went out) counts once."""
+    if event.timeline_id is not None:
+        if (event.kind, event.timeline_id) in state.seen:
+            return
+        state.seen = [*state.seen, (event.kind, event.timeline_id)][-INBOX_LIMIT:]
     state.inbox = [*state.inbox, event][-INBOX_LIMIT:]
     state.events[event.kind] = {"received": True, "data": dict(event.data)}
     reason = stop_reason_for(definition, event)

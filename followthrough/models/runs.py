@@ -54,10 +54,12 @@ class DeliverResult(BaseModel):
 
 
 class GiveUpInput(BaseModel):
-    """Retries of a delivery ran out: the ledger row is closed as failed with this reason."""
+    """The run stops asking for this message: retries ran out (``failed``), or the run was
+    stopped while the message was deferred (``skipped``)."""
 
     key: str
     reason: str = "gave_up"
+    skipped: bool = False
 
 
 class StepRecord(BaseModel):

@@ -161,3 +161,40 @@ class TestPermanentFailures:
             assert (row.channel, row.state, row.attempts) == ("email", "pending", 2)
 
 
+
+
+class TestRetriesStillHonourOptOuts:
+    def test_a_stop_between_a_transient_error_and_the_retry_skips_the_retry(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        from channels.base import TransientChannelError
+
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_x", Channel.SMS, Category.SERVICE)
+        first = door.prepare(inp, "run_x:s:1", NOON, [])
+        assert first.message is not None
+        door.retrying("run_x:s:1", TransientChannelError("429", code="twilio_20429"))
+        with session_scope(engine) as session:
+            preferences.revoke(session, contact_id, Channel.SMS, None, source="keyword")
+        retry = door.prepare(inp, "run_x:s:1", NOON + timedelta(minutes=1), [])
+        assert retry.result is not None
+        assert (retry.result.state, retry.result.reason) == (LedgerState.SKIPPED, "no_consent")
+
+
+class TestGiveUp:
+    def test_a_cut_off_attempt_stays_uncertain_and_a_deferred_one_is_skipped(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        from followthrough.models.runs import GiveUpInput
+
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_g", Channel.EMAIL, Category.SERVICE)
+        assert door.prepare(inp, "run_g:s:1", NOON, []).message is not None  # now pending
+        door.give_up(GiveUpInput(key="run_g:s:1", reason="gave_up"))
+        with session_scope(engine) as session:
+            policy.put_config(session, PolicyConfig())
+        late = datetime(2026, 6, 10, 20, 30, tzinfo=UTC)  # quiet hours in Budapest
+        deferred = door.prepare(_input(contact_id, "run_h", category=Category.SERVICE), "run_h:s:1", late, [])
+        assert deferred.result is not None and deferred.result.state == LedgerState.DEFERRED
+        door.give_up(GiveUpInput(key="run_h:s:1", reason="stopped", skipped=True))
+        with session_scope(engine) as session:
+            rows = {k: ledger.get_by_key(session, k).state for k in ("run_g:s:1", "run_h:s:1")}  # type: ignore[union-attr]
+        assert rows == {"run_g:s:1": "uncertain", "run_h:s:1": "skipped"}

@@ -158,3 +158,22 @@ class TestSimulate:
             (reply_at, "check", None), (reply_at, "done", None),
         ]
         assert state.events["reply"]["received"] is True
+
+
+class TestRedeliveredEvents:
+    def test_the_same_event_delivered_twice_is_received_once(self) -> None:
+        from datetime import UTC, datetime
+
+        from followthrough.dsl.interpreter import Context, RunState, receive
+        from followthrough.dsl.schema import SequenceDefinition
+        from followthrough.models.contact import ContactSnapshot
+        from followthrough.models.runs import RunEvent
+
+        definition = SequenceDefinition.model_validate({"name": "d", "steps": [
+            {"id": "a", "type": "wait_for", "event": "reply", "timeout": "P1D"}]})
+        state = RunState()
+        ctx = Context(now=datetime(2026, 12, 1, tzinfo=UTC), contact=ContactSnapshot(id=1), data={})
+        for _ in range(2):
+            receive(definition, state, RunEvent(kind="reply", timeline_id=7), ctx)
+        receive(definition, state, RunEvent(kind="reply", timeline_id=8), ctx)
+        assert [e.timeline_id for e in state.inbox] == [7, 8]

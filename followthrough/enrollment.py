@@ -70,15 +70,29 @@ async def enroll(
     run, created, start = await asyncio.to_thread(_claim, engine, name, contact_id, data)
     if not created or start is None:
         return run, False
+    client: Client | None = None
     try:
-        client: Client = await client_factory()
+        client = await client_factory()
         await start_sequence(client, settings, run, start)
     except Exception as exc:
+        # The start may have reached the server although its answer did not reach us: then
+        # the run is alive and its row must stay (it receives events and records its end).
+        if client is not None and await _started(client, run):
+            return run, True
         await asyncio.to_thread(_mark_failed, engine, run.id, f"could not start: {exc}")
         if isinstance(exc, ServiceUnavailable):
             raise
         raise ServiceUnavailable(f"the run could not be started: {exc}") from exc
     return run, True
+
+
+async def _started(client: Client, run: Run) -> bool:
+    """Whether the workflow under the run's business key is this run's."""
+    try:
+        description = await client.get_workflow_handle(run.workflow_id).describe()
+    except Exception:  # unknown counts as not started: the row is marked failed
+        return False
+    return description.typed_search_attributes.get(RUN_ID) == run.id
 
 
 async def start_sequence(client: Client, settings: Settings, run: Run, start: SequenceInput) -> WorkflowHandle:

@@ -142,3 +142,25 @@ def _signed_sms(live: LiveStack, **params: str) -> tuple[dict[str, str], dict[st
     url = live.settings.public_base_url + "/v1/webhooks/twilio/sms"
     signature = RequestValidator(live.settings.twilio_auth_token).compute_signature(url, params)
     return params, {"X-Twilio-Signature": signature}
+
+
+class TestStartAnswerLost:
+    async def test_a_start_whose_answer_is_lost_keeps_its_run(self, live: LiveStack, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        """Fault injection at the one seam we cannot reach on loopback: the server started the
+        workflow but its answer was lost (an RPC timeout after the start)."""
+        import followthrough.enrollment as enrollment
+
+        real_start = enrollment.start_sequence
+
+        async def start_then_lose_the_answer(*args, **kwargs):  # type: ignore[no-untyped-def]
+            await real_start(*args, **kwargs)
+            raise TimeoutError("the answer to StartWorkflowExecution was lost")
+
+        monkeypatch.setattr(enrollment, "start_sequence", start_then_lose_the_answer)
+        await save_definition(live.api, welcome_definition("welcome_lost", wait="PT1H"))
+        contact = await create_contact(live.api, email="lost@example.test")
+        response = await enroll(live.api, "welcome_lost", contact["id"])
+        assert response.status_code == 201
+        run = (await live.api.get(f"/v1/runs/{response.json()['run_id']}")).json()
+        assert run["status"] == "running"
+        await eventually(lambda: _emails_to(live, "lost@example.test"))

@@ -68,6 +68,8 @@ class Door:
             row = ledger.get_by_key(session, key, for_update=True)
             config = policy.get_config(session)
             uncertain_before = False
+            if row is not None:  # channels that failed in earlier attempts stay excluded
+                failed = [*failed, *(Channel(c) for c in row.failed_channels if Channel(c) not in failed)]
             refallback = row is not None and row.state == LedgerState.FAILED and row.channel in failed
             if row is not None and row.state in ledger.FINAL_STATES and not refallback:
                 return Prepared(result=_result(row))
@@ -183,7 +185,9 @@ class Door:
         with session_scope(self._engine) as session:
             row = _row(session, key)
             reason = f"{exc.code or 'permanent'}: {exc}"
-            ledger.update(session, row, state=LedgerState.FAILED, reason=reason)
+            failed_channels = [*row.failed_channels, message.channel.value]
+            ledger.update(session, row, state=LedgerState.FAILED, reason=reason,
+                          failed_channels=list(dict.fromkeys(failed_channels)))
             _timeline(session, row, "message.failed", f"{message.channel} failed: {reason}")
             if exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
                 suppressions.add(session, Channel.EMAIL, message.to, reason=reason, source="bounce")

@@ -107,6 +107,9 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     # The contact policy's answer, stored in the transaction that claims the row (contract 3).
     decision: str | None = Field(default=None, max_length=8)  # send | defer | skip
+    # Channels that failed permanently for this message: a fallback decided later (after a
+    # deferral, in a new attempt) never tries them again.
+    failed_channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     decided_at: datetime | None = _ts(default=None)  # the run's clock; caps count from it
     defer_until: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)

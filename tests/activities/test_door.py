@@ -15,7 +15,7 @@ from channels.base import PermanentChannelError, SendReceipt
 from followthrough.bootstrap import seed_builtins
 from followthrough.models.runs import DeliverInput
 from followthrough.models.vocab import Category, Channel, LedgerState
-from followthrough.policy.contact_policy import PolicyConfig
+from followthrough.policy.contact_policy import PolicyConfig, QuietHours
 from followthrough.rendering import Renderer, TemplateParts
 from followthrough.settings import Settings
 from followthrough.store import contacts, ledger, policy, preferences, suppressions, templates
@@ -198,3 +198,22 @@ class TestGiveUp:
         with session_scope(engine) as session:
             rows = {k: ledger.get_by_key(session, k).state for k in ("run_g:s:1", "run_h:s:1")}  # type: ignore[union-attr]
         assert rows == {"run_g:s:1": "uncertain", "run_h:s:1": "skipped"}
+
+
+class TestFallbackAfterDeferral:
+    def test_a_channel_that_failed_is_not_tried_again_when_the_fallback_was_deferred(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        with session_scope(engine) as session:
+            # Quiet hours for email only, so the email fallback is deferred at night.
+            policy.put_config(session, PolicyConfig(quiet_hours=QuietHours(channels=[Channel.EMAIL])))
+        night = datetime(2026, 6, 10, 20, 30, tzinfo=UTC)  # 22:30 in Budapest
+        inp = _input(contact_id, "run_d", Channel.SMS, Category.SERVICE, fallbacks=[Channel.EMAIL])
+        first = door.prepare(inp, "run_d:s:1", night, [])
+        assert first.message is not None and first.message.channel == Channel.SMS
+        door.failed(inp, "run_d:s:1", first.message, PermanentChannelError("bad number", code="twilio_21211"))
+        deferred = door.prepare(inp, "run_d:s:1", night, [Channel.SMS])
+        assert deferred.result is not None and deferred.result.state == LedgerState.DEFERRED
+        # The workflow asks again in the morning, in a new activity that knows nothing of SMS.
+        morning = door.prepare(inp, "run_d:s:1", deferred.result.defer_until, [])  # type: ignore[arg-type]
+        assert morning.message is not None and morning.message.channel == Channel.EMAIL

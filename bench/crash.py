@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import secrets
 import shutil
 import signal
@@ -43,8 +44,8 @@ from rich.table import Table
 
 from bench.run import RESULTS, _machine, _temporal_version
 from bench.sides import TEMPORAL_DB, FollowthroughSide, Recipient, recipients
-from bench.stack import Children, Outbox, TimedStore
-from channels.outbox import OutboxSmtpServer, OutboxTwilioServer
+from bench.stack import Children, TimedStore, start_outbox
+from channels.outbox import OutboxTwilioServer
 
 console = Console()
 SETUP_CONCURRENCY = 10  # POST /v1/contacts at 50 in flight hit "database is locked" (RESULTS.md)
@@ -115,21 +116,6 @@ class SlowTwilioServer(OutboxTwilioServer):
         if self.response_delay:
             self._stopped.wait(self.response_delay)
         super()._hold()
-
-
-def start_slow_outbox(account_sid: str, auth_token: str, smtp_delay: float, twilio_delay: float) -> Outbox:
-    store = TimedStore()
-    smtp = OutboxSmtpServer(store, "127.0.0.1", 0)
-    smtp.data_delay = smtp_delay
-    twilio = SlowTwilioServer(store, "127.0.0.1", 0, account_sid=account_sid, auth_token=auth_token)
-    twilio.response_delay = twilio_delay
-    smtp.start()
-    try:
-        twilio.start()
-    except BaseException:
-        smtp.stop()
-        raise
-    return Outbox(store, smtp, twilio)
 
 
 # -- one phase (one category) --------------------------------------------------------------------
@@ -417,8 +403,10 @@ async def _main(args: argparse.Namespace, loadavg: str) -> int:
     categories = ["marketing", "transactional"] if args.category == "both" else [args.category]
     work = Path(tempfile.mkdtemp(prefix="ft-crash-"))
     started = time.monotonic()
-    outbox = await asyncio.to_thread(start_slow_outbox, "AC" + secrets.token_hex(16), secrets.token_hex(16),
-                                     args.smtp_delay, args.twilio_delay)
+    outbox = await asyncio.to_thread(
+        functools.partial(start_outbox, "AC" + secrets.token_hex(16), secrets.token_hex(16),
+                          smtp_delay=args.smtp_delay, twilio_class=SlowTwilioServer))
+    outbox.twilio.response_delay = args.twilio_delay  # type: ignore[attr-defined]
     task = asyncio.current_task()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
     side = FollowthroughSide(work, outbox, args.log_level, args.temporal_db)

@@ -189,11 +189,16 @@ class Outbox:
         self.twilio.stop()
 
 
-def start_outbox(account_sid: str, auth_token: str) -> Outbox:
-    """Both outbox servers on port 0 with one timed in-memory store (threads of this process)."""
+def start_outbox(
+    account_sid: str, auth_token: str, *, smtp_delay: float = 0.0,
+    twilio_class: type[OutboxTwilioServer] = OutboxTwilioServer,
+) -> Outbox:
+    """Both outbox servers on port 0 with one timed in-memory store (threads of this process).
+    ``smtp_delay`` holds each reply to DATA; ``twilio_class`` may be a slower server."""
     store = TimedStore()
     smtp = OutboxSmtpServer(store, "127.0.0.1", 0)
-    twilio = OutboxTwilioServer(store, "127.0.0.1", 0, account_sid=account_sid, auth_token=auth_token)
+    smtp.data_delay = smtp_delay
+    twilio = twilio_class(store, "127.0.0.1", 0, account_sid=account_sid, auth_token=auth_token)
     smtp.start()
     try:
         twilio.start()

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from api.deps import EngineDep, ManagerDep, PrincipalDep, TemporalDep
+from api.deps import EngineDep, TemporalDep
 from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, UtcDateTime, decode_cursor, page_of
 from api.services.inbound import handle_contact_event
 from api.services.inbound_email import handle_inbound_email
@@ -73,7 +73,7 @@ class ContactEventAccepted(BaseModel):
 @router.post("/v1/webhooks/email/inbound", status_code=status.HTTP_202_ACCEPTED,
              summary="Inbound email (parsed, as JSON)")
 async def inbound_email(
-    body: InboundEmailPayload, engine: EngineDep, temporal: TemporalDep, _principal: ManagerDep
+    body: InboundEmailPayload, engine: EngineDep, temporal: TemporalDep
 ) -> InboundAccepted:
     """Record the email once per Message-ID, match it to a contact, and signal a reply to the
     contact's runs unless it is an automatic reply."""
@@ -103,7 +103,6 @@ def _inbound_page(engine: Engine, matched: bool | None, channel: Channel | None,
 @router.get("/v1/inbound", summary="Inbound messages, newest first (unknown senders too)")
 async def list_inbound(
     engine: EngineDep,
-    _principal: ManagerDep,
     matched: bool | None = None,
     channel: Channel | None = None,
     cursor: Annotated[str | None, Query(description="A next_cursor from the previous page.")] = None,
@@ -121,7 +120,6 @@ async def post_contact_event(
     body: ContactEventCreate,
     engine: EngineDep,
     temporal: TemporalDep,
-    _principal: PrincipalDep,
 ) -> ContactEventAccepted:
     """On the timeline as ``event.<name>``; every active run gets ``RunEvent(kind=<name>)``."""
     outcome = await handle_contact_event(engine, temporal.client, contact_id, body.event, body.data)

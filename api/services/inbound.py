@@ -91,7 +91,7 @@ def _apply_keyword(session: Session, keyword: Keyword, sender: str) -> None:
             preferences.grant(session, contact_id, Channel.SMS, None, source="keyword")
         row = suppressions.find(session, Channel.SMS, sender) if sender else None
         if row is not None and row.id is not None and row.source in ("keyword", "provider"):
-            suppressions.remove(session, row.id)
+            suppressions.remove(session, row.id, source="keyword")
 
 
 def _record_sms(

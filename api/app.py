@@ -7,11 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api import errors
+from api import access, errors
 from api.deps import DB_SESSION_SLOTS
 from api.routers import (
     calendars,
@@ -54,7 +54,7 @@ def create_app(
         await asyncio.to_thread(seed_builtins, engine, settings)
         listener = None
         if settings.inbound_smtp_port is not None:  # inbound mail straight to us, no parser service
-            callback = smtp_callback(engine, _app.state.temporal.client)
+            callback = smtp_callback(engine, _app.state.temporal.client, trust_relay=settings.inbound_trust_relay)
             listener = InboundSmtpListener(callback, settings.api_host, settings.inbound_smtp_port)
             await listener.start()
         app.state.inbound_smtp = listener
@@ -69,6 +69,7 @@ def create_app(
         version="1",
         summary="Durable CRM follow-through: sequences, reminders, escalations, one delivery door.",
         lifespan=lifespan,
+        dependencies=[Depends(access.authorize)],  # who may do what: api/access.py
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -79,4 +80,5 @@ def create_app(
     for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
+    access.check_routes(app)
     return app

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     outbox_smtp_port: int = 8025
     outbox_twilio_port: int = 8026
     inbound_smtp_port: int | None = None  # set: the API also receives replies over SMTP here
+    # True: every inbound email counts as verified (the relay in front of us already refuses mail
+    # failing DKIM/SPF). False: only mail whose Authentication-Results pass for its From domain.
+    inbound_trust_relay: bool = False
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

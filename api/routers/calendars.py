@@ -12,19 +12,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Response, status
+from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import BaseModel
 
-from api.deps import SessionDep, require_manager
+from api.deps import SessionDep
 from api.schemas.common import Page, UtcDateTime
 from followthrough.calendar import BUILTIN_CALENDARS
 from followthrough.errors import NotFound
 from followthrough.store import calendars
 from followthrough.store.tables import CalendarRow
 
-router = APIRouter(
-    prefix="/v1/calendars", tags=["calendars"], dependencies=[Depends(require_manager)]
-)
+router = APIRouter(prefix="/v1/calendars", tags=["calendars"])
 
 Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. budapest_office")]
 

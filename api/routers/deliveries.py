@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from api.deps import EngineDep, PrincipalDep
+from api.deps import EngineDep
 from api.schemas.common import Page
 from api.schemas.runs import DeliveryPublic
 from followthrough.models.vocab import Channel, LedgerState
@@ -15,7 +15,6 @@ router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 @router.get("", response_model=Page[DeliveryPublic], summary="The delivery ledger, newest first")
 def list_deliveries(
     engine: EngineDep,
-    _principal: PrincipalDep,
     contact_id: int | None = None,
     run_id: str | None = None,
     channel: Channel | None = None,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import AfterValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.deps import EngineDep, RendererDep, SessionDep, SettingsDep, require_manager
+from api.deps import EngineDep, RendererDep, SessionDep, SettingsDep
 from api.schemas.common import Page
 from api.schemas.contacts import checked
 from api.schemas.templates import (
@@ -28,9 +28,7 @@ from followthrough.settings import Settings
 from followthrough.store import contacts, templates
 from followthrough.store.tables import Contact
 
-router = APIRouter(
-    prefix="/v1/templates", tags=["templates"], dependencies=[Depends(require_manager)]
-)
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
 Name = Annotated[str, Path(pattern=NAME_PATTERN, description="e.g. welcome_followup")]
 

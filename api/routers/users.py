@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 from sqlmodel import col, select
 
-from api.deps import SessionDep, require_admin
+from api.deps import SessionDep
 from api.schemas.common import Page
 from api.schemas.users import UserCreate, UserCreated, UserPublic
 from followthrough.store import users
 from followthrough.store.tables import User
 
-router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

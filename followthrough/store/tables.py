@@ -199,6 +199,9 @@ class Consent(SQLModel, table=True):
     category: str = Field(max_length=16)
     granted: bool
     source: str = Field(max_length=16)  # api | keyword | unsubscribe | bounce | provider
+    #: Who withdrew it, while withdrawn: a contact's own revocation (keyword, unsubscribe,
+    #: provider, bounce) is kept even when staff had already revoked, so staff cannot undo it.
+    revocation_source: str | None = Field(default=None, max_length=16)
     updated_at: datetime = _ts(default_factory=utcnow)
 
 

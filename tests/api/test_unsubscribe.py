@@ -115,3 +115,44 @@ class TestOneClick:
         response = await api.post(path(settings, cid), data={"List-Unsubscribe": "Yes"})
         assert (response.status_code, response.json()["code"]) == (400, "unsubscribe_choice_missing")
         assert all((await email_consent(api, cid)).values())
+
+
+class TestResubscribe:
+    """The page is the contact's own voice: it may give back what the contact withdrew."""
+
+    async def test_the_page_offers_and_grants_back_what_staff_cannot(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api, locale="ru"))["id"]
+        await api.post(path(settings, cid), data=ONE_CLICK, headers={"Authorization": ""})
+        refused = await api.patch(f"/v1/contacts/{cid}/preferences",
+                                  json={"consent": {"email": {"marketing": True}}})
+        assert refused.status_code == 409
+        page = await api.get(path(settings, cid), headers={"Authorization": ""})
+        assert 'value="resubscribe">Снова подписаться на «Новости и акции»' in page.text
+        assert 'value="category"' not in page.text  # already unsubscribed from it
+        response = await api.post(path(settings, cid), data={"scope": "resubscribe"},
+                                  headers={"Authorization": ""})
+        assert response.status_code == 200
+        assert "Вы снова подписаны" in response.text
+        assert 'value="resubscribe"' not in response.text
+        assert await email_consent(api, cid) == dict.fromkeys(
+            ("transactional", "service", "sales", "marketing"), True)
+        entry = (await api.get(f"/v1/contacts/{cid}/timeline")).json()["items"][0]
+        assert (entry["kind"], entry["data"]) == (
+            "consent.granted", {"channel": "email", "categories": ["marketing"], "source": "unsubscribe"})
+        # Given back by the contact, it is staff's to change again.
+        again = await api.patch(f"/v1/contacts/{cid}/preferences",
+                                json={"consent": {"email": {"marketing": False}}})
+        assert again.status_code == 200
+
+    @pytest.mark.parametrize(("locale", "text"), [
+        ("en", "Subscribe again to “News and promotions”"),
+        ("hu", "Újra feliratkozom: „Hírek és akciók”"),
+    ])
+    async def test_the_button_after_unsubscribing_in_each_language(
+        self, api: httpx.AsyncClient, settings: Settings, locale: str, text: str
+    ) -> None:
+        cid = (await create_contact(api, locale=locale))["id"]
+        response = await api.post(path(settings, cid), data={"scope": "category"})
+        assert f'value="resubscribe">{text}</button>' in response.text

@@ -62,7 +62,8 @@ class SendStep(_Strict):
     category: Category | None = None  # overrides the definition's category
     #: ``internal`` only: a user id, or a path (``data.rep_id``) to one. Required for
     #: ``internal`` by ``validate.py``, not here, so versions pinned by older runs still load.
-    to_user: int | str | None = Field(
+    to_user: (Annotated[int, Field(ge=1, le=MAX_USER_ID)] | Annotated[str, Field(pattern=USER_PATH_PATTERN)]
+              | None) = Field(
         default=None,
         description="internal sends: a user id, or a path to one: data.<key> or contact.attributes.<key>",
     )

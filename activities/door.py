@@ -44,6 +44,9 @@ HARD_BOUNCE_CODES = frozenset({"smtp_550", "smtp_551", "smtp_553"})
 #: Twilio 21610: the recipient replied STOP to our number; the carrier blocks us from now on.
 TWILIO_OPTED_OUT = "twilio_21610"
 
+#: An input from before internal sends named users: its address came from the run's data.
+LEGACY_TO_REASON = "no_recipient: an address from the run's data (internal sends now name a user)"
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -95,7 +98,9 @@ class Door:
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
             if row.state == LedgerState.PENDING and row.attempts and not uncertain_before:
                 raise ApplicationError("another attempt of this message is in flight", type="Busy")
-            if input.to_user_id is not None:
+            if input.legacy_to:
+                decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_TO_REASON)
+            elif input.to_user_id is not None:
                 # To a user: the people policy, never the contact's (no consent, quiet hours,
                 # caps or yields of the contact; and it does not count toward them).
                 decision = decide_for_user(input.to_user_id, user, input.channel)

@@ -10,7 +10,7 @@ from threading import Barrier
 import pytest
 from sqlalchemy import Engine
 
-from activities.door import Door
+from activities.door import LEGACY_TO_REASON, Door
 from channels.base import PermanentChannelError, SendReceipt
 from followthrough.bootstrap import seed_builtins
 from followthrough.models.runs import DeliverInput
@@ -306,13 +306,28 @@ class TestMessagesToUsers:
         assert (prepared.result.state, prepared.result.reason) == (
             LedgerState.SKIPPED, f"no_recipient: user {rep} has no email address")
 
-    def test_an_address_left_in_an_old_input_is_ignored(self, door_env) -> None:  # type: ignore[no-untyped-def]
-        # Histories recorded before this change carry ``to`` (an address from the run's data).
+    def test_an_old_input_with_an_address_from_the_data_is_skipped(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        # An activity scheduled before this change (retried after it) carries ``to``: the alert
+        # must neither reach that address nor fall through to the contact's.
         door, engine, _ = door_env
-        contact_id, rep = _contact(engine), _user(engine)
-        document = {**_to_user(contact_id, "run_old", rep).model_dump(mode="json"), "to": "evil@example.test"}
-        prepared = door.prepare(DeliverInput.model_validate(document), "run_old:s:1", NOON, [])
-        assert prepared.message is not None and prepared.message.to == "rep@example.test"
+        contact_id = _contact(engine)
+        document = {**_input(contact_id, "run_old", Channel.EMAIL, Category.SALES).model_dump(mode="json"),
+                    "to": "rep@example.test"}
+        inp = DeliverInput.model_validate(document)
+        assert (inp.legacy_to, "to" in inp.model_dump()) == (True, False)
+        prepared = door.prepare(inp, "run_old:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (LedgerState.SKIPPED, LEGACY_TO_REASON)
+        with session_scope(engine) as session:
+            assert ledger.get_by_key(session, "run_old:s:1").to_address is None  # type: ignore[union-attr]
+
+    def test_an_old_input_of_a_contacts_message_still_goes_to_the_contact(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        document = {**_input(contact_id, "run_old_c", Channel.EMAIL, Category.SERVICE).model_dump(mode="json"),
+                    "to": None}
+        prepared = door.prepare(DeliverInput.model_validate(document), "run_old_c:s:1", NOON, [])
+        assert prepared.message is not None and prepared.message.to == "ilona@example.test"
 
     def test_a_bounce_from_a_users_address_suppresses_nothing(self, door_env) -> None:  # type: ignore[no-untyped-def]
         door, engine, _ = door_env

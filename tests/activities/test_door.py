@@ -298,6 +298,15 @@ class TestMessagesToUsers:
             row = ledger.get_by_key(session, "run_u:s:1")
             assert (row.state, row.decision, row.to_user_id, row.to_address) == ("skipped", "skip", 424242, None)  # type: ignore[union-attr]
 
+    def test_a_user_id_beyond_the_databases_integers_is_an_unknown_user(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        # PostgreSQL would refuse the lookup itself ("integer out of range"), retrying forever.
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        prepared = door.prepare(_to_user(contact_id, "run_big", 2**40), "run_big:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (
+            LedgerState.SKIPPED, f"no_recipient: user {2**40} does not exist")
+
     def test_a_user_without_an_email_address_is_a_recorded_skip(self, door_env) -> None:  # type: ignore[no-untyped-def]
         door, engine, _ = door_env
         contact_id, rep = _contact(engine), _user(engine, email=None)

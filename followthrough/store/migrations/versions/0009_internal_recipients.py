@@ -20,7 +20,7 @@ def upgrade() -> None:
     # notifications cannot be told apart from the contact's own mail and keep counting toward
     # caps until they leave the longest cap window (7 days by default).
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('to_user_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('to_user_id', sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:

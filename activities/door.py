@@ -22,7 +22,7 @@ from followthrough.policy.contact_policy import (
     Verdict,
     decide,
 )
-from followthrough.policy.people_policy import address_of, decide_for_user
+from followthrough.policy.people_policy import LEGACY_ADDRESS, address_of, decide_for_user
 from followthrough.rendering import RenderedMessage, Renderer, TemplateError
 from followthrough.settings import Settings
 from followthrough.store import (
@@ -43,9 +43,6 @@ from followthrough.unsubscribe import unsubscribe_headers
 HARD_BOUNCE_CODES = frozenset({"smtp_550", "smtp_551", "smtp_553"})
 #: Twilio 21610: the recipient replied STOP to our number; the carrier blocks us from now on.
 TWILIO_OPTED_OUT = "twilio_21610"
-
-#: An input from before internal sends named users: its address came from the run's data.
-LEGACY_TO_REASON = "no_recipient: an address from the run's data (internal sends now name a user)"
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,7 @@ class Door:
             if row.state == LedgerState.PENDING and row.attempts and not uncertain_before:
                 raise ApplicationError("another attempt of this message is in flight", type="Busy")
             if input.legacy_to:
-                decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_TO_REASON)
+                decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
             elif input.to_user_id is not None:
                 # To a user: the people policy, never the contact's (no consent, quiet hours,
                 # caps or yields of the contact; and it does not count toward them).

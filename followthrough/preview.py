@@ -37,7 +37,12 @@ from followthrough.policy.contact_policy import (
     Verdict,
     decide,
 )
-from followthrough.policy.people_policy import UserRecipient, address_of, decide_for_user
+from followthrough.policy.people_policy import (
+    LEGACY_ADDRESS,
+    UserRecipient,
+    address_of,
+    decide_for_user,
+)
 from followthrough.rendering import Renderer, SmsStats, TemplateError, normalize_locale
 from followthrough.sms_encoding import sms_info
 from followthrough.store import contacts, definitions, policy, policy_state, users
@@ -168,6 +173,8 @@ class DryRunDoor:
             return users.recipient(session, user_id)
 
     def _decide(self, action: dsl.Send, ctx: dsl.Context, user: UserRecipient | None) -> Decision:
+        if action.legacy_to:
+            return Decision(verdict=Verdict.SKIP, reason=LEGACY_ADDRESS)
         if action.to_user is not None:  # a user's message: the people policy, as the door does
             return decide_for_user(action.to_user, user, action.channel)
         if not self._respect_policy:

@@ -159,6 +159,7 @@ class SequenceWorkflow:
             data=self._input.data,
             definition_name=self._input.definition_name,
             to_user_id=action.to_user,
+            legacy_to=action.legacy_to,
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.

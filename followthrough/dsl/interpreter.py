@@ -86,6 +86,9 @@ class Send:
     #: An ``internal`` notification: the user it goes to (the door reads the address from the
     #: users table); None: the contact. No address ever comes from the run's data.
     to_user: int | None = None
+    #: A version saved before ``to_user`` sent this to ``data.rep_email``: it still asks the door
+    #: (same commands for histories recorded then), which only records it as skipped.
+    legacy_to: bool = False
     type: str = "send"
 
 
@@ -201,6 +204,11 @@ def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Conte
     if step.channel == "internal":
         # A notification to a user (the contact's rep): an email through the same door, to the
         # address the users table holds for the user named here.
+        if step.to_user is None and ctx.data.get("rep_email"):
+            # Replay safety, not delivery: runs pinned to a version saved before to_user asked
+            # the door here, and a replayed history must find the same commands. Only the fact
+            # travels, never the address; the door skips it (people_policy.LEGACY_ADDRESS).
+            return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True)
         user_id, problem = user_ref(step.to_user, ctx)
         if user_id is None:
             return Note(step.id, visit, "send", StepState.SKIPPED, f"no_recipient: {problem}")

@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict
 from followthrough.models.vocab import Channel
 from followthrough.policy.contact_policy import Decision, Verdict
 
+#: A message from before internal sends named users: its address came from the run's data, so it
+#: is recorded as skipped, neither sent there nor to the contact.
+LEGACY_ADDRESS = "no_recipient: an address from the run's data (internal sends now name a user)"
+
 
 class UserRecipient(BaseModel):
     """What the decision needs about one user, read from the ``users`` table."""

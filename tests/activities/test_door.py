@@ -10,12 +10,13 @@ from threading import Barrier
 import pytest
 from sqlalchemy import Engine
 
-from activities.door import LEGACY_TO_REASON, Door
+from activities.door import Door
 from channels.base import PermanentChannelError, SendReceipt
 from followthrough.bootstrap import seed_builtins
 from followthrough.models.runs import DeliverInput
 from followthrough.models.vocab import Category, Channel, LedgerState
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
+from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.rendering import Renderer, TemplateParts
 from followthrough.settings import Settings
 from followthrough.store import (
@@ -326,7 +327,7 @@ class TestMessagesToUsers:
         assert (inp.legacy_to, "to" in inp.model_dump()) == (True, False)
         prepared = door.prepare(inp, "run_old:s:1", NOON, [])
         assert prepared.result is not None
-        assert (prepared.result.state, prepared.result.reason) == (LedgerState.SKIPPED, LEGACY_TO_REASON)
+        assert (prepared.result.state, prepared.result.reason) == (LedgerState.SKIPPED, LEGACY_ADDRESS)
         with session_scope(engine) as session:
             assert ledger.get_by_key(session, "run_old:s:1").to_address is None  # type: ignore[union-attr]
 

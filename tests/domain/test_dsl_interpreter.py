@@ -82,10 +82,17 @@ class TestInternalRecipients:
         contact = ANNA.model_copy(update={"attributes": attributes})
         assert next_action(d, RunState(), ctx(data=data, contact=contact)) == expected
 
-    def test_a_version_saved_before_to_user_skips_its_internal_sends(self) -> None:
-        # Runs pinned to such a version still load it; nothing goes to data.rep_email any more.
+    def test_a_version_saved_before_to_user_asks_the_door_as_it_did_but_carries_no_address(self) -> None:
+        # Runs pinned to such a version still load it and make the same commands (a replayed
+        # history expects them); only the fact that there was an address travels.
         d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
         action = next_action(d, RunState(), ctx(data={"rep_email": "rep@example.test"}))
+        assert action == Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, legacy_to=True)
+        assert "rep@example.test" not in repr(action)
+
+    def test_a_version_saved_before_to_user_without_rep_email_skips_as_it_did(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
+        action = next_action(d, RunState(), ctx(data={}))
         assert action == Note("a", 1, "send", StepState.SKIPPED, "no_recipient: the step names no user (to_user)")
 
     def test_waits_compute_absolute_due_times(self) -> None:

@@ -15,6 +15,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Category, Channel, RunStatus
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
+from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.preview import preview_sequence
 from followthrough.rendering import Renderer, TemplateParts
 from followthrough.store import contacts, definitions, policy, preferences, templates, users
@@ -149,6 +150,12 @@ class TestPreviewService:
         result = _preview(engine, "notify_nobody", data={"rep_id": 9999})
         step = result.steps[0]
         assert (step.state, step.reason, step.message) == ("skipped", "no_recipient: user 9999 does not exist", None)
+
+    def test_a_version_saved_before_to_user_shows_the_skip(self, engine: Engine) -> None:
+        _save(engine, "notify_old", {"id": "rep", "type": "send", "channel": "internal", "template": "welcome"})
+        result = _preview(engine, "notify_old", data={"rep_email": "rep@example.test"})
+        step = result.steps[0]
+        assert (step.state, step.reason, step.message) == ("skipped", LEGACY_ADDRESS, None)
 
     def test_internal_notifications_do_not_count_toward_the_contacts_caps(self, engine: Engine) -> None:
         with session_scope(engine) as session:

@@ -18,6 +18,7 @@ from followthrough.calendar import BUILTIN_CALENDARS, add_business_time, next_lo
 from followthrough.dsl.waits import split_bucket
 from followthrough.enrollment import enroll
 from followthrough.models.runs import RunEvent, SequenceResult
+from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs, users
 from followthrough.store.db import session_scope
@@ -282,6 +283,16 @@ class TestContactSteps:
         with session_scope(engine) as session:
             [row] = ledger.list_page(session, run_id=out.run_id)
         assert (row.state, row.reason, row.to_address) == ("skipped", "no_recipient: user 424242 does not exist", None)
+
+    async def test_a_version_saved_before_to_user_never_sends_to_the_data_address(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        # Stored as such versions were (definitions.save does not run the validator).
+        _save(engine, "notify_old", [{"id": "tell_rep", "type": "send", "channel": "internal", "template": "welcome"}])
+        out = await _run(ts_env, engine, edge_settings, "notify_old", _contact(engine),
+                         data={"rep_email": "rep@example.test"})
+        assert out.steps == [("tell_rep", "skipped", LEGACY_ADDRESS)]
+        assert outbox.store.list(limit=None) == []
 
     async def test_an_internal_send_without_a_user_id_in_the_data_is_skipped(
         self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle

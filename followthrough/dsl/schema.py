@@ -22,14 +22,14 @@ EVENT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 #: Where ``until_date`` reads its date: ``contact.<field>``, ``contact.attributes.<key>...`` or
 #: ``data.<key>...`` (the enrollment data).
 ATTRIBUTE_PATH_PATTERN = r"^(contact|data)(\.[A-Za-z_][A-Za-z0-9_]*)+$"
-#: What ``set`` may change: one contact attribute, or the lead score (stored, for now, as the
-#: contact attribute ``lead_score``).
 #: Where an ``internal`` send finds the id of the user it goes to: ``data.<key>...`` (the
 #: enrollment data) or ``contact.attributes.<key>...``.
 USER_PATH_PATTERN = r"^(data|contact\.attributes)(\.[A-Za-z_][A-Za-z0-9_]*)+$"
 #: User ids are 32-bit integers in the database (PostgreSQL ``integer``); anything larger is not
 #: an id at all, and must not reach a query that would fail on it.
 MAX_USER_ID = 2**31 - 1
+#: What ``set`` may change: one contact attribute, or the lead score (stored, for now, as the
+#: contact attribute ``lead_score``).
 SET_TARGET_PATTERN = r"^(contact\.attributes\.[A-Za-z_][A-Za-z0-9_]{0,63}|lead\.score)$"
 RESERVED_NAMES = frozenset({"schema"})
 MAX_STEPS = 500

@@ -158,7 +158,8 @@ class SequenceWorkflow:
             fallbacks=list(action.fallbacks),
             data=self._input.data,
             definition_name=self._input.definition_name,
-            to=action.to,
+            to_user_id=action.to_user,
+            legacy_to=action.legacy_to,
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.

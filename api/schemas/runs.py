@@ -74,6 +74,8 @@ class DeliveryPublic(BaseModel):
     template: str | None
     locale: str | None
     to: str | None
+    #: A message to a user (an ``internal`` notification about the contact), not to the contact.
+    to_user_id: int | None = None
     state: str
     provider_id: str | None
     provider_status: str | None
@@ -88,7 +90,8 @@ class DeliveryPublic(BaseModel):
         return cls(
             id=row.id or 0, key=row.key, run_id=row.run_id, step_id=row.step_id, visit=row.visit,
             contact_id=row.contact_id, channel=row.channel, category=row.category,
-            template=row.template, locale=row.locale, to=row.to_address, state=row.state,
+            template=row.template, locale=row.locale, to=row.to_address, to_user_id=row.to_user_id,
+            state=row.state,
             provider_id=row.provider_id, provider_status=row.provider_status, reason=row.reason,
             attempts=row.attempts, created_at=as_utc(row.created_at),  # type: ignore[arg-type]
             updated_at=as_utc(row.updated_at), sent_at=as_utc(row.sent_at),  # type: ignore[arg-type]

@@ -39,7 +39,9 @@ def _match(session: Session, mail: InboundEmail) -> tuple[Contact | None, Delive
     """(contact, the delivery answered, how it matched: ``thread`` | ``address``)."""
     for message_id in mail.thread_ids:
         delivery = ledger.by_message_id(session, message_id)
-        if delivery is not None and delivery.contact_id is not None:
+        # An answer to a message sent to a user (an internal alert) is the user's, not the
+        # contact's: it must not stop the contact's runs as a reply.
+        if delivery is not None and delivery.contact_id is not None and delivery.to_user_id is None:
             return contacts.get(session, delivery.contact_id), delivery, "thread"
     found = contacts.find_by_email(session, mail.from_address) if mail.from_address else []
     return (found[0], None, "address") if found else (None, None, None)

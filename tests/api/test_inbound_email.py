@@ -172,6 +172,34 @@ class TestVerification:
         assert [e["data"]["verified_by"] for e in timeline if e["kind"] == "inbound.email"] == ["relay"]
 
 
+class TestAnswersFromUsers:
+    async def test_a_rep_answering_an_internal_alert_is_not_the_contacts_reply(self, live: LiveStack) -> None:
+        rep = await live.api.post("/v1/users", json={"name": "Rep", "email": "rep@example.test", "role": "rep"})
+        assert rep.status_code == 201, rep.text
+        steps = [{"id": "tell_rep", "type": "send", "channel": "internal", "template": "welcome",
+                  "to_user": "data.rep_id"},
+                 {"id": "hold", "type": "wait", "duration": "PT1H"}]
+        await save_definition(live.api, welcome_definition("mail_rep", steps=steps, stop_on=["reply"]))
+        contact = await create_contact(live.api, email="client@example.test", phone=None)
+        run = (await enroll(live.api, "mail_rep", contact["id"], rep_id=rep.json()["id"])).json()
+        alert = await _sent_email(live, run["run_id"])
+        assert (alert["to"], alert["to_user_id"], alert["contact_id"]) == (
+            "rep@example.test", rep.json()["id"], contact["id"])
+        # The rep answers the alert's thread: the contact did not reply, nothing stops.
+        response = await live.api.post(PATH, json={
+            "from": "rep@example.test", "to": "noreply@followthrough.example.test",
+            "subject": "Re: Welcome", "text": "On it.", "message_id": "<rep1@example.test>",
+            "in_reply_to": alert["provider_id"], "headers": passing("example.test")})
+        assert response.status_code == 202, response.text
+        assert (response.json()["matched"], response.json()["contact_id"], response.json()["signalled_runs"]) == (
+            False, None, 0)
+        await asyncio.sleep(0.5)
+        assert (await _run(live, run["run_id"]))["status"] == "running"
+        assert await _signals(live, run["workflow_id"]) == []
+        await live.api.post(f"/v1/runs/{run['run_id']}/cancel")
+
+
+
 class TestKeptAndDeduped:
     async def test_unknown_sender_is_listed_unmatched(self, live: LiveStack) -> None:
         response = await live.api.post(PATH, json={

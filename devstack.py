@@ -19,7 +19,7 @@ from pathlib import Path
 from channels.outbox import OutboxHandle, run_outbox
 from followthrough.codec import new_key
 from followthrough.devserver import temporal_cli
-from followthrough.private_files import open_private, private_dir, private_file
+from followthrough.private_files import open_private, private_dir
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
@@ -101,8 +101,7 @@ class DevStack:
         for port in (s.temporal_port, s.temporal_ui_port):
             if not _port_free(port):
                 raise SystemExit(f"port {port} is taken; set FT_TEMPORAL_PORT / FT_TEMPORAL_UI_PORT")
-        # Created 0600 before the server opens it: SQLite keeps an existing file's mode.
-        db_file = private_file(s.data_dir / "temporal.sqlite3").resolve()
+        db_file = (s.data_dir / "temporal.sqlite3").resolve()
         args = [
             "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
             "--ui-port", str(s.temporal_ui_port), "--db-filename", str(db_file),
@@ -113,8 +112,11 @@ class DevStack:
             *search_attribute_flags(),
         ]
         log_file = open_private(s.data_dir / "temporal.log")
+        # umask 077: the server creates its database (and -wal, -shm) 0600. It cannot be
+        # pre-created: the dev server takes an existing file for an initialised database.
         self.temporal = await asyncio.create_subprocess_exec(
-            str(temporal_cli()), *args, stdout=log_file, stderr=log_file, start_new_session=True
+            str(temporal_cli()), *args, stdout=log_file, stderr=log_file, start_new_session=True,
+            umask=0o077,
         )
         await _wait_port("127.0.0.1", s.temporal_port, 60, self.temporal)
         await _wait_port("127.0.0.1", s.temporal_ui_port, 30, self.temporal)

@@ -17,6 +17,8 @@ from followthrough.codec import (
     key_id,
     parse_keys,
 )
+from followthrough.settings import MissingSecret, Settings
+from followthrough.temporal import data_converter
 
 OLD = bytes(range(32))
 NEW = bytes(range(100, 132))
@@ -107,3 +109,19 @@ class TestEncryptingConverter:
         assert b"ann@example.test" not in failure.SerializeToString()
         decoded = await converter.decode_failure(failure)
         assert str(decoded) == "bounce for ann@example.test"
+
+
+class TestDataConverter:
+    """followthrough.temporal.data_converter: the one converter, keyed by FT_PAYLOAD_KEYS."""
+
+    async def test_encrypts_with_the_first_configured_key(self, settings: Settings) -> None:
+        rotated = settings.model_copy(update={
+            "payload_keys": f"{base64.b64encode(NEW).decode()},{base64.b64encode(OLD).decode()}"})
+        [sealed] = await data_converter(rotated).encode(["x"])
+        assert sealed.metadata[KEY_ID] == key_id(NEW).encode()
+        [under_old] = await encrypting_converter([OLD]).encode(["y"])
+        assert await data_converter(rotated).decode([under_old]) == ["y"]
+
+    def test_no_payload_key_fails_fast(self, settings: Settings) -> None:
+        with pytest.raises(MissingSecret, match="FT_PAYLOAD_KEYS is not set"):
+            data_converter(settings.model_copy(update={"payload_keys": ""}))

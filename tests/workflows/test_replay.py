@@ -29,3 +29,18 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
                         workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None
+
+
+async def test_stored_histories_predate_encryption_and_pass_through_the_codec() -> None:
+    """The codec leaves payloads without its encoding as they are: what makes the replays above
+    run on histories recorded before payloads were encrypted."""
+    from followthrough.codec import ENCODING
+    from tests.support.history import payloads_in
+
+    codec = TEST_CONVERTER.payload_codec
+    assert codec is not None
+    for path in HISTORIES:
+        history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+        payloads = [p for event in history.events for p in payloads_in(event)]
+        assert payloads and all(p.metadata.get("encoding") != ENCODING for p in payloads), path.name
+        assert await codec.decode(payloads) == payloads

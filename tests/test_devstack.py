@@ -96,6 +96,11 @@ class TestDev:
         assert "[dev] worker exited with -9; restarting" in output
         assert all(_port_closed(p) for p in (api, temporal, smtp, twilio))
         _assert_private(tmp_path / "data")
+        # The Temporal server's own storage holds the runs' histories, encrypted: the addresses
+        # the runs sent to (in the contact snapshot and the enrollment) appear nowhere in it.
+        stored = b"".join(f.read_bytes() for f in (tmp_path / "data").glob("temporal.sqlite3*"))
+        assert b"welcome_sequence" in stored  # the workflow ids are there, in the clear
+        assert b"dev@example.test" not in stored and b"again@example.test" not in stored
 
 
 def _assert_private(data: Path) -> None:

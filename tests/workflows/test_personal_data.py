@@ -24,7 +24,7 @@ TEXT = "Your private appointment is confirmed"
 NOTE = "met at the clinic"
 
 
-def _one_step(name: str, *steps: dict[str, Any]) -> dict[str, Any]:
+def _sequence(name: str, *steps: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "kind": "sequence", "category": "service", "locales": ["en"],
             "description": "personal data test", "steps": list(steps)}
 
@@ -58,7 +58,7 @@ class TestEncryptedHistory:
         for channel, body in (("email", {"subject": "Hello", "text": TEXT}), ("sms", {"text": TEXT})):
             response = await live.api.put(f"/v1/templates/{channel}/pd_note/en", json=body)
             assert response.status_code == 201, response.text
-        await save_definition(live.api, _one_step(
+        await save_definition(live.api, _sequence(
             "pd_encrypted",
             {"id": "mail", "type": "send", "channel": "email", "template": "pd_note"},
             {"id": "text", "type": "send", "channel": "sms", "template": "pd_note"}))
@@ -85,18 +85,16 @@ class TestEncryptedHistory:
         assert EMAIL.encode() in b"".join(p.data for p in decoded)
 
     async def test_search_attributes_are_ids_only(self, live: LiveStack) -> None:
-        await save_definition(live.api, _one_step(
+        await save_definition(live.api, _sequence(
             "pd_search", {"id": "mail", "type": "send", "channel": "email", "template": "welcome"}))
         contact = await create_contact(live.api, email=EMAIL, phone=PHONE)
         run = (await enroll(live.api, "pd_search", contact["id"])).json()
         await _ended(live, run["run_id"])
         described = await live.temporal.get_workflow_handle(run["workflow_id"]).describe()
-        attributes = {key: list(p.data for p in [value]) for key, value in
-                      described.raw_description.workflow_execution_info.search_attributes.indexed_fields.items()
-                      if key.startswith("Ft")}
-        assert sorted(attributes) == ["FtContactId", "FtDefinition", "FtRunId", "FtRunKind"]
-        flat = b"".join(b"".join(v) for v in attributes.values())
-        assert EMAIL.encode() not in flat and PHONE.encode() not in flat
+        fields = described.raw_description.workflow_execution_info.search_attributes.indexed_fields
+        ours = {key: fields[key].data for key in fields if key.startswith("Ft")}
+        assert ours == {"FtContactId": f'"{contact["id"]}"'.encode(), "FtRunId": f'"{run["run_id"]}"'.encode(),
+                        "FtRunKind": b'"sequence"', "FtDefinition": b'"pd_search"'}
         assert run["workflow_id"] == f"seq-pd_search-{contact['id']}"
 
 
@@ -105,7 +103,7 @@ class TestRedactedProviderErrors:
         self, live: LiveStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
     ) -> None:
         caplog.set_level(logging.DEBUG)
-        await save_definition(live.api, _one_step(
+        await save_definition(live.api, _sequence(
             "pd_bounce", {"id": "mail", "type": "send", "channel": "email", "template": "welcome"}))
         contact = await create_contact(live.api, email=EMAIL, phone=None)
         live.outbox.smtp.reject_rcpt[EMAIL] = f"550 5.1.1 <{EMAIL}>: Recipient address rejected: user unknown"
@@ -144,7 +142,7 @@ class TestRedactedProviderErrors:
         self, live: LiveStack, caplog: pytest.LogCaptureFixture
     ) -> None:
         caplog.set_level(logging.DEBUG)
-        await save_definition(live.api, _one_step(
+        await save_definition(live.api, _sequence(
             "pd_busy", {"id": "mail", "type": "send", "channel": "email", "template": "welcome"}))
         contact = await create_contact(live.api, email=EMAIL, phone=None)
         live.outbox.smtp.reject_rcpt[EMAIL] = f"450 4.2.1 <{EMAIL}>: mailbox busy"
@@ -174,7 +172,7 @@ class TestRedactedProviderErrors:
         assert f"<{EMAIL}>".encode() not in decoded
 
     async def test_a_twilio_error_naming_the_number_is_redacted(self, live: LiveStack) -> None:
-        await save_definition(live.api, _one_step(
+        await save_definition(live.api, _sequence(
             "pd_21211", {"id": "text", "type": "send", "channel": "sms", "template": "welcome_followup"}))
         contact = await create_contact(live.api, email=None, phone=PHONE)
         live.outbox.twilio.rules_by_to[PHONE] = (400, 21211)

@@ -221,6 +221,7 @@ class TestSecrets:
 
     @pytest.fixture(autouse=True)
     def clean_env(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+        import logging
         import os
 
         import structlog
@@ -232,8 +233,11 @@ class TestSecrets:
             port = probe.getsockname()[1]
         monkeypatch.setenv("FT_TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
         monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "data"))
+        mail_log = logging.getLogger("mail.log")
+        level = mail_log.level
         yield
         structlog.reset_defaults()  # the worker configured logging for its process
+        mail_log.setLevel(level)
 
     def test_api_refuses_to_start_without_a_secret_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FT_ADMIN_API_KEY", ADMIN_KEY)

@@ -48,7 +48,7 @@ async def _signals(live: LiveStack, workflow_id: str) -> list[str]:
     async for event in live.temporal.get_workflow_handle(workflow_id).fetch_history_events():
         if event.HasField("workflow_execution_signaled_event_attributes"):
             payload = event.workflow_execution_signaled_event_attributes.input.payloads[0]
-            kinds.append(live.temporal.data_converter.payload_converter.from_payload(payload)["kind"])
+            kinds.append((await live.temporal.data_converter.decode([payload]))[0]["kind"])
     return kinds
 
 

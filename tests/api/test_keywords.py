@@ -188,6 +188,6 @@ class TestSignals:
         history = [e async for e in live.temporal.get_workflow_handle(run["workflow_id"]).fetch_history_events()]
         signalled = [e.workflow_execution_signaled_event_attributes for e in history
                      if e.HasField("workflow_execution_signaled_event_attributes")]
-        kinds = [live.temporal.data_converter.payload_converter.from_payload(
-            a.input.payloads[0]).get("kind") for a in signalled]
+        kinds = [(await live.temporal.data_converter.decode([a.input.payloads[0]]))[0].get("kind")
+                 for a in signalled]
         assert kinds == ["reply", "stop"]

@@ -1,0 +1,115 @@
+"""Size limits of request fields: free-form objects (16 KiB as JSON), strings and lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.schemas.bounded import serialized_size
+from tests.conftest import ADMIN_KEY, make_settings
+from tests.support.factories import create_contact
+
+KIB = 1024
+
+
+def _over(limit: int = 16 * KIB) -> dict[str, Any]:
+    """An object of ``limit + 1`` bytes as compact JSON."""
+    value = {"note": ""}
+    value["note"] = "x" * (limit + 1 - serialized_size(value))
+    return value
+
+
+def _under(limit: int = 16 * KIB) -> dict[str, Any]:
+    value = {"note": ""}
+    value["note"] = "x" * (limit - serialized_size(value))
+    return value
+
+
+class TestFreeObjects:
+    def test_the_helpers_build_what_they_say(self) -> None:
+        assert (serialized_size(_over()), serialized_size(_under())) == (16 * KIB + 1, 16 * KIB)
+
+    async def test_contact_attributes_at_the_limit_are_kept(self, api: httpx.AsyncClient) -> None:
+        response = await api.post("/v1/contacts", json={"attributes": _under()})
+        assert response.status_code == 201
+
+    @pytest.mark.parametrize(("method", "path", "field"), [
+        ("POST", "/v1/contacts", "attributes"),
+        ("PATCH", "/v1/contacts/{id}", "attributes"),
+        ("PUT", "/v1/contacts/by-external-id/ext-1", "attributes"),
+        ("POST", "/v1/sequences/welcome/enrollments", "data"),
+        ("POST", "/v1/contacts/{id}/events", "data"),
+        ("POST", "/v1/templates/email/welcome/en/preview", "data"),
+        ("POST", "/v1/definitions/welcome/preview", "data"),
+    ])
+    async def test_an_object_past_the_limit_is_422_at_its_path(
+        self, api: httpx.AsyncClient, method: str, path: str, field: str,
+    ) -> None:
+        contact = await create_contact(api, phone=None)
+        body: dict[str, Any] = {field: _over()}
+        if "events" in path:
+            body["event"] = "x"
+        if "enrollments" in path:
+            body["contact_id"] = contact["id"]
+        response = await api.request(method, path.format(id=contact["id"]), json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [
+            {"path": f"/{field}", "message": f"is {16 * KIB + 1} bytes as JSON; the limit is 16384 bytes"}
+        ]
+
+    async def test_an_event_in_a_preview_is_bounded_too(self, api: httpx.AsyncClient) -> None:
+        event = {"at": "2026-01-01T10:00:00Z", "event": "reply", "data": _over()}
+        response = await api.post("/v1/definitions/welcome/preview",
+                                  json={"contact": {"email": "a@example.test"}, "events": [event]})
+        assert response.status_code == 422
+        assert [e["path"] for e in response.json()["errors"]] == ["/events/0/data"]
+
+    async def test_the_limit_is_a_setting(self, tmp_path: Path, engine: Engine) -> None:
+        settings = make_settings(tmp_path, max_object_bytes=64 * KIB, max_body_bytes=1024 * KIB)
+        app = create_app(settings, engine=engine)
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver", headers=headers) as client:
+            kept = await client.post("/v1/contacts", json={"attributes": _over()})
+            refused = await client.post("/v1/contacts", json={"attributes": _over(64 * KIB)})
+        assert (kept.status_code, refused.status_code) == (201, 422)
+
+
+class TestStringsAndLists:
+    @pytest.mark.parametrize(("field", "value", "limit"), [
+        ("name", "n" * 201, 200),
+        ("email", "a" * 250 + "@example.test", 254),
+        ("phone", "+1" + "5" * 40, 32),
+        ("locale", "en-" + "a" * 40, 35),
+        ("time_zone", "Europe/" + "x" * 60, 64),
+        ("external_id", "e" * 201, 200),
+    ])
+    async def test_long_contact_strings_are_422(self, api: httpx.AsyncClient, field: str,
+                                                value: str, limit: int) -> None:
+        response = await api.post("/v1/contacts", json={field: value})
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {"path": f"/{field}", "message": f"String should have at most {limit} characters"}]
+
+    async def test_a_long_user_email_is_422(self, api: httpx.AsyncClient) -> None:
+        response = await api.post("/v1/users", json={"name": "R", "role": "rep",
+                                                     "email": "a" * 250 + "@example.test"})
+        assert [e["path"] for e in response.json()["errors"]] == ["/email"]
+
+    async def test_a_hold_lists_each_category_at_most_once(self, api: httpx.AsyncClient) -> None:
+        contact = await create_contact(api, phone=None)
+        response = await api.post(f"/v1/contacts/{contact['id']}/holds",
+                                  json={"categories": ["marketing"] * 50})
+        assert response.status_code == 422
+        assert [e["path"] for e in response.json()["errors"]] == ["/categories"]
+
+    async def test_preview_events_are_at_most_100(self, api: httpx.AsyncClient) -> None:
+        events = [{"at": "2026-01-01T10:00:00Z", "event": "reply"}] * 101
+        response = await api.post("/v1/definitions/welcome/preview",
+                                  json={"contact": {"email": "a@example.test"}, "events": events})
+        assert [e["path"] for e in response.json()["errors"]] == ["/events"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,25 @@ class TestStringsAndLists:
         response = await api.post("/v1/definitions/welcome/preview",
                                   json={"contact": {"email": "a@example.test"}, "events": events})
         assert [e["path"] for e in response.json()["errors"]] == ["/events"]
+
+
+class TestDefinitionDocuments:
+    async def test_an_alias_bomb_is_a_fast_422(self, api: httpx.AsyncClient) -> None:
+        from tests.domain.test_dsl_loader import billion_laughs
+
+        started = time.monotonic()
+        response = await api.post("/v1/definitions", content=billion_laughs(),
+                                  headers={"Content-Type": "application/yaml"})
+        assert response.status_code == 422
+        assert response.json()["detail"] == (
+            "The YAML does not parse at line 9, column 14: aliases (*a) are not allowed")
+        assert time.monotonic() - started < 2
+
+    async def test_a_python_tag_is_a_422(self, api: httpx.AsyncClient) -> None:
+        response = await api.post(
+            "/v1/definitions", content="name: !!python/object/apply:os.system ['true']\n",
+            headers={"Content-Type": "application/yaml"})
+        assert response.status_code == 422
+        assert response.json()["detail"] == (
+            "The YAML does not parse at line 1, column 7: the tag !!python/object/apply:os.system "
+            "is not allowed")

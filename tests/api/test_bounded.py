@@ -136,3 +136,58 @@ class TestDefinitionDocuments:
         assert response.json()["detail"] == (
             "The YAML does not parse at line 1, column 7: the tag !!python/object/apply:os.system "
             "is not allowed")
+
+
+LOOP = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x"
+
+
+class TestSandboxOverTheApi:
+    async def test_a_constant_runaway_template_is_refused_when_saved(
+        self, api: httpx.AsyncClient,
+    ) -> None:
+        started = time.monotonic()
+        response = await api.put("/v1/templates/sms/bomb/en", json={"text": "{{ 'a' * 10**9 }}"})
+        assert response.status_code == 422
+        assert response.json()["errors"] == [{"path": "/text", "message": (
+            "repeating 1 characters or items 1000000000 times is too large (at most 262144)")}]
+        assert time.monotonic() - started < 2
+
+    async def test_a_runaway_loop_is_a_422_preview_not_a_stuck_worker(
+        self, api: httpx.AsyncClient,
+    ) -> None:
+        saved = await api.put("/v1/templates/sms/spin/en", json={"text": LOOP})
+        assert saved.status_code == 201
+        started = time.monotonic()
+        response = await api.post("/v1/templates/sms/spin/en/preview",
+                                  json={"contact": {"phone": "+15555550101"}})
+        assert (response.status_code, response.json()["code"]) == (422, "render_failed")
+        assert response.json()["detail"] == (
+            "sms/spin.en text: line 1: BudgetExceeded: stopped after 1000000 operations "
+            "(a runaway loop or expression?)")
+        assert time.monotonic() - started < 5
+
+    async def test_a_constant_runaway_condition_is_refused_when_saved(
+        self, api: httpx.AsyncClient,
+    ) -> None:
+        document = {"name": "spin", "kind": "sequence", "steps": [
+            {"id": "i", "type": "if", "condition": "9 ** (9 ** 9) > 1", "then": "e"},
+            {"id": "e", "type": "exit"}]}
+        started = time.monotonic()
+        response = await api.post("/v1/definitions", json=document)
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {"path": "/steps/0/condition",
+             "message": "expression '9 ** (9 ** 9) > 1': the power is too large (more than 4096 bits)"}]
+        assert time.monotonic() - started < 2
+
+    async def test_a_definition_sending_a_runaway_template_is_checked_in_bounded_time(
+        self, api: httpx.AsyncClient,
+    ) -> None:
+        await api.put("/v1/templates/sms/spin/en", json={"text": LOOP})
+        document = {"name": "spin", "kind": "sequence", "steps": [
+            {"id": "s", "type": "send", "channel": "sms", "template": "spin"}]}
+        started = time.monotonic()
+        response = await api.post("/v1/definitions", json=document)
+        # The SMS length check renders the template with sample data; the render stops.
+        assert (response.status_code, response.json()["warnings"]) == (201, [])
+        assert time.monotonic() - started < 5

@@ -1,0 +1,282 @@
+"""A Jinja2 sandbox that cannot exhaust CPU or memory: the one every template and expression uses.
+
+Jinja's sandbox stops attribute games (``__class__``) but not arithmetic: ``'a' * 10**9`` asks
+for a gigabyte and ``9**9**9`` for hours of big-integer work, and a few nested loops run for ever.
+Here every operation is counted against a budget, and operations that could make a huge value
+in one step are checked *before* they run:
+
+- ``*`` and ``**`` are refused when the result would pass ``MAX_SIZE`` (characters or items) or
+  ``MAX_INT_BITS``; ``%`` and ``str.format`` refuse widths and precisions of 100000 or more;
+- every call, filter, attribute or item access, operator and loop iteration costs one
+  operation, and a filter or call over a sequence costs its length too; past ``MAX_OPERATIONS``
+  the evaluation stops with :class:`BudgetExceeded`;
+- a value made by a call, filter, ``+`` or ``~`` longer than ``MAX_SIZE`` stops the evaluation
+  (growth by doubling is caught before it matters).
+
+The budget counts operations, not seconds, so the same expression with the same data always
+stops at the same place: expressions run inside workflows, which must replay identically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from jinja2 import Template, nodes
+from jinja2.environment import TemplateExpression
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+
+#: Characters of a string, or items of a list, one operation may make.
+MAX_SIZE = 256 * 1024
+#: Bits of an integer ``**`` or ``*`` may make (a 1233-digit number).
+MAX_INT_BITS = 4096
+#: Operations one evaluation (a condition, a value, a template part) may spend.
+MAX_OPERATIONS = 1_000_000
+#: Widths and precisions in format strings of six digits or more ("%100000s", "{:>100000}"),
+#: or taken from the arguments ("%*s", "{:{}}").
+_WIDE_FORMAT = re.compile(r"\d{6,}|%[-#0 +]*\*|\{[^{}]*\{")
+#: Internal filters the sandbox wraps around loops and ``~`` (not meant for authors).
+_ITER_FILTER, _CONCAT_FILTER = "_ft_counted", "_ft_bounded"
+
+
+class BudgetExceeded(SecurityError):
+    """An expression or template that ran past its operation budget or made too large a value."""
+
+
+@dataclass
+class Budget:
+    limit: int
+    spent: int = 0
+
+    def spend(self, amount: int = 1) -> None:
+        self.spent += amount
+        if self.spent > self.limit:
+            raise BudgetExceeded(f"stopped after {self.limit} operations (a runaway loop or "
+                                 "expression?)")
+
+
+_BUDGET: ContextVar[Budget | None] = ContextVar("ft_sandbox_budget", default=None)
+
+
+@contextmanager
+def budget(operations: int = MAX_OPERATIONS) -> Iterator[Budget]:
+    """A fresh operation budget for the evaluations inside the ``with`` block."""
+    current = Budget(operations)
+    token = _BUDGET.set(current)
+    try:
+        yield current
+    finally:
+        _BUDGET.reset(token)
+
+
+def _spend(amount: int = 1) -> None:
+    current = _BUDGET.get()
+    if current is not None:
+        current.spend(amount)
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes, list, tuple, dict)) else 0
+
+
+def _bounded(value: Any) -> Any:
+    if _size(value) > MAX_SIZE:
+        raise BudgetExceeded(f"a value of {_size(value)} characters or items is too large "
+                             f"(at most {MAX_SIZE})")
+    return value
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    """``seq * n`` and ``n * seq``: refuse before Python allocates the result."""
+    for seq, count in ((left, right), (right, left)):
+        if _size(seq) and isinstance(count, int) and _size(seq) * count > MAX_SIZE:
+            raise BudgetExceeded(f"repeating {_size(seq)} characters or items {count} times "
+                                 f"is too large (at most {MAX_SIZE})")
+    if isinstance(left, int) and isinstance(right, int) and (
+            left.bit_length() + right.bit_length() > MAX_INT_BITS):
+        raise BudgetExceeded(f"the product is too large (more than {MAX_INT_BITS} bits)")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and (
+            exponent > MAX_INT_BITS or base.bit_length() * exponent > MAX_INT_BITS):
+        raise BudgetExceeded(f"the power is too large (more than {MAX_INT_BITS} bits)")
+
+
+def _check_format(text: Any) -> None:
+    if isinstance(text, str) and _WIDE_FORMAT.search(text):
+        raise BudgetExceeded("format widths and precisions are at most 99999, and not '*'")
+
+
+def _check_counts(args: Iterable[Any]) -> None:
+    """Refuse huge counts handed to a string or list method or a filter (``center(10**9)``,
+    ``slice(10**9)``): they would allocate before any size check could see the result."""
+    for value in args:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
+            raise BudgetExceeded(f"the number {value} is too large here (at most {MAX_SIZE})")
+
+
+def _cost(*values: Any) -> int:
+    """One operation, plus the size of every sequence handed over (``sort`` of n items is n)."""
+    return 1 + sum(_size(value) for value in values)
+
+
+def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
+    """A loop's items, one operation each."""
+    for item in iterable:
+        _spend()
+        yield item
+
+
+def _budgeted_filter(function: Callable[..., Any]) -> Callable[..., Any]:
+    # Filters marked pass_context / pass_eval_context / pass_environment get that first.
+    skip = 1 if hasattr(function, "jinja_pass_arg") else 0
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        value, extra = args[skip] if len(args) > skip else None, args[skip + 1:]
+        _check_counts((*extra, *kwargs.values()))
+        _spend(_cost(value, *extra, *kwargs.values()))
+        if function.__name__ == "do_format":
+            _check_format(value)
+        return _bounded(function(*args, **kwargs))
+
+    return wrapper
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with operation and size limits (see the module docstring)."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        del self.globals["lipsum"]  # generates text of any requested size: nothing we need
+        self.filters = {name: _budgeted_filter(f) for name, f in self.filters.items()}
+        self.filters[_ITER_FILTER] = _counted
+        self.filters[_CONCAT_FILTER] = _bounded
+        def bounded_range(*args: int) -> range:
+            found = safe_range(*args)  # at most 100000 items
+            _spend(len(found))
+            return found
+
+        self.globals["range"] = bounded_range
+
+    def add_filters(self, filters: Mapping[str, Callable[..., Any]]) -> None:
+        """Add filters with the same budget and size checks as the built-in ones."""
+        self.filters.update({name: _budgeted_filter(f) for name, f in filters.items()})
+
+    def compile(self, source: Any, name: str | None = None, filename: str | None = None,
+                raw: bool = False, defer_init: bool = False) -> Any:
+        # Rewrite the tree before code generation: loops count their iterations, and every
+        # ``~`` checks the size of what it made. compile_expression hands a tree, templates text.
+        if isinstance(source, str):
+            source = self._parse(source, name, filename)
+        return super().compile(_instrument(source), name, filename, raw, defer_init)  # type: ignore[call-overload]
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _spend()
+        if operator == "*":
+            _check_repeat(left, right)
+        elif operator == "**":
+            _check_power(left, right)
+        elif operator == "%":
+            _check_format(left)
+        return _bounded(super().call_binop(context, operator, left, right))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _spend()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _spend()
+        return super().getitem(obj, argument)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # expandtabs multiplies a string's size by its argument; no message needs it.
+        return attr != "expandtabs" and super().is_safe_attribute(obj, attr, value)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        # str.format comes wrapped by the sandbox; the string is the wrapped method's __self__.
+        method = getattr(__obj, "__wrapped__", __obj)
+        bound = getattr(method, "__self__", None)
+        if isinstance(bound, (str, list, tuple, dict)):
+            _check_counts((*args, *kwargs.values()))
+            if getattr(method, "__name__", "") in ("format", "format_map"):
+                _check_format(bound)
+        _spend(_cost(bound, *args, *kwargs.values()))
+        return _bounded(super().call(__context, __obj, *args, **kwargs))
+
+
+def _instrument(tree: nodes.Template) -> nodes.Template:
+    """Loops count their items (``|_ft_counted``), ``~`` checks its result (``|_ft_bounded``)."""
+    for node in [tree, *tree.find_all(nodes.Node)]:
+        for field, value in node.iter_fields():
+            if isinstance(value, nodes.Concat):
+                setattr(node, field, _filtered(value, _CONCAT_FILTER))
+            elif isinstance(value, list) and any(isinstance(v, nodes.Concat) for v in value):
+                setattr(node, field, [_filtered(v, _CONCAT_FILTER) if isinstance(v, nodes.Concat)
+                                      else v for v in value])
+        if isinstance(node, nodes.For):
+            node.iter = _filtered(node.iter, _ITER_FILTER)
+    return tree
+
+
+def _filtered(node: nodes.Node, name: str) -> nodes.Filter:
+    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+def render(template: Template, context: dict[str, Any], *, max_output: int = MAX_SIZE) -> str:
+    """Render within a fresh budget, stopping as soon as the output passes ``max_output``."""
+    with budget():
+        parts: list[str] = []
+        total = 0
+        for chunk in template.generate(context):
+            total += len(chunk)
+            if total > max_output:
+                raise BudgetExceeded(f"the output is longer than {max_output} characters")
+            parts.append(chunk)
+    return "".join(parts)
+
+
+def constant_problems(env: BoundedSandbox, tree: nodes.Node) -> list[str]:
+    """What the constant arithmetic of a tree would refuse at run time (``9**(9**9)``,
+    ``'a' * 10**9``), found when saving instead of when a run or a send gets there.
+
+    Jinja folds constants while compiling; the sandbox stops it from folding the operators it
+    intercepts, and this evaluates the largest constant parts using them, bounded, with no data
+    (at most ``_CONSTANT_CHECKS`` of them: each costs a compile)."""
+    problems: list[str] = []
+    for node in _constant_products(tree)[:_CONSTANT_CHECKS]:
+        body = [nodes.Assign(nodes.Name("result", "store"), node, lineno=node.lineno)]
+        try:
+            expression = TemplateExpression(env.from_string(nodes.Template(body, lineno=1)), False)
+            with budget():
+                expression()
+        except BudgetExceeded as exc:
+            if str(exc) not in problems:
+                problems.append(str(exc))
+        except Exception:  # other errors are the run's to report, with its data
+            continue
+    return problems
+
+
+_CONSTANT_CHECKS = 200
+_GROWING = (nodes.Mul, nodes.Pow, nodes.Mod)
+
+
+def _constant_products(node: nodes.Node) -> list[nodes.BinExpr]:
+    """The outermost operator expressions without names that contain ``*``, ``**`` or ``%``."""
+    if isinstance(node, nodes.BinExpr) and not any(True for _ in node.find_all(nodes.Name)):
+        grows = isinstance(node, _GROWING) or any(True for _ in node.find_all(_GROWING))
+        return [node] if grows else []
+    found: list[nodes.BinExpr] = []
+    for child in node.iter_child_nodes():
+        found += _constant_products(child)
+    return found

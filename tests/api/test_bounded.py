@@ -191,3 +191,64 @@ class TestSandboxOverTheApi:
         # The SMS length check renders the template with sample data; the render stops.
         assert (response.status_code, response.json()["warnings"]) == (201, [])
         assert time.monotonic() - started < 5
+
+
+LISTS = ["/v1/contacts", "/v1/contacts/{id}/timeline", "/v1/contacts/{id}/holds", "/v1/users",
+         "/v1/templates", "/v1/calendars", "/v1/definitions", "/v1/definitions/welcome/versions",
+         "/v1/runs", "/v1/deliveries", "/v1/suppressions", "/v1/inbound"]
+
+
+async def _walk(api: httpx.AsyncClient, path: str, limit: int) -> tuple[list[Any], int]:
+    """Every item of a list, following next_cursor; and the number of pages."""
+    items: list[Any] = []
+    pages, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await api.get(path, params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert len(body["items"]) <= limit
+        items += body["items"]
+        pages += 1
+        if (cursor := body["next_cursor"]) is None:
+            return items, pages
+
+
+class TestListsArePaged:
+    @pytest.mark.parametrize("path", LISTS)
+    async def test_a_page_is_at_most_200(self, api: httpx.AsyncClient, path: str) -> None:
+        contact = await create_contact(api, phone=None)
+        response = await api.get(path.format(id=contact["id"]), params={"limit": 201})
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {"path": "/query/limit", "message": "Input should be less than or equal to 200"}]
+
+    @pytest.mark.parametrize("path", ["/v1/templates", "/v1/calendars", "/v1/definitions"])
+    async def test_named_lists_walk_page_by_page(self, api: httpx.AsyncClient, path: str) -> None:
+        whole = (await api.get(path, params={"limit": 200})).json()
+        assert whole["next_cursor"] is None
+        items, pages = await _walk(api, path, 2)
+        assert items == whole["items"]
+        assert pages == -(-len(items) // 2) and pages > 1
+
+    async def test_versions_walk_page_by_page(self, api: httpx.AsyncClient) -> None:
+        for text in ("one", "two", "three"):
+            document = {"name": "paged", "kind": "sequence", "description": text,
+                        "steps": [{"id": "e", "type": "exit"}]}
+            assert (await api.post("/v1/definitions", json=document)).status_code == 201
+        items, pages = await _walk(api, "/v1/definitions/paged/versions", 2)
+        assert ([v["version"] for v in items], pages) == ([1, 2, 3], 2)
+
+    async def test_holds_walk_page_by_page(self, api: httpx.AsyncClient) -> None:
+        contact = await create_contact(api, phone=None)
+        made = [(await api.post(f"/v1/contacts/{contact['id']}/holds",
+                                json={"categories": ["sales"], "reason": f"r{n}"})).json()["id"]
+                for n in range(3)]
+        items, pages = await _walk(api, f"/v1/contacts/{contact['id']}/holds", 2)
+        assert ([h["id"] for h in items], pages) == (made, 2)
+
+    async def test_users_walk_page_by_page(self, api: httpx.AsyncClient) -> None:
+        made = [(await api.post("/v1/users", json={"name": f"U{n}", "role": "rep"})).json()["id"]
+                for n in range(3)]
+        items, pages = await _walk(api, "/v1/users", 2)
+        assert ([u["id"] for u in items], pages) == (made, 2)

@@ -1,0 +1,36 @@
+"""An expression that runs away inside a run is an error recorded on its step, and the run goes
+on: the workflow task never hangs (followthrough/dsl/sandbox.py, on the time-skipping server)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from channels.outbox import OutboxHandle
+from followthrough.settings import Settings
+from tests.workflows.test_sequence_steps import _contact, _run, _save
+
+TOO_LONG = "repeating 10 characters or items 1000000000 times is too large (at most 262144)"
+
+
+class TestRunawayExpressions:
+    async def test_the_errors_are_recorded_on_the_steps(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings,
+        outbox: OutboxHandle,
+    ) -> None:
+        _save(engine, "runaway", [
+            {"id": "grow", "type": "set", "target": "contact.attributes.x",
+             "expression": "data.s * data.n"},
+            {"id": "check", "type": "if", "condition": "(data.s * data.n)|length > 0",
+             "then": "yes", "else": "no"},
+            {"id": "yes", "type": "exit", "reason": "yes"},
+            {"id": "no", "type": "exit", "reason": "no"},
+        ])
+        out = await _run(ts_env, engine, edge_settings, "runaway", _contact(engine),
+                         data={"s": "abcdefghij", "n": 10**9})
+        assert out.steps == [
+            ("grow", "failed", f"expression error: BudgetExceeded: {TOO_LONG}"),
+            ("check", "done", f"condition error: BudgetExceeded: {TOO_LONG} -> no"),
+            ("no", "done", "no"),
+        ]
+        assert (out.result.status, out.result.reason) == ("completed", "no")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from jinja2 import Template, nodes
+from jinja2 import Template, nodes, pass_context
 from jinja2.environment import TemplateExpression
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
@@ -41,8 +41,12 @@ MAX_OPERATIONS = 1_000_000
 #: Widths and precisions in format strings of six digits or more ("%100000s", "{:>100000}"),
 #: or taken from the arguments ("%*s", "{:{}}").
 _WIDE_FORMAT = re.compile(r"\d{6,}|%[-#0 +]*\*|\{[^{}]*\{")
-#: Internal filters the sandbox wraps around loops and ``~`` (not meant for authors).
-_ITER_FILTER, _CONCAT_FILTER = "_ft_counted", "_ft_bounded"
+#: Characters one template may write, into its output and into blocks it captures
+#: (``{% set x %}...{% endset %}``, ``{% filter %}``, macros): loops in a captured block would
+#: otherwise build any amount of text that the output limit never sees.
+MAX_WRITTEN = 4 * MAX_SIZE
+#: Internal filters the sandbox wraps around loops, ``~`` and output (not meant for authors).
+_ITER_FILTER, _CONCAT_FILTER, _WRITE_FILTER = "_ft_counted", "_ft_bounded", "_ft_written"
 
 
 class BudgetExceeded(SecurityError):
@@ -53,6 +57,12 @@ class BudgetExceeded(SecurityError):
 class Budget:
     limit: int
     spent: int = 0
+    written: int = 0
+
+    def write(self, characters: int) -> None:
+        self.written += characters
+        if self.written > MAX_WRITTEN:
+            raise BudgetExceeded(f"the template wrote more than {MAX_WRITTEN} characters")
 
     def spend(self, amount: int = 1) -> None:
         self.spent += amount
@@ -127,11 +137,23 @@ def _cost(*values: Any) -> int:
     return 1 + sum(_size(value) for value in values)
 
 
-def _counted(iterable: Iterable[Any]) -> Iterator[Any]:
+# Both take the context only so that Jinja cannot run them once at compile time on constants
+# ("constant folding"): they must count at every render.
+@pass_context
+def _counted(_context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
     """A loop's items, one operation each."""
     for item in iterable:
         _spend()
         yield item
+
+
+@pass_context
+def _written(_context: Context, value: Any) -> Any:
+    """A piece of output (template text or an expression's value), counted as it is written."""
+    current = _BUDGET.get()
+    if current is not None:
+        current.write(len(value) if isinstance(value, str) else len(str(value)))
+    return value
 
 
 def _budgeted_filter(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -161,6 +183,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.filters = {name: _budgeted_filter(f) for name, f in self.filters.items()}
         self.filters[_ITER_FILTER] = _counted
         self.filters[_CONCAT_FILTER] = _bounded
+        self.filters[_WRITE_FILTER] = _written
         def bounded_range(*args: int) -> range:
             found = safe_range(*args)  # at most 100000 items
             _spend(len(found))
@@ -215,7 +238,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 def _instrument(tree: nodes.Template) -> nodes.Template:
-    """Loops count their items (``|_ft_counted``), ``~`` checks its result (``|_ft_bounded``)."""
+    """Loops count their items (``|_ft_counted``), ``~`` checks its result (``|_ft_bounded``),
+    output counts what it writes (``|_ft_written``)."""
     for node in [tree, *tree.find_all(nodes.Node)]:
         for field, value in node.iter_fields():
             if isinstance(value, nodes.Concat):
@@ -225,6 +249,11 @@ def _instrument(tree: nodes.Template) -> nodes.Template:
                                       else v for v in value])
         if isinstance(node, nodes.For):
             node.iter = _filtered(node.iter, _ITER_FILTER)
+        elif isinstance(node, nodes.Output):
+            # Template text stays markup when autoescaping, as Jinja treats it.
+            node.nodes = [nodes.MarkSafeIfAutoescape(_filtered(child, _WRITE_FILTER))
+                          if isinstance(child, nodes.TemplateData) else _filtered(child, _WRITE_FILTER)
+                          for child in node.nodes]
     return tree
 
 

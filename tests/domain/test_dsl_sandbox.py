@@ -105,6 +105,10 @@ class TestTemplates:
         ("{% for i in range(30000) %}xxxxxxxxxx{% endfor %}",
          "the output is longer than 262144 characters"),
         ("{{ 'a' * 10**9 }}", TOO_LONG.format(1, 10**9)),
+        ("{% set x %}{% for i in range(90000) %}" + "x" * 1000 + "{% endfor %}{% endset %}ok",
+         "the template wrote more than 1048576 characters"),
+        ("{% filter upper %}{% for i in range(90000) %}{{ data.s * 100 }}{% endfor %}{% endfilter %}",
+         "the template wrote more than 1048576 characters"),
     ])
     def test_runaway_templates_stop(self, text: str, message: str) -> None:
         started = time.monotonic()
@@ -117,6 +121,12 @@ class TestTemplates:
         assert "lipsum" not in self.env.globals
         with pytest.raises(Exception, match="access to attribute 'expandtabs' of 'str' object is unsafe"):
             self.render("{{ 'a\tb'.expandtabs(100) }}")
+
+    def test_template_text_stays_markup_when_autoescaping(self) -> None:
+        env = BoundedSandbox(autoescape=True, undefined=StrictUndefined)
+        text = "<p>{{ x }}</p>{% for c in 'ab' %}<b>{{ c }}</b>{% endfor %}"
+        assert sandbox.render(env.from_string(text), {"x": "<i>"}) == (
+            "<p>&lt;i&gt;</p><b>a</b><b>b</b>")
 
     def test_ordinary_templates_still_render(self) -> None:
         text = "{% for c in data.s %}{{ c|upper }}{% endfor %} {{ data.s ~ '!' }} {{ loop }}"

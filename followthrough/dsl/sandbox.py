@@ -132,6 +132,33 @@ def _check_counts(args: Iterable[Any]) -> None:
             raise BudgetExceeded(f"the number {value} is too large here (at most {MAX_SIZE})")
 
 
+def _check_growth(operation: str, subject: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> None:
+    """Refuse the string operations whose result can be the product of two sizes (``replace``
+    of a common letter by a long text, ``join`` or ``indent`` with a long separator, ``wordwrap``
+    with a long wrapstring), by computing the size cheaply before Python builds it."""
+    size: int | None = None
+    if operation == "replace" and isinstance(subject, str) and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        count = subject.count(old) if old else len(subject) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            count = min(count, args[2])
+        size = len(subject) + count * (len(new) - len(old))
+    elif operation == "join" and isinstance(subject, str) and args and isinstance(args[0], list):
+        items = args[0]
+        size = len(subject) * max(len(items) - 1, 0) + sum(len(str(item)) for item in items)
+    elif operation == "indent" and isinstance(subject, str):
+        width = args[0] if args else kwargs.get("width", 4)
+        size = len(subject) + (subject.count("\n") + 1) * (len(width) if isinstance(width, str) else width)
+    elif operation == "wordwrap" and isinstance(subject, str):
+        width = args[0] if args else kwargs.get("width", 79)
+        wrap = args[3] if len(args) > 3 else kwargs.get("wrapstring") or "\n"
+        pieces = len(subject) // max(width, 1) + subject.count("\n") + 1
+        size = len(subject) + pieces * len(str(wrap))
+    if size is not None and size > MAX_SIZE:
+        raise BudgetExceeded(f"{operation} would make {size} characters (at most {MAX_SIZE})")
+
+
 def _cost(*values: Any) -> int:
     """One operation, plus the size of every sequence handed over (``sort`` of n items is n)."""
     return 1 + sum(_size(value) for value in values)
@@ -139,12 +166,17 @@ def _cost(*values: Any) -> int:
 
 # Both take the context only so that Jinja cannot run them once at compile time on constants
 # ("constant folding"): they must count at every render.
-@pass_context
-def _counted(_context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
-    """A loop's items, one operation each."""
+def _items(iterable: Iterable[Any]) -> Iterator[Any]:
+    """The items, one operation each."""
     for item in iterable:
         _spend()
         yield item
+
+
+@pass_context
+def _counted(_context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
+    """A loop's items, one operation each."""
+    return _items(iterable)
 
 
 @pass_context
@@ -160,13 +192,23 @@ def _budgeted_filter(function: Callable[..., Any]) -> Callable[..., Any]:
     # Filters marked pass_context / pass_eval_context / pass_environment get that first.
     skip = 1 if hasattr(function, "jinja_pass_arg") else 0
 
+    operation = function.__name__.removeprefix("do_")
+
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         value, extra = args[skip] if len(args) > skip else None, args[skip + 1:]
+        if operation == "join" and not isinstance(value, (str, list, tuple, dict)):
+            value = list(_items(value or ()))  # a generator: its size is known once listed
+            args = (*args[:skip], value, *extra)
         _check_counts((*extra, *kwargs.values()))
         _spend(_cost(value, *extra, *kwargs.values()))
-        if function.__name__ == "do_format":
+        if operation == "format":
             _check_format(value)
+        elif operation == "join":
+            separator = extra[0] if extra else kwargs.get("d", "")
+            _check_growth("join", str(separator), (list(value or ()),), {})
+        else:
+            _check_growth(operation, value, extra, kwargs)
         return _bounded(function(*args, **kwargs))
 
     return wrapper
@@ -222,17 +264,23 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        # expandtabs multiplies a string's size by its argument; no message needs it.
-        return attr != "expandtabs" and super().is_safe_attribute(obj, attr, value)
+        # expandtabs and translate multiply a string's size by an argument; no message needs them.
+        return attr not in ("expandtabs", "translate", "maketrans") and super().is_safe_attribute(
+            obj, attr, value)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         # str.format comes wrapped by the sandbox; the string is the wrapped method's __self__.
         method = getattr(__obj, "__wrapped__", __obj)
         bound = getattr(method, "__self__", None)
         if isinstance(bound, (str, list, tuple, dict)):
+            name = getattr(method, "__name__", "")
+            if name == "join" and args:
+                args = (list(_items(args[0])), *args[1:])  # its size is known once listed
             _check_counts((*args, *kwargs.values()))
-            if getattr(method, "__name__", "") in ("format", "format_map"):
+            if name in ("format", "format_map"):
                 _check_format(bound)
+            elif name in ("replace", "join"):
+                _check_growth(name, bound, args, kwargs)
         _spend(_cost(bound, *args, *kwargs.values()))
         return _bounded(super().call(__context, __obj, *args, **kwargs))
 

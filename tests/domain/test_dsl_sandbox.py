@@ -41,8 +41,14 @@ class TestExpressions:
         ("'x'.center(data.n)", "the number 1000000000 is too large here (at most 262144)"),
         ("'x'|center(data.n)", "the number 1000000000 is too large here (at most 262144)"),
         ("'%s'|format(1) ~ '%999999s'|format(1)", WIDE),
-        ("range(data.big)|map('string')|join|length", "a value of 488885 characters or items is too large (at most 262144)"),
+        ("range(data.big)|map('string')|join|length", "join would make 488885 characters (at most 262144)"),
         (" + ".join(["range(data.big)|sum"] * 11), OUT_OF_BUDGET),
+        ("(data.s * 10000)|replace('a', data.s * 10)", "replace would make 1090000 characters (at most 262144)"),
+        ("(data.s * 10000).replace('a', data.s * 10)", "replace would make 1090000 characters (at most 262144)"),
+        ("range(1000)|join(data.s * 100)", "join would make 1001890 characters (at most 262144)"),
+        ("(data.s * 100).join(range(1000)|map('string'))", "join would make 1001890 characters (at most 262144)"),
+        ("('a\n' * 1000)|indent(1000)", "indent would make 1003000 characters (at most 262144)"),
+        ("(data.s * 10000)|wordwrap(1, wrapstring='xxxxx')", "wordwrap would make 600005 characters (at most 262144)"),
     ])
     def test_runaway_expressions_are_expression_errors(self, text: str, message: str) -> None:
         started = time.monotonic()
@@ -50,6 +56,11 @@ class TestExpressions:
             run(text)
         assert str(caught.value) == f"BudgetExceeded: {message}"
         assert time.monotonic() - started < 2
+
+    @pytest.mark.parametrize("method", ["expandtabs", "translate", "maketrans"])
+    def test_string_methods_that_multiply_are_unavailable(self, method: str) -> None:
+        with pytest.raises(ExpressionError, match=f"access to attribute '{method}' of 'str' object is unsafe"):
+            run(f"data.s.{method}(1)")
 
     def test_a_huge_range_is_refused_by_jinja(self) -> None:
         with pytest.raises(ExpressionError, match=r"^OverflowError: Range too big"):
@@ -63,7 +74,9 @@ class TestExpressions:
         ("'ab' * 3", "ababab"), ("2 ** 10", 1024), ("'%05d' % 42", "00042"),
         ("'{}-{}'.format('a', 'b')", "a-b"), ("data.s ~ '!'", "abcdefghij!"),
         ("range(100000)|sum", 4999950000), ("[data.s]|join(',')", "abcdefghij"),
-        ("'x'.center(5)", "  x  "),
+        ("'x'.center(5)", "  x  "), ("'abc'.replace('', '-')", "-a-b-c-"),
+        ("[1, 2, 3]|join(',')", "1,2,3"), ("','.join(['a', 'b'])", "a,b"), ("range(5)|join", "01234"),
+        ("'ab\ncd'|indent(2)", "ab\n  cd"), ("'hello world'|wordwrap(5)", "hello\nworld"),
     ])
     def test_ordinary_expressions_still_work(self, text: str, value: Any) -> None:
         assert run(text) == value

@@ -33,6 +33,8 @@ from followthrough.dsl.sandbox import BoundedSandbox, budget, constant_problems
 NAMES: tuple[str, ...] = ("contact", "data", "lead", "events", "run")
 
 _ENV = BoundedSandbox(undefined=StrictUndefined)
+# Expressions decide inside workflows, which must replay to the same decision: no chance.
+del _ENV.filters["random"]
 
 
 class ExpressionError(ValueError):

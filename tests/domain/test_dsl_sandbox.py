@@ -98,6 +98,9 @@ class TestExpressions:
         assert validate_expression(text) == [problem]
         assert time.monotonic() - started < 2
 
+    def test_the_random_filter_is_unknown_to_expressions(self) -> None:
+        assert validate_expression("[1, 2]|random == 1") == ["does not parse: No filter named 'random'."]
+
     def test_validation_leaves_data_to_the_run(self) -> None:
         assert validate_expression("data.s * 10**9 == 'x'") == []
 

@@ -50,9 +50,17 @@ class InputLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        OBJECT_LIMIT.set(self.object_limit)
+        token = OBJECT_LIMIT.set(self.object_limit)
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            OBJECT_LIMIT.reset(token)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        # More than 15 digits is more than any limit (and int() refuses 4300 digits and more).
+        if declared is not None and (not declared.isdigit() or len(declared) > 15
+                                     or int(declared) > self.limit):
             await _too_large(self.limit)(scope, receive, send)
             return
         received = 0

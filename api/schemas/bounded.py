@@ -7,12 +7,13 @@ so the schemas stay plain pydantic types.
 
 from __future__ import annotations
 
-import json
 from contextvars import ContextVar
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
+
+from followthrough.contact_fields import serialized_size
 
 DEFAULT_OBJECT_BYTES = 16 * 1024
 #: The serialized size a free-form object may have in this request (set by ``InputLimits``).
@@ -27,11 +28,6 @@ EMAIL_MAX = 254  # RFC 5321 path limit
 PHONE_MAX = 32
 #: Lists in a request body (a page of results is bounded by ``MAX_LIMIT`` instead).
 LIST_MAX = 100
-
-
-def serialized_size(value: Any) -> int:
-    """Bytes of the compact JSON form, as stored and as sent to Temporal."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
 
 
 def _within_limit(value: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.schemas.bounded import serialized_size
+from followthrough.contact_fields import serialized_size
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.support.factories import create_contact
 

@@ -8,6 +8,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import OutboxHandle
 from followthrough.settings import Settings
+from followthrough.store import contacts
+from followthrough.store.db import session_scope
 from tests.workflows.test_sequence_steps import _contact, _run, _save
 
 TOO_LONG = "repeating 10 characters or items 1000000000 times is too large (at most 262144)"
@@ -34,3 +36,27 @@ class TestRunawayExpressions:
             ("no", "done", "no"),
         ]
         assert (out.result.status, out.result.reason) == ("completed", "no")
+
+
+class TestAttributeLimit:
+    async def test_a_set_step_cannot_grow_the_attributes_past_the_limit(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings,
+        outbox: OutboxHandle,
+    ) -> None:
+        _save(engine, "grows", [
+            {"id": "small", "type": "set", "target": "contact.attributes.a", "value": "ok"},
+            {"id": "big", "type": "set", "target": "contact.attributes.b",
+             "expression": "data.s * 2000"},
+            {"id": "end", "type": "exit", "reason": "done"},
+        ])
+        contact_id = _contact(engine)
+        out = await _run(ts_env, engine, edge_settings, "grows", contact_id,
+                         data={"s": "abcdefghij"})
+        assert out.steps == [
+            ("small", "done", "a = 'ok'"),
+            ("big", "failed", "the contact's attributes would be 20017 bytes as JSON; the limit is "
+                              "16384 bytes"),
+            ("end", "done", "done"),
+        ]
+        with session_scope(engine) as session:
+            assert contacts.get(session, contact_id).attributes == {"a": "ok"}

@@ -94,6 +94,16 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit such as '120/minute': {exc}") from None
         return value
 
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = value.split("://", 1)[0]
+        if f"async+{scheme.removeprefix('async+')}" not in SCHEMES:
+            raise ValueError(f"unknown rate-limit storage '{scheme}' (memory, redis, memcached, ...)")
+        return value
+
     @field_validator("public_base_url", "twilio_api_base")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from api import access, errors
 from api.deps import DB_SESSION_SLOTS
+from api.limits import InputLimits, RateLimiter, WriteRateLimit
 from api.routers import (
     calendars,
     contacts,
@@ -76,7 +77,12 @@ def create_app(
     app.state.db_slots = asyncio.Semaphore(DB_SESSION_SLOTS)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)
+    # The last added runs first: rate limits turn a flood away before any body is read.
+    app.add_middleware(InputLimits, body_limit=settings.max_body_bytes,
+                       object_limit=settings.max_object_bytes)
+    app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)

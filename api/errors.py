@@ -18,12 +18,12 @@ log = get_logger("api")
 PROBLEM = "application/problem+json"
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
-    422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type",
-          422: "validation_failed", 503: "unavailable"}
+          405: "method_not_allowed", 409: "conflict", 413: "body_too_large",
+          415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited", 503: "unavailable"}
 
 
 def problem(

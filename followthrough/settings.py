@@ -98,6 +98,37 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Bounded input (docs/security/limits.md).
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # a larger request body is a 413
+    max_object_bytes: int = Field(default=16 * 1024, ge=256)  # attributes, enrollment and event data
+    rate_limit_writes: str = "120/minute"  # POST/PUT/PATCH/DELETE per API key
+    rate_limit_events: str = "30/minute"  # POST /v1/contacts/{id}/events per contact
+    #: Where the rate-limit counters live (a `limits` storage URI). ``memory://`` counts per
+    #: process: several API replicas each allow the full rate; share a Redis or Memcached
+    #: (``redis://host:6379``) to count once for all of them.
+    rate_limit_storage: str = "memory://"
+
+    @field_validator("rate_limit_writes", "rate_limit_events")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '120/minute': {exc}") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = value.split("://", 1)[0]
+        if f"async+{scheme.removeprefix('async+')}" not in SCHEMES:
+            raise ValueError(f"unknown rate-limit storage '{scheme}' (memory, redis, memcached, ...)")
+        return value
+
     @field_validator("payload_keys")
     @classmethod
     def _check_payload_keys(cls, value: str) -> str:

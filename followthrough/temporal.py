@@ -5,9 +5,10 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from followthrough.codec import encrypting_converter
+from followthrough.errors import ValidationFailed
 from followthrough.settings import Settings
 
 CONTACT_ID = SearchAttributeKey.for_keyword("FtContactId")
@@ -24,6 +25,25 @@ def data_converter(settings: Settings) -> DataConverter:
     """The one converter of every client, worker and replayer: pydantic payloads encrypted with
     FT_PAYLOAD_KEYS (raises MissingSecret when none is set)."""
     return encrypting_converter(settings.payload_key_bytes)
+
+
+class PayloadTooLarge(ValidationFailed):
+    """Temporal refused a request because of its size: the caller's input is too large."""
+
+    code = "payload_too_large"
+
+
+def refused_for_size(exc: BaseException) -> bool:
+    """Whether Temporal refused a request for its size: the server's blob size limit
+    (``limit.blobSize.error``, 2 MB by default: INVALID_ARGUMENT "Blob data size exceeds
+    limit.") or gRPC's message size limit (4 MB: RESOURCE_EXHAUSTED). Such a request was not
+    carried out, and retrying it cannot help."""
+    if not isinstance(exc, RPCError):
+        return False
+    message = exc.message.lower()
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        return "size exceeds limit" in message
+    return exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than max" in message
 
 
 def search_attribute_flags() -> list[str]:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.deps import EngineDep, RendererDep, SettingsDep
-from api.schemas.common import Page
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, page_at
 from api.schemas.definitions import (
     DefinitionDiff,
     DefinitionPublic,
@@ -125,28 +125,31 @@ def publish_definition(
 
 
 @router.get("", response_model=Page[DefinitionPublic], summary="Every definition, newest version")
-def list_definitions(engine: EngineDep) -> Page[DefinitionPublic]:
+def list_definitions(engine: EngineDep, cursor: CursorQuery = None,
+                     limit: LimitQuery = DEFAULT_LIMIT) -> Page[DefinitionPublic]:
     with session_scope(engine) as session:
+        page = page_at(definitions.list_latest(session), cursor, limit)
         items = []
-        for row, count in definitions.list_latest(session):
+        for row, count in page.items:
             current = definitions.active(session, row.name)
             active = current is not None and current.id == row.id
             items.append(DefinitionPublic.of(row, versions=count, active=active))
-    return Page(items=items, next_cursor=None)
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{name}/versions", response_model=Page[VersionSummary], summary="Every version")
-def list_versions(name: str, engine: EngineDep) -> Page[VersionSummary]:
+def list_versions(name: str, engine: EngineDep, cursor: CursorQuery = None,
+                  limit: LimitQuery = DEFAULT_LIMIT) -> Page[VersionSummary]:
     with session_scope(engine) as session:
-        rows = definitions.versions(session, name)
+        page = page_at(definitions.versions(session, name), cursor, limit)
         current = definitions.active(session, name)
         items = [
             VersionSummary(version=r.version, created_at=as_utc(r.created_at),  # type: ignore[arg-type]
                            published_at=as_utc(r.published_at),
                            active=current is not None and current.id == r.id)
-            for r in rows
+            for r in page.items
         ]
-    return Page(items=items, next_cursor=None)
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{name}/diff", response_model=DefinitionDiff, summary="What changed between two versions")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from api.deps import SessionDep
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, page_of
 from api.schemas.holds import HoldCreate, HoldPublic
 from followthrough.store import holds
 
@@ -24,9 +25,13 @@ def create_hold(contact_id: ContactId, body: HoldCreate, session: SessionDep) ->
 
 
 @router.get("/{contact_id}/holds")
-def list_holds(contact_id: ContactId, session: SessionDep) -> list[HoldPublic]:
-    """Every hold of the contact, lifted and expired ones included, oldest first."""
-    return [HoldPublic.model_validate(row) for row in holds.list_for_contact(session, contact_id)]
+def list_holds(
+    contact_id: ContactId, session: SessionDep, cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[HoldPublic]:
+    """The holds of the contact, lifted and expired ones included, oldest first."""
+    rows = holds.list_for_contact(session, contact_id, after=decode_cursor(cursor), limit=limit + 1)
+    return page_of(rows, limit, HoldPublic.model_validate)
 
 
 @router.delete("/{contact_id}/holds/{hold_id}", status_code=status.HTTP_204_NO_CONTENT)

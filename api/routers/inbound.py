@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, SettingsDep, TemporalDep
+from api.limits import limit_contact_events
+from api.schemas.bounded import FreeObject
 from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, UtcDateTime, decode_cursor, page_of
 from api.services.inbound import handle_contact_event
 from api.services.inbound_email import handle_inbound_email
@@ -65,7 +67,7 @@ class ContactEventCreate(BaseModel):
 
     event: str = Field(pattern=EVENT_NAME_PATTERN, max_length=EVENT_NAME_MAX,
                        description="e.g. 'demo.booked'")
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FreeObject = Field(default_factory=dict)
 
 
 class ContactEventAccepted(BaseModel):
@@ -120,7 +122,8 @@ async def list_inbound(
 
 
 @router.post("/v1/contacts/{contact_id}/events", status_code=status.HTTP_202_ACCEPTED,
-             summary="Record a custom event and signal it to the contact's runs")
+             summary="Record a custom event and signal it to the contact's runs",
+             dependencies=[Depends(limit_contact_events)])
 async def post_contact_event(
     contact_id: Annotated[int, Path(ge=1)],
     body: ContactEventCreate,

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.deps import EngineDep, RendererDep, SessionDep, SettingsDep
-from api.schemas.common import Page
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, page_at
 from api.schemas.contacts import checked
 from api.schemas.templates import (
     NAME_PATTERN,
@@ -64,11 +64,13 @@ def put_template(
 
 @router.get("")
 def list_templates(
-    session: SessionDep, channel: Annotated[Channel | None, Query()] = None
+    session: SessionDep, channel: Annotated[Channel | None, Query()] = None,
+    cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[TemplateSummary]:
-    """Every template (without its parts), by channel, name and locale, in one page."""
-    rows = templates.list_all(session, channel.value if channel else None)
-    return Page(items=[TemplateSummary.model_validate(row) for row in rows])
+    """Templates (without their parts), by channel, name and locale."""
+    rows = page_at(templates.list_all(session, channel.value if channel else None), cursor, limit)
+    return Page(items=[TemplateSummary.model_validate(row) for row in rows.items],
+                next_cursor=rows.next_cursor)
 
 
 @router.get(_ONE)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Protocol, TypeVar
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, PlainSerializer
 
 from followthrough.errors import FieldError, ValidationFailed
@@ -21,6 +22,10 @@ R = TypeVar("R", bound=_HasId)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+#: The query parameters of every list: ``?cursor=`` (a ``next_cursor``) and ``?limit=``.
+CursorQuery = Annotated[str | None, Query(description="A next_cursor from the previous page.")]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -65,3 +70,11 @@ def page_of(rows: list[R], limit: int, public: Callable[[R], T]) -> Page[T]:
     rows = rows[:limit]
     cursor = str(rows[-1].id) if has_more else None
     return Page(items=[public(row) for row in rows], next_cursor=cursor)
+
+
+def page_at(items: Sequence[T], cursor: str | None, limit: int) -> Page[T]:
+    """A page of a list kept in its own order (by name: templates, definitions, calendars,
+    versions), which has no row id to continue after: the cursor is the next item's position."""
+    start = decode_cursor(cursor) or 0
+    end = start + limit
+    return Page(items=list(items[start:end]), next_cursor=str(end) if end < len(items) else None)

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.bounded import FreeObject
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Delivery, Run, RunStep
 
@@ -13,7 +14,8 @@ class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     contact_id: int
-    data: dict[str, Any] = Field(default_factory=dict)
+    #: Free-form; at most ``FT_MAX_OBJECT_BYTES`` (16 KiB) as JSON.
+    data: FreeObject = Field(default_factory=dict)
 
 
 class StepPublic(BaseModel):

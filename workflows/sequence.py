@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
@@ -77,6 +78,11 @@ _STEP_STATE = {
     LedgerState.UNCERTAIN: StepState.UNCERTAIN,
 }
 
+#: Versioning (README "Versioning workflows"): each change that alters the commands a run
+#: issues is behind ``workflow.patched(<id>)``, so histories recorded before it still replay.
+#: Cancelling waits for an in-flight send's outcome and closes the step under way.
+PATCH_CANCEL_CLOSES_STEP = "cancel-closes-step"
+
 
 @workflow.defn
 class SequenceWorkflow:
@@ -89,6 +95,10 @@ class SequenceWorkflow:
         self._state = RunState()
         self._seq = 0
         self._current: str | None = None
+        #: The step record still open (``active``/``deferred``), and the ledger key of the
+        #: message being sent: what a cancellation must close.
+        self._open: StepRecord | None = None
+        self._sending: str | None = None
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -141,11 +151,34 @@ class SequenceWorkflow:
             # caused by a cancellation while an activity runs. Cancellation is a request:
             # bookkeeping may still run before we re-raise.
             if isinstance(err, asyncio.CancelledError) or is_cancelled_exception(err):
+                if workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                    await self._close_open_step()
                 await self._finish(RunStatus.CANCELLED, "cancelled")
             raise
 
+    async def _close_open_step(self) -> None:
+        """After a cancellation no step stays ``active``: a send is closed with its ledger row
+        (a ``pending`` row becomes ``uncertain``, a message not yet sent ``skipped``), a wait as
+        done."""
+        record = self._open
+        if record is None:
+            return
+        state, reason = StepState.DONE, "cancelled"
+        if self._sending is not None:
+            row_state = await workflow.execute_local_activity_method(
+                DeliveryActivities.give_up,
+                GiveUpInput(key=self._sending, reason="run cancelled", skipped=True),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            state = _STEP_STATE.get(row_state, StepState.SKIPPED) if row_state else StepState.SKIPPED
+            reason = f"cancelled; message {row_state or 'not sent'}"
+        await self._record(record.step_id, record.type, state, started_at=record.started_at,
+                           finished_at=workflow.now(), due_at=record.due_at, reason=reason)
+
     async def _send(self, action: Send) -> None:
         started = workflow.now()
+        self._sending = ledger_key(self._input.run_id, action.step_id, action.visit)
         await self._record(action.step_id, "send", StepState.ACTIVE, started_at=started)
         deliver_input = DeliverInput(
             run_id=self._input.run_id,
@@ -164,6 +197,10 @@ class SequenceWorkflow:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
             deliver_input = deliver_input.model_copy(update={"at": workflow.now()})
             state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
+            if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                # The send ended after the run was cancelled (we waited for its outcome, and
+                # Temporal hands us the result): the cancellation still wins.
+                raise asyncio.CancelledError("cancelled during a send")
             if state != StepState.DEFERRED or until is None:
                 break
             # "Not now" (quiet hours, a cap, a hold): wait on a durable timer, then ask again
@@ -184,10 +221,16 @@ class SequenceWorkflow:
         await self._record(
             action.step_id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
         )
+        self._sending = None
 
     async def _deliver(
         self, deliver_input: DeliverInput, step_id: str, visit: int
     ) -> tuple[StepState, str | None, datetime | None]:
+        # A cancel waits for the send under way to finish and record its outcome (the activity
+        # lets it run; see activities/delivery.py): an abandoned call would leave the ledger row
+        # ``pending``. Runs started before this change keep their old behaviour on replay.
+        cancellation = (ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                        if workflow.patched(PATCH_CANCEL_CLOSES_STEP) else ActivityCancellationType.TRY_CANCEL)
         try:
             result: DeliverResult = await workflow.execute_activity_method(
                 DeliveryActivities.deliver,
@@ -196,10 +239,15 @@ class SequenceWorkflow:
                 schedule_to_close_timeout=DELIVERY_SCHEDULE_TO_CLOSE,
                 heartbeat_timeout=DELIVERY_HEARTBEAT,
                 retry_policy=DELIVERY_RETRY,
+                cancellation_type=cancellation,
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
+            if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                # Temporal does not retry an activity of a cancelled run: this is not a give-up,
+                # the cancellation closes the step with the ledger row's state.
+                raise asyncio.CancelledError("cancelled during a send") from err
             # Retries exhausted (24 h) or a non-retryable error: the step fails, the run goes on.
             reason = _gave_up_reason(err)
             await workflow.execute_local_activity_method(
@@ -319,6 +367,7 @@ class SequenceWorkflow:
             run_id=self._input.run_id, seq=self._seq, step_id=step_id, type=type_, state=state,
             **times,
         )
+        self._open = record if state in (StepState.ACTIVE, StepState.DEFERRED) else None
         await workflow.execute_local_activity_method(
             RunActivities.record_step,
             record,

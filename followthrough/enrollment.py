@@ -22,7 +22,9 @@ from followthrough.temporal import CONTACT_ID, DEFINITION, RUN_ID, RUN_KIND
 SEQUENCE_WORKFLOW = "SequenceWorkflow"
 
 
-def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> tuple[Run, bool, SequenceInput | None]:
+def _claim(
+    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
+) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
         contacts.get(session, contact_id)
         version = definitions.active(session, name)
@@ -51,7 +53,7 @@ def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> 
         start = SequenceInput(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
-            calendars=pinned,
+            calendars=pinned, history_limit=history_limit,
         )
         return run, True, start
 
@@ -67,7 +69,8 @@ async def enroll(
 ) -> tuple[Run, bool]:
     """Returns (run, created). While a run is active for (sequence, contact) it is returned
     unchanged: ten concurrent enrollments give one run."""
-    run, created, start = await asyncio.to_thread(_claim, engine, name, contact_id, data)
+    run, created, start = await asyncio.to_thread(
+        _claim, engine, name, contact_id, data, settings.workflow_history_limit)
     if not created or start is None:
         return run, False
     client: Client | None = None

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         DeliverResult,
         GiveUpInput,
         LoadContactInput,
+        RunCarry,
         RunEvent,
         RunFinish,
         SequenceInput,
@@ -82,6 +84,9 @@ _STEP_STATE = {
 #: issues is behind ``workflow.patched(<id>)``, so histories recorded before it still replay.
 #: Cancelling waits for an in-flight send's outcome and closes the step under way.
 PATCH_CANCEL_CLOSES_STEP = "cancel-closes-step"
+#: A long-lived run continues as new at a wait boundary (Temporal's suggestion, or the input's
+#: ``history_limit``), carrying its state.
+PATCH_CONTINUE_AS_NEW = "continue-as-new-at-wait"
 
 
 @workflow.defn
@@ -95,10 +100,18 @@ class SequenceWorkflow:
         self._state = RunState()
         self._seq = 0
         self._current: str | None = None
+        if input.carry is not None:  # a continuation: the timeline and ledger keys go on
+            self._state = input.carry.state
+            self._contact = input.carry.contact
+            self._seq = input.carry.seq
+            self._current = input.carry.current
         #: The step record still open (``active``/``deferred``), and the ledger key of the
         #: message being sent: what a cancellation must close.
         self._open: StepRecord | None = None
         self._sending: str | None = None
+        #: Waits finished in this run: a continuation first makes progress before it may
+        #: continue again (a big input alone can keep Temporal's suggestion on).
+        self._waited = 0
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -124,8 +137,14 @@ class SequenceWorkflow:
         try:
             await self._load_contact()
             while True:
+                # Before a decision that may start a wait, keep the state as it is: the
+                # continuation decides that same wait again (same visit, same due time).
+                before = self._state.model_copy(deep=True) if self._continue_suggested() else None
                 with _core():
                     action = next_action(self._definition, self._state, self._ctx())
+                if (before is not None and isinstance(action, (Wait, WaitFor))
+                        and workflow.all_handlers_finished() and workflow.patched(PATCH_CONTINUE_AS_NEW)):
+                    self._continue_as_new(before)
                 if isinstance(action, End):
                     if action.step_id is not None:
                         self._seq += 1
@@ -155,6 +174,21 @@ class SequenceWorkflow:
                     await self._close_open_step()
                 await self._finish(RunStatus.CANCELLED, "cancelled")
             raise
+
+    def _continue_suggested(self) -> bool:
+        """Whether the history has grown enough to continue as new at the next wait."""
+        if self._waited == 0:
+            return False
+        info = workflow.info()
+        limit = self._input.history_limit
+        return info.is_continue_as_new_suggested() or (
+            limit is not None and info.get_current_history_length() >= limit)
+
+    def _continue_as_new(self, state: RunState) -> NoReturn:
+        """Hand the run to a fresh history: same workflow id, same search attributes (so the
+        same run id in our table), same pinned definition, calendars and data."""
+        carry = RunCarry(state=state, contact=self._contact, seq=self._seq, current=self._current)
+        workflow.continue_as_new(self._input.model_copy(update={"carry": carry}))
 
     async def _close_open_step(self) -> None:
         """After a cancellation no step stays ``active``: a send is closed with its ledger row
@@ -286,6 +320,7 @@ class SequenceWorkflow:
         await self._record(action.step_id, "wait", StepState.ACTIVE, started_at=started,
                            due_at=action.until, reason=action.description)
         early = await self._sleep_until(action.until)
+        self._waited += 1
         await self._record(
             action.step_id, "wait", StepState.DONE, started_at=started, finished_at=workflow.now(),
             due_at=action.until, reason=self._why() if early else action.description,
@@ -297,6 +332,7 @@ class SequenceWorkflow:
         await self._record(action.step_id, "wait_for", StepState.ACTIVE, started_at=started,
                            due_at=action.until, reason=f"waiting for {action.event}")
         await self._sleep_until(action.until, lambda: has_event(self._state, action.event))
+        self._waited += 1
         if interrupted(self._state):
             reason = self._why()
         else:

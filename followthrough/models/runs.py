@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
 
@@ -20,6 +21,21 @@ class SequenceInput(BaseModel):
     #: Calendar documents by name (followthrough.calendar.Calendar without "name"); they add to,
     #: and override, the built-in calendars for ``business`` waits.
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Where the run is, when it continues as new (None: a fresh run).
+    carry: RunCarry | None = None
+    #: Continue as new once the history has this many events, besides whenever Temporal
+    #: suggests it (None: only then). Tests set it low; production leaves it unset.
+    history_limit: int | None = None
+
+
+class RunCarry(BaseModel):
+    """What a run hands to its continuation: the interpreter's state, the last contact
+    snapshot and the step counter, so its timeline and ledger keys go on where they were."""
+
+    state: RunState
+    contact: ContactSnapshot
+    seq: int = 0
+    current: str | None = None
 
 
 class SequenceResult(BaseModel):
@@ -89,6 +105,27 @@ class RunEvent(BaseModel):
     channel: Channel | None = None
     timeline_id: int | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunState(BaseModel):
+    """Where a run is; plain data, so it survives ``continue_as_new`` and a preview can copy it.
+    ``visits`` counts how often each step was entered (ledger keys use it); ``events`` is what
+    conditions see as ``events.<name>``; ``inbox`` holds events no ``wait_for`` consumed yet."""
+
+    position: int = 0
+    visits: dict[str, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+    converted: bool = False
+    goal_error: str | None = None
+    since_wait: int = 0
+    events: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    inbox: list[RunEvent] = Field(default_factory=list)
+    #: (kind, timeline id) of events already received: a redelivered signal is not a new event.
+    seen: list[tuple[str, int]] = Field(default_factory=list)
+
+    def enter(self, step_id: str) -> int:
+        self.visits[step_id] = self.visits.get(step_id, 0) + 1
+        return self.visits[step_id]
 
 
 class LoadContactInput(BaseModel):

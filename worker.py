@@ -37,10 +37,11 @@ def build_deps(settings: Settings) -> ActivityDeps:
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox the worker and the replay test share."""
-    # Jinja2 (compiling a condition) and holidays (a country's rules and catalogs) load modules
-    # lazily on first use: they must be the real, already-imported packages.
+    # Jinja2 (compiling a condition) loads modules lazily on first use: they must be the real,
+    # already-imported package. Public holidays are pinned into each run's input, so workflow
+    # code never asks the ``holidays`` package (its catalogs need file reads and locale calls).
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2", "holidays")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2")
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from followthrough import ids
+from followthrough.calendar import PinnedHolidays, pin_holidays
 from followthrough.errors import Conflict, NotFound, ServiceUnavailable
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
@@ -53,9 +55,17 @@ def _claim(
         start = SequenceInput(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
-            calendars=pinned, history_limit=history_limit,
+            calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
         )
         return run, True, start
+
+
+def holidays_for(calendar_documents: dict[str, dict[str, Any]], year: int | None = None) -> dict[str, PinnedHolidays]:
+    """The public holidays a run's calendars may need: their countries, from last year to two
+    years ahead (a continuation pins further years when the run lives longer)."""
+    year = year or datetime.now(UTC).year
+    countries = [str(d["country"]) for d in calendar_documents.values() if d.get("country")]
+    return pin_holidays(countries, year - 1, year + 2)
 
 
 def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         DeliverResult,
         GiveUpInput,
         LoadContactInput,
+        PinHolidaysInput,
         RunCarry,
         RunEvent,
         RunFinish,
@@ -95,7 +96,9 @@ class SequenceWorkflow:
     def __init__(self, input: SequenceInput) -> None:
         self._input = input
         self._definition = SequenceDefinition.model_validate(input.definition)
-        self._calendars = calendars_with(input.calendars)
+        # Decisions read only pinned holiday dates; a run started before they were pinned has
+        # none, and sees no public holidays rather than leaving the sandbox to look them up.
+        self._calendars = calendars_with(input.calendars, input.holidays or {})
         self._contact = ContactSnapshot(id=input.contact_id)
         self._state = RunState()
         self._seq = 0
@@ -144,7 +147,7 @@ class SequenceWorkflow:
                     action = next_action(self._definition, self._state, self._ctx())
                 if (before is not None and isinstance(action, (Wait, WaitFor))
                         and workflow.all_handlers_finished() and workflow.patched(PATCH_CONTINUE_AS_NEW)):
-                    self._continue_as_new(before)
+                    await self._continue_as_new(before)
                 if isinstance(action, End):
                     if action.step_id is not None:
                         self._seq += 1
@@ -184,11 +187,22 @@ class SequenceWorkflow:
         return info.is_continue_as_new_suggested() or (
             limit is not None and info.get_current_history_length() >= limit)
 
-    def _continue_as_new(self, state: RunState) -> NoReturn:
+    async def _continue_as_new(self, state: RunState) -> NoReturn:
         """Hand the run to a fresh history: same workflow id, same search attributes (so the
-        same run id in our table), same pinned definition, calendars and data."""
+        same run id in our table), same pinned definition, calendars and data. Holiday dates
+        are pinned further ahead when the run has outlived most of its pinned years."""
         carry = RunCarry(state=state, contact=self._contact, seq=self._seq, current=self._current)
-        workflow.continue_as_new(self._input.model_copy(update={"carry": carry}))
+        update: dict[str, object] = {"carry": carry}
+        pinned = self._input.holidays
+        year = workflow.now().year
+        if pinned and min(p.last_year for p in pinned.values()) < year + 1:
+            update["holidays"] = await workflow.execute_local_activity_method(
+                RunActivities.pin_holidays,
+                PinHolidaysInput(countries=sorted(pinned), first_year=year - 1, last_year=year + 2),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+        workflow.continue_as_new(self._input.model_copy(update=update))
 
     async def _close_open_step(self) -> None:
         """After a cancellation no step stays ``active``: a send is closed with its ledger row
@@ -422,12 +436,10 @@ class SequenceWorkflow:
 
 @contextmanager
 def _core() -> Iterator[None]:
-    """Run a decision of the pure core. Jinja2 (compiling an expression) and holidays (loading a
-    country's rules, and its packaged gettext catalog, on first use) import modules lazily:
-    those imports must reach the real packages, not fresh sandboxed copies, and holidays'
-    ``locale.normalize`` call is restricted in the sandbox. The results are deterministic for
-    pinned package versions (catalogs only change holiday names, never dates)."""
-    with workflow.unsafe.imports_passed_through(), workflow.unsafe.sandbox_unrestricted():
+    """Run a decision of the pure core. Jinja2 (compiling an expression) imports modules lazily:
+    those imports must reach the real package, not fresh sandboxed copies. Nothing here leaves
+    the sandbox: public holidays come pinned in the input, never from the ``holidays`` package."""
+    with workflow.unsafe.imports_passed_through():
         yield
 
 

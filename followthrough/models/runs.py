@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from followthrough.calendar import PinnedHolidays
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
@@ -21,6 +22,9 @@ class SequenceInput(BaseModel):
     #: Calendar documents by name (followthrough.calendar.Calendar without "name"); they add to,
     #: and override, the built-in calendars for ``business`` waits.
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Public holidays by country for the years the run may need, pinned at enrollment like
+    #: the calendars (None: a run started before holidays were pinned reads the package).
+    holidays: dict[str, PinnedHolidays] | None = None
     #: Where the run is, when it continues as new (None: a fresh run).
     carry: RunCarry | None = None
     #: Continue as new once the history has this many events, besides whenever Temporal
@@ -36,6 +40,14 @@ class RunCarry(BaseModel):
     contact: ContactSnapshot
     seq: int = 0
     current: str | None = None
+
+
+class PinHolidaysInput(BaseModel):
+    """Pin more years of public holidays for a run that lives longer than its pinned ones."""
+
+    countries: list[str]
+    first_year: int
+    last_year: int
 
 
 class SequenceResult(BaseModel):

@@ -15,6 +15,7 @@ from activities import ActivityDeps, build_activities
 from channels.registry import build_channels
 from followthrough.logging import configure_logging, get_logger
 from followthrough.rendering import Renderer
+from followthrough.run_watch import watch
 from followthrough.settings import Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
@@ -77,7 +78,10 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.resolved_temporal_address)
     async with worker:
+        # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
+        watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))
         await stop.wait()
+        watcher.cancel()
         log.info("worker stopping: letting in-flight activities finish")
     await deps.channels.aclose()
     log.info("worker stopped")

@@ -104,6 +104,15 @@ class StepRecord(BaseModel):
     reason: str | None = None
 
 
+class RunProblem(BaseModel):
+    """Why a run cannot make progress: its workflow task keeps failing (``code`` is Temporal's
+    cause, e.g. ``PAYLOADS_TOO_LARGE``), since the first failure."""
+
+    code: str
+    message: str
+    since: datetime
+
+
 class RunFinish(BaseModel):
     run_id: str
     status: RunStatus

@@ -116,3 +116,27 @@ class TestCancelDuringWait:
         ended = await _ended(live, run_id)
         assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
             ("mail", "sent", None), ("pause", "done", "cancelled")]
+
+
+class TestCancelBetweenRetries:
+    async def test_a_message_not_sent_yet_is_skipped(self, live: LiveStack, outbox: OutboxHandle) -> None:
+        await save_definition(live.api, {
+            "name": "cancel_retrying", "kind": "sequence", "category": "service", "locales": ["en"],
+            "steps": [{"id": "text", "type": "send", "channel": "sms", "template": "welcome_followup"}]})
+        contact = await create_contact(live.api, email=None, phone="+15555550503")
+        outbox.twilio.rules_by_to["+15555550503"] = (503, 20503)  # transient, for ever
+        run_id = (await enroll(live.api, "cancel_retrying", contact["id"])).json()["run_id"]
+
+        async def retried() -> bool:
+            rows = await _rows(live, run_id)
+            return bool(rows) and rows[0]["attempts"] >= 2 and rows[0]["state"] == "retrying"
+
+        await eventually(retried)
+        await live.api.post(f"/v1/runs/{run_id}/cancel")
+        ended = await _ended(live, run_id)
+        assert ended["status"] == "cancelled"
+        assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
+            ("text", "skipped", "cancelled; message skipped")]
+        rows = await _rows(live, run_id)
+        assert [(r["state"], r["reason"]) for r in rows] == [("skipped", "run cancelled")]
+        assert outbox.store.list(limit=None) == []

@@ -41,6 +41,12 @@ _CAUSE_PREFIX = "WORKFLOW_TASK_FAILED_CAUSE_"
 #: Enough to reach the last workflow task's outcome past a burst of signals or markers.
 _PAGE = 100
 _MESSAGE_LIMIT = 500
+#: Failures that are part of normal operation: a signal arrived while the task completed (the
+#: server asks again at once), or a worker lost its sticky cache.
+_BENIGN = frozenset({WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+                     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE})
+#: Runs looked at concurrently: one history read each.
+_CONCURRENCY = 8
 
 
 async def workflow_problem(client: Client, workflow_id: str) -> RunProblem | None:
@@ -56,6 +62,8 @@ async def workflow_problem(client: Client, workflow_id: str) -> RunProblem | Non
             return None
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             failed = event.workflow_task_failed_event_attributes
+            if failed.cause in _BENIGN:
+                return None
             cause = WorkflowTaskFailedCause.Name(failed.cause).removeprefix(_CAUSE_PREFIX)
             return RunProblem(code=cause, message=failed.failure.message[:_MESSAGE_LIMIT],
                               since=event.event_time.ToDatetime(tzinfo=UTC))
@@ -66,17 +74,20 @@ async def check_runs(engine: Engine, client: Client) -> list[str]:
     """Look at every running run; record or clear its problem. Returns the ids of the runs that
     have one now."""
     rows = await asyncio.to_thread(_running, engine)
-    stuck: list[str] = []
-    for run_id, workflow_id in rows:
-        try:
-            problem = await workflow_problem(client, workflow_id)
-        except RPCError as exc:  # gone, or Temporal unavailable: try again next time
-            log.info("run check skipped", run_id=run_id, error=str(exc))
-            continue
-        if problem is not None:
-            stuck.append(run_id)
-        await asyncio.to_thread(_record, engine, run_id, problem)
-    return stuck
+    limit = asyncio.Semaphore(_CONCURRENCY)
+
+    async def check(run_id: str, workflow_id: str) -> str | None:
+        async with limit:
+            try:
+                problem = await workflow_problem(client, workflow_id)
+            except RPCError as exc:  # gone, or Temporal unavailable: try again next time
+                log.info("run check skipped", run_id=run_id, error=str(exc))
+                return None
+            await asyncio.to_thread(_record, engine, run_id, problem)
+            return run_id if problem is not None else None
+
+    found = await asyncio.gather(*(check(run_id, workflow_id) for run_id, workflow_id in rows))
+    return [run_id for run_id in found if run_id is not None]
 
 
 async def watch(engine: Engine, client: Client, interval: float) -> None:

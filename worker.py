@@ -15,6 +15,7 @@ from activities import ActivityDeps, build_activities
 from channels.registry import build_channels
 from followthrough.logging import configure_logging, get_logger
 from followthrough.rendering import Renderer
+from followthrough.run_watch import watch
 from followthrough.settings import Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
@@ -37,10 +38,11 @@ def build_deps(settings: Settings) -> ActivityDeps:
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox the worker and the replay test share."""
-    # Jinja2 (compiling a condition) and holidays (a country's rules and catalogs) load modules
-    # lazily on first use: they must be the real, already-imported packages.
+    # Jinja2 (compiling a condition) loads modules lazily on first use: they must be the real,
+    # already-imported package. Public holidays are pinned into each run's input, so workflow
+    # code never asks the ``holidays`` package (its catalogs need file reads and locale calls).
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2", "holidays")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2")
     )
 
 
@@ -76,7 +78,10 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.resolved_temporal_address)
     async with worker:
+        # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
+        watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))
         await stop.wait()
+        watcher.cancel()
         log.info("worker stopping: letting in-flight activities finish")
     await deps.channels.aclose()
     log.info("worker stopped")

@@ -29,5 +29,5 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
     runs = RunActivities(deps.engine)
     people = ContactActivities(deps.engine, deps.settings)
-    return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run,
+    return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
             people.load_contact, people.set_attribute, people.start_sequence]

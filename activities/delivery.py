@@ -25,7 +25,7 @@ from channels.base import PermanentChannelError, TransientChannelError, UnknownO
 from channels.registry import ChannelRegistry
 from followthrough.ids import ledger_key
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
-from followthrough.models.vocab import Channel
+from followthrough.models.vocab import Channel, LedgerState
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
 
@@ -57,6 +57,9 @@ class DeliveryActivities:
             message = prepared.message
             if message is None:
                 raise ApplicationError("nothing to send", non_retryable=True)
+            if activity.is_cancelled():
+                # The run was cancelled while we decided: nothing goes out any more.
+                return await asyncio.to_thread(self._door.withdraw, key, prepared.uncertain_before)
             log = {"key": key, "channel": message.channel, "category": input.category}
             try:
                 receipt = await _with_heartbeat(self._channels.get(message.channel).send(message))
@@ -90,8 +93,9 @@ class DeliveryActivities:
             )
 
     @activity.defn(name="give_up")
-    async def give_up(self, input: GiveUpInput) -> None:
-        await asyncio.to_thread(self._door.give_up, input)
+    async def give_up(self, input: GiveUpInput) -> LedgerState | None:
+        """Close the row the run stops asking about; returns its final state (None: no row)."""
+        return await asyncio.to_thread(self._door.give_up, input)
 
 
 def _more_channels(input: DeliverInput, failed: list[Channel]) -> bool:
@@ -100,10 +104,19 @@ def _more_channels(input: DeliverInput, failed: list[Channel]) -> bool:
 
 async def _with_heartbeat(call: Awaitable[T]) -> T:
     """Heartbeat while the provider call runs, so a worker that dies mid-call is noticed within
-    the heartbeat timeout instead of the whole start-to-close timeout."""
+    the heartbeat timeout instead of the whole start-to-close timeout.
+
+    A cancellation (the run was cancelled; it reaches us with a heartbeat's answer) does not cut
+    the call off: a message on the wire cannot be taken back, and a call abandoned mid-way
+    would leave its ledger row ``pending`` for ever. The call finishes (bounded by the
+    channel's own timeout), its outcome is recorded, and the workflow, which waits for this
+    answer (``WAIT_CANCELLATION_COMPLETED``), closes the step with it."""
     task = asyncio.ensure_future(call)
     while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY.total_seconds())
+        except asyncio.CancelledError:
+            continue  # activity.is_cancelled() now says so; deliver() sends nothing new
         if done:
             return task.result()
         activity.heartbeat()

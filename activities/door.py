@@ -221,13 +221,28 @@ class Door:
             _mark_uncertain(session, row, reason)
             return _result(row), _at_least_once(policy.get_config(session), input.category)
 
-    def give_up(self, input: GiveUpInput) -> None:
+    def withdraw(self, key: str, uncertain_before: bool) -> DeliverResult:
+        """The run was cancelled after the row was claimed for an attempt but before the
+        provider call: nothing was sent now (an earlier cut-off attempt stays ``uncertain``)."""
+        with session_scope(self._engine) as session:
+            row = _row(session, key)
+            if uncertain_before:
+                _mark_uncertain(session, row, "run cancelled; an earlier attempt's outcome is unknown")
+            else:
+                ledger.update(session, row, state=LedgerState.SKIPPED, reason="run cancelled")
+                _timeline(session, row, "message.skipped", f"{row.channel} skipped: run cancelled")
+            return _result(row)
+
+    def give_up(self, input: GiveUpInput) -> LedgerState | None:
         """Close a row the run stops asking about. What may have been sent stays ``uncertain``
-        (a ``pending`` row: an attempt was cut off mid-call); what surely was not is closed."""
+        (a ``pending`` row: an attempt was cut off mid-call); what surely was not is closed.
+        Returns the row's state afterwards (None: the message never reached the ledger)."""
         with session_scope(self._engine) as session:
             row = ledger.get_by_key(session, input.key, for_update=True)
-            if row is None or row.state in ledger.FINAL_STATES or row.state == LedgerState.UNCERTAIN:
-                return
+            if row is None:
+                return None
+            if row.state in ledger.FINAL_STATES or row.state == LedgerState.UNCERTAIN:
+                return LedgerState(row.state)
             if row.state == LedgerState.PENDING:
                 _mark_uncertain(session, row, f"attempt cut off ({input.reason})")
             elif input.skipped:
@@ -236,6 +251,7 @@ class Door:
             else:
                 ledger.update(session, row, state=LedgerState.FAILED, reason=input.reason)
                 _timeline(session, row, "message.failed", f"{row.channel} failed: {input.reason}")
+            return LedgerState(row.state)
 
 
 def _claim(session: Session, input: DeliverInput, key: str) -> Delivery:

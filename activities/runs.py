@@ -7,7 +7,8 @@ import asyncio
 from sqlalchemy import Engine
 from temporalio import activity
 
-from followthrough.models.runs import RunFinish, StepRecord
+from followthrough.calendar import PinnedHolidays, pin_holidays
+from followthrough.models.runs import PinHolidaysInput, RunFinish, StepRecord
 from followthrough.store import runs, timeline
 from followthrough.store.db import session_scope
 
@@ -23,6 +24,12 @@ class RunActivities:
     @activity.defn(name="finish_run")
     async def finish_run(self, finish: RunFinish) -> None:
         await asyncio.to_thread(self._finish_run, finish)
+
+    @activity.defn(name="pin_holidays")
+    async def pin_holidays(self, input: PinHolidaysInput) -> dict[str, PinnedHolidays]:
+        """Public holiday dates for a continuing run (read from the installed package here,
+        outside the workflow, and then carried in its input)."""
+        return await asyncio.to_thread(pin_holidays, input.countries, input.first_year, input.last_year)
 
     def _record_step(self, step: StepRecord) -> None:
         with session_scope(self._engine) as session:

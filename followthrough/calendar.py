@@ -7,23 +7,25 @@ Hungary and Russia) come from ``holidays``' ``weekend_workdays``; such a day use
 calendar's first working weekday (Monday for an office week), since the package does not say which
 weekday it stands in for.
 
+A run pins the holiday dates it may need (``PinnedHolidays``, computed at enrollment by
+``pin_holidays``): a calendar carrying pinned dates never asks the ``holidays`` package, so a
+decision made in a workflow gives the same answer on every replay, whatever package version the
+worker has installed, and needs no sandbox escape.
+
 All arithmetic on elapsed time is done in UTC: subtracting two aware datetimes that share a
 ``ZoneInfo`` compares wall clocks and is off by an hour across a DST change.
 """
 
 from __future__ import annotations
 
-# holidays reads its translation catalogs through gettext when a country is first used. Import
-# gettext here, with the rest of the core, so that first use inside a workflow (with imports
-# passed through) finds it loaded normally instead of importing it from within the sandbox.
-import gettext  # noqa: F401
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -48,8 +50,37 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"'{name}' is not an IANA time zone name, e.g. Europe/Budapest") from None
 
 
+class PinnedHolidays(BaseModel):
+    """One country's public holidays (``closed``) and transferred working days (``open``) for
+    the years ``first_year``..``last_year``; a year outside them has neither."""
+
+    model_config = ConfigDict(frozen=True)
+
+    first_year: int
+    last_year: int
+    closed: list[date] = Field(default_factory=list)
+    open: list[date] = Field(default_factory=list)
+
+
+def pin_holidays(countries: Iterable[str], first_year: int, last_year: int) -> dict[str, PinnedHolidays]:
+    """Read the ``holidays`` package once, for a run to carry (not for workflow code)."""
+    pinned = {}
+    for country in sorted(set(countries)):
+        years = range(first_year, last_year + 1)
+        pinned[country] = PinnedHolidays(
+            first_year=first_year, last_year=last_year,
+            closed=sorted(d for y in years for d in _holidays(country, y)),
+            open=sorted(d for y in years for d in _weekend_workdays(country, y)),
+        )
+    return pinned
+
+
 class Calendar(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Set by ``with_holidays``: the run's pinned dates for ``country``, used instead of the
+    #: package (a run that pinned nothing for the country sees no public holidays).
+    _pinned: PinnedHolidays | None = PrivateAttr(default=None)
+    _pinning: bool = PrivateAttr(default=False)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     time_zone: str = "UTC"
@@ -83,11 +114,30 @@ class Calendar(BaseModel):
                     raise ValueError(f"{day}: periods must be in order and must not overlap")
         return self
 
+    def with_holidays(self, pinned: dict[str, PinnedHolidays]) -> Calendar:
+        """This calendar reading only ``pinned`` dates for its country."""
+        copy = self.model_copy()
+        copy._pinning = True
+        copy._pinned = pinned.get(self.country) if self.country else None
+        return copy
+
+    def _country_days(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
+        """(public holidays, transferred working days) of the calendar's country."""
+        if not self.country:
+            return frozenset(), frozenset()
+        if self._pinning:
+            pinned = self._pinned
+            if pinned is None or not pinned.first_year <= year <= pinned.last_year:
+                return frozenset(), frozenset()
+            return frozenset(pinned.closed), frozenset(pinned.open)
+        return frozenset(_holidays(self.country, year)), _weekend_workdays(self.country, year)
+
     def periods_on(self, day: date) -> list[tuple[time, time]]:
         """The working periods of one local date (empty when the office is closed)."""
-        if day in self.open_dates or (self.country and day in _weekend_workdays(self.country, day.year)):
+        closed, opened = self._country_days(day.year)
+        if day in self.open_dates or day in opened:
             return self._first_working_weekday()
-        if day in self.closed_dates or (self.country and day in _holidays(self.country, day.year)):
+        if day in self.closed_dates or day in closed:
             return []
         return [(parse_time(a), parse_time(b)) for a, b in self.week.get(WEEKDAYS[day.weekday()], [])]
 
@@ -179,9 +229,14 @@ BUILTIN_CALENDARS: dict[str, Calendar] = {
 }
 
 
-def calendars_with(overrides: dict[str, dict] | None) -> dict[str, Calendar]:
-    """The built-in calendars plus (and overridden by) calendars given as documents."""
+def calendars_with(
+    overrides: dict[str, dict] | None, holidays: dict[str, PinnedHolidays] | None = None
+) -> dict[str, Calendar]:
+    """The built-in calendars plus (and overridden by) calendars given as documents; with
+    ``holidays`` (a run's pinned dates) they read public holidays from those only."""
     found = dict(BUILTIN_CALENDARS)
     for name, document in (overrides or {}).items():
         found[name] = Calendar.model_validate({"name": name, **document})
+    if holidays is not None:
+        found = {name: calendar.with_holidays(holidays) for name, calendar in found.items()}
     return found

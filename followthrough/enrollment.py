@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from followthrough import ids
+from followthrough.calendar import PinnedHolidays, pin_holidays
 from followthrough.errors import Conflict, NotFound, ServiceUnavailable
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
@@ -29,7 +31,9 @@ from followthrough.temporal import (
 SEQUENCE_WORKFLOW = "SequenceWorkflow"
 
 
-def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> tuple[Run, bool, SequenceInput | None]:
+def _claim(
+    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
+) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
         contacts.get(session, contact_id)
         version = definitions.active(session, name)
@@ -58,7 +62,7 @@ def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> 
         start = SequenceInput(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
-            calendars=pinned,
+            calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
         )
         return run, True, start
 
@@ -66,6 +70,14 @@ def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> 
 def _discard(engine: Engine, run_id: str) -> None:
     with session_scope(engine) as session:
         runs.discard(session, run_id)
+
+
+def holidays_for(calendar_documents: dict[str, dict[str, Any]], year: int | None = None) -> dict[str, PinnedHolidays]:
+    """The public holidays a run's calendars may need: their countries, from last year to two
+    years ahead (a continuation pins further years when the run lives longer)."""
+    year = year or datetime.now(UTC).year
+    countries = [str(d["country"]) for d in calendar_documents.values() if d.get("country")]
+    return pin_holidays(countries, year - 1, year + 2)
 
 
 def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:
@@ -79,7 +91,8 @@ async def enroll(
 ) -> tuple[Run, bool]:
     """Returns (run, created). While a run is active for (sequence, contact) it is returned
     unchanged: ten concurrent enrollments give one run."""
-    run, created, start = await asyncio.to_thread(_claim, engine, name, contact_id, data)
+    run, created, start = await asyncio.to_thread(
+        _claim, engine, name, contact_id, data, settings.workflow_history_limit)
     if not created or start is None:
         return run, False
     client: Client | None = None

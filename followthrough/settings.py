@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     task_queue: str = "followthrough"
+    #: A run continues as new when Temporal suggests it; this also makes it do so once its
+    #: history has this many events (unset: Temporal's suggestion only).
+    workflow_history_limit: int | None = Field(default=None, ge=10)
+    #: How often the worker looks for runs whose workflow task keeps failing (seconds).
+    run_check_interval: float = Field(default=60.0, gt=0)
 
     smtp_host: str = ""  # empty: start the dev outbox SMTP server
     smtp_port: int = 25

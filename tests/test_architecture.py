@@ -74,6 +74,16 @@ class TestDeterministicCode:
                   if n.module.split(".")[0] in {"followthrough", "activities"}]
         assert direct == [], "import these inside workflow.unsafe.imports_passed_through()"
 
+    @pytest.mark.parametrize("path", _files("workflows"), ids=lambda p: p.name)
+    def test_workflows_never_leave_the_sandbox(self, path: Path) -> None:
+        """Decisions read only pinned data (definition, calendars, holiday dates), so nothing in
+        a workflow needs ``sandbox_unrestricted``."""
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        escapes = [node.lineno for node in ast.walk(tree)
+                   if isinstance(node, ast.Attribute | ast.Name)
+                   and "sandbox_unrestricted" in (getattr(node, "attr", None), getattr(node, "id", None))]
+        assert escapes == []
+
 
 class TestImportDirection:
     @pytest.mark.parametrize("path", _files("followthrough"), ids=lambda p: str(p.relative_to(PROJECT_ROOT)))

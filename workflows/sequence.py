@@ -12,9 +12,11 @@ import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
@@ -45,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         DeliverResult,
         GiveUpInput,
         LoadContactInput,
+        PinHolidaysInput,
+        RunCarry,
         RunEvent,
         RunFinish,
         SequenceInput,
@@ -77,6 +81,14 @@ _STEP_STATE = {
     LedgerState.UNCERTAIN: StepState.UNCERTAIN,
 }
 
+#: Versioning (README "Versioning workflows"): each change that alters the commands a run
+#: issues is behind ``workflow.patched(<id>)``, so histories recorded before it still replay.
+#: Cancelling waits for an in-flight send's outcome and closes the step under way.
+PATCH_CANCEL_CLOSES_STEP = "cancel-closes-step"
+#: A long-lived run continues as new at a wait boundary (Temporal's suggestion, or the input's
+#: ``history_limit``), carrying its state.
+PATCH_CONTINUE_AS_NEW = "continue-as-new-at-wait"
+
 
 @workflow.defn
 class SequenceWorkflow:
@@ -84,11 +96,25 @@ class SequenceWorkflow:
     def __init__(self, input: SequenceInput) -> None:
         self._input = input
         self._definition = SequenceDefinition.model_validate(input.definition)
-        self._calendars = calendars_with(input.calendars)
+        # Decisions read only pinned holiday dates; a run started before they were pinned has
+        # none, and sees no public holidays rather than leaving the sandbox to look them up.
+        self._calendars = calendars_with(input.calendars, input.holidays or {})
         self._contact = ContactSnapshot(id=input.contact_id)
         self._state = RunState()
         self._seq = 0
         self._current: str | None = None
+        if input.carry is not None:  # a continuation: the timeline and ledger keys go on
+            self._state = input.carry.state
+            self._contact = input.carry.contact
+            self._seq = input.carry.seq
+            self._current = input.carry.current
+        #: The step record still open (``active``/``deferred``), and the ledger key of the
+        #: message being sent: what a cancellation must close.
+        self._open: StepRecord | None = None
+        self._sending: str | None = None
+        #: Waits finished in this run: a continuation first makes progress before it may
+        #: continue again (a big input alone can keep Temporal's suggestion on).
+        self._waited = 0
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -114,8 +140,14 @@ class SequenceWorkflow:
         try:
             await self._load_contact()
             while True:
+                # Before a decision that may start a wait, keep the state as it is: the
+                # continuation decides that same wait again (same visit, same due time).
+                before = self._state.model_copy(deep=True) if self._continue_suggested() else None
                 with _core():
                     action = next_action(self._definition, self._state, self._ctx())
+                if (before is not None and isinstance(action, (Wait, WaitFor))
+                        and workflow.all_handlers_finished() and workflow.patched(PATCH_CONTINUE_AS_NEW)):
+                    await self._continue_as_new(before)
                 if isinstance(action, End):
                     if action.step_id is not None:
                         self._seq += 1
@@ -141,11 +173,60 @@ class SequenceWorkflow:
             # caused by a cancellation while an activity runs. Cancellation is a request:
             # bookkeeping may still run before we re-raise.
             if isinstance(err, asyncio.CancelledError) or is_cancelled_exception(err):
+                if workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                    await self._close_open_step()
                 await self._finish(RunStatus.CANCELLED, "cancelled")
             raise
 
+    def _continue_suggested(self) -> bool:
+        """Whether the history has grown enough to continue as new at the next wait."""
+        if self._waited == 0:
+            return False
+        info = workflow.info()
+        limit = self._input.history_limit
+        return info.is_continue_as_new_suggested() or (
+            limit is not None and info.get_current_history_length() >= limit)
+
+    async def _continue_as_new(self, state: RunState) -> NoReturn:
+        """Hand the run to a fresh history: same workflow id, same search attributes (so the
+        same run id in our table), same pinned definition, calendars and data. Holiday dates
+        are pinned further ahead when the run has outlived most of its pinned years."""
+        carry = RunCarry(state=state, contact=self._contact, seq=self._seq, current=self._current)
+        update: dict[str, object] = {"carry": carry}
+        pinned = self._input.holidays
+        year = workflow.now().year
+        if pinned and min(p.last_year for p in pinned.values()) < year + 1:
+            update["holidays"] = await workflow.execute_local_activity_method(
+                RunActivities.pin_holidays,
+                PinHolidaysInput(countries=sorted(pinned), first_year=year - 1, last_year=year + 2),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+        workflow.continue_as_new(self._input.model_copy(update=update))
+
+    async def _close_open_step(self) -> None:
+        """After a cancellation no step stays ``active``: a send is closed with its ledger row
+        (a ``pending`` row becomes ``uncertain``, a message not yet sent ``skipped``), a wait as
+        done."""
+        record = self._open
+        if record is None:
+            return
+        state, reason = StepState.DONE, "cancelled"
+        if self._sending is not None:
+            row_state = await workflow.execute_local_activity_method(
+                DeliveryActivities.give_up,
+                GiveUpInput(key=self._sending, reason="run cancelled", skipped=True),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            state = _STEP_STATE.get(row_state, StepState.SKIPPED) if row_state else StepState.SKIPPED
+            reason = f"cancelled; message {row_state or 'not sent'}"
+        await self._record(record.step_id, record.type, state, started_at=record.started_at,
+                           finished_at=workflow.now(), due_at=record.due_at, reason=reason)
+
     async def _send(self, action: Send) -> None:
         started = workflow.now()
+        self._sending = ledger_key(self._input.run_id, action.step_id, action.visit)
         await self._record(action.step_id, "send", StepState.ACTIVE, started_at=started)
         deliver_input = DeliverInput(
             run_id=self._input.run_id,
@@ -165,6 +246,10 @@ class SequenceWorkflow:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
             deliver_input = deliver_input.model_copy(update={"at": workflow.now()})
             state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
+            if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                # The send ended after the run was cancelled (we waited for its outcome, and
+                # Temporal hands us the result): the cancellation still wins.
+                raise asyncio.CancelledError("cancelled during a send")
             if state != StepState.DEFERRED or until is None:
                 break
             # "Not now" (quiet hours, a cap, a hold): wait on a durable timer, then ask again
@@ -185,10 +270,16 @@ class SequenceWorkflow:
         await self._record(
             action.step_id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
         )
+        self._sending = None
 
     async def _deliver(
         self, deliver_input: DeliverInput, step_id: str, visit: int
     ) -> tuple[StepState, str | None, datetime | None]:
+        # A cancel waits for the send under way to finish and record its outcome (the activity
+        # lets it run; see activities/delivery.py): an abandoned call would leave the ledger row
+        # ``pending``. Runs started before this change keep their old behaviour on replay.
+        cancellation = (ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                        if workflow.patched(PATCH_CANCEL_CLOSES_STEP) else ActivityCancellationType.TRY_CANCEL)
         try:
             result: DeliverResult = await workflow.execute_activity_method(
                 DeliveryActivities.deliver,
@@ -197,10 +288,15 @@ class SequenceWorkflow:
                 schedule_to_close_timeout=DELIVERY_SCHEDULE_TO_CLOSE,
                 heartbeat_timeout=DELIVERY_HEARTBEAT,
                 retry_policy=DELIVERY_RETRY,
+                cancellation_type=cancellation,
             )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
+            if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                # Temporal does not retry an activity of a cancelled run: this is not a give-up,
+                # the cancellation closes the step with the ledger row's state.
+                raise asyncio.CancelledError("cancelled during a send") from err
             # Retries exhausted (24 h) or a non-retryable error: the step fails, the run goes on.
             reason = _gave_up_reason(err)
             await workflow.execute_local_activity_method(
@@ -239,6 +335,7 @@ class SequenceWorkflow:
         await self._record(action.step_id, "wait", StepState.ACTIVE, started_at=started,
                            due_at=action.until, reason=action.description)
         early = await self._sleep_until(action.until)
+        self._waited += 1
         await self._record(
             action.step_id, "wait", StepState.DONE, started_at=started, finished_at=workflow.now(),
             due_at=action.until, reason=self._why() if early else action.description,
@@ -250,6 +347,7 @@ class SequenceWorkflow:
         await self._record(action.step_id, "wait_for", StepState.ACTIVE, started_at=started,
                            due_at=action.until, reason=f"waiting for {action.event}")
         await self._sleep_until(action.until, lambda: has_event(self._state, action.event))
+        self._waited += 1
         if interrupted(self._state):
             reason = self._why()
         else:
@@ -329,6 +427,7 @@ class SequenceWorkflow:
             run_id=self._input.run_id, seq=self._seq, step_id=step_id, type=type_, state=state,
             **times,
         )
+        self._open = record if state in (StepState.ACTIVE, StepState.DEFERRED) else None
         await workflow.execute_local_activity_method(
             RunActivities.record_step,
             record,
@@ -347,12 +446,10 @@ class SequenceWorkflow:
 
 @contextmanager
 def _core() -> Iterator[None]:
-    """Run a decision of the pure core. Jinja2 (compiling an expression) and holidays (loading a
-    country's rules, and its packaged gettext catalog, on first use) import modules lazily:
-    those imports must reach the real packages, not fresh sandboxed copies, and holidays'
-    ``locale.normalize`` call is restricted in the sandbox. The results are deterministic for
-    pinned package versions (catalogs only change holiday names, never dates)."""
-    with workflow.unsafe.imports_passed_through(), workflow.unsafe.sandbox_unrestricted():
+    """Run a decision of the pure core. Jinja2 (compiling an expression) imports modules lazily:
+    those imports must reach the real package, not fresh sandboxed copies. Nothing here leaves
+    the sandbox: public holidays come pinned in the input, never from the ``holidays`` package."""
+    with workflow.unsafe.imports_passed_through():
         yield
 
 

@@ -22,13 +22,15 @@ def list_runs(
     kind: str | None = None,
     status: RunStatus | None = None,
     definition: str | None = None,
+    problem: bool | None = Query(None, description="true: only runs that cannot make progress "
+                                 "(their workflow task keeps failing); false: only the others"),
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Page[RunPublic]:
     with session_scope(engine) as session:
         rows = runs.list_page(
             session, contact_id=contact_id, kind=kind, status=status, definition_name=definition,
-            before=cursor, limit=limit + 1,
+            problem=problem, before=cursor, limit=limit + 1,
         )
     more = len(rows) > limit
     rows = rows[:limit]

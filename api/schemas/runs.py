@@ -6,6 +6,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.bounded import FreeObject
+from followthrough.models.runs import RunProblem
+from followthrough.store import runs
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Delivery, Run, RunStep
 
@@ -50,6 +52,8 @@ class RunPublic(BaseModel):
     updated_at: datetime
     ended_at: datetime | None
     created: bool | None = None
+    #: Set while the run cannot make progress (its workflow task keeps failing).
+    problem: RunProblem | None = None
     steps: list[StepPublic] | None = None
 
     @classmethod
@@ -59,7 +63,7 @@ class RunPublic(BaseModel):
             definition_version=run.definition_version, contact_id=run.contact_id,
             workflow_id=run.workflow_id, status=run.status, reason=run.reason, data=run.data,
             created_at=as_utc(run.created_at), updated_at=as_utc(run.updated_at),  # type: ignore[arg-type]
-            ended_at=as_utc(run.ended_at), created=created,
+            ended_at=as_utc(run.ended_at), created=created, problem=runs.problem_of(run),
             steps=[StepPublic.of(s) for s in steps] if steps is not None else None,
         )
 

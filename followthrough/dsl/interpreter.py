@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from followthrough.calendar import BUILTIN_CALENDARS, Calendar
 from followthrough.dsl import expressions
 from followthrough.dsl.durations import parse_duration
@@ -37,32 +35,11 @@ from followthrough.dsl.schema import (
 )
 from followthrough.dsl.waits import due_time, lookup, split_bucket
 from followthrough.models.contact import ContactSnapshot
-from followthrough.models.runs import RunEvent
+from followthrough.models.runs import RunEvent, RunState
 from followthrough.models.vocab import Category, Channel, RunStatus, StepState
 
 LOOP_LIMIT = 1000
 INBOX_LIMIT = 100  # buffered events kept for a later wait_for; the oldest go first
-
-
-class RunState(BaseModel):
-    """Where a run is; plain data, so it survives ``continue_as_new`` and a preview can copy it.
-    ``visits`` counts how often each step was entered (ledger keys use it); ``events`` is what
-    conditions see as ``events.<name>``; ``inbox`` holds events no ``wait_for`` consumed yet."""
-
-    position: int = 0
-    visits: dict[str, int] = Field(default_factory=dict)
-    stop_reason: str | None = None
-    converted: bool = False
-    goal_error: str | None = None
-    since_wait: int = 0
-    events: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    inbox: list[RunEvent] = Field(default_factory=list)
-    #: (kind, timeline id) of events already received: a redelivered signal is not a new event.
-    seen: list[tuple[str, int]] = Field(default_factory=list)
-
-    def enter(self, step_id: str) -> int:
-        self.visits[step_id] = self.visits.get(step_id, 0) + 1
-        return self.visits[step_id]
 
 
 @dataclass(frozen=True)

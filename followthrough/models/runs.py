@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from followthrough.calendar import PinnedHolidays
+from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
 
@@ -20,6 +22,32 @@ class SequenceInput(BaseModel):
     #: Calendar documents by name (followthrough.calendar.Calendar without "name"); they add to,
     #: and override, the built-in calendars for ``business`` waits.
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Public holidays by country for the years the run may need, pinned at enrollment like
+    #: the calendars (None: a run started before holidays were pinned reads the package).
+    holidays: dict[str, PinnedHolidays] | None = None
+    #: Where the run is, when it continues as new (None: a fresh run).
+    carry: RunCarry | None = None
+    #: Continue as new once the history has this many events, besides whenever Temporal
+    #: suggests it (None: only then). Tests set it low; production leaves it unset.
+    history_limit: int | None = None
+
+
+class RunCarry(BaseModel):
+    """What a run hands to its continuation: the interpreter's state, the last contact
+    snapshot and the step counter, so its timeline and ledger keys go on where they were."""
+
+    state: RunState
+    contact: ContactSnapshot
+    seq: int = 0
+    current: str | None = None
+
+
+class PinHolidaysInput(BaseModel):
+    """Pin more years of public holidays for a run that lives longer than its pinned ones."""
+
+    countries: list[str]
+    first_year: int
+    last_year: int
 
 
 class SequenceResult(BaseModel):
@@ -90,6 +118,15 @@ class StepRecord(BaseModel):
     reason: str | None = None
 
 
+class RunProblem(BaseModel):
+    """Why a run cannot make progress: its workflow task keeps failing (``code`` is Temporal's
+    cause, e.g. ``PAYLOADS_TOO_LARGE``), since the first failure."""
+
+    code: str
+    message: str
+    since: datetime
+
+
 class RunFinish(BaseModel):
     run_id: str
     status: RunStatus
@@ -103,6 +140,27 @@ class RunEvent(BaseModel):
     channel: Channel | None = None
     timeline_id: int | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunState(BaseModel):
+    """Where a run is; plain data, so it survives ``continue_as_new`` and a preview can copy it.
+    ``visits`` counts how often each step was entered (ledger keys use it); ``events`` is what
+    conditions see as ``events.<name>``; ``inbox`` holds events no ``wait_for`` consumed yet."""
+
+    position: int = 0
+    visits: dict[str, int] = Field(default_factory=dict)
+    stop_reason: str | None = None
+    converted: bool = False
+    goal_error: str | None = None
+    since_wait: int = 0
+    events: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    inbox: list[RunEvent] = Field(default_factory=list)
+    #: (kind, timeline id) of events already received: a redelivered signal is not a new event.
+    seen: list[tuple[str, int]] = Field(default_factory=list)
+
+    def enter(self, step_id: str) -> int:
+        self.visits[step_id] = self.visits.get(step_id, 0) + 1
+        return self.visits[step_id]
 
 
 class LoadContactInput(BaseModel):

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from followthrough.errors import NotFound
-from followthrough.models.runs import StepRecord
+from followthrough.models.runs import RunProblem, StepRecord
 from followthrough.models.vocab import RunStatus
+from followthrough.store.db import as_utc
 from followthrough.store.tables import Run, RunStep, utcnow
 
 _id_lock = threading.Lock()
@@ -99,11 +100,32 @@ def finish(session: Session, run_id: str, status: str, reason: str | None = None
     run.status = status
     run.reason = reason
     run.active_key = None
+    run.problem_code = run.problem_message = run.problem_since = None  # it ended: no longer stuck
     run.ended_at = now
     run.updated_at = now
     session.add(run)
     session.flush()
     return run
+
+
+def set_problem(session: Session, run_id: str, problem: RunProblem | None) -> bool:
+    """Record (or clear, with None) why a running run cannot make progress; True if it changed."""
+    run = get(session, run_id)
+    values = (problem.code, problem.message, problem.since) if problem else (None, None, None)
+    current = (run.problem_code, run.problem_message, as_utc(run.problem_since))
+    if current == values:
+        return False
+    run.problem_code, run.problem_message, run.problem_since = values
+    session.add(run)
+    session.flush()
+    return True
+
+
+def problem_of(run: Run) -> RunProblem | None:
+    if run.problem_code is None:
+        return None
+    return RunProblem(code=run.problem_code, message=run.problem_message or "",
+                      since=as_utc(run.problem_since) or run.updated_at)
 
 
 def record_step(session: Session, step: StepRecord) -> None:
@@ -141,11 +163,15 @@ def list_page(
     kind: str | None = None,
     status: str | None = None,
     definition_name: str | None = None,
+    problem: bool | None = None,
     before: str | None = None,
     limit: int = 50,
 ) -> list[Run]:
-    """Newest first; the cursor is the id of the last run seen (ids sort by creation)."""
+    """Newest first; the cursor is the id of the last run seen (ids sort by creation).
+    ``problem``: only runs that cannot make progress (True) or only the others (False)."""
     query = select(Run)
+    if problem is not None:
+        query = query.where(col(Run.problem_code).is_not(None) if problem else col(Run.problem_code).is_(None))
     if contact_id is not None:
         query = query.where(Run.contact_id == contact_id)
     if kind:

@@ -66,6 +66,11 @@ class Run(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
     ended_at: datetime | None = _ts(default=None)
+    #: Set while the run's workflow cannot make progress (its workflow task keeps failing):
+    #: the failure's cause, its message and when it first failed. Kept by followthrough.run_watch.
+    problem_code: str | None = Field(default=None, index=True, max_length=64)
+    problem_message: str | None = Field(default=None, sa_type=Text)
+    problem_since: datetime | None = _ts(default=None)
 
 
 class RunStep(SQLModel, table=True):

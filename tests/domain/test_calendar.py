@@ -14,6 +14,7 @@ from followthrough.calendar import (
     calendars_with,
     local_wall_time,
     next_local_time,
+    pin_holidays,
 )
 
 BUD = ZoneInfo("Europe/Budapest")
@@ -100,3 +101,37 @@ class TestCalendarsWith:
         found = calendars_with({"default": {"time_zone": "Europe/Moscow"}, "shop": {"week": {"sat": [["10:00", "14:00"]]}}})
         assert found["default"].time_zone == "Europe/Moscow" and found["shop"].name == "shop"
         assert set(BUILTIN_CALENDARS) <= set(found)
+
+
+class TestPinnedHolidays:
+    PINNED = pin_holidays(["HU"], 2024, 2024)
+
+    @pytest.mark.parametrize(("start", "hours", "expected"), [
+        (bud(2024, 5, 17, 16), 4, bud(2024, 5, 21, 11)),  # Pentecost Monday (HU) is skipped
+        (bud(2024, 8, 2, 17), 2, bud(2024, 8, 3, 10)),  # Sat 3 Aug 2024: a transferred working day
+        (bud(2024, 10, 22, 17), 2, bud(2024, 10, 24, 10)),  # 23 October, a weekday holiday
+    ])
+    def test_a_business_wait_across_a_holiday_has_the_same_due_time_as_the_package(
+        self, start: datetime, hours: int, expected: datetime
+    ) -> None:
+        pinned = HU_LUNCH.with_holidays(self.PINNED)
+        assert add_business_time(pinned, start, timedelta(hours=hours)) == expected.astimezone(UTC)
+        assert add_business_time(HU_LUNCH, start, timedelta(hours=hours)) == expected.astimezone(UTC)
+
+    def test_the_pinned_dates_are_the_only_holidays_a_pinned_calendar_knows(self) -> None:
+        pinned = self.PINNED["HU"]
+        assert (pinned.first_year, pinned.last_year) == (2024, 2024)
+        assert date(2024, 10, 23) in pinned.closed and pinned.open == [date(2024, 8, 3), date(2024, 12, 7), date(2024, 12, 14)]
+        invented = {"HU": pinned.model_copy(update={"closed": [date(2024, 6, 10)], "open": []})}
+        # Friday 16:00 + 4 h: Monday 10 June is closed by the pinned dates alone.
+        assert add_business_time(HU_LUNCH.with_holidays(invented), bud(2024, 6, 7, 16),
+                                 timedelta(hours=4)) == bud(2024, 6, 11, 11).astimezone(UTC)
+        # A year outside the pinned ones has no public holidays: 23 October 2025 is worked.
+        assert add_business_time(HU_LUNCH.with_holidays(self.PINNED), bud(2025, 10, 22, 17),
+                                 timedelta(hours=2)) == bud(2025, 10, 23, 10).astimezone(UTC)
+
+    def test_calendars_with_pinned_holidays_read_only_those(self) -> None:
+        found = calendars_with({"shop": {"country": "RU", "week": {"mon": [["10:00", "14:00"]]}}}, {})
+        # RU pinned nothing: 1 January 2024 (a Monday, a Russian holiday) is worked.
+        due = add_business_time(found["shop"], datetime(2024, 1, 1, 9, tzinfo=UTC), timedelta(hours=1))
+        assert due == datetime(2024, 1, 1, 11, tzinfo=UTC)

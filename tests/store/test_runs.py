@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from followthrough.errors import NotFound
-from followthrough.models.runs import StepRecord
+from followthrough.models.runs import RunProblem, StepRecord
 from followthrough.models.vocab import RunStatus, StepState
 from followthrough.store import contacts, runs
 from followthrough.store.db import as_utc, session_scope
@@ -264,3 +264,30 @@ class TestDiscard:
             assert [e.run_id for e in session.exec(select(TimelineEntry))] == [kept.id]
         # The business key is free again.
         assert claim(any_engine, "k1", contact_id=contact_id)[1] is True
+
+
+class TestProblems:
+    PROBLEM = RunProblem(code="PAYLOADS_TOO_LARGE", message="payload too large", since=T0)
+
+    def test_a_problem_is_recorded_listed_and_cleared(self, any_engine: Engine) -> None:
+        stuck, _ = claim(any_engine, "stuck")
+        fine, _ = claim(any_engine, "fine")
+        with session_scope(any_engine) as session:
+            assert runs.set_problem(session, stuck.id, self.PROBLEM) is True
+            assert runs.set_problem(session, stuck.id, self.PROBLEM) is False  # unchanged
+        with session_scope(any_engine) as session:
+            assert runs.problem_of(runs.get(session, stuck.id)) == self.PROBLEM
+            assert [r.id for r in runs.list_page(session, problem=True)] == [stuck.id]
+            assert [r.id for r in runs.list_page(session, problem=False)] == [fine.id]
+            assert runs.set_problem(session, stuck.id, None) is True
+        with session_scope(any_engine) as session:
+            assert runs.problem_of(runs.get(session, stuck.id)) is None
+            assert runs.list_page(session, problem=True) == []
+
+    def test_a_finished_run_has_no_problem(self, any_engine: Engine) -> None:
+        stuck, _ = claim(any_engine, "stuck")
+        with session_scope(any_engine) as session:
+            runs.set_problem(session, stuck.id, self.PROBLEM)
+            runs.finish(session, stuck.id, RunStatus.CANCELLED, "cancelled")
+        with session_scope(any_engine) as session:
+            assert runs.problem_of(runs.get(session, stuck.id)) is None

@@ -34,9 +34,10 @@ def worker_env(settings: Settings, client: Client) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, client: Client, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, client: Client, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``env``: more variables, e.g. ``FT_RUN_CHECK_INTERVAL="1"``."""
     handle = log.open("ab")
     return subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "cli.py"), "worker"],
-        env=worker_env(settings, client), stdout=handle, stderr=subprocess.STDOUT,
+        env={**worker_env(settings, client), **env}, stdout=handle, stderr=subprocess.STDOUT,
     )

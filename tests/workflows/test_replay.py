@@ -1,14 +1,20 @@
 """Recorded histories replay against the current workflow code: a change that would break
-running workflows fails here (NondeterminismError), not in production."""
+running workflows fails here (NondeterminismError), not in production. Every step type and
+every way a run ends or pauses has a stored history; ``*_before_patches`` ones were recorded by
+the code before the ``workflow.patched`` changes (README "Versioning workflows")."""
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from followthrough.dsl.schema import AnyStep
+from followthrough.models.runs import SequenceInput
 from tests.conftest import TEST_CONVERTER
 from worker import workflow_runner
 from workflows import WORKFLOWS
@@ -16,13 +22,38 @@ from workflows import WORKFLOWS
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_there_are_histories_to_replay() -> None:
-    assert len(HISTORIES) >= 3
+STEP_TYPES = {cls.model_fields["type"].default for cls in typing.get_args(AnyStep)}
+
+
+def _history(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+
+
+async def _input(history: WorkflowHistory) -> SequenceInput:
+    payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    [start] = await TEST_CONVERTER.decode(payloads, [SequenceInput])
+    return start
+
+
+def test_every_behaviour_has_a_history() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"deferral", "give_up", "set_and_split", "start", "cancel", "continue_as_new",
+            "cancel_before_patches", "give_up_before_patches", "deferral_before_patches"} <= names
+    last = {p.stem: _history(p).events[-1].event_type for p in HISTORIES}
+    assert last["cancel"] == last["cancel_before_patches"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
+    assert last["continue_as_new"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+
+async def test_every_step_type_has_a_history() -> None:
+    used = set()
+    for path in HISTORIES:
+        used |= {step["type"] for step in (await _input(_history(path))).definition["steps"]}
+    assert used == STEP_TYPES
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays_without_nondeterminism(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    history = _history(path)
     # The production converter (encrypting codec): these histories were recorded before
     # encryption, so this also proves the codec passes unencrypted payloads through.
     replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_CONVERTER,

@@ -119,5 +119,32 @@ class TestGracefulShutdown:
         assert len(outbox.store.list(channel="email", limit=None)) == 1
 
 
+class TestRunWatch:
+    async def test_the_worker_records_a_run_that_cannot_make_progress(
+        self, dev_env: WorkflowEnvironment, engine: Engine, crash_settings: Settings, tmp_path: Path,
+    ) -> None:
+        _setup(engine, "service")
+        with session_scope(engine) as session:  # 3 MB: every workflow task fails, PAYLOADS_TOO_LARGE
+            contact_id = contacts.create(session, {"name": "Huge", "email": "huge@example.test",
+                                                   "attributes": {"notes": "x" * 3_000_000}}).id
+        process = start_worker(crash_settings, dev_env.client, tmp_path / "worker.log",
+                               FT_RUN_CHECK_INTERVAL="1")
+        try:
+            async def client():  # type: ignore[no-untyped-def]
+                return dev_env.client
+
+            run, _ = await enroll(engine, client, crash_settings, "crash_service", contact_id, {})
+
+            async def recorded():  # type: ignore[no-untyped-def]
+                with session_scope(engine) as session:
+                    row = runs.get(session, run.id)
+                    return (row.status, row.problem_code) if row.problem_code else None
+
+            assert await eventually(recorded, timeout=30) == ("running", "PAYLOADS_TOO_LARGE")
+        finally:
+            process.kill()
+            process.wait()
+
+
 async def _async(value):  # type: ignore[no-untyped-def]
     return value

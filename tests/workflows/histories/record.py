@@ -1,8 +1,11 @@
 """Record workflow histories for the replay test: `uv run python -m tests.workflows.histories.record`.
 
 Each scenario runs SequenceWorkflow on the time-skipping server against the real loopback
-SMTP/Twilio-compatible servers, then its history is written next to this file. Re-record only
-when a change is *meant* to be incompatible (and then keep the old files too, with patching).
+SMTP/Twilio-compatible servers, then its history is written next to this file. Only scenarios
+without a file are recorded unless named: a stored history stands for the code that recorded it,
+and must keep replaying (README "Versioning workflows"). ``*_before_patches.json`` files were
+recorded with the code before the patches of issue 8 (commit 30f12f3), with this script run
+from an export of that commit and ``--out``.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import json
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -56,24 +60,62 @@ async def _reply_then_sleep(env: WorkflowEnvironment, handle: WorkflowHandle) ->
     await env.sleep(timedelta(days=1))
 
 
-SCENARIOS: dict[str, tuple[dict[str, Any], Driver]] = {
-    "welcome_completed": ({"steps": [
+async def _cancel_in_the_wait(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    await env.sleep(timedelta(hours=1))
+    await handle.cancel()
+    await env.sleep(timedelta(minutes=1))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    body: dict[str, Any]
+    drive: Driver = _sleep
+    category: str = "service"
+    #: Twilio-compatible server: number -> (HTTP status, Twilio code) on every request.
+    twilio_rule: tuple[int, int] | None = None
+    history_limit: int | None = None
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "welcome_completed": Scenario({"steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}, _sleep),
-    "stopped_by_reply": ({"stop_on": ["reply"], "steps": [
+        {"id": "text", **SMS}]}),
+    "stopped_by_reply": Scenario({"stop_on": ["reply"], "steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}, _reply_then_sleep),
-    "branches_and_wait_for": ({"steps": [
+    "branches_and_wait_for": Scenario({"steps": [
         {"id": "mail", **MAIL},
         {"id": "answer", "type": "wait_for", "event": "reply", "timeout": "P1D"},
         {"id": "check", "type": "if", "condition": "events.reply.received", "then": "thanks", "else": "nudge"},
         {"id": "nudge", **SMS},
         {"id": "done", "type": "exit", "reason": "no_reply"},
-        {"id": "thanks", **MAIL}]}, _sleep),
+        {"id": "thanks", **MAIL}]}),
+    # Sales: at most two a day (the default cap), so the third message is deferred a day.
+    "deferral": Scenario({"steps": [
+        {"id": "one", **MAIL}, {"id": "two", **MAIL}, {"id": "three", **MAIL}]}, category="sales"),
+    # Twilio answers 503 for 24 h: the delivery gives up and the run goes on.
+    "give_up": Scenario({"steps": [{"id": "text", **SMS}, {"id": "after", **MAIL}]},
+                        twilio_rule=(503, 20503)),
+    "set_and_split": Scenario({"steps": [
+        {"id": "score", "type": "set", "target": "lead.score", "value": 40},
+        {"id": "bump", "type": "set", "target": "lead.score", "expression": "lead.score + 10"},
+        {"id": "ab", "type": "split", "variants": [{"percent": 50, "goto": "a"}, {"percent": 50, "goto": "b"}]},
+        {"id": "a", **MAIL}, {"id": "skip", "type": "goto", "goto": "end"},
+        {"id": "b", **SMS},
+        {"id": "end", "type": "exit", "reason": "split done"}]}),
+    "start": Scenario({"steps": [{"id": "other", "type": "start", "definition": "welcome_sequence"}]}),
+    "cancel": Scenario({"steps": [
+        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
+        {"id": "text", **SMS}]}, _cancel_in_the_wait),
+    # A loop over a wait, continued as new every few loops (the first run's history is kept).
+    "continue_as_new": Scenario({"steps": [
+        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "PT1H"},
+        {"id": "again", "type": "if", "condition": "run.visits.mail < 4", "then": "mail"}]},
+        history_limit=30),
 }
 
 
-async def record(target: Path) -> None:
+async def record(target: Path, names: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp())
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()), data_converter=pydantic_data_converter)
@@ -84,37 +126,57 @@ async def record(target: Path) -> None:
     smtp.start()
     twilio.start()
     try:
-        settings = outbox_settings(make_settings(tmp), OutboxHandle(store, smtp, twilio))
-        engine = make_engine(settings.resolved_database_url)
+        base = outbox_settings(make_settings(tmp), OutboxHandle(store, smtp, twilio))
+        engine = make_engine(base.resolved_database_url)
         upgrade(engine)
-        seed_builtins(engine, settings)
+        seed_builtins(engine, base)
         with session_scope(engine) as session:
             put_config(session, PolicyConfig(quiet_hours=QuietHours(channels=[])))
-        async with running_worker(env.client, settings, engine):
-            for index, (name, (body, drive)) in enumerate(SCENARIOS.items(), start=1):
-                document = {"name": name, "kind": "sequence", "category": "service",
-                            "locales": ["en"], "stop_on": [], **body}
-                with session_scope(engine) as session:
-                    definitions.save(session, name, "sequence", document, publish=True)
-                    contact_id = contacts.create(session, {
-                        "name": f"Replay {index}", "email": f"r{index}@example.test",
-                        "phone": f"+1555555020{index}"}).id
+        for index, name in enumerate(names, start=1):
+            scenario = SCENARIOS[name]
+            settings = base.model_copy(update={"workflow_history_limit": scenario.history_limit})
+            document = {"name": name, "kind": "sequence", "category": scenario.category,
+                        "locales": ["en"], "stop_on": [], **scenario.body}
+            phone = f"+1555555020{index}"
+            if scenario.twilio_rule is not None:
+                twilio.rules_by_to[phone] = scenario.twilio_rule
+            with session_scope(engine) as session:
+                definitions.save(session, name, "sequence", document, publish=True)
+                contact_id = contacts.create(session, {
+                    "name": f"Replay {index}", "email": f"r{index}@example.test", "phone": phone}).id
 
-                async def client():  # type: ignore[no-untyped-def]
-                    return env.client
+            async def client():  # type: ignore[no-untyped-def]
+                return env.client
 
+            async with running_worker(env.client, settings, engine):
                 run, _ = await enroll(engine, client, settings, name, contact_id, {})  # type: ignore[arg-type]
                 handle = env.client.get_workflow_handle(run.workflow_id)
-                await drive(env, handle)
-                await handle.result()
+                await scenario.drive(env, handle)
+                try:
+                    await handle.result()
+                except WorkflowFailureError:
+                    pass  # cancelled: the history is what we keep
                 history = await handle.fetch_history()
-                (target / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
-                print(f"recorded {name}")  # noqa: T201 - a command-line tool
+                first = history.events[0].workflow_execution_started_event_attributes.first_execution_run_id
+                if first != handle.result_run_id:  # continued as new: keep the first run's history
+                    history = await env.client.get_workflow_handle(run.workflow_id, run_id=first).fetch_history()
+            (target / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+            print(f"recorded {name}")  # noqa: T201 - a command-line tool
     finally:
         smtp.stop()
         twilio.stop()
         await env.shutdown()
 
 
+def main(argv: list[str]) -> None:
+    """``record.py [--out DIR] [name ...]``: by default, only the scenarios without a history
+    (a recorded history is never overwritten by accident: it stands for the code of its day)."""
+    target = HERE
+    if argv[:1] == ["--out"]:
+        target, argv = Path(argv[1]), argv[2:]
+    names = argv or [n for n in SCENARIOS if not (target / f"{n}.json").exists()]
+    asyncio.run(record(target, names))
+
+
 if __name__ == "__main__":
-    asyncio.run(record(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE))
+    main(sys.argv[1:])

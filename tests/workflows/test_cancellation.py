@@ -1,0 +1,142 @@
+"""Cancelling a run while a send is in flight, on the real dev server with a slow SMTP server:
+the ledger row never stays ``pending`` and no step of the cancelled run stays ``active``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from channels.outbox import OutboxHandle
+from followthrough.settings import Settings
+from tests.conftest import LiveStack
+from tests.support.factories import create_contact, enroll, save_definition
+from tests.support.waiting import eventually
+
+#: The SDK throttles heartbeats to 80 % of the 10 s heartbeat timeout: a cancellation reaches a
+#: running activity with the next heartbeat's answer, within about 8 s.
+CANCEL_REACHES_ACTIVITY = 9.0
+
+
+@pytest.fixture
+def edge_settings(edge_settings: Settings) -> Settings:
+    """An SMTP timeout longer than a cancellation takes to reach the activity, but short enough
+    that a DATA reply held for ever soon becomes an unknown outcome."""
+    return edge_settings.model_copy(update={"smtp_timeout": 14.0})
+
+
+def _mail_then_wait(name: str, category: str) -> dict[str, Any]:
+    return {"name": name, "kind": "sequence", "category": category, "locales": ["en"],
+            "steps": [{"id": "mail", "type": "send", "channel": "email", "template": "welcome"},
+                      {"id": "pause", "type": "wait", "duration": "PT1H"}]}
+
+
+async def _rows(live: LiveStack, run_id: str) -> list[dict[str, Any]]:
+    return (await live.api.get("/v1/deliveries", params={"run_id": run_id})).json()["items"]
+
+
+async def _run(live: LiveStack, run_id: str) -> dict[str, Any]:
+    return (await live.api.get(f"/v1/runs/{run_id}")).json()
+
+
+async def _cancel_while_pending(live: LiveStack, name: str, category: str) -> str:
+    await save_definition(live.api, _mail_then_wait(name, category))
+    contact = await create_contact(live.api, email=f"{name}@example.test")
+    run_id = (await enroll(live.api, name, contact["id"])).json()["run_id"]
+
+    async def pending() -> bool:
+        rows = await _rows(live, run_id)
+        return bool(rows) and rows[0]["state"] == "pending"
+
+    await eventually(pending)
+    response = await live.api.post(f"/v1/runs/{run_id}/cancel")
+    assert response.status_code == 202, response.text
+    return run_id
+
+
+async def _ended(live: LiveStack, run_id: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        run = await _run(live, run_id)
+        return run if run["status"] != "running" else None
+
+    return await eventually(check, timeout=30)
+
+
+class TestCancelDuringSend:
+    async def test_the_send_under_way_finishes_and_the_step_closes_with_its_outcome(
+        self, live: LiveStack, engine: Engine, outbox: OutboxHandle
+    ) -> None:
+        outbox.smtp.hold_data = threading.Event()
+        run_id = await _cancel_while_pending(live, "cancel_held", "service")
+
+        # The cancellation reached the activity, which lets the provider call finish: the run
+        # waits for its outcome instead of ending with the row pending.
+        await asyncio.sleep(CANCEL_REACHES_ACTIVITY)
+        held = await _run(live, run_id)
+        assert held["status"] == "running"
+        assert [(s["step_id"], s["state"]) for s in held["steps"]] == [("mail", "active")]
+        outbox.smtp.hold_data.set()
+
+        ended = await _ended(live, run_id)
+        assert (ended["status"], ended["reason"]) == ("cancelled", "cancelled")
+        assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
+            ("mail", "sent", "cancelled; message sent")]
+        assert [(r["state"], r["attempts"]) for r in await _rows(live, run_id)] == [("sent", 1)]
+        assert [c.to for c in outbox.store.list(limit=None)] == ["cancel_held@example.test"]
+
+    async def test_an_outcome_that_stays_unknown_leaves_the_row_uncertain(
+        self, live: LiveStack, outbox: OutboxHandle
+    ) -> None:
+        outbox.smtp.hold_data = threading.Event()  # never released: the SMTP client times out
+        run_id = await _cancel_while_pending(live, "cancel_unknown", "service")
+
+        ended = await _ended(live, run_id)
+        outbox.smtp.hold_data.set()
+        assert ended["status"] == "cancelled"
+        assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
+            ("mail", "uncertain", "cancelled; message uncertain")]
+        # Service mail is resent after an unknown outcome, but not for a cancelled run.
+        assert [(r["state"], r["attempts"]) for r in await _rows(live, run_id)] == [("uncertain", 1)]
+
+
+class TestCancelDuringWait:
+    async def test_the_wait_is_closed(self, live: LiveStack) -> None:
+        await save_definition(live.api, _mail_then_wait("cancel_wait", "service"))
+        contact = await create_contact(live.api, email="cancel_wait@example.test")
+        run_id = (await enroll(live.api, "cancel_wait", contact["id"])).json()["run_id"]
+
+        async def waiting() -> bool:
+            return [s["step_id"] for s in (await _run(live, run_id))["steps"]] == ["mail", "pause"]
+
+        await eventually(waiting)
+        await live.api.post(f"/v1/runs/{run_id}/cancel")
+        ended = await _ended(live, run_id)
+        assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
+            ("mail", "sent", None), ("pause", "done", "cancelled")]
+
+
+class TestCancelBetweenRetries:
+    async def test_a_message_not_sent_yet_is_skipped(self, live: LiveStack, outbox: OutboxHandle) -> None:
+        await save_definition(live.api, {
+            "name": "cancel_retrying", "kind": "sequence", "category": "service", "locales": ["en"],
+            "steps": [{"id": "text", "type": "send", "channel": "sms", "template": "welcome_followup"}]})
+        contact = await create_contact(live.api, email=None, phone="+15555550503")
+        outbox.twilio.rules_by_to["+15555550503"] = (503, 20503)  # transient, for ever
+        run_id = (await enroll(live.api, "cancel_retrying", contact["id"])).json()["run_id"]
+
+        async def retried() -> bool:
+            rows = await _rows(live, run_id)
+            return bool(rows) and rows[0]["attempts"] >= 2 and rows[0]["state"] == "retrying"
+
+        await eventually(retried)
+        await live.api.post(f"/v1/runs/{run_id}/cancel")
+        ended = await _ended(live, run_id)
+        assert ended["status"] == "cancelled"
+        assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
+            ("text", "skipped", "cancelled; message skipped")]
+        rows = await _rows(live, run_id)
+        assert [(r["state"], r["reason"]) for r in rows] == [("skipped", "run cancelled")]
+        assert outbox.store.list(limit=None) == []

@@ -1,0 +1,151 @@
+"""A run's business waits read the public holidays pinned into its input, inside the workflow
+sandbox with no escape hatch (time-skipping server, the production worker and runner)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from followthrough import ids
+from followthrough.calendar import Calendar, PinnedHolidays, add_business_time, pin_holidays
+from followthrough.enrollment import enroll, start_sequence
+from followthrough.models.runs import SequenceInput
+from followthrough.settings import Settings
+from followthrough.store import calendars, contacts, definitions, runs
+from followthrough.store.db import session_scope
+from followthrough.store.tables import RunStep
+from tests.support.stack import running_worker
+from tests.support.waiting import eventually
+from tests.workflows.test_pinning import _start_input
+
+#: Open every day 09:00-17:00 UTC, with Hungary's public holidays.
+OFFICE: dict[str, Any] = {"time_zone": "UTC", "country": "HU",
+                          "week": {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+STEPS = [{"id": "office", "type": "wait", "business": {"duration": "PT16H", "calendar": "office"}}]
+
+
+def _definition(name: str) -> dict[str, Any]:
+    return {"name": name, "kind": "sequence", "category": "service", "locales": ["en"], "steps": STEPS}
+
+
+async def _office_step(engine: Engine, run_id: str) -> RunStep:
+    async def check() -> RunStep | None:
+        with session_scope(engine) as session:
+            return next((s for s in runs.steps(session, run_id) if s.step_id == "office"), None)
+
+    return await eventually(check)
+
+
+def _utc(value: datetime | None) -> datetime:
+    assert value is not None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class TestPinnedHolidays:
+    async def test_enrollment_pins_the_holidays_of_the_calendars_countries(
+        self, ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+    ) -> None:
+        settings = settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        name = f"office_{uuid.uuid4().hex[:8]}"
+        with session_scope(engine) as session:
+            calendars.put(session, Calendar.model_validate({"name": "office", **OFFICE}))
+            definitions.save(session, name, "sequence", _definition(name), publish=True)
+            contact_id = contacts.create(session, {"name": "Ada", "email": "ada@example.test"}).id
+        assert contact_id is not None
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        async with running_worker(ts_env.client, settings, engine):
+            run, _ = await enroll(engine, client, settings, name, contact_id, {})
+            step = await _office_step(engine, run.id)
+            handle = ts_env.client.get_workflow_handle(run.workflow_id)
+            start = await _start_input(ts_env, handle)
+            await handle.terminate("test done")
+
+        year = datetime.now(UTC).year
+        assert start.holidays is not None and list(start.holidays) == ["HU"]
+        hu = start.holidays["HU"]
+        assert (hu.first_year, hu.last_year) == (year - 1, year + 2)
+        assert {date(y, 10, 23) for y in range(year - 1, year + 3)} <= set(hu.closed)
+        calendar = Calendar.model_validate({"name": "office", **OFFICE}).with_holidays(start.holidays)
+        began = _utc(step.started_at)
+        assert _utc(step.due_at) == add_business_time(calendar, began, timedelta(hours=16))
+
+    async def test_the_wait_reads_the_pinned_dates_not_the_package(
+        self, ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+    ) -> None:
+        today = (await ts_env.get_current_time()).date()  # the server's clock, skipped ahead
+        # The next three days that are no Hungarian holiday are pinned as holidays.
+        real = set(pin_holidays(["HU"], today.year, today.year + 1)["HU"].closed)
+        invented = [d for d in (today + timedelta(days=n) for n in range(1, 30)) if d not in real][:3]
+        pinned = {"HU": PinnedHolidays(first_year=today.year - 1, last_year=today.year + 2, closed=invented)}
+        step = await self._run_office_wait(ts_env, engine, settings, pinned)
+
+        office = Calendar.model_validate({"name": "office", **OFFICE})
+        began, due = _utc(step.started_at), _utc(step.due_at)
+        assert due == add_business_time(office.with_holidays(pinned), began, timedelta(hours=16))
+        assert due.date() > invented[-1]
+        assert due != add_business_time(office, began, timedelta(hours=16))
+
+    async def test_a_run_started_before_holidays_were_pinned_sees_none_and_stays_in_the_sandbox(
+        self, ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+    ) -> None:
+        step = await self._run_office_wait(ts_env, engine, settings, None)
+        office = Calendar.model_validate({"name": "office", **OFFICE}).with_holidays({})
+        assert _utc(step.due_at) == add_business_time(office, _utc(step.started_at), timedelta(hours=16))
+
+    async def _run_office_wait(
+        self, ts_env: WorkflowEnvironment, engine: Engine, settings: Settings,
+        pinned: dict[str, PinnedHolidays] | None,
+    ) -> RunStep:
+        settings = settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        name = f"office_{uuid.uuid4().hex[:8]}"
+        with session_scope(engine) as session:
+            contact_id = contacts.create(session, {"name": "Ada", "email": "ada2@example.test"}).id
+            assert contact_id is not None
+            run, _ = runs.claim(session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
+                                active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
+                                definition_name=name, definition_version=1)
+        start = SequenceInput(run_id=run.id, contact_id=contact_id, definition_name=name, definition_version=1,
+                              definition=_definition(name), calendars={"office": OFFICE}, holidays=pinned)
+
+        async with running_worker(ts_env.client, settings, engine):
+            handle = await start_sequence(ts_env.client, settings, run, start)
+            step = await _office_step(engine, run.id)
+            await handle.terminate("test done")
+        return step
+
+
+class TestHolidaysOfALongRun:
+    async def test_a_continuation_pins_the_years_ahead(
+        self, ts_env: WorkflowEnvironment, engine: Engine, settings: Settings
+    ) -> None:
+        settings = settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        name = f"long_{uuid.uuid4().hex[:8]}"
+        year = (await ts_env.get_current_time()).year
+        stale = {"HU": PinnedHolidays(first_year=year - 4, last_year=year - 2, closed=[date(year - 2, 10, 23)])}
+        steps = [{"id": "tick", "type": "wait", "duration": "PT1H"},
+                 {"id": "again", "type": "if", "condition": "run.visits.tick < 3", "then": "tick"}]
+        with session_scope(engine) as session:
+            contact_id = contacts.create(session, {"name": "Ada", "email": "ada3@example.test"}).id
+            assert contact_id is not None
+            run, _ = runs.claim(session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
+                                active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
+                                definition_name=name, definition_version=1)
+        start = SequenceInput(run_id=run.id, contact_id=contact_id, definition_name=name, definition_version=1,
+                              definition={**_definition(name), "steps": steps}, holidays=stale,
+                              history_limit=10)
+
+        async with running_worker(ts_env.client, settings, engine):
+            handle = await start_sequence(ts_env.client, settings, run, start)
+            await ts_env.sleep(timedelta(hours=4))
+            assert (await handle.result())["status"] == "completed"
+            latest = await _start_input(ts_env, ts_env.client.get_workflow_handle(run.workflow_id))
+
+        assert latest.carry is not None and latest.carry.state.visits["tick"] >= 1
+        assert latest.holidays == pin_holidays(["HU"], year - 1, year + 2)

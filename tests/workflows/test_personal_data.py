@@ -39,8 +39,11 @@ async def _ended(live: LiveStack, run_id: str) -> dict[str, Any]:
 
 def _value_payloads(event: HistoryEvent) -> list[Payload]:
     """The payloads that carry our values. Not encrypted, and holding none: search attributes
-    (ids) and the SDK's own local-activity marker bookkeeping (``data``: sequence number,
-    activity type, times; the activity's result is in ``result``)."""
+    (ids; ``workflow.patched`` upserts ``TemporalChangeVersion``, the patch ids) and the SDK's
+    own local-activity marker bookkeeping (``data``: sequence number, activity type, times; the
+    activity's result is in ``result``)."""
+    if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+        return []
     if event.HasField("marker_recorded_event_attributes"):
         return list(event.marker_recorded_event_attributes.details["result"].payloads)
     if event.HasField("workflow_execution_started_event_attributes"):

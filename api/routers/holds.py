@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from api.deps import SessionDep, get_principal
+from api.schemas.common import Id
 from api.schemas.holds import HoldCreate, HoldPublic
 from followthrough.store import holds
 
 router = APIRouter(prefix="/v1/contacts", tags=["holds"], dependencies=[Depends(get_principal)])
 
-ContactId = Annotated[int, Path(ge=1, description="The contact's id.")]
-HoldId = Annotated[int, Path(ge=1, description="The hold's id.")]
+ContactId = Annotated[Id, Path(description="The contact's id.")]
+HoldId = Annotated[Id, Path(description="The hold's id.")]
 
 
 @router.post("/{contact_id}/holds", status_code=status.HTTP_201_CREATED)

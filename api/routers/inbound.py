@@ -16,7 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, ManagerDep, PrincipalDep, TemporalDep
-from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, UtcDateTime, decode_cursor, page_of
+from api.schemas.common import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Id,
+    Page,
+    UtcDateTime,
+    decode_cursor,
+    page_of,
+)
 from api.services.inbound import handle_contact_event
 from api.services.inbound_email import handle_inbound_email
 from channels.inbound.email import InboundEmailPayload, from_payload
@@ -106,7 +115,7 @@ async def list_inbound(
     _principal: ManagerDep,
     matched: bool | None = None,
     channel: Channel | None = None,
-    cursor: Annotated[str | None, Query(description="A next_cursor from the previous page.")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[InboundPublic]:
     rows = await asyncio.to_thread(_inbound_page, engine, matched, channel,
@@ -117,7 +126,7 @@ async def list_inbound(
 @router.post("/v1/contacts/{contact_id}/events", status_code=status.HTTP_202_ACCEPTED,
              summary="Record a custom event and signal it to the contact's runs")
 async def post_contact_event(
-    contact_id: Annotated[int, Path(ge=1)],
+    contact_id: Annotated[Id, Path(description="The contact's id.")],
     body: ContactEventCreate,
     engine: EngineDep,
     temporal: TemporalDep,

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, PrincipalDep, TemporalDep
-from api.schemas.common import Page
+from api.schemas.common import Id, Page
 from api.schemas.runs import RunPublic
 from followthrough.models.vocab import RunStatus
 from followthrough.store import runs
@@ -19,11 +20,11 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 def list_runs(
     engine: EngineDep,
     _principal: PrincipalDep,
-    contact_id: int | None = None,
+    contact_id: Annotated[Id | None, Query()] = None,
     kind: str | None = None,
     status: RunStatus | None = None,
     definition: str | None = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="A next_cursor from the previous page.")] = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Page[RunPublic]:
     with session_scope(engine) as session:

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.common import Id
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Delivery, Run, RunStep
 
@@ -12,7 +13,7 @@ from followthrough.store.tables import Delivery, Run, RunStep
 class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contact_id: int
+    contact_id: Id
     data: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import UtcDateTime
+from api.schemas.common import Id, UtcDateTime
 from api.schemas.contacts import ContactSample
 from followthrough.models.vocab import Channel
 from followthrough.rendering import SmsStats
@@ -48,7 +48,7 @@ class PreviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    contact_id: int | None = Field(default=None, ge=1)
+    contact_id: Id | None = None
     contact: ContactSample | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api import errors
-from api.deps import DB_SESSION_SLOTS
+from api.deps import DB_SESSION_SLOTS, get_principal, get_temporal
 from api.routers import (
     calendars,
     contacts,
@@ -79,4 +79,5 @@ def create_app(
     for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
+    errors.document(app, authentication=get_principal, temporal=get_temporal)
     return app

@@ -26,13 +26,14 @@ R = TypeVar("R", bound=_HasId)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
-#: The largest integer a row id or version column holds: a signed 64-bit integer (PostgreSQL
-#: BIGINT, SQLite INTEGER). A larger number reaching a query is an overflow inside the driver
-#: (a 500), so every id, version and cursor is bounded here, before any handler runs.
-MAX_ID = 2**63 - 1
+#: The largest integer every id and version column holds on both databases: they are INTEGER,
+#: 32 bits in PostgreSQL (SQLite's go to 64). A larger number reaching a query overflows in the
+#: driver or the server (a 500), so every id, version and cursor is bounded here, before any
+#: handler runs. Raise it only with a migration of those columns to BIGINT.
+MAX_ID = 2**31 - 1
 
 #: A row id (contact, user, hold, suppression, ledger row, ...) in a path, query or body: 1 to
-#: 2**63-1; anything else is a 422 naming the parameter. Add ``Path(description=...)`` or
+#: MAX_ID; anything else is a 422 naming the parameter. Add ``Path(description=...)`` or
 #: ``Query(...)`` beside it in the route; the bounds stay.
 Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
 

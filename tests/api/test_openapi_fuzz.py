@@ -29,6 +29,7 @@ from tests.conftest import ADMIN_KEY, make_settings
 CONFIG = SchemathesisConfig.from_dict({
     "headers": {"Authorization": f"Bearer {ADMIN_KEY}"},
     "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}},
+    "generation": {"deterministic": True, "database": "none"},
 })
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]

@@ -153,7 +153,8 @@ def list_versions(name: str, engine: EngineDep, _principal: ManagerDep) -> Page[
 @router.get("/{name}/diff", response_model=DefinitionDiff, summary="What changed between two versions")
 def diff_versions(
     name: str, engine: EngineDep, _principal: ManagerDep,
-    from_version: Annotated[Version, Query(alias="from")], to_version: Annotated[Version, Query(alias="to")],
+    from_version: Annotated[Version, Query(alias="from")],
+    to_version: Annotated[Version, Query(alias="to")],
 ) -> DefinitionDiff:
     with session_scope(engine) as session:
         old = definitions.get(session, name, from_version)
@@ -167,7 +168,8 @@ def diff_versions(
 
 @router.get("/{name}", response_model=DefinitionPublic, summary="The active (or newest) version")
 def get_definition(
-    name: str, engine: EngineDep, _principal: ManagerDep, version: Annotated[Version | None, Query()] = None
+    name: str, engine: EngineDep, _principal: ManagerDep,
+    version: Annotated[Version | None, Query()] = None,
 ) -> DefinitionPublic:
     """``?version=N`` for one version; without it the active version (the newest when none is
     published yet)."""

@@ -24,7 +24,7 @@ def list_runs(
     kind: str | None = None,
     status: RunStatus | None = None,
     definition: str | None = None,
-    cursor: Annotated[str | None, Query(max_length=40, description="A next_cursor from the previous page.")] = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="A next_cursor (a run id).")] = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Page[RunPublic]:
     with session_scope(engine) as session:

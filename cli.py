@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from followthrough.errors import FieldError, FollowthroughError
-from followthrough.settings import Settings
+from followthrough.settings import MissingSecret, Settings
 
 app = typer.Typer(help="Followthrough: durable CRM follow-through on Temporal.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The dev outbox.", no_args_is_help=True)
@@ -43,10 +43,21 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _require_admin_key(settings: Settings) -> None:
-    if not settings.admin_api_key:
-        err.print("[red]FT_ADMIN_API_KEY is not set[/red]: the API and worker refuse to start "
-                  "without one (`followthrough dev` generates one for you).")
+def _require_secrets(settings: Settings, *, admin: bool) -> None:
+    """Fail fast, naming every missing secret. The API checks API keys (admin); the worker
+    signs unsubscribe links (FT_SECRET_KEY) but never needs the admin key; both talk to
+    Temporal through the encrypting codec (FT_PAYLOAD_KEYS)."""
+    missing: list[MissingSecret] = []
+    if admin and not settings.admin_api_key:
+        missing.append(MissingSecret("FT_ADMIN_API_KEY"))
+    for read in (lambda: settings.signing_keys, lambda: settings.payload_key_bytes):
+        try:
+            read()
+        except MissingSecret as exc:
+            missing.append(exc)
+    for exc in missing:
+        err.print(f"[red]configuration error[/red]: {escape(str(exc))}")
+    if missing:
         raise typer.Exit(2)
 
 
@@ -64,7 +75,7 @@ def worker() -> None:
     from worker import run_worker
 
     settings = _settings()
-    _require_admin_key(settings)
+    _require_secrets(settings, admin=False)
     try:
         asyncio.run(run_worker(settings))
     except RuntimeError as exc:
@@ -81,7 +92,7 @@ def api() -> None:
     from followthrough.logging import configure_logging
 
     settings = _settings()
-    _require_admin_key(settings)
+    _require_secrets(settings, admin=True)
     configure_logging(settings.log_level)
     asyncio.run(_check_search_attributes(settings))
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,

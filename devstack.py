@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 
 from channels.outbox import OutboxHandle, run_outbox
+from followthrough.codec import new_key
 from followthrough.devserver import temporal_cli
+from followthrough.private_files import open_private, private_dir
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
@@ -30,7 +32,7 @@ def _secret_file(path: Path, make: callable) -> str:  # type: ignore[valid-type]
     if path.exists():
         return path.read_text().strip()
     value = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
@@ -41,6 +43,18 @@ def admin_key(settings: Settings) -> str:
     if settings.admin_api_key:
         return settings.admin_api_key
     return _secret_file(settings.data_dir / "admin_api_key", lambda: "ft_admin_" + secrets.token_urlsafe(32))
+
+
+def dev_secrets(settings: Settings) -> dict[str, str]:
+    """FT_SECRET_KEY and FT_PAYLOAD_KEYS for the children: the configured ones, else keys
+    generated once and kept in the data directory (0600), so links and histories stay readable
+    across restarts."""
+    return {
+        "FT_SECRET_KEY": settings.secret_key
+        or _secret_file(settings.data_dir / "secret_key", lambda: secrets.token_urlsafe(32)),
+        "FT_PAYLOAD_KEYS": settings.payload_keys
+        or _secret_file(settings.data_dir / "payload_key", new_key),
+    }
 
 
 def twilio_outbox_credentials(settings: Settings) -> tuple[str, str]:
@@ -97,9 +111,12 @@ class DevStack:
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
             *search_attribute_flags(),
         ]
-        log_file = open(s.data_dir / "temporal.log", "ab")
+        log_file = open_private(s.data_dir / "temporal.log")
+        # umask 077: the server creates its database (and -wal, -shm) 0600. It cannot be
+        # pre-created: the dev server takes an existing file for an initialised database.
         self.temporal = await asyncio.create_subprocess_exec(
-            str(temporal_cli()), *args, stdout=log_file, stderr=log_file, start_new_session=True
+            str(temporal_cli()), *args, stdout=log_file, stderr=log_file, start_new_session=True,
+            umask=0o077,
         )
         await _wait_port("127.0.0.1", s.temporal_port, 60, self.temporal)
         await _wait_port("127.0.0.1", s.temporal_ui_port, 30, self.temporal)
@@ -142,11 +159,9 @@ class DevStack:
 
     async def run(self) -> int:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(s.data_dir)
         key = admin_key(s)
-        self.env.update(FT_ADMIN_API_KEY=key, FT_DATA_DIR=str(s.data_dir.resolve()))
-        if not s.secret_key:
-            self.env["FT_SECRET_KEY"] = _secret_file(s.data_dir / "secret_key", lambda: secrets.token_urlsafe(32))
+        self.env.update(FT_ADMIN_API_KEY=key, FT_DATA_DIR=str(s.data_dir.resolve()), **dev_secrets(s))
         if "FT_PUBLIC_BASE_URL" not in os.environ:
             self.env["FT_PUBLIC_BASE_URL"] = f"http://{s.api_host}:{s.api_port}"
         if not _port_free(s.api_port):

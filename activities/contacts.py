@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from followthrough.contact_fields import serialized_size
 from followthrough.enrollment import enroll
 from followthrough.errors import Conflict, NotFound
 from followthrough.models.contact import ContactSnapshot
@@ -66,6 +67,11 @@ class ContactActivities:
             attributes = dict(contact.attributes or {})
             if input.key not in attributes or attributes[input.key] != input.value:
                 attributes[input.key] = input.value
+                size, limit = serialized_size(attributes), self._settings.max_object_bytes
+                if size > limit:  # the limit the API holds contacts to holds for steps too
+                    raise ApplicationError(
+                        f"the contact's attributes would be {size} bytes as JSON; the limit is "
+                        f"{limit} bytes", type="AttributesTooLarge", non_retryable=True)
                 contacts.update(session, contact, {"attributes": attributes})
                 timeline.record(
                     session, contact_id=input.contact_id, kind="contact.updated", run_id=input.run_id,

@@ -22,6 +22,7 @@ from followthrough.policy.contact_policy import (
     Verdict,
     decide,
 )
+from followthrough.policy.people_policy import LEGACY_ADDRESS, address_of, decide_for_user
 from followthrough.rendering import RenderedMessage, Renderer, TemplateError
 from followthrough.settings import Settings
 from followthrough.store import (
@@ -32,6 +33,7 @@ from followthrough.store import (
     preferences,
     suppressions,
     timeline,
+    users,
 )
 from followthrough.store.db import as_utc, session_scope
 from followthrough.store.tables import Delivery, utcnow
@@ -82,6 +84,8 @@ class Door:
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
             snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
+            # A message to a user: the address comes from the users table, nowhere else.
+            user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
         # 2. Render every channel the decision may pick, outside any transaction.
         candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
         rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
@@ -91,8 +95,12 @@ class Door:
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
             if row.state == LedgerState.PENDING and row.attempts and not uncertain_before:
                 raise ApplicationError("another attempt of this message is in flight", type="Busy")
-            if input.to:  # an internal notification: to a user, not subject to contact policy
-                decision = Decision(verdict=Verdict.SEND, channel=input.channel)
+            if input.legacy_to:
+                decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
+            elif input.to_user_id is not None:
+                # To a user: the people policy, never the contact's (no consent, quiet hours,
+                # caps or yields of the contact; and it does not count toward them).
+                decision = decide_for_user(input.to_user_id, user, input.channel)
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
@@ -107,7 +115,8 @@ class Door:
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)
                 decision = decide(intent, state, now, config)
-            return self._apply(session, input, row, decision, now, rendered, snapshot, uncertain_before)
+            to = address_of(user, input.channel) if input.to_user_id is not None else None
+            return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before)
 
     def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
         try:
@@ -121,7 +130,7 @@ class Door:
     def _apply(
         self, session: Session, input: DeliverInput, row: Delivery, decision: Decision,
         now: datetime, rendered: dict[Channel, RenderedMessage | str], snapshot: ContactSnapshot,
-        uncertain_before: bool,
+        to: str | None, uncertain_before: bool,
     ) -> Prepared:
         fields = {"decision": decision.verdict.value, "decided_at": now}
         if decision.verdict == Verdict.SKIP:
@@ -141,7 +150,7 @@ class Door:
             ledger.update(session, row, state=LedgerState.FAILED, channel=channel, reason=reason, **fields)
             _timeline(session, row, "message.failed", f"{channel} {reason}")
             return Prepared(result=_result(row))
-        address = input.to or _address(channel, snapshot)
+        address = to if input.to_user_id is not None else _address(channel, snapshot)
         ledger.update(
             session, row, state=LedgerState.PENDING, channel=channel, to_address=address,
             locale=message.locale_used, attempts=row.attempts + 1, reason=decision.reason,
@@ -156,7 +165,7 @@ class Door:
         callback = None
         if channel in (Channel.SMS, Channel.VOICE):
             callback = f"{self._settings.public_base_url}/v1/webhooks/twilio/status"
-        elif not input.to and input.category != Category.TRANSACTIONAL:
+        elif input.to_user_id is None and input.category != Category.TRANSACTIONAL:
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
             headers = unsubscribe_headers(self._settings, input.contact_id, input.category)
         return OutboundMessage(
@@ -189,9 +198,11 @@ class Door:
             ledger.update(session, row, state=LedgerState.FAILED, reason=reason,
                           failed_channels=list(dict.fromkeys(failed_channels)))
             _timeline(session, row, "message.failed", f"{message.channel} failed: {reason}")
-            if exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
+            # A user's address is not a contact's: its bounce suppresses and revokes nothing.
+            to_contact = input.to_user_id is None
+            if to_contact and exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
                 suppressions.add(session, Channel.EMAIL, message.to, reason=reason, source="bounce")
-            elif exc.code == TWILIO_OPTED_OUT and not input.to:
+            elif to_contact and exc.code == TWILIO_OPTED_OUT:
                 preferences.revoke(session, input.contact_id, Channel.SMS, None, source="provider")
             return _result(row)
 
@@ -231,7 +242,7 @@ def _claim(session: Session, input: DeliverInput, key: str) -> Delivery:
     row = ledger.create(
         session, key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
         contact_id=input.contact_id, channel=input.channel, category=input.category,
-        template=input.template, state=LedgerState.RETRYING, attempts=0,
+        template=input.template, state=LedgerState.RETRYING, attempts=0, to_user_id=input.to_user_id,
     )
     if row is None:  # another attempt claimed the key this instant
         raise ApplicationError("ledger key claimed concurrently", type="Busy")

@@ -7,12 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api import errors
-from api.deps import DB_SESSION_SLOTS, get_principal, get_temporal
+from api import access, errors
+from api.deps import DB_SESSION_SLOTS, get_temporal
+from api.limits import InputLimits, RateLimiter, WriteRateLimit
 from api.routers import (
     calendars,
     contacts,
@@ -54,7 +55,7 @@ def create_app(
         await asyncio.to_thread(seed_builtins, engine, settings)
         listener = None
         if settings.inbound_smtp_port is not None:  # inbound mail straight to us, no parser service
-            callback = smtp_callback(engine, _app.state.temporal.client)
+            callback = smtp_callback(engine, _app.state.temporal.client, trust_relay=settings.inbound_trust_relay)
             listener = InboundSmtpListener(callback, settings.api_host, settings.inbound_smtp_port)
             await listener.start()
         app.state.inbound_smtp = listener
@@ -69,15 +70,22 @@ def create_app(
         version="1",
         summary="Durable CRM follow-through: sequences, reminders, escalations, one delivery door.",
         lifespan=lifespan,
+        dependencies=[Depends(access.authorize)],  # who may do what: api/access.py
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.db_slots = asyncio.Semaphore(DB_SESSION_SLOTS)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)
+    # The last added runs first: rate limits turn a flood away before any body is read.
+    app.add_middleware(InputLimits, body_limit=settings.max_body_bytes,
+                       object_limit=settings.max_object_bytes)
+    app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
-    errors.document(app, authentication=get_principal, temporal=get_temporal)
+    access.check_routes(app)
+    errors.document(app, public=access.PUBLIC, temporal=get_temporal)
     return app

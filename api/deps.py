@@ -1,4 +1,7 @@
-"""Dependencies as ``Annotated`` aliases: SessionDep, PrincipalDep, AdminDep, TemporalDep."""
+"""Dependencies as ``Annotated`` aliases: SessionDep, PrincipalDep, TemporalDep.
+
+Who may call which route is decided in ``api.access``, not here.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.temporal import TemporalGateway
-from followthrough.errors import Forbidden, Unauthorized
+from followthrough.errors import Unauthorized
 from followthrough.models.vocab import Role
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
@@ -67,6 +70,7 @@ RendererDep = Annotated[Renderer, Depends(get_renderer)]
 
 
 def get_principal(request: Request, settings: SettingsDep) -> Principal:
+    """The principal behind the request's bearer key: the admin key or a user's key."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -81,20 +85,12 @@ def get_principal(request: Request, settings: SettingsDep) -> Principal:
     return Principal(Role(user.role), user.id)
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-def require_admin(principal: PrincipalDep) -> Principal:
-    if principal.role != Role.ADMIN:
-        raise Forbidden("This needs an admin API key.")
+def current_principal(request: Request) -> Principal:
+    """The caller, as authenticated by ``api.access.authorize`` for this request."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # a public route asked for a principal: nobody is authenticated
+        raise Unauthorized("Send 'Authorization: Bearer <API key>'.")
     return principal
 
 
-def require_manager(principal: PrincipalDep) -> Principal:
-    if principal.role not in (Role.ADMIN, Role.MANAGER):
-        raise Forbidden("This needs an admin or manager API key.")
-    return principal
-
-
-AdminDep = Annotated[Principal, Depends(require_admin)]
-ManagerDep = Annotated[Principal, Depends(require_manager)]
+PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,14 +22,14 @@ log = get_logger("api")
 PROBLEM = "application/problem+json"
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
-    422: "Unprocessable Content", 500: "Internal Server Error", 503: "Service Unavailable",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 _TITLES[413] = "Content Too Large"
 _TITLES[429] = "Too Many Requests"
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type",
-          413: "too_large", 422: "validation_failed", 429: "rate_limited", 503: "unavailable"}
+          405: "method_not_allowed", 409: "conflict", 413: "body_too_large",
+          415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited", 503: "unavailable"}
 
 
 def problem(
@@ -141,13 +142,13 @@ def error_statuses(route: APIRoute, method: str, *, authenticated: bool, tempora
     return sorted(statuses)
 
 
-def document(app: FastAPI, *, authentication: Any, temporal: Any) -> None:
+def document(app: FastAPI, *, public: Collection[tuple[str, str]], temporal: Any) -> None:
     """Document every error each route can answer as a ``Problem`` under
     application/problem+json, in one place, so the OpenAPI says what the handlers above send
     (FastAPI's own default is a 422 ``HTTPValidationError`` as application/json, which we never
-    send). ``authentication`` is the dependency that authenticates a request (a route depending
-    on it can also answer 401, 403, 429 and 503); ``temporal`` the one that hands out the Temporal
-    client (503 while Temporal is down)."""
+    send). Every route but the ``public`` ones (method, path) needs a bearer key, so it can also
+    answer 401, 403, 429 and 503, and says so with the ``bearer`` security scheme; ``temporal``
+    is the dependency that hands out the Temporal client (503 while Temporal is down)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -160,11 +161,13 @@ def document(app: FastAPI, *, authentication: Any, temporal: Any) -> None:
                 continue
             route: APIRoute = context  # type: ignore[assignment]  # delegates to the route
             operations = schema["paths"].get(route.path_format, {})
-            authenticated = _calls(route.dependant, authentication)
             for method in route.methods or ():
                 operation = operations.get(method.lower())
                 if operation is None:  # not in the schema (include_in_schema=False)
                     continue
+                authenticated = (method, route.path_format) not in public
+                if authenticated:
+                    operation["security"] = [{"bearer": []}]
                 responses = operation.setdefault("responses", {})
                 # A status the route documents with a body of its own keeps it (/healthz's 503);
                 # every other error, FastAPI's guessed 422 included, is a problem.
@@ -181,7 +184,10 @@ def document(app: FastAPI, *, authentication: Any, temporal: Any) -> None:
                             "content": {PROBLEM: {"schema": problem_ref}},
                             **({"headers": _HEADERS[key]} if key in _HEADERS else {}),
                         }
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "An API key: the admin key, or a user's key (POST /v1/users)."}}
+        components = schema["components"].setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -16,7 +16,16 @@ import httpx
 from temporalio.client import Client
 
 from bench.baseline import WORKFLOW_NAME, BaselineInput
-from bench.stack import Children, Outbox, free_port, start_temporal, wait_port
+from bench.stack import (
+    BENCH_PAYLOAD_KEY,
+    BENCH_SECRET_KEY,
+    Children,
+    Outbox,
+    free_port,
+    start_temporal,
+    wait_port,
+)
+from followthrough.codec import encrypting_converter, parse_keys
 
 ADMIN_KEY = "bench-admin-key-" + "0" * 24
 SEQUENCE = "bench_sequence"
@@ -103,13 +112,16 @@ class FollowthroughSide(Side):
         address, _ = await start_temporal(
             self.children, "temporal-followthrough", self.work, db_file=db_file, extra=extra
         )
-        self.client = await Client.connect(address)
+        self.client = await Client.connect(
+            address, data_converter=encrypting_converter(parse_keys(BENCH_PAYLOAD_KEY)))
         api_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
         env |= {
             "FT_DATA_DIR": str(self.work / "ft"),
             "FT_DATABASE_URL": f"sqlite:///{self.work / 'ft' / 'followthrough.sqlite3'}",
             "FT_ADMIN_API_KEY": ADMIN_KEY,
+            "FT_SECRET_KEY": BENCH_SECRET_KEY,
+            "FT_PAYLOAD_KEYS": BENCH_PAYLOAD_KEY,
             "FT_TEMPORAL_ADDRESS": address,
             "FT_TASK_QUEUE": self.task_queue,
             "FT_API_HOST": "127.0.0.1",

@@ -25,6 +25,11 @@ from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
 
+#: Fixed, public keys for throwaway benchmark stacks: the benchmark pays for encryption like
+#: production does, and nothing it stores is secret.
+BENCH_SECRET_KEY = "bench-secret-key-" + "0" * 24
+BENCH_PAYLOAD_KEY = "YmVuY2gtcGF5bG9hZC1rZXktMDEyMzQ1Njc4OWFiY2Q="
+
 _PR_SET_PDEATHSIG = 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -215,6 +220,7 @@ def local_database(work: Path) -> tuple[Settings, Engine]:
         data_dir=work, database_url=f"sqlite:///{work / 'ft.sqlite3'}",
         templates_dir=PROJECT_ROOT / "templates", definitions_dir=PROJECT_ROOT / "definitions",
         admin_api_key="bench-admin-key-" + "0" * 24, public_base_url="http://127.0.0.1:8000",
+        secret_key=BENCH_SECRET_KEY, payload_keys=BENCH_PAYLOAD_KEY,
     )
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from followthrough.models.vocab import Channel
+from followthrough.redact import redact
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,16 @@ class SendReceipt:
 
 
 class ChannelError(Exception):
-    """Base of every channel failure; carries the provider's code and text."""
+    """Base of every channel failure: our code (``smtp_550``, ``twilio_21211``) and the
+    provider's text with addresses and numbers redacted. The text reaches logs, ledger reasons,
+    the timeline and Temporal history, so it is redacted here, once, whoever raises it.
+
+    Raise it ``from None`` when translating a provider exception: the provider's exception
+    carries the raw text, and a chained cause would carry it into tracebacks and into the
+    activity failure Temporal stores."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.code = code
 
 

@@ -145,7 +145,7 @@ class SmtpEmailChannel:
         try:
             msg = build_email(message, s.mail_from, self._domain)
         except ValueError as exc:  # a multi-line subject, an owned header: never sendable
-            raise PermanentChannelError(str(exc), code="email_invalid") from exc
+            raise PermanentChannelError(str(exc), code="email_invalid") from None
         # Settings: an empty smtp_host means the dev outbox on loopback (channels/outbox).
         host, port = (
             (s.smtp_host, s.smtp_port) if s.smtp_host else ("127.0.0.1", s.outbox_smtp_port)
@@ -166,7 +166,8 @@ class SmtpEmailChannel:
             mapped = classify_smtp_error(exc, data_started=client.data_started)
             if mapped is exc:
                 raise
-            raise mapped from exc
+            # from None: aiosmtplib's exception holds the server's raw text (the address).
+            raise mapped from None
         return SendReceipt(provider_id=msg["Message-ID"], status=f"250 {reply}".strip())
 
     async def aclose(self) -> None:

@@ -95,8 +95,10 @@ async def call_twilio(client: Client, call: Callable[[], T]) -> T:
                 response = http_client.thread_last_response()
                 if response is not None:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise classify_rest_error(exc, retry_after=retry_after) from exc
+            # from None: the SDK's exception holds Twilio's raw text, which can name the number
+            # (21211 "The 'To' number +1... is not a valid phone number.").
+            raise classify_rest_error(exc, retry_after=retry_after) from None
         except (requests.RequestException, TwilioException) as exc:
-            raise classify_transport_error(exc) from exc
+            raise classify_transport_error(exc) from None
 
     return await asyncio.to_thread(run)

@@ -3,6 +3,8 @@ normalized value or raises ``ValueError`` with a message a person can act on."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -76,3 +78,9 @@ def validate_locale(value: str) -> str:
     except (UnknownLocaleError, ValueError):
         raise ValueError(f"'{value}' is not a known BCP 47 locale, e.g. en, ru-RU or hu") from None
     return tag
+
+
+def serialized_size(value: Any) -> int:
+    """Bytes of a free-form object (contact attributes, enrollment or event data) as compact
+    JSON, the measure of ``FT_MAX_OBJECT_BYTES``."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())

@@ -17,7 +17,14 @@ from followthrough.settings import Settings
 from followthrough.store import calendars, contacts, definitions, runs, timeline
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Run
-from followthrough.temporal import CONTACT_ID, DEFINITION, RUN_ID, RUN_KIND
+from followthrough.temporal import (
+    CONTACT_ID,
+    DEFINITION,
+    RUN_ID,
+    RUN_KIND,
+    PayloadTooLarge,
+    refused_for_size,
+)
 
 SEQUENCE_WORKFLOW = "SequenceWorkflow"
 
@@ -56,6 +63,11 @@ def _claim(engine: Engine, name: str, contact_id: int, data: dict[str, Any]) -> 
         return run, True, start
 
 
+def _discard(engine: Engine, run_id: str) -> None:
+    with session_scope(engine) as session:
+        runs.discard(session, run_id)
+
+
 def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:
     with session_scope(engine) as session:
         runs.finish(session, run_id, RunStatus.FAILED, reason)
@@ -75,6 +87,13 @@ async def enroll(
         client = await client_factory()
         await start_sequence(client, settings, run, start)
     except Exception as exc:
+        if refused_for_size(exc):
+            # A definite refusal: nothing started, so the row goes (a `failed` run would say
+            # that something ran), and the caller learns that its input is too large.
+            await asyncio.to_thread(_discard, engine, run.id)
+            raise PayloadTooLarge(
+                f"Temporal refused to start the run: its input (the enrollment data with the "
+                f"definition) is too large ({exc}). Send less data.") from exc
         # The start may have reached the server although its answer did not reach us: then
         # the run is alive and its row must stay (it receives events and records its end).
         if client is not None and await _started(client, run):

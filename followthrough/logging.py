@@ -11,6 +11,10 @@ import structlog
 
 _SECRET_WORDS = ("password", "token", "api_key", "secret", "authorization")
 
+#: Third-party loggers that put people's addresses in INFO records: aiosmtpd ("mail.log", our
+#: inbound SMTP listener and the dev outbox) logs every MAIL FROM and RCPT TO address.
+_CHATTY_WITH_ADDRESSES = ("mail.log",)
+
 
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
@@ -23,6 +27,8 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    for name in _CHATTY_WITH_ADDRESSES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

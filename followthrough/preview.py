@@ -37,9 +37,15 @@ from followthrough.policy.contact_policy import (
     Verdict,
     decide,
 )
+from followthrough.policy.people_policy import (
+    LEGACY_ADDRESS,
+    UserRecipient,
+    address_of,
+    decide_for_user,
+)
 from followthrough.rendering import Renderer, SmsStats, TemplateError, normalize_locale
 from followthrough.sms_encoding import sms_info
-from followthrough.store import contacts, definitions, policy, policy_state
+from followthrough.store import contacts, definitions, policy, policy_state, users
 from followthrough.store.tables import Contact
 
 #: A preview ends here even if the run would go on (a loop with waits runs forever).
@@ -138,7 +144,8 @@ class DryRunDoor:
     def __call__(self, action: dsl.Send, ctx: dsl.Context) -> datetime | None:
         """Decide one ask; the time to ask again when the answer is "not now"."""
         outcome = self.sends.setdefault((action.step_id, action.visit), _Send())
-        decision = self._decide(action, ctx)
+        user = self._user(action.to_user) if action.to_user is not None else None
+        decision = self._decide(action, ctx, user)
         if decision.verdict == Verdict.DEFER and decision.until is not None:
             outcome.deferrals.append(Deferral(ctx.now, decision.until, decision.reason))
             outcome.channel = decision.channel
@@ -154,14 +161,24 @@ class DryRunDoor:
         except TemplateError as exc:  # the real door records this as a failed message
             outcome.state, outcome.reason = StepState.FAILED, f"render_error: {exc}"
             return None
+        if action.to_user is not None:  # to a user: never counted toward the contact's caps
+            outcome.message = _message(rendered, address_of(user, channel))
+            return None
         self._planned.append(RecentSend(category=action.category, channel=channel, at=ctx.now))
-        outcome.message = _message(rendered, action.to or _address(channel, ctx.contact))
+        outcome.message = _message(rendered, _address(channel, ctx.contact))
         return None
 
-    def _decide(self, action: dsl.Send, ctx: dsl.Context) -> Decision:
-        if action.to or not self._respect_policy:  # a rep notification is not contact policy's
-            return Decision(verdict=Verdict.SEND, channel=action.channel,
-                            reason=None if action.to else "policy not applied")
+    def _user(self, user_id: int) -> UserRecipient | None:
+        with _reading(self._engine) as session:
+            return users.recipient(session, user_id)
+
+    def _decide(self, action: dsl.Send, ctx: dsl.Context, user: UserRecipient | None) -> Decision:
+        if action.legacy_to:
+            return Decision(verdict=Verdict.SKIP, reason=LEGACY_ADDRESS)
+        if action.to_user is not None:  # a user's message: the people policy, as the door does
+            return decide_for_user(action.to_user, user, action.channel)
+        if not self._respect_policy:
+            return Decision(verdict=Verdict.SEND, channel=action.channel, reason="policy not applied")
         intent = MessageIntent(channel=action.channel, category=action.category,
                                fallbacks=list(action.fallbacks))
         return decide(intent, self._state(ctx), ctx.now, self._config)

@@ -7,7 +7,7 @@ Templates are admin-authored data, so they render in an immutable sandbox with `
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -18,9 +18,10 @@ from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, meta, pass_context
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
 
+from followthrough.dsl import sandbox
+from followthrough.dsl.sandbox import BoundedSandbox
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Channel
@@ -207,17 +208,17 @@ def first_name(value: Any) -> str:
     return words[0] if words else ""
 
 
-FILTERS = {"format_date": format_date, "format_datetime": format_datetime, "first_name": first_name}
+FILTERS: dict[str, Callable[..., Any]] = {"format_date": format_date, "format_datetime": format_datetime, "first_name": first_name}
 
 
-def build_environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
-    """The sandbox every template renders in: strict, immutable, with our filters."""
-    # Immutable: a template must not mutate the caller's data (``data.update(...)``).
-    env = ImmutableSandboxedEnvironment(
+def build_environment(*, autoescape: bool) -> BoundedSandbox:
+    """The sandbox every template renders in: strict, immutable, bounded, with our filters."""
+    # Immutable: a template must not mutate the caller's data (``data.update(...)``). Bounded:
+    # no part renders more than 256 KiB or runs more than sandbox.MAX_OPERATIONS operations.
+    env = BoundedSandbox(
         autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    env.filters.update(FILTERS)
-    del env.globals["lipsum"]  # generates text of any requested size: nothing a message needs
+    env.add_filters(FILTERS)
     return env
 
 
@@ -302,7 +303,7 @@ class Renderer:
 
     def _render_part(self, label: str, part: str, text: str, context: dict[str, Any]) -> str:
         try:
-            return self._compile(part == "html", text).render(context)
+            return sandbox.render(self._compile(part == "html", text), context)
         except TemplateSyntaxError as exc:
             raise RenderError(f"{label} {part}: line {exc.lineno}: {exc.message}") from exc
         except Exception as exc:
@@ -341,6 +342,7 @@ def validate_template(channel: Channel | str, parts: TemplateParts) -> list[Fiel
         unknown_names = meta.find_undeclared_variables(ast) - CONTEXT_NAMES - env.globals.keys()
         for unknown in sorted(unknown_names):
             errors.append(FieldError(path, f"unknown name '{unknown}' (use contact, data or run)"))
+        errors += [FieldError(path, problem) for problem in sandbox.constant_problems(env, ast)]
     return errors
 
 

@@ -18,6 +18,23 @@ DEFAULT_VOICES: dict[str, str] = {
 }
 
 
+class MissingSecret(RuntimeError):
+    """A secret the process needs is not configured (outside `followthrough dev`)."""
+
+    HINTS = {
+        "FT_ADMIN_API_KEY": "the admin's API key",
+        "FT_SECRET_KEY": "signs unsubscribe links; e.g. `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))'`",
+        "FT_PAYLOAD_KEYS": "encrypts Temporal payloads; base64 of 32 random bytes, e.g. "
+                           "`python -c 'import os, base64; print(base64.b64encode(os.urandom(32)).decode())'`",
+    }
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not set ({self.HINTS.get(name, 'required')}); "
+                         "`followthrough dev` generates one for you")
+        self.name = name
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Build one per process; never a global."""
 
@@ -26,7 +43,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".followthrough")
     database_url: str = ""  # empty: SQLite file under data_dir
     admin_api_key: str = ""
-    secret_key: str = ""  # signs unsubscribe links; `dev` generates one; empty: derived from the admin key
+    #: Signs unsubscribe links. Several keys, comma-separated, newest first: the first signs,
+    #: all verify (rotation). Required by the API and the worker; `dev` generates one.
+    secret_key: str = ""
+    #: AES-256 keys (base64 of 32 bytes) of the Temporal payload codec, comma-separated, newest
+    #: first: the first encrypts, all decrypt. Required to talk to Temporal; `dev` generates one.
+    payload_keys: str = ""
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -62,6 +84,9 @@ class Settings(BaseSettings):
     outbox_smtp_port: int = 8025
     outbox_twilio_port: int = 8026
     inbound_smtp_port: int | None = None  # set: the API also receives replies over SMTP here
+    # True: every inbound email counts as verified (the relay in front of us already refuses mail
+    # failing DKIM/SPF). False: only mail whose Authentication-Results pass for its From domain.
+    inbound_trust_relay: bool = False
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"
@@ -72,6 +97,45 @@ class Settings(BaseSettings):
     calendars_dir: Path = PROJECT_ROOT / "calendars"
 
     log_level: str = "INFO"
+
+    # Bounded input (docs/security/limits.md).
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # a larger request body is a 413
+    max_object_bytes: int = Field(default=16 * 1024, ge=256)  # attributes, enrollment and event data
+    rate_limit_writes: str = "120/minute"  # POST/PUT/PATCH/DELETE per API key
+    rate_limit_events: str = "30/minute"  # POST /v1/contacts/{id}/events per contact
+    #: Where the rate-limit counters live (a `limits` storage URI). ``memory://`` counts per
+    #: process: several API replicas each allow the full rate; share a Redis or Memcached
+    #: (``redis://host:6379``) to count once for all of them.
+    rate_limit_storage: str = "memory://"
+
+    @field_validator("rate_limit_writes", "rate_limit_events")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '120/minute': {exc}") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _rate_storage(cls, value: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = value.split("://", 1)[0]
+        if f"async+{scheme.removeprefix('async+')}" not in SCHEMES:
+            raise ValueError(f"unknown rate-limit storage '{scheme}' (memory, redis, memcached, ...)")
+        return value
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _check_payload_keys(cls, value: str) -> str:
+        from followthrough.codec import parse_keys
+
+        parse_keys(value)  # a PayloadKeyError (ValueError) names the bad key
+        return value
 
     @field_validator("public_base_url", "twilio_api_base")
     @classmethod
@@ -103,13 +167,23 @@ class Settings(BaseSettings):
         return self.data_dir / "outbox.jsonl"
 
     @property
-    def signing_key(self) -> str:
-        """The key for signed links: FT_SECRET_KEY, else one derived from the admin key."""
-        if self.secret_key:
-            return self.secret_key
-        import hashlib
+    def signing_keys(self) -> list[str]:
+        """FT_SECRET_KEY as a list, newest first. Never derived from another secret: a leaked
+        admin key must not also forge links, and rotating one must not break the other."""
+        keys = [k.strip() for k in self.secret_key.split(",") if k.strip()]
+        if not keys:
+            raise MissingSecret("FT_SECRET_KEY")
+        return keys
 
-        return hashlib.sha256(b"followthrough-links:" + self.admin_api_key.encode()).hexdigest()
+    @property
+    def payload_key_bytes(self) -> list[bytes]:
+        """FT_PAYLOAD_KEYS decoded, newest first."""
+        from followthrough.codec import parse_keys
+
+        keys = parse_keys(self.payload_keys)
+        if not keys:
+            raise MissingSecret("FT_PAYLOAD_KEYS")
+        return keys
 
     def voice_for(self, locale: str) -> str:
         language = locale.split("-")[0].lower()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import TLSConfig
+from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from followthrough.codec import encrypting_converter
+from followthrough.errors import ValidationFailed
 from followthrough.settings import Settings
 
 CONTACT_ID = SearchAttributeKey.for_keyword("FtContactId")
@@ -14,7 +16,34 @@ RUN_KIND = SearchAttributeKey.for_keyword("FtRunKind")
 DEFINITION = SearchAttributeKey.for_keyword("FtDefinition")
 RUN_ID = SearchAttributeKey.for_keyword("FtRunId")
 
+#: Search attributes are not encrypted (the codec sees payloads only): they carry ids and
+#: names of our own vocabulary, never a person's data.
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (CONTACT_ID, RUN_KIND, DEFINITION, RUN_ID)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one converter of every client, worker and replayer: pydantic payloads encrypted with
+    FT_PAYLOAD_KEYS (raises MissingSecret when none is set)."""
+    return encrypting_converter(settings.payload_key_bytes)
+
+
+class PayloadTooLarge(ValidationFailed):
+    """Temporal refused a request because of its size: the caller's input is too large."""
+
+    code = "payload_too_large"
+
+
+def refused_for_size(exc: BaseException) -> bool:
+    """Whether Temporal refused a request for its size: the server's blob size limit
+    (``limit.blobSize.error``, 2 MB by default: INVALID_ARGUMENT "Blob data size exceeds
+    limit.") or gRPC's message size limit (4 MB: RESOURCE_EXHAUSTED). Such a request was not
+    carried out, and retrying it cannot help."""
+    if not isinstance(exc, RPCError):
+        return False
+    message = exc.message.lower()
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        return "size exceeds limit" in message
+    return exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than max" in message
 
 
 def search_attribute_flags() -> list[str]:
@@ -26,6 +55,8 @@ def search_attribute_flags() -> list[str]:
 
 
 async def connect(settings: Settings) -> Client:
+    """A client for the configured Temporal, with our data converter."""
+    converter = data_converter(settings)  # before the network: a missing key fails fast
     tls: bool | TLSConfig = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -35,7 +66,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.resolved_temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
         tls=tls,
         api_key=settings.temporal_api_key or None,
     )

@@ -24,7 +24,9 @@ class BadUnsubscribeToken(NotFound):
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.signing_key, salt=_SALT)
+    # itsdangerous takes keys oldest first and signs with the last; FT_SECRET_KEY lists the
+    # newest first. Every key verifies, so links in emails sent before a rotation keep working.
+    return URLSafeSerializer(list(reversed(settings.signing_keys)), salt=_SALT)
 
 
 def make_token(settings: Settings, contact_id: int, channel: Channel, category: Category) -> str:

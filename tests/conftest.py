@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -24,6 +23,7 @@ from channels.outbox import (
     outbox_settings,
 )
 from followthrough.bootstrap import seed_builtins
+from followthrough.codec import encrypting_converter, parse_keys
 from followthrough.devserver import temporal_cli, temporal_test_server
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
 from followthrough.settings import PROJECT_ROOT, Settings
@@ -33,6 +33,10 @@ from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.support import postgres
 
 ADMIN_KEY = "test-admin-key-0123456789"
+SECRET_KEY = "test-secret-key-0123456789"
+#: A fixed payload key, so every Temporal fixture encrypts like production does.
+PAYLOAD_KEY = "dGVzdC1wYXlsb2FkLWtleS0wMTIzNDU2Nzg5YWJjZGU="
+TEST_CONVERTER = encrypting_converter(parse_keys(PAYLOAD_KEY))
 
 
 @dataclass
@@ -50,6 +54,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path,
         "database_url": f"sqlite:///{tmp_path / 'ft.sqlite3'}",
         "admin_api_key": ADMIN_KEY,
+        "secret_key": SECRET_KEY,
+        "payload_keys": PAYLOAD_KEY,
         "templates_dir": PROJECT_ROOT / "templates",
         "definitions_dir": PROJECT_ROOT / "definitions",
         "public_base_url": "http://testserver",
@@ -121,7 +127,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """One real Temporal dev server (SQLite in memory) for API, visibility and update tests."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
     )
@@ -134,7 +140,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server, for workflow logic with long timers."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
     )
     # The test server cannot list search attributes, only add them.
     await register_search_attributes(env.client, "default", [k.name for k in SEARCH_ATTRIBUTES])

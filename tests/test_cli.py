@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ import cli
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store import definitions, ledger
 from followthrough.store.db import session_scope
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, PAYLOAD_KEY
 
 runner = CliRunner()
 MAIL = {"id": "mail", "type": "send", "channel": "email", "template": "welcome"}
@@ -212,3 +213,66 @@ class TestPreview:
         assert "HTTP 404" in missing.output
         bad = runner.invoke(cli.app, ["definitions", "preview", "welcome_sequence", "--data", "{oops"])
         assert bad.exit_code == 1 and "not JSON" in bad.output
+
+
+class TestSecrets:
+    """`api` and `worker` fail fast, naming every missing secret; the worker never needs the
+    admin key."""
+
+    @pytest.fixture(autouse=True)
+    def clean_env(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+        import logging
+        import os
+
+        import structlog
+
+        for name in [n for n in os.environ if n.startswith("FT_")]:
+            monkeypatch.delenv(name)
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        monkeypatch.setenv("FT_TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
+        monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "data"))
+        mail_log = logging.getLogger("mail.log")
+        level = mail_log.level
+        yield
+        structlog.reset_defaults()  # the worker configured logging for its process
+        mail_log.setLevel(level)
+
+    def test_api_refuses_to_start_without_a_secret_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FT_ADMIN_API_KEY", ADMIN_KEY)
+        monkeypatch.setenv("FT_PAYLOAD_KEYS", PAYLOAD_KEY)
+        code, _, err = invoke("api")
+        assert code == 2
+        assert "configuration error: FT_SECRET_KEY is not set" in " ".join(err.split())
+
+    def test_api_names_every_missing_secret(self) -> None:
+        code, _, err = invoke("api")
+        assert code == 2
+        text = " ".join(err.split())
+        assert [name for name in ("FT_ADMIN_API_KEY", "FT_SECRET_KEY", "FT_PAYLOAD_KEYS")
+                if f"configuration error: {name} is not set" in text] == [
+            "FT_ADMIN_API_KEY", "FT_SECRET_KEY", "FT_PAYLOAD_KEYS"]
+
+    def test_worker_needs_the_secret_and_payload_keys(self) -> None:
+        code, _, err = invoke("worker")
+        text = " ".join(err.split())
+        assert code == 2
+        assert "FT_SECRET_KEY is not set" in text and "FT_PAYLOAD_KEYS is not set" in text
+        assert "FT_ADMIN_API_KEY" not in text
+
+    def test_worker_starts_without_the_admin_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("FT_SECRET_KEY", "a-secret-key-0123456789")
+        monkeypatch.setenv("FT_PAYLOAD_KEYS", PAYLOAD_KEY)
+        code, _, err = invoke("worker")
+        # Past every check: it got as far as connecting to Temporal, where nothing listens.
+        assert code == 1
+        assert "worker failed: Failed client connect" in " ".join(err.split())
+
+    def test_a_payload_key_of_the_wrong_size_is_a_configuration_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("FT_PAYLOAD_KEYS", PAYLOAD_KEY + ",c2hvcnQ=")
+        code, _, err = invoke("worker")
+        assert code == 2
+        assert "FT_PAYLOAD_KEYS: Value error, key 2 is 5 bytes; AES-256 needs 32" in " ".join(err.split())

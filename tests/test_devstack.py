@@ -95,6 +95,23 @@ class TestDev:
         assert "Admin key    " + key in output and "[dev] stopped" in output
         assert "[dev] worker exited with -9; restarting" in output
         assert all(_port_closed(p) for p in (api, temporal, smtp, twilio))
+        _assert_private(tmp_path / "data")
+        # The Temporal server's own storage holds the runs' histories, encrypted: the addresses
+        # the runs sent to (in the contact snapshot and the enrollment) appear nowhere in it.
+        stored = b"".join(f.read_bytes() for f in (tmp_path / "data").glob("temporal.sqlite3*"))
+        assert b"welcome_sequence" in stored  # the workflow ids are there, in the clear
+        assert b"dev@example.test" not in stored and b"again@example.test" not in stored
+
+
+def _assert_private(data: Path) -> None:
+    """The data directory is 0700 and every file in it 0600: the databases (and their WAL
+    files), the outbox captures, the generated keys, the Temporal server's database and log."""
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in data.iterdir() if f.is_file()}
+    expected = {"admin_api_key", "secret_key", "payload_key", "twilio_outbox.json", "followthrough.sqlite3",
+                "temporal.sqlite3", "temporal.log", "outbox.jsonl"}
+    assert expected <= set(modes), sorted(modes)
+    assert {name: mode for name, mode in modes.items() if mode != 0o600} == {}
 
 
 def _child(parent: int, command: str) -> int:

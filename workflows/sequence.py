@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
@@ -158,7 +158,8 @@ class SequenceWorkflow:
             fallbacks=list(action.fallbacks),
             data=self._input.data,
             definition_name=self._input.definition_name,
-            to=action.to,
+            to_user_id=action.to_user,
+            legacy_to=action.legacy_to,
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
@@ -260,13 +261,22 @@ class SequenceWorkflow:
         await self._load_contact()
 
     async def _set(self, action: SetValue) -> None:
-        self._contact = await workflow.execute_local_activity_method(
-            ContactActivities.set_attribute,
-            SetAttributeInput(run_id=self._input.run_id, step_id=action.step_id,
-                              contact_id=self._input.contact_id, key=action.key, value=action.value),
-            start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
+        try:
+            self._contact = await workflow.execute_local_activity_method(
+                ContactActivities.set_attribute,
+                SetAttributeInput(run_id=self._input.run_id, step_id=action.step_id,
+                                  contact_id=self._input.contact_id, key=action.key, value=action.value),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's failure arrives as its ApplicationError, not wrapped.
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if is_cancelled_exception(err) or not isinstance(cause, ApplicationError) or (
+                    cause.type != "AttributesTooLarge"):
+                raise
+            await self._note(Note(action.step_id, action.visit, "set", StepState.FAILED, cause.message))
+            return
         await self._note(Note(action.step_id, action.visit, "set", StepState.DONE,
                               f"{action.key} = {action.value!r}"))
 

@@ -12,19 +12,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Response, status
+from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import BaseModel
 
-from api.deps import SessionDep, require_manager
-from api.schemas.common import Page, UtcDateTime
+from api.deps import SessionDep
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, UtcDateTime, page_at
 from followthrough.calendar import BUILTIN_CALENDARS, Period, Weekday
 from followthrough.errors import NotFound
 from followthrough.store import calendars
 from followthrough.store.tables import CalendarRow
 
-router = APIRouter(
-    prefix="/v1/calendars", tags=["calendars"], dependencies=[Depends(require_manager)]
-)
+router = APIRouter(prefix="/v1/calendars", tags=["calendars"])
 
 Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. budapest_office")]
 
@@ -68,13 +66,14 @@ def put_calendar(
 
 
 @router.get("")
-def list_calendars(session: SessionDep) -> Page[CalendarPublic]:
-    """Every stored calendar, and the built-in ones not stored, by name, in one page."""
+def list_calendars(session: SessionDep, cursor: CursorQuery = None,
+                   limit: LimitQuery = DEFAULT_LIMIT) -> Page[CalendarPublic]:
+    """The stored calendars, and the built-in ones not stored, by name."""
     stored = {row.name: CalendarPublic.of_row(row) for row in calendars.list_all(session)}
     for name, calendar in BUILTIN_CALENDARS.items():
         if name not in stored:
             stored[name] = CalendarPublic.of(name, calendars.document_of(calendar), "builtin")
-    return Page(items=[stored[name] for name in sorted(stored)])
+    return page_at([stored[name] for name in sorted(stored)], cursor, limit)
 
 
 @router.get("/{name}")

@@ -11,8 +11,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.deps import EngineDep, ManagerDep, RendererDep, SettingsDep
-from api.schemas.common import Page, Version
+from api.deps import EngineDep, RendererDep, SettingsDep
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, Version, page_at
 from api.schemas.definitions import (
     DefinitionDiff,
     DefinitionPublic,
@@ -59,7 +59,6 @@ def definition_schema() -> dict[str, Any]:
 )
 async def save_definition(
     request: Request, engine: EngineDep, renderer: RendererDep, settings: SettingsDep,
-    _principal: ManagerDep,
 ) -> JSONResponse:
     """Validate fully (schema, steps, templates per locale, calendars, expressions; SMS length as
     warnings) and store a new version: 201, not active until published. A document identical to
@@ -116,7 +115,7 @@ def _public(session: Session, row: DefinitionVersion, *, created: bool | None = 
 
 @router.post("/{name}/publish", response_model=DefinitionPublic, summary="Make a version active")
 def publish_definition(
-    name: str, engine: EngineDep, _principal: ManagerDep, body: PublishRequest | None = None,
+    name: str, engine: EngineDep, body: PublishRequest | None = None,
 ) -> DefinitionPublic:
     """Publish ``version`` (default: the newest): new enrollments use it; runs already started
     keep the version they started with. Publishing an older version makes it active again."""
@@ -126,33 +125,36 @@ def publish_definition(
 
 
 @router.get("", response_model=Page[DefinitionPublic], summary="Every definition, newest version")
-def list_definitions(engine: EngineDep, _principal: ManagerDep) -> Page[DefinitionPublic]:
+def list_definitions(engine: EngineDep, cursor: CursorQuery = None,
+                     limit: LimitQuery = DEFAULT_LIMIT) -> Page[DefinitionPublic]:
     with session_scope(engine) as session:
+        page = page_at(definitions.list_latest(session), cursor, limit)
         items = []
-        for row, count in definitions.list_latest(session):
+        for row, count in page.items:
             current = definitions.active(session, row.name)
             active = current is not None and current.id == row.id
             items.append(DefinitionPublic.of(row, versions=count, active=active))
-    return Page(items=items, next_cursor=None)
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{name}/versions", response_model=Page[VersionSummary], summary="Every version")
-def list_versions(name: str, engine: EngineDep, _principal: ManagerDep) -> Page[VersionSummary]:
+def list_versions(name: str, engine: EngineDep, cursor: CursorQuery = None,
+                  limit: LimitQuery = DEFAULT_LIMIT) -> Page[VersionSummary]:
     with session_scope(engine) as session:
-        rows = definitions.versions(session, name)
+        page = page_at(definitions.versions(session, name), cursor, limit)
         current = definitions.active(session, name)
         items = [
             VersionSummary(version=r.version, created_at=as_utc(r.created_at),  # type: ignore[arg-type]
                            published_at=as_utc(r.published_at),
                            active=current is not None and current.id == r.id)
-            for r in rows
+            for r in page.items
         ]
-    return Page(items=items, next_cursor=None)
+    return Page(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{name}/diff", response_model=DefinitionDiff, summary="What changed between two versions")
 def diff_versions(
-    name: str, engine: EngineDep, _principal: ManagerDep,
+    name: str, engine: EngineDep,
     from_version: Annotated[Version, Query(alias="from")],
     to_version: Annotated[Version, Query(alias="to")],
 ) -> DefinitionDiff:
@@ -168,7 +170,7 @@ def diff_versions(
 
 @router.get("/{name}", response_model=DefinitionPublic, summary="The active (or newest) version")
 def get_definition(
-    name: str, engine: EngineDep, _principal: ManagerDep,
+    name: str, engine: EngineDep,
     version: Annotated[Version | None, Query()] = None,
 ) -> DefinitionPublic:
     """``?version=N`` for one version; without it the active version (the newest when none is

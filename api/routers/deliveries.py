@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import EngineDep, PrincipalDep
+from api.deps import EngineDep
 from api.schemas.common import Cursor, Id, Page, decode_cursor
 from api.schemas.runs import DeliveryPublic
 from followthrough.models.vocab import Channel, LedgerState
@@ -17,7 +17,6 @@ router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 @router.get("", response_model=Page[DeliveryPublic], summary="The delivery ledger, newest first")
 def list_deliveries(
     engine: EngineDep,
-    _principal: PrincipalDep,
     contact_id: Annotated[Id | None, Query()] = None,
     run_id: str | None = None,
     channel: Channel | None = None,

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 
-from api.deps import SessionDep, get_principal
-from api.schemas.common import Id
+from api.deps import SessionDep
+from api.schemas.common import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    Id,
+    LimitQuery,
+    Page,
+    decode_cursor,
+    page_of,
+)
 from api.schemas.holds import HoldCreate, HoldPublic
 from followthrough.store import holds
 
-router = APIRouter(prefix="/v1/contacts", tags=["holds"], dependencies=[Depends(get_principal)])
+router = APIRouter(prefix="/v1/contacts", tags=["holds"])
 
 ContactId = Annotated[Id, Path(description="The contact's id.")]
 HoldId = Annotated[Id, Path(description="The hold's id.")]
@@ -25,9 +33,13 @@ def create_hold(contact_id: ContactId, body: HoldCreate, session: SessionDep) ->
 
 
 @router.get("/{contact_id}/holds")
-def list_holds(contact_id: ContactId, session: SessionDep) -> list[HoldPublic]:
-    """Every hold of the contact, lifted and expired ones included, oldest first."""
-    return [HoldPublic.model_validate(row) for row in holds.list_for_contact(session, contact_id)]
+def list_holds(
+    contact_id: ContactId, session: SessionDep, cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+) -> Page[HoldPublic]:
+    """The holds of the contact, lifted and expired ones included, oldest first."""
+    rows = holds.list_for_contact(session, contact_id, after=decode_cursor(cursor), limit=limit + 1)
+    return page_of(rows, limit, HoldPublic.model_validate)
 
 
 @router.delete("/{contact_id}/holds/{hold_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from api.deps import EngineDep, ManagerDep, PrincipalDep, TemporalDep
+from api.deps import EngineDep, SettingsDep, TemporalDep
+from api.limits import limit_contact_events
+from api.schemas.bounded import FreeObject
 from api.schemas.common import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -49,6 +51,9 @@ class InboundAccepted(BaseModel):
     matched: bool
     contact_id: int | None
     auto_submitted: bool
+    #: Authentication-Results passed DKIM or SPF for the sender's domain, or the relay is trusted;
+    #: an unverified mail is recorded but signals nothing.
+    verified: bool
     signalled_runs: int
 
 
@@ -71,7 +76,7 @@ class ContactEventCreate(BaseModel):
 
     event: str = Field(pattern=EVENT_NAME_PATTERN, max_length=EVENT_NAME_MAX,
                        description="e.g. 'demo.booked'")
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FreeObject = Field(default_factory=dict)
 
 
 class ContactEventAccepted(BaseModel):
@@ -82,15 +87,18 @@ class ContactEventAccepted(BaseModel):
 @router.post("/v1/webhooks/email/inbound", status_code=status.HTTP_202_ACCEPTED,
              summary="Inbound email (parsed, as JSON)")
 async def inbound_email(
-    body: InboundEmailPayload, engine: EngineDep, temporal: TemporalDep, _principal: ManagerDep
+    body: InboundEmailPayload, engine: EngineDep, temporal: TemporalDep, settings: SettingsDep
 ) -> InboundAccepted:
     """Record the email once per Message-ID, match it to a contact, and signal a reply to the
-    contact's runs unless it is an automatic reply."""
+    contact's runs unless it is an automatic reply or not verified (its Authentication-Results
+    pass neither DKIM nor SPF for the sender's domain, and FT_INBOUND_TRUST_RELAY is off)."""
     mail = from_payload(body)
     raw = body.model_dump(mode="json", by_alias=True)
-    outcome = await handle_inbound_email(engine, temporal.client, mail, raw)
+    outcome = await handle_inbound_email(engine, temporal.client, mail, raw,
+                                         trust_relay=settings.inbound_trust_relay)
     return InboundAccepted(id=outcome.inbound_id, new=outcome.new, matched=outcome.matched,
                            contact_id=outcome.contact_id, auto_submitted=mail.auto_submitted,
+                           verified=mail.verified_by is not None or settings.inbound_trust_relay,
                            signalled_runs=len(outcome.workflow_ids))
 
 
@@ -112,7 +120,6 @@ def _inbound_page(engine: Engine, matched: bool | None, channel: Channel | None,
 @router.get("/v1/inbound", summary="Inbound messages, newest first (unknown senders too)")
 async def list_inbound(
     engine: EngineDep,
-    _principal: ManagerDep,
     matched: bool | None = None,
     channel: Channel | None = None,
     cursor: Cursor = None,
@@ -124,13 +131,13 @@ async def list_inbound(
 
 
 @router.post("/v1/contacts/{contact_id}/events", status_code=status.HTTP_202_ACCEPTED,
-             summary="Record a custom event and signal it to the contact's runs")
+             summary="Record a custom event and signal it to the contact's runs",
+             dependencies=[Depends(limit_contact_events)])
 async def post_contact_event(
     contact_id: Annotated[Id, Path(description="The contact's id.")],
     body: ContactEventCreate,
     engine: EngineDep,
     temporal: TemporalDep,
-    _principal: PrincipalDep,
 ) -> ContactEventAccepted:
     """On the timeline as ``event.<name>``; every active run gets ``RunEvent(kind=<name>)``."""
     outcome = await handle_contact_event(engine, temporal.client, contact_id, body.event, body.data)

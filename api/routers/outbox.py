@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, SettingsDep
+from api.deps import SettingsDep
 from channels.outbox import OutboxStore
 from followthrough.errors import NotFound
 from followthrough.models.vocab import Channel
@@ -15,7 +15,6 @@ router = APIRouter(prefix="/v1/outbox", tags=["dev outbox"])
 @router.get("", summary="Messages captured by the dev outbox, newest first (404 when it is off)")
 def list_outbox(
     settings: SettingsDep,
-    _principal: PrincipalDep,
     channel: Channel | None = None,
     to: str | None = None,
     limit: int = Query(100, ge=1, le=1000),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
-from api.deps import SessionDep, get_principal
+from api.deps import SessionDep
 from api.schemas.common import Id
 from api.schemas.preferences import PreferencesPublic, PreferencesUpdate
 from followthrough.store import preferences
 
-router = APIRouter(prefix="/v1/contacts", tags=["preferences"], dependencies=[Depends(get_principal)])
+router = APIRouter(prefix="/v1/contacts", tags=["preferences"])
 
 ContactId = Annotated[Id, Path(description="The contact's id.")]
 

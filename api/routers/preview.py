@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path
 
-from api.deps import EngineDep, ManagerDep, RendererDep, SettingsDep
+from api.deps import EngineDep, RendererDep, SettingsDep
 from api.schemas.preview import PreviewRequest, PreviewResponse
 from followthrough.dsl.schema import NAME_PATTERN
 from followthrough.errors import FieldError, ValidationFailed
@@ -27,7 +27,6 @@ def preview_definition(
     engine: EngineDep,
     renderer: RendererDep,
     settings: SettingsDep,
-    _principal: ManagerDep,
     name: str = Path(pattern=NAME_PATTERN),
 ) -> PreviewResponse:
     # A sync handler: the preview reads the database and renders templates, both blocking.

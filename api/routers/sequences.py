@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep, TemporalDep
+from api.deps import EngineDep, SettingsDep, TemporalDep
 from api.schemas.runs import EnrollmentCreate, RunPublic
 from followthrough.dsl.schema import NAME_PATTERN
 from followthrough.enrollment import enroll
@@ -23,7 +23,6 @@ async def create_enrollment(
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    _principal: PrincipalDep,
     name: str = Path(pattern=NAME_PATTERN),
 ) -> JSONResponse:
     run, created = await enroll(engine, temporal.client, settings, name, body.contact_id, body.data)

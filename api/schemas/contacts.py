@@ -8,6 +8,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from api.schemas.bounded import (
+    EMAIL_MAX,
+    LOCALE_MAX,
+    NAME_MAX,
+    PHONE_MAX,
+    TIME_ZONE_MAX,
+    FreeObject,
+)
 from api.schemas.common import UtcDateTime
 from followthrough import contact_fields
 
@@ -50,18 +58,19 @@ class _ContactFields(BaseModel):
 
 
 class ContactBase(_ContactFields):
-    name: str = Field(default="", max_length=200)
-    email: str | None = None
-    phone: str | None = None
+    name: str = Field(default="", max_length=NAME_MAX)
+    email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    phone: str | None = Field(default=None, max_length=PHONE_MAX)
     #: Omitted: the service default (``FT_DEFAULT_LOCALE``), applied by the router.
-    locale: str | None = None
+    locale: str | None = Field(default=None, max_length=LOCALE_MAX)
     #: Omitted: the service default (``FT_DEFAULT_TIME_ZONE``), applied by the router.
-    time_zone: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    time_zone: str | None = Field(default=None, max_length=TIME_ZONE_MAX)
+    #: Free-form; at most ``FT_MAX_OBJECT_BYTES`` (16 KiB) as JSON.
+    attributes: FreeObject = Field(default_factory=dict)
 
 
 class ContactCreate(ContactBase):
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    external_id: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
 
 
 class ContactUpsert(ContactBase):
@@ -71,13 +80,13 @@ class ContactUpsert(ContactBase):
 class ContactUpdate(_ContactFields):
     """A partial update: only the fields sent change; ``null`` clears email, phone, external_id."""
 
-    name: str | None = Field(default=None, max_length=200)
-    email: str | None = None
-    phone: str | None = None
-    locale: str | None = None
-    time_zone: str | None = None
-    attributes: dict[str, Any] | None = None
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=NAME_MAX)
+    email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    phone: str | None = Field(default=None, max_length=PHONE_MAX)
+    locale: str | None = Field(default=None, max_length=LOCALE_MAX)
+    time_zone: str | None = Field(default=None, max_length=TIME_ZONE_MAX)
+    attributes: FreeObject | None = None
+    external_id: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
 
     @field_validator("name", "locale", "time_zone", "attributes", mode="before")
     @classmethod
@@ -91,12 +100,12 @@ class ContactUpdate(_ContactFields):
 class ContactSample(_ContactFields):
     """A made-up contact for template previews."""
 
-    name: str = Field(default="Anna Example", max_length=200)
-    email: str | None = None
-    phone: str | None = None
-    locale: str | None = None
-    time_zone: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(default="Anna Example", max_length=NAME_MAX)
+    email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    phone: str | None = Field(default=None, max_length=PHONE_MAX)
+    locale: str | None = Field(default=None, max_length=LOCALE_MAX)
+    time_zone: str | None = Field(default=None, max_length=TIME_ZONE_MAX)
+    attributes: FreeObject = Field(default_factory=dict)
 
 
 class ContactPublic(BaseModel):

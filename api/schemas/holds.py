@@ -14,7 +14,7 @@ from followthrough.models.vocab import Category
 class HoldCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    categories: list[Category] = Field(min_length=1)
+    categories: list[Category] = Field(min_length=1, max_length=len(Category))
     #: Omitted or null: until the hold is lifted (``DELETE``).
     until: UtcDateTime | None = None
     reason: str = Field(default="", max_length=200)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.schemas.bounded import LIST_MAX, FreeObject
 from api.schemas.common import Id, UtcDateTime, Version
 from api.schemas.contacts import ContactSample
 from followthrough.models.vocab import Channel, RunStatus, StepState
@@ -19,7 +20,7 @@ class PreviewEvent(BaseModel):
     at: AwareDatetime
     event: str = Field(min_length=1, max_length=100)
     channel: Channel | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FreeObject = Field(default_factory=dict)
 
 
 class PreviewRequest(BaseModel):
@@ -30,9 +31,9 @@ class PreviewRequest(BaseModel):
     version: Version | None = None  # omitted: the active version, else the newest
     contact_id: Id | None = None
     contact: ContactSample | None = None  # sample data: consent taken as granted
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FreeObject = Field(default_factory=dict)
     start: AwareDatetime | None = None  # omitted: now
-    events: list[PreviewEvent] = Field(default_factory=list, max_length=200)
+    events: list[PreviewEvent] = Field(default_factory=list, max_length=LIST_MAX)
     respect_policy: bool = True  # False: every send goes out on its own channel, unchecked
 
 

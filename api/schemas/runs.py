@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.bounded import FreeObject
 from api.schemas.common import Id
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Delivery, Run, RunStep
@@ -14,7 +15,8 @@ class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     contact_id: Id
-    data: dict[str, Any] = Field(default_factory=dict)
+    #: Free-form; at most ``FT_MAX_OBJECT_BYTES`` (16 KiB) as JSON.
+    data: FreeObject = Field(default_factory=dict)
 
 
 class StepPublic(BaseModel):
@@ -75,6 +77,8 @@ class DeliveryPublic(BaseModel):
     template: str | None
     locale: str | None
     to: str | None
+    #: A message to a user (an ``internal`` notification about the contact), not to the contact.
+    to_user_id: int | None = None
     state: str
     provider_id: str | None
     provider_status: str | None
@@ -89,7 +93,8 @@ class DeliveryPublic(BaseModel):
         return cls(
             id=row.id or 0, key=row.key, run_id=row.run_id, step_id=row.step_id, visit=row.visit,
             contact_id=row.contact_id, channel=row.channel, category=row.category,
-            template=row.template, locale=row.locale, to=row.to_address, state=row.state,
+            template=row.template, locale=row.locale, to=row.to_address, to_user_id=row.to_user_id,
+            state=row.state,
             provider_id=row.provider_id, provider_status=row.provider_status, reason=row.reason,
             attempts=row.attempts, created_at=as_utc(row.created_at),  # type: ignore[arg-type]
             updated_at=as_utc(row.updated_at), sent_at=as_utc(row.sent_at),  # type: ignore[arg-type]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.bounded import FreeObject
 from api.schemas.common import Id, UtcDateTime
 from api.schemas.contacts import ContactSample
 from followthrough.models.vocab import Channel
@@ -50,7 +49,7 @@ class PreviewRequest(BaseModel):
 
     contact_id: Id | None = None
     contact: ContactSample | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FreeObject = Field(default_factory=dict)
 
 
 class PreviewResult(BaseModel):

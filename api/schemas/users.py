@@ -12,7 +12,7 @@ from followthrough.models.vocab import Role
 
 class UserBase(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    email: str | None = None
+    email: str | None = Field(default=None, max_length=254)
     role: Role
 
 

@@ -73,23 +73,25 @@ def _keyword_reply(renderer: Renderer | None, keyword: Keyword, contact: Contact
     return message.text, message.locale_used
 
 
-def _apply_keyword(session: Session, keyword: Keyword, contact_id: int | None, sender: str) -> None:
-    """STOP revokes SMS for every category (carriers block the number for all of them anyway);
-    voice and email keep their own consent: an SMS keyword speaks for SMS only. START grants SMS
-    back. From an unknown number, STOP suppresses the number, so a contact created later with it
-    is not texted; START lifts a keyword or carrier (21610) suppression, never a manual one."""
+def _apply_keyword(session: Session, keyword: Keyword, sender: str) -> None:
+    """STOP revokes SMS for every category (carriers block the number for all of them anyway)
+    for every contact with that number, and suppresses the number: a number shared by a family or
+    an office speaks for all of its contacts, and a contact created later with it is not texted.
+    Voice and email keep their own consent: an SMS keyword speaks for SMS only. START grants SMS
+    back to all of them and lifts a keyword or carrier (21610) suppression, never a manual one."""
+    sharing = [c.id for c in contacts.find_by_phone(session, sender) if c.id is not None] if sender else []
     if keyword.kind is KeywordKind.STOP:
-        if contact_id is not None:
+        for contact_id in sharing:
             preferences.revoke(session, contact_id, Channel.SMS, None, source="keyword")
-        elif sender:
+        if sender:
             suppressions.add(session, Channel.SMS, sender, reason=f"SMS keyword {keyword.word}",
                              source="keyword")
     elif keyword.kind is KeywordKind.START:
-        if contact_id is not None:
+        for contact_id in sharing:
             preferences.grant(session, contact_id, Channel.SMS, None, source="keyword")
         row = suppressions.find(session, Channel.SMS, sender) if sender else None
         if row is not None and row.id is not None and row.source in ("keyword", "provider"):
-            suppressions.remove(session, row.id)
+            suppressions.remove(session, row.id, source="keyword")
 
 
 def _record_sms(
@@ -110,7 +112,7 @@ def _record_sms(
         if not new:
             return outcome  # Twilio retried: answer again (the first answer was lost), change nothing
         if keyword is not None:
-            _apply_keyword(session, keyword, contact_id, sender)
+            _apply_keyword(session, keyword, sender)
         if contact_id is None:
             return outcome
         data: dict[str, Any] = {"from": sender, "message_sid": row.provider_id, "inbound_id": row.id}

@@ -5,6 +5,11 @@ against the ledger's provider ids (our own Message-IDs), then the sender address
 because people reply from another address (a phone's mail app, a forwarding alias); the address
 match catches mail that starts a new thread. An automatic reply (out of office, bounce, bulk) is
 recorded as ``inbound.email.auto`` and signals nothing: it is not the contact answering.
+
+Anyone can write any ``From``: a mail counts as the contact's reply (and stops runs) only when
+the receiving relay's ``Authentication-Results`` pass DKIM or SPF for the sender's domain, or when
+the deployment trusts its relay (``FT_INBOUND_TRUST_RELAY``). Otherwise it is recorded as
+``inbound.email.unverified`` and signals nothing.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ def _match(session: Session, mail: InboundEmail) -> tuple[Contact | None, Delive
     """(contact, the delivery answered, how it matched: ``thread`` | ``address``)."""
     for message_id in mail.thread_ids:
         delivery = ledger.by_message_id(session, message_id)
-        if delivery is not None and delivery.contact_id is not None:
+        # An answer to a message sent to a user (an internal alert) is the user's, not the
+        # contact's: it must not stop the contact's runs as a reply.
+        if delivery is not None and delivery.contact_id is not None and delivery.to_user_id is None:
             return contacts.get(session, delivery.contact_id), delivery, "thread"
     found = contacts.find_by_email(session, mail.from_address) if mail.from_address else []
     return (found[0], None, "address") if found else (None, None, None)
 
 
-def _record(engine: Engine, mail: InboundEmail, raw: dict[str, Any]) -> InboundOutcome:
+def _record(engine: Engine, mail: InboundEmail, raw: dict[str, Any], trust_relay: bool) -> InboundOutcome:
     with session_scope(engine) as session:
         contact, delivery, matched_by = _match(session, mail)
         contact_id = contact.id if contact else None
@@ -60,16 +67,25 @@ def _record(engine: Engine, mail: InboundEmail, raw: dict[str, Any]) -> InboundO
         }
         if mail.auto_submitted:
             data["auto_reason"] = mail.auto_reason
+        verified = mail.verified_by or ("relay" if trust_relay else None)
+        data["verified_by"] = verified
+        if mail.auto_submitted:
+            kind = "inbound.email.auto"
+        elif verified is None:
+            kind = "inbound.email.unverified"
+            data["unverified_reason"] = (
+                "Authentication-Results pass neither DKIM nor SPF for the sender's domain")
+        else:
+            kind = "inbound.email"
         entry = timeline.record(
-            session, contact_id=contact_id,
-            kind="inbound.email.auto" if mail.auto_submitted else "inbound.email",
+            session, contact_id=contact_id, kind=kind,
             direction="inbound", channel=Channel.EMAIL, summary=(mail.subject or mail.text)[:200],
             run_id=delivery.run_id if delivery else None,
             delivery_key=delivery.key if delivery else None, data=data,
         )
         outcome.timeline_id = entry.id
-        if mail.auto_submitted:
-            return outcome
+        if mail.auto_submitted or verified is None:
+            return outcome  # not the contact answering, or not provably the contact
         # Every active run of the contact hears the reply, not only the run whose message was
         # answered: the contact answered us, and each run's stop_on decides what that means.
         outcome.events = [RunEvent(
@@ -82,18 +98,20 @@ def _record(engine: Engine, mail: InboundEmail, raw: dict[str, Any]) -> InboundO
 
 
 async def handle_inbound_email(
-    engine: Engine, client_factory: Any, mail: InboundEmail, raw: dict[str, Any]
+    engine: Engine, client_factory: Any, mail: InboundEmail, raw: dict[str, Any], *,
+    trust_relay: bool = False,
 ) -> InboundOutcome:
     """Record an inbound email once per Message-ID, then signal the contact's runs (not for an
-    automatic reply). ``raw`` is the payload as received, kept on the inbound row."""
-    outcome = await asyncio.to_thread(_record, engine, mail, raw)
+    automatic reply, nor for a mail not verified as the sender's unless ``trust_relay``).
+    ``raw`` is the payload as received, kept on the inbound row."""
+    outcome = await asyncio.to_thread(_record, engine, mail, raw, trust_relay)
     if outcome.inbound_id is not None:
         outcome.workflow_ids = await deliver_pending(engine, client_factory, outcome.inbound_id)
     return outcome
 
 
 def smtp_callback(
-    engine: Engine, client_factory: Any
+    engine: Engine, client_factory: Any, *, trust_relay: bool = False
 ) -> Callable[[EmailMessage, SmtpEnvelope], Awaitable[None]]:
     """The SMTP listener's callback: the same pipeline as the webhook."""
 
@@ -102,6 +120,6 @@ def smtp_callback(
         raw = {"source": "smtp", "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                "peer": envelope.peer, "headers": mail.headers, "text": mail.text,
                "html": mail.html}
-        await handle_inbound_email(engine, client_factory, mail, raw)
+        await handle_inbound_email(engine, client_factory, mail, raw, trust_relay=trust_relay)
 
     return on_message

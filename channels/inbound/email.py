@@ -15,6 +15,8 @@ from email.utils import getaddresses, parseaddr
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from channels.inbound.auth_results import verified_by
+
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 #: Subject prefixes mail clients put on automatic replies (Outlook, Gmail, Yandex, Mail.ru,
@@ -62,6 +64,9 @@ class InboundEmail(BaseModel):
     references: list[str] = Field(default_factory=list)
     auto_submitted: bool = False
     auto_reason: str | None = None  # which rule said "automatic", e.g. "auto-submitted: auto-replied"
+    #: What the receiving relay's Authentication-Results proved about the From domain, e.g.
+    #: "dkim header.d=example.com"; None: nothing (the mail may not be from whom it says).
+    verified_by: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -171,8 +176,14 @@ def _build(
         references=message_ids(references),
         auto_reason=(reason := auto_reply_reason(headers, subject, address)),
         auto_submitted=reason is not None,
+        # The first occurrence: the receiving relay prepends its own above any the sender wrote.
+        verified_by=verified_by(_header(headers, "authentication-results"), address),
         headers=headers,
     )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name), None)
 
 
 def _synthetic_id(sender: str, to: list[str], subject: str, text: str,

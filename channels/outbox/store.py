@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from followthrough.private_files import private_file
+
 
 def utc_now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -60,7 +62,7 @@ class OutboxStore:
         self._lock = threading.Lock()
         self._memory: list[Capture] = []
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # captures hold addresses and message text: 0600
 
     def append(self, capture: Capture) -> Capture:
         """Record one capture; returns it."""

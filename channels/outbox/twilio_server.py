@@ -31,17 +31,19 @@ _PATH = re.compile(rf"^/{API}/Accounts/(?P<sid>[^/]+)/(?P<kind>Messages|Calls)\.
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")  # ITU-T E.164: at most 15 digits
 
 #: Texts of the Twilio error codes the outbox produces (https://www.twilio.com/docs/api/errors).
+#: ``{to}`` is the request's number: Twilio echoes it in some texts (21211, 21614), which is why
+#: the channel edge redacts provider text.
 ERROR_TEXTS: dict[int, str] = {
     20003: "Authenticate",
     20404: "The requested resource was not found",
     20429: "Too Many Requests",
     21205: "Url parameter is required",
-    21211: "The 'To' number is not a valid phone number.",
+    21211: "The 'To' number {to} is not a valid phone number.",
     21602: "Message body is required.",
     21603: "A 'From' phone number is required.",
     21604: "A 'To' phone number is required.",
     21610: "Attempt to send to unsubscribed recipient",
-    21614: "'To' number is not a valid mobile number",
+    21614: "'To' number {to} is not a valid mobile number",
 }
 
 Failure = tuple[int, int | None, dict[str, str]]  # HTTP status, Twilio code, extra headers
@@ -129,11 +131,11 @@ class OutboxTwilioServer(OutboxApp):
             return _error(status, code, extra)
         to = form.get("To", "")
         if to in self.rules_by_to:
-            return _error(*self.rules_by_to[to])
+            return _error(*self.rules_by_to[to], to=to)
         kind = match["kind"]
         invalid = _validate(kind, form)
         if invalid is not None:
-            return _error(400, invalid)
+            return _error(400, invalid, to=to)
         body = self._create(kind, form, headers)
         self._hold()
         return 201, body, {}
@@ -240,9 +242,10 @@ def _validate(kind: str, form: dict[str, str]) -> int | None:
 
 
 def _error(
-    status: int, code: int | None, headers: dict[str, str] | None = None
+    status: int, code: int | None, headers: dict[str, str] | None = None, *, to: str = ""
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
-    body: dict[str, Any] = {"message": ERROR_TEXTS.get(code or 0, "Error"), "status": status}
+    text = ERROR_TEXTS.get(code or 0, "Error").replace("{to}", to).replace("  ", " ")
+    body: dict[str, Any] = {"message": text, "status": status}
     if code is not None:
         body |= {"code": code, "more_info": f"https://www.twilio.com/docs/errors/{code}"}
     return status, body, dict(headers or {})

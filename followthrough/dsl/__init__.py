@@ -6,8 +6,12 @@ event ends the run as ``stopped``), an optional ``goal`` (a condition checked af
 every event; true ends the run as ``converted``) and ``steps``, each with an ``id`` and a ``type``:
 
 - ``send``: ``channel`` (email | sms | voice | internal), ``template``, ``fallback`` channels,
-  ``category`` override. ``internal`` emails the rep at ``data.rep_email`` (skipped
-  ``no_address`` without one).
+  ``category`` override. ``internal`` notifies a user and needs ``to_user``: a user id (``7``)
+  or a path to one (``data.rep_id``, ``contact.attributes.owner_id``; an integer or a string of
+  digits). It is an email to the address the ``users`` table holds for that user, never an
+  address from the run's data; it is outside the contact's policy (consent, quiet hours, caps,
+  yields) and does not count toward it. An unset path, an unknown user or a user without an
+  email address skips the step (``no_recipient: ...``).
 - ``wait``: exactly one of ``duration`` (ISO 8601, ``P2D``); ``business: {duration, calendar}``
   (working time on a named calendar, default ``default``); ``until_local_time: "09:30"`` (next
   occurrence in the contact's zone); ``until_date: {attribute, offset, at}`` — ``attribute`` is

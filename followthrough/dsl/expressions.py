@@ -13,6 +13,8 @@ Names an expression may use (``NAMES``):
 
 Undefined names and attributes are errors (like ``StrictUndefined``), and so is any attribute
 starting with ``_``. At run time an error makes a condition false; the caller records the reason.
+An expression that runs away (``'a' * 10**9``, a huge power, more than ``MAX_OPERATIONS``
+operations) is such an error too: see ``followthrough.dsl.sandbox``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateError
 from jinja2.parser import Parser
 from jinja2.runtime import StrictUndefined, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from followthrough.dsl.sandbox import BoundedSandbox, budget, constant_problems
 
 NAMES: tuple[str, ...] = ("contact", "data", "lead", "events", "run")
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+_ENV = BoundedSandbox(undefined=StrictUndefined)
+# Expressions decide inside workflows, which must replay to the same decision: no chance.
+del _ENV.filters["random"]
 
 
 class ExpressionError(ValueError):
@@ -68,6 +73,7 @@ def validate_expression(text: str) -> list[str]:
     for node in every:
         if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
             problems.append(f"attribute '{node.attr}' is not allowed (private)")
+    problems += constant_problems(_ENV, tree)
     return problems
 
 
@@ -97,13 +103,15 @@ def scope(
 def evaluate(text: str, names: Mapping[str, Any]) -> Any:
     """The value of an expression; raises ExpressionError (never anything else) on failure."""
     try:
-        value = _compiled(text)(**names)
+        with budget():
+            value = _compiled(text)(**names)
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
         return value
     except ExpressionError:
         raise
-    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError,
+            RecursionError) as exc:
         raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
 
 

@@ -23,6 +23,7 @@ from followthrough.calendar import BUILTIN_CALENDARS, Calendar
 from followthrough.dsl import expressions
 from followthrough.dsl.durations import parse_duration
 from followthrough.dsl.schema import (
+    MAX_USER_ID,
     ExitStep,
     GotoStep,
     IfStep,
@@ -34,7 +35,7 @@ from followthrough.dsl.schema import (
     WaitForStep,
     WaitStep,
 )
-from followthrough.dsl.waits import due_time, split_bucket
+from followthrough.dsl.waits import due_time, lookup, split_bucket
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Category, Channel, RunStatus, StepState
@@ -82,7 +83,12 @@ class Send:
     template: str
     category: Category
     fallbacks: tuple[Channel, ...] = ()
-    to: str | None = None  # an explicit address (a rep notification), else the contact's
+    #: An ``internal`` notification: the user it goes to (the door reads the address from the
+    #: users table); None: the contact. No address ever comes from the run's data.
+    to_user: int | None = None
+    #: A version saved before ``to_user`` sent this to ``data.rep_email``: it still asks the door
+    #: (same commands for histories recorded then), which only records it as skipped.
+    legacy_to: bool = False
     type: str = "send"
 
 
@@ -196,12 +202,36 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
 def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Context) -> Action:
     category = step.category or definition.category
     if step.channel == "internal":
-        # A notification to the contact's rep: an email to data.rep_email, through the same door.
-        rep = ctx.data.get("rep_email")
-        if not rep:
-            return Note(step.id, visit, "send", StepState.SKIPPED, "no_address: data.rep_email is not set")
-        return Send(step.id, visit, Channel.EMAIL, step.template, category, to=str(rep))
+        # A notification to a user (the contact's rep): an email through the same door, to the
+        # address the users table holds for the user named here.
+        if step.to_user is None and ctx.data.get("rep_email"):
+            # Replay safety, not delivery: runs pinned to a version saved before to_user asked
+            # the door here, and a replayed history must find the same commands. Only the fact
+            # travels, never the address; the door skips it (people_policy.LEGACY_ADDRESS).
+            return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True)
+        user_id, problem = user_ref(step.to_user, ctx)
+        if user_id is None:
+            return Note(step.id, visit, "send", StepState.SKIPPED, f"no_recipient: {problem}")
+        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id)
     return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback))
+
+
+def user_ref(ref: int | str | None, ctx: Context) -> tuple[int | None, str | None]:
+    """The user id an ``internal`` send names: a literal id, or the value at a path into
+    ``data`` / ``contact.attributes`` (an integer, or a string of digits as JSON from a CRM
+    often carries ids). (id, None), or (None, why not)."""
+    if ref is None:
+        return None, "the step names no user (to_user)"
+    if isinstance(ref, int):
+        return ref, None
+    value = lookup(ref, ctx.contact.model_dump(mode="json"), ctx.data)
+    if value is None or value == "":
+        return None, f"{ref} is not set"
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_USER_ID:
+        return value, None
+    return None, f"{ref} is not a user id ({repr(value)[:40]})"
 
 
 def _wait(step: WaitStep, visit: int, state: RunState, ctx: Context) -> Action:

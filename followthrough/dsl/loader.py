@@ -1,4 +1,4 @@
-"""Parse definition documents (YAML with the safe loader, or JSON) into validated models."""
+"""Parse definition documents (YAML with a strict safe loader, or JSON) into validated models."""
 
 from __future__ import annotations
 
@@ -13,17 +13,48 @@ from followthrough.errors import ErrorList, FieldError, ValidationFailed
 
 _ADAPTER: TypeAdapter[Definition] = TypeAdapter(Definition)
 
+#: The tags a definition may use, explicitly or implicitly: JSON's types, and dates (which the
+#: safe loader resolves from plain ``2026-01-01`` scalars).
+_ALLOWED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in (
+    "null", "bool", "int", "float", "str", "seq", "map", "timestamp"))
+
+
+class StrictLoader(yaml.SafeLoader):
+    """The safe loader without aliases and without tags beyond JSON's types and dates.
+
+    Aliases make a "billion laughs": a 600-byte document whose nine levels of ``*alias`` each
+    repeat the one before ten times stands for 10^9 strings, and any walk over it (validation,
+    JSON) runs out of time and memory. Nothing in a definition needs them, nor ``!!python/...``,
+    ``!!binary`` or ``!!set``, which are not JSON."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if node.tag not in _ALLOWED_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed",
+                node.start_mark)
+        return super().construct_object(node, deep=deep)
+
 
 def parse_document(text: str, *, yaml_format: bool) -> Any:
-    """Text to a plain document; a syntax error is a 400-style ValidationFailed with its line."""
+    """Text to a plain document; a syntax error, an alias or a custom tag is a ValidationFailed
+    (422) with its line."""
     try:
-        return yaml.safe_load(text) if yaml_format else json.loads(text)
+        return yaml.load(text, Loader=StrictLoader) if yaml_format else json.loads(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ValidationFailed(f"The YAML does not parse{where}: {getattr(exc, 'problem', exc)}") from exc
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"The JSON does not parse at line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError as exc:  # "[[[[..." a hundred thousand deep
+        raise ValidationFailed("The document is nested too deeply.") from exc
 
 
 def schema_errors(document: Any) -> tuple[Definition | None, list[FieldError]]:

@@ -6,9 +6,10 @@ references, reachability, loops, expressions and templates are checked in ``vali
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from followthrough.calendar import TIME_PATTERN
 from followthrough.dsl.durations import parse_duration, parse_signed_duration
@@ -21,6 +22,12 @@ EVENT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 #: Where ``until_date`` reads its date: ``contact.<field>``, ``contact.attributes.<key>...`` or
 #: ``data.<key>...`` (the enrollment data).
 ATTRIBUTE_PATH_PATTERN = r"^(contact|data)(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+#: Where an ``internal`` send finds the id of the user it goes to: ``data.<key>...`` (the
+#: enrollment data) or ``contact.attributes.<key>...``.
+USER_PATH_PATTERN = r"^(data|contact\.attributes)(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+#: User ids are 32-bit integers in the database (PostgreSQL ``integer``); anything larger is not
+#: an id at all, and must not reach a query that would fail on it.
+MAX_USER_ID = 2**31 - 1
 #: What ``set`` may change: one contact attribute, or the lead score (stored, for now, as the
 #: contact attribute ``lead_score``).
 SET_TARGET_PATTERN = r"^(contact\.attributes\.[A-Za-z_][A-Za-z0-9_]{0,63}|lead\.score)$"
@@ -44,7 +51,8 @@ def _duration(value: str) -> str:
 
 
 class SendStep(_Strict):
-    """Send one message. ``internal`` notifies the contact's rep by email at ``data.rep_email``."""
+    """Send one message. ``internal`` notifies a user (a rep, a manager) named by ``to_user``,
+    by email at the address the ``users`` table holds for that user."""
 
     id: StepId
     type: Literal["send"] = "send"
@@ -52,6 +60,30 @@ class SendStep(_Strict):
     template: str = Field(pattern=NAME_PATTERN)
     fallback: list[Channel] = Field(default_factory=list)  # tried in order when not allowed
     category: Category | None = None  # overrides the definition's category
+    #: ``internal`` only: a user id, or a path (``data.rep_id``) to one. Required for
+    #: ``internal`` by ``validate.py``, not here, so versions pinned by older runs still load.
+    to_user: (Annotated[int, Field(ge=1, le=MAX_USER_ID)] | Annotated[str, Field(pattern=USER_PATH_PATTERN)]
+              | None) = Field(
+        default=None,
+        description="internal sends: a user id, or a path to one: data.<key> or contact.attributes.<key>",
+    )
+
+    @field_validator("to_user", mode="before")
+    @classmethod
+    def _user_ref(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        channel = info.data.get("channel")
+        if channel is not None and channel != "internal":
+            raise ValueError("to_user is for channel internal only; a contact's message goes to the contact")
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= MAX_USER_ID:
+                raise ValueError(f"a user id is between 1 and {MAX_USER_ID}")
+            return value
+        if isinstance(value, str) and re.fullmatch(USER_PATH_PATTERN, value):
+            return value
+        raise ValueError("to_user is a user id (an integer) or a path such as data.rep_id or "
+                         "contact.attributes.owner_id")
 
 
 class BusinessTime(_Strict):

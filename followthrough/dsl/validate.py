@@ -55,6 +55,11 @@ def validate(
         at = f"/steps/{index}"
         if isinstance(step, SendStep):
             _templates(definition, step, at, template_exists, errors)
+            if step.channel == "internal" and step.to_user is None:
+                # Checked here, not in the schema: versions saved before ``to_user`` existed
+                # still load for the runs pinned to them (their internal sends are skipped).
+                errors.add(f"{at}/to_user", "an internal send names its user: to_user is a user "
+                                            "id or a path such as data.rep_id")
             _sms_length(definition, step, at, sms_segments, sms_segment_limit, warnings)
         elif isinstance(step, IfStep):
             _expression(f"{at}/condition", step.condition, errors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
@@ -39,8 +39,22 @@ class DeliverInput(BaseModel):
     at: datetime | None = None  # the run's clock when it asked (workflow.now()); policy time
     data: dict[str, Any] = Field(default_factory=dict)
     definition_name: str | None = None
-    #: An explicit address instead of the contact's (an ``internal`` notification to the rep).
-    to: str | None = None
+    #: An ``internal`` notification: the user it goes to. The door reads the address from the
+    #: users table; an input never carries an address. None: the message is the contact's.
+    to_user_id: int | None = None
+    #: Set when an input recorded before ``to_user`` existed (a retry, a replayed history)
+    #: carried ``to``, an address from the run's data. The address itself is dropped on
+    #: reading; the door skips such a message, so it neither reaches that address nor falls
+    #: through to the contact's.
+    legacy_to: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_address(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "to" in data:
+            # Every old input has the key; only a contact's message has it null.
+            data = {k: v for k, v in data.items() if k != "to"} | {"legacy_to": bool(data["to"])}
+        return data
 
 
 class DeliverResult(BaseModel):

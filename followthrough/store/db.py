@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
+from followthrough.private_files import private_file
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -20,9 +22,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     lock up front, so two writers never deadlock on a lock upgrade (SQLITE_BUSY that the busy
     timeout cannot resolve), and per-contact decisions are serialised."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # The CRM's people live here: the file is 0600 (SQLite gives the -wal and -shm
+            # files the database file's mode) in a directory created 0700.
+            private_file(Path(path.split("?", 1)[0]))
         engine = create_engine(
             url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
         )

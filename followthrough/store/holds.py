@@ -82,11 +82,15 @@ def active(session: Session, contact_id: int, now: datetime) -> list[Hold]:
     return [to_policy(row) for row in session.exec(query)]
 
 
-def list_for_contact(session: Session, contact_id: int) -> list[HoldRow]:
-    """Every hold of the contact, lifted and expired ones too, oldest first."""
+def list_for_contact(session: Session, contact_id: int, *, after: int | None = None,
+                     limit: int | None = None) -> list[HoldRow]:
+    """The holds of the contact, lifted and expired ones too, oldest first (after the id
+    ``after``, at most ``limit``)."""
     contacts.get(session, contact_id)
-    query = select(HoldRow).where(HoldRow.contact_id == contact_id).order_by(col(HoldRow.id))
-    return list(session.exec(query))
+    query = select(HoldRow).where(HoldRow.contact_id == contact_id)
+    if after is not None:
+        query = query.where(col(HoldRow.id) > after)
+    return list(session.exec(query.order_by(col(HoldRow.id)).limit(limit)))
 
 
 def to_policy(row: HoldRow) -> Hold:

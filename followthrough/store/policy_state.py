@@ -122,6 +122,8 @@ def _recent(session: Session, contact_id: int, since: datetime) -> list[RecentSe
     query = (
         select(Delivery.category, Delivery.channel, at)
         .where(Delivery.contact_id == contact_id)
+        # Messages to users (a rep told about this contact) never reached the contact.
+        .where(col(Delivery.to_user_id).is_(None))
         .where(col(Delivery.state).in_([s.value for s in COUNTED_STATES]))
         .where(at > since)
         .order_by(at)

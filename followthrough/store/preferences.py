@@ -2,6 +2,10 @@
 
 Consent is stored as explicit answers; a (channel, category) pair without a row is granted. Every
 change of an answer is recorded on the contact's timeline with who made it (``source``).
+
+A withdrawal that came from the contact (an SMS STOP, the unsubscribe page, a carrier's opt-out,
+a hard bounce) sticks: staff (``api``) cannot grant it back, only the contact can, by texting
+START or on the preference page. The row keeps who withdrew it (``revocation_source``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import Final
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from followthrough.errors import Conflict, FieldError
 from followthrough.models.vocab import Category, Channel
 from followthrough.store import contacts, timeline
 from followthrough.store.db import as_utc
@@ -22,8 +27,24 @@ from followthrough.store.tables import Consent, ContactPreference, utcnow
 
 #: Where a consent answer came from (stored on the row and on the timeline entry).
 SOURCES: Final = frozenset({"api", "keyword", "unsubscribe", "bounce", "provider"})
+#: Sources that speak for the contact: their withdrawals cannot be undone by staff.
+CONTACT_SOURCES: Final = frozenset({"keyword", "unsubscribe", "bounce", "provider"})
+#: The only sources that may grant back what the contact withdrew: their own START, their page.
+REGRANT_SOURCES: Final = frozenset({"keyword", "unsubscribe"})
+_HOW = {
+    "keyword": "an SMS STOP keyword",
+    "unsubscribe": "the unsubscribe page",
+    "provider": "the carrier's opt-out",
+    "bounce": "a hard bounce",
+}
 _CHANNELS = frozenset(c.value for c in Channel)
 _CATEGORIES = frozenset(c.value for c in Category)
+
+
+class RevokedByContact(Conflict):
+    """Staff tried to give back consent the contact withdrew themselves."""
+
+    code = "revoked_by_contact"
 
 
 class _Unset(Enum):
@@ -66,8 +87,15 @@ def update(
     consent: Mapping[Channel, Mapping[Category, bool]] | _Unset = UNSET,
     source: str = "api",
 ) -> Preferences:
-    """Change only what is given; ``None`` clears the preferred channel or the pause."""
+    """Change only what is given; ``None`` clears the preferred channel or the pause.
+
+    Raises :class:`RevokedByContact` (409), before writing anything, when a grant would undo a
+    withdrawal the contact made and ``source`` cannot re-grant it.
+    """
     contacts.get(session, contact_id)
+    if consent is not UNSET:
+        wanted = {Channel(ch): [Category(c) for c, v in answers.items() if v] for ch, answers in consent.items()}
+        _check_regrant(session, contact_id, wanted, source)
     if preferred_channel is not UNSET or paused_until is not UNSET:
         prefs = session.get(ContactPreference, contact_id) or ContactPreference(contact_id=contact_id)
         if preferred_channel is not UNSET:
@@ -108,8 +136,45 @@ def grant(
     *,
     source: str,
 ) -> None:
-    """Give consent back for these categories on the channel (``None``: every category)."""
+    """Give consent back for these categories on the channel (``None``: every category).
+
+    Raises :class:`RevokedByContact` when one of them was withdrawn by the contact and
+    ``source`` is not the contact's own (START keyword, preference page).
+    """
+    _check_regrant(session, contact_id, {Channel(channel): list(Category if categories is None else categories)},
+                   source)
     _set(session, contact_id, Channel(channel), categories, granted=True, source=source)
+
+
+def _check_regrant(
+    session: Session, contact_id: int, wanted: Mapping[Channel, Iterable[Category]], source: str
+) -> None:
+    if source in REGRANT_SOURCES:
+        return
+    blocked: list[tuple[Consent, str]] = []
+    for channel, categories in wanted.items():
+        names = [Category(c).value for c in categories]
+        if not names:
+            continue
+        query = select(Consent).where(
+            Consent.contact_id == contact_id, Consent.channel == Channel(channel),
+            Consent.granted == False,  # noqa: E712 - SQL, not Python truthiness
+            col(Consent.category).in_(names),
+        )
+        for row in session.exec(query.order_by(col(Consent.category))):
+            if row.revocation_source in CONTACT_SOURCES:
+                where = f"/consent/{row.channel}/{row.category}"
+                blocked.append((row, where))
+    if not blocked:
+        return
+    how = sorted({_HOW[row.revocation_source or ""] for row, _ in blocked})
+    raise RevokedByContact(
+        f"The contact withdrew this consent themselves ({', '.join(how)}); staff cannot give it "
+        "back. Only the contact can: by texting START for SMS, or on the preference page linked "
+        "from every message.",
+        errors=[FieldError(where, f"withdrawn by the contact ({row.revocation_source})")
+                for row, where in blocked],
+    )
 
 
 def _set(
@@ -154,13 +219,20 @@ def _write(
             # A savepoint, so losing an insert race leaves the caller's transaction usable.
             with session.begin_nested():
                 session.add(Consent(contact_id=contact_id, channel=channel, category=category,
-                                    granted=granted, source=source, updated_at=utcnow()))
+                                    granted=granted, source=source, updated_at=utcnow(),
+                                    revocation_source=None if granted else source))
             return not granted  # no row meant granted
         except IntegrityError:
             row = session.exec(query).one()
     if row.granted == granted:
+        # Already withdrawn by staff, now by the contact too: the contact's word is what sticks.
+        if not granted and source in CONTACT_SOURCES and row.revocation_source != source:
+            row.revocation_source, row.updated_at = source, utcnow()
+            session.add(row)
+            session.flush()
         return False
     row.granted, row.source, row.updated_at = granted, source, utcnow()
+    row.revocation_source = None if granted else source
     session.add(row)
     session.flush()
     return True

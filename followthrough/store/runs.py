@@ -162,3 +162,17 @@ def list_page(
 def active_for_contact(session: Session, contact_id: int) -> list[Run]:
     query = select(Run).where(Run.contact_id == contact_id, Run.status == RunStatus.RUNNING)
     return list(session.exec(query.order_by(col(Run.created_at))))
+
+
+def discard(session: Session, run_id: str) -> None:
+    """Remove a run that never started (Temporal refused its start): its row, its steps and its
+    timeline entries, so nothing says it ran or failed."""
+    from followthrough.store.tables import TimelineEntry
+
+    for model in (TimelineEntry, RunStep):
+        for row in session.exec(select(model).where(col(model.run_id) == run_id)):
+            session.delete(row)
+    session.flush()  # children first: run_steps refer to the run
+    run = session.get(Run, run_id)
+    if run is not None:
+        session.delete(run)

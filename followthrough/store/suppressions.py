@@ -9,8 +9,9 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from followthrough.errors import NotFound
+from followthrough.errors import FieldError, NotFound
 from followthrough.models.vocab import Channel
+from followthrough.store.preferences import RevokedByContact
 from followthrough.store.tables import Suppression
 
 
@@ -43,11 +44,27 @@ def add(
     return row, True
 
 
-def remove(session: Session, suppression_id: int) -> Suppression:
-    """Delete one entry by id (404 when unknown); returns the deleted row."""
+#: Suppressions that are the contact's own opt-out (an SMS STOP from the number, a carrier's
+#: opt-out, Twilio 21610): only the number's START lifts them, never staff. A bounce is a
+#: delivery fact, not a choice: staff may lift it once the mailbox works again.
+CONTACT_SOURCES = frozenset({"keyword", "provider"})
+
+
+def remove(session: Session, suppression_id: int, *, source: str = "api") -> Suppression:
+    """Delete one entry by id (404 when unknown); returns the deleted row.
+
+    Raises :class:`RevokedByContact` (409) when staff (``source="api"``) try to lift the
+    contact's own opt-out; the START keyword (``source="keyword"``) may.
+    """
     row = session.get(Suppression, suppression_id)
     if row is None:
         raise NotFound(f"suppression {suppression_id} does not exist")
+    if row.source in CONTACT_SOURCES and source != "keyword":
+        raise RevokedByContact(
+            f"The number's owner opted out themselves ({row.reason or row.source}); staff cannot "
+            "lift it. Only a START texted from that number can.",
+            errors=[FieldError("/source", f"opted out by the contact ({row.source})")],
+        )
     session.delete(row)
     session.flush()
     return row

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -100,6 +100,11 @@ class Delivery(SQLModel, table=True):
     template: str | None = Field(default=None, max_length=64)
     locale: str | None = Field(default=None, max_length=35)
     to_address: str | None = Field(default=None, max_length=320)
+    # A message to a user (an ``internal`` notification about this contact), not to the contact:
+    # it never counts toward the contact's caps and yields. No foreign key: an unknown user is
+    # recorded as a skip, and a user deleted later must not take the ledger row with it.
+    # 64-bit: an id too large for ``users.id`` is still recorded (as an unknown user's).
+    to_user_id: int | None = Field(default=None, sa_type=BigInteger)
     state: str = Field(index=True, max_length=16)
     provider_id: str | None = Field(default=None, index=True, max_length=200)
     provider_status: str | None = Field(default=None, max_length=64)
@@ -199,6 +204,9 @@ class Consent(SQLModel, table=True):
     category: str = Field(max_length=16)
     granted: bool
     source: str = Field(max_length=16)  # api | keyword | unsubscribe | bounce | provider
+    #: Who withdrew it, while withdrawn: a contact's own revocation (keyword, unsubscribe,
+    #: provider, bounce) is kept even when staff had already revoked, so staff cannot undo it.
+    revocation_source: str | None = Field(default=None, max_length=16)
     updated_at: datetime = _ts(default_factory=utcnow)
 
 

@@ -7,6 +7,8 @@ import secrets
 
 from sqlmodel import Session, select
 
+from followthrough.dsl.schema import MAX_USER_ID
+from followthrough.policy.people_policy import UserRecipient
 from followthrough.store.tables import User
 
 
@@ -30,3 +32,13 @@ def create(session: Session, *, name: str, email: str | None, role: str) -> tupl
 
 def by_api_key(session: Session, api_key: str) -> User | None:
     return session.exec(select(User).where(User.api_key_hash == hash_key(api_key))).first()
+
+
+def recipient(session: Session, user_id: int) -> UserRecipient | None:
+    """The user a message to ``user_id`` goes to, or None when there is no such user."""
+    if not 1 <= user_id <= MAX_USER_ID:  # not an id the database can hold: no such user
+        return None
+    user = session.get(User, user_id)
+    if user is None or user.id is None:
+        return None
+    return UserRecipient(id=user.id, email=user.email)

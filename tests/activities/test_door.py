@@ -16,9 +16,18 @@ from followthrough.bootstrap import seed_builtins
 from followthrough.models.runs import DeliverInput
 from followthrough.models.vocab import Category, Channel, LedgerState
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
+from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.rendering import Renderer, TemplateParts
 from followthrough.settings import Settings
-from followthrough.store import contacts, ledger, policy, preferences, suppressions, templates
+from followthrough.store import (
+    contacts,
+    ledger,
+    policy,
+    preferences,
+    suppressions,
+    templates,
+    users,
+)
 from followthrough.store.db import session_scope
 from followthrough.store.templates import DbTemplateSource
 from tests.conftest import make_settings
@@ -217,3 +226,125 @@ class TestFallbackAfterDeferral:
         # The workflow asks again in the morning, in a new activity that knows nothing of SMS.
         morning = door.prepare(inp, "run_d:s:1", deferred.result.defer_until, [])  # type: ignore[arg-type]
         assert morning.message is not None and morning.message.channel == Channel.EMAIL
+
+
+def _user(engine: Engine, email: str | None = "rep@example.test") -> int:
+    with session_scope(engine) as session:
+        user, _ = users.create(session, name="Rep", email=email, role="rep")
+        return user.id  # type: ignore[return-value]
+
+
+def _to_user(contact_id: int, run: str, user_id: int, category: Category = Category.SALES) -> DeliverInput:
+    return DeliverInput(run_id=run, step_id="s", contact_id=contact_id, channel=Channel.EMAIL, template="welcome",
+                        category=category, at=NOON, to_user_id=user_id)
+
+
+def _alert(door: Door, inp: DeliverInput, key: str, at: datetime = NOON) -> None:
+    prepared = door.prepare(inp, key, at, [])
+    assert prepared.message is not None
+    door.sent(inp, key, prepared.message, SendReceipt(f"<{key}@example.test>", "sent"), False)
+
+
+class TestMessagesToUsers:
+    """An ``internal`` notification goes to a user's own address and is outside the contact's
+    policy: it is never held back by it and never counts toward it."""
+
+    def test_two_rep_alerts_then_a_sales_message_to_the_contact_goes_now(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id, rep = _contact(engine), _user(engine)
+        _alert(door, _to_user(contact_id, "run_a1", rep), "run_a1:s:1")
+        _alert(door, _to_user(contact_id, "run_a2", rep), "run_a2:s:1", NOON + timedelta(minutes=5))
+        # Sales is capped at 2 a day: counting the alerts, this would wait until tomorrow.
+        sales = door.prepare(_input(contact_id, "run_sales", Channel.SMS, Category.SALES),
+                             "run_sales:s:1", NOON + timedelta(minutes=10), [])
+        assert sales.message is not None
+        assert (sales.message.channel, sales.message.to) == (Channel.SMS, "+36301234567")
+        with session_scope(engine) as session:
+            rows = [ledger.get_by_key(session, k) for k in ("run_a1:s:1", "run_a2:s:1", "run_sales:s:1")]
+        assert [(r.to_user_id, r.to_address, r.state, r.decision) for r in rows] == [  # type: ignore[union-attr]
+            (rep, "rep@example.test", "sent", "send"), (rep, "rep@example.test", "sent", "send"),
+            (None, "+36301234567", "pending", "send")]
+
+    def test_a_rep_alert_does_not_make_marketing_yield(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id, rep = _contact(engine), _user(engine)
+        # Marketing yields for a day after any louder (here: sales) message to the contact.
+        _alert(door, _to_user(contact_id, "run_y1", rep, Category.SALES), "run_y1:s:1")
+        newsletter = door.prepare(_input(contact_id, "run_news", Channel.EMAIL, Category.MARKETING),
+                                  "run_news:s:1", NOON + timedelta(hours=1), [])
+        assert newsletter.message is not None and newsletter.message.to == "ilona@example.test"
+
+    def test_the_contacts_consent_suppression_quiet_hours_and_caps_do_not_hold_it_back(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id, rep = _contact(engine), _user(engine)
+        with session_scope(engine) as session:
+            policy.put_config(session, PolicyConfig(quiet_hours=QuietHours(channels=[Channel.EMAIL])))
+            preferences.revoke(session, contact_id, Channel.EMAIL, None, source="keyword")
+            suppressions.add(session, Channel.EMAIL, "ilona@example.test", reason="bounce", source="bounce")
+        night = datetime(2026, 6, 10, 20, 30, tzinfo=UTC)  # 22:30 in Budapest
+        for n in range(3):  # sales is capped at 2 a day for the contact
+            _alert(door, _to_user(contact_id, f"run_n{n}", rep), f"run_n{n}:s:1", night)
+        prepared = door.prepare(_to_user(contact_id, "run_n9", rep), "run_n9:s:1", night, [])
+        assert prepared.message is not None
+        assert (prepared.message.to, prepared.message.headers) == ("rep@example.test", {})
+
+    def test_an_unknown_user_is_a_recorded_skip(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        prepared = door.prepare(_to_user(contact_id, "run_u", 424242), "run_u:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (
+            LedgerState.SKIPPED, "no_recipient: user 424242 does not exist")
+        with session_scope(engine) as session:
+            row = ledger.get_by_key(session, "run_u:s:1")
+            assert (row.state, row.decision, row.to_user_id, row.to_address) == ("skipped", "skip", 424242, None)  # type: ignore[union-attr]
+
+    def test_a_user_id_beyond_the_databases_integers_is_an_unknown_user(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        # PostgreSQL would refuse the lookup itself ("integer out of range"), retrying forever.
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        prepared = door.prepare(_to_user(contact_id, "run_big", 2**40), "run_big:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (
+            LedgerState.SKIPPED, f"no_recipient: user {2**40} does not exist")
+
+    def test_a_user_without_an_email_address_is_a_recorded_skip(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id, rep = _contact(engine), _user(engine, email=None)
+        prepared = door.prepare(_to_user(contact_id, "run_e", rep), "run_e:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (
+            LedgerState.SKIPPED, f"no_recipient: user {rep} has no email address")
+
+    def test_an_old_input_with_an_address_from_the_data_is_skipped(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        # An activity scheduled before this change (retried after it) carries ``to``: the alert
+        # must neither reach that address nor fall through to the contact's.
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        document = {**_input(contact_id, "run_old", Channel.EMAIL, Category.SALES).model_dump(mode="json"),
+                    "to": "rep@example.test"}
+        inp = DeliverInput.model_validate(document)
+        assert (inp.legacy_to, "to" in inp.model_dump()) == (True, False)
+        prepared = door.prepare(inp, "run_old:s:1", NOON, [])
+        assert prepared.result is not None
+        assert (prepared.result.state, prepared.result.reason) == (LedgerState.SKIPPED, LEGACY_ADDRESS)
+        with session_scope(engine) as session:
+            assert ledger.get_by_key(session, "run_old:s:1").to_address is None  # type: ignore[union-attr]
+
+    def test_an_old_input_of_a_contacts_message_still_goes_to_the_contact(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        document = {**_input(contact_id, "run_old_c", Channel.EMAIL, Category.SERVICE).model_dump(mode="json"),
+                    "to": None}
+        prepared = door.prepare(DeliverInput.model_validate(document), "run_old_c:s:1", NOON, [])
+        assert prepared.message is not None and prepared.message.to == "ilona@example.test"
+
+    def test_a_bounce_from_a_users_address_suppresses_nothing(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id, rep = _contact(engine), _user(engine)
+        inp = _to_user(contact_id, "run_bb", rep)
+        prepared = door.prepare(inp, "run_bb:s:1", NOON, [])
+        door.failed(inp, "run_bb:s:1", prepared.message, PermanentChannelError("No such user", code="smtp_550"))  # type: ignore[arg-type]
+        with session_scope(engine) as session:
+            assert suppressions.is_suppressed(session, Channel.EMAIL, "rep@example.test") is False
+            assert ledger.get_by_key(session, "run_bb:s:1").state == "failed"  # type: ignore[union-attr]

@@ -71,6 +71,20 @@ class TestSave:
         assert {"/steps/1/business/calendar", "/steps/2/condition"} <= set(paths)
         assert (await api.get("/v1/definitions/broken")).status_code == 404
 
+    async def test_a_malformed_to_user_is_a_422_with_its_path(self, api: httpx.AsyncClient) -> None:
+        await api.put("/v1/templates/email/welcome/ru", json={"subject": "Привет", "text": "Привет!"})
+        internal = {"type": "send", "channel": "internal", "template": "welcome"}
+        response = await save(api, doc("notify", {"id": "a", **internal, "to_user": "rep@example.test"},
+                                       {"id": "b", **internal}))
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["path"] for e in response.json()["errors"]] == ["/steps/0/to_user"]
+        response = await save(api, doc("notify", {"id": "b", **internal}))
+        assert response.status_code == 422
+        assert [(e["path"], e["message"]) for e in response.json()["errors"]] == [
+            ("/steps/0/to_user", "an internal send names its user: to_user is a user id or a path such as data.rep_id")]
+        assert (await api.get("/v1/definitions/notify")).status_code == 404
+
     async def test_long_sms_is_a_warning_per_locale(self, api: httpx.AsyncClient) -> None:
         long_text = "Hello {{ contact.name }}! " + "x" * 600
         put = await api.put("/v1/templates/sms/long_note/en", json={"text": long_text})
@@ -133,7 +147,7 @@ class TestReadAndDiff:
         await save(api, doc("onboard", MAIL, {"id": "pause", "type": "wait", "duration": "P1D"}))
         await save(api, doc("onboard", {**MAIL, "template": "welcome"}, TEXT, category="sales"))
         await api.put("/v1/templates/email/welcome/ru", json={"subject": "Привет", "text": "Привет!"})
-        await save(api, doc("onboard", {**MAIL, "channel": "internal"}, TEXT, category="sales"))
+        await save(api, doc("onboard", {**MAIL, "channel": "internal", "to_user": "data.rep_id"}, TEXT, category="sales"))
         response = await api.get("/v1/definitions/onboard/diff", params={"from": 1, "to": 2})
         assert response.status_code == 200, response.text
         body = response.json()

@@ -47,8 +47,8 @@ class TestContactEvents:
         handle = live.temporal.get_workflow_handle(run["workflow_id"])
 
         async def signalled() -> list[str]:
-            return [live.temporal.data_converter.payload_converter.from_payload(
-                e.workflow_execution_signaled_event_attributes.input.payloads[0])["kind"]
+            return [(await live.temporal.data_converter.decode(
+                [e.workflow_execution_signaled_event_attributes.input.payloads[0]]))[0]["kind"]
                 async for e in handle.fetch_history_events()
                 if e.HasField("workflow_execution_signaled_event_attributes")]
 

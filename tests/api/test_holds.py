@@ -47,7 +47,7 @@ class TestListAndLift:
         hid = (await place(api, cid, categories=["sales"])).json()["id"]
         assert (await api.delete(f"/v1/contacts/{cid}/holds/{hid}")).status_code == 204
         assert (await api.delete(f"/v1/contacts/{cid}/holds/{hid}")).status_code == 204
-        listed = (await api.get(f"/v1/contacts/{cid}/holds")).json()
+        listed = (await api.get(f"/v1/contacts/{cid}/holds")).json()["items"]
         assert [(h["id"], h["until"], h["lifted_at"] is not None) for h in listed] == [(hid, None, True)]
         timeline = (await api.get(f"/v1/contacts/{cid}/timeline")).json()["items"]
         assert [e["kind"] for e in timeline] == ["hold.lifted", "hold.placed"]

@@ -7,12 +7,19 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import LiveStack
+from api.app import create_app
+from tests.conftest import ADMIN_KEY, LiveStack
 from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
 from tests.support.waiting import eventually
 
 PATH = "/v1/webhooks/email/inbound"
+
+
+def passing(domain: str) -> dict[str, str]:
+    """The header our receiving relay adds when the sender's DKIM signature checks out."""
+    return {"Authentication-Results": f"mx.followthrough.test; dkim=pass header.d={domain}"}
 
 
 async def _sent_email(live: LiveStack, run_id: str) -> dict[str, Any]:
@@ -41,7 +48,7 @@ async def _signals(live: LiveStack, workflow_id: str) -> list[str]:
     async for event in live.temporal.get_workflow_handle(workflow_id).fetch_history_events():
         if event.HasField("workflow_execution_signaled_event_attributes"):
             payload = event.workflow_execution_signaled_event_attributes.input.payloads[0]
-            kinds.append(live.temporal.data_converter.payload_converter.from_payload(payload)["kind"])
+            kinds.append((await live.temporal.data_converter.decode([payload]))[0]["kind"])
     return kinds
 
 
@@ -61,11 +68,11 @@ class TestReplies:
         response = await live.api.post(PATH, json={
             "from": "Anna <anna.phone@elsewhere.test>", "to": "noreply@followthrough.example.test",
             "subject": "Re: Welcome", "text": "Call me tomorrow", "message_id": "<r1@elsewhere.test>",
-            "in_reply_to": sent["provider_id"], "headers": {}})
+            "in_reply_to": sent["provider_id"], "headers": passing("elsewhere.test")})
         assert response.status_code == 202, response.text
         assert response.json() | {"id": None} == {"id": None, "new": True, "matched": True,
                                                    "contact_id": contact["id"], "auto_submitted": False,
-                                                   "signalled_runs": 1}
+                                                   "verified": True, "signalled_runs": 1}
         stopped = await _ended(live, run["run_id"])
         assert (stopped["status"], stopped["reason"]) == ("stopped", "reply (email)")
         timeline = (await live.api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]
@@ -99,12 +106,98 @@ class TestReplies:
         await _sent_email(live, runs[0]["run_id"])
         response = await live.api.post(PATH, json={   # no thread headers: matched by address
             "from": "Two.Runs@Example.test", "subject": "Question", "text": "How much is it?",
-            "message_id": "<q1@example.test>"})
+            "message_id": "<q1@example.test>", "headers": passing("example.test")})
         assert response.json()["signalled_runs"] == 2
         for run in runs:
             stopped = await _ended(live, run["run_id"])
             assert (stopped["status"], stopped["reason"]) == ("stopped", "reply (email)")
             assert await _signals(live, run["workflow_id"]) == ["reply"]
+
+
+class TestVerification:
+    """Anyone can write any From: only a mail the relay verified (or a trusted relay) stops runs."""
+
+    async def test_an_unverified_reply_is_recorded_and_stops_nothing(self, live: LiveStack) -> None:
+        contact, run = await _enrolled(live, "mail_forged", "boss@example.test")
+        sent = await _sent_email(live, run["run_id"])
+        response = await live.api.post(PATH, json={
+            "from": "boss@example.test", "subject": "Re: Welcome", "text": "Stop sending",
+            "message_id": "<forged1@evil.test>", "in_reply_to": sent["provider_id"],
+            "headers": {"Authentication-Results": "mx.followthrough.test; dkim=pass header.d=evil.test; "
+                                                  "spf=pass smtp.mailfrom=x@evil.test"}})
+        assert response.status_code == 202
+        assert (response.json()["verified"], response.json()["signalled_runs"]) == (False, 0)
+        timeline = (await live.api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]
+        entry = next(e for e in timeline if e["direction"] == "inbound")
+        assert (entry["kind"], entry["data"]["verified_by"], entry["data"]["unverified_reason"]) == (
+            "inbound.email.unverified", None,
+            "Authentication-Results pass neither DKIM nor SPF for the sender's domain")
+        await asyncio.sleep(0.5)
+        assert (await _run(live, run["run_id"]))["status"] == "running"
+        assert await _signals(live, run["workflow_id"]) == []
+        await live.api.post(f"/v1/runs/{run['run_id']}/cancel")
+
+    @pytest.mark.parametrize(("headers", "kind", "verified_by"), [
+        (passing("example.test"), "inbound.email", "dkim header.d=example.test"),
+        ({"Authentication-Results": "mx; spf=pass smtp.mailfrom=bounces@example.test"}, "inbound.email",
+         "spf smtp.mailfrom=example.test"),
+        ({"Authentication-Results": "mx; dkim=fail header.d=example.test; spf=fail "
+                                    "smtp.mailfrom=anna@example.test"}, "inbound.email.unverified", None),
+        (passing("other.test"), "inbound.email.unverified", None),
+        ({}, "inbound.email.unverified", None),
+    ], ids=["dkim-pass", "spf-pass", "fail", "pass-for-another-domain", "no-header"])
+    async def test_what_the_header_proves(
+        self, api: httpx.AsyncClient, headers: dict[str, str], kind: str, verified_by: str | None
+    ) -> None:
+        contact = await create_contact(api, email="anna@example.test", phone=None)
+        response = await api.post(PATH, json={"from": "Anna <anna@example.test>", "text": "Hi",
+                                              "message_id": "<v1@example.test>", "headers": headers})
+        assert (response.status_code, response.json()["verified"]) == (202, verified_by is not None)
+        timeline = (await api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]
+        assert [(e["kind"], e["data"]["verified_by"]) for e in timeline] == [(kind, verified_by)]
+
+    async def test_a_trusted_relay_verifies_every_mail(self, live: LiveStack) -> None:
+        trusted = create_app(live.settings.model_copy(update={"inbound_trust_relay": True}),
+                             engine=live.engine, temporal_client=live.temporal)
+        contact, run = await _enrolled(live, "mail_trusted", "trusted@example.test")
+        await _sent_email(live, run["run_id"])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=trusted), base_url="http://testserver",
+                                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
+            response = await api.post(PATH, json={"from": "trusted@example.test", "text": "Yes please",
+                                                  "message_id": "<t1@example.test>"})
+        assert (response.json()["verified"], response.json()["signalled_runs"]) == (True, 1)
+        stopped = await _ended(live, run["run_id"])
+        assert (stopped["status"], stopped["reason"]) == ("stopped", "reply (email)")
+        timeline = (await live.api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]
+        assert [e["data"]["verified_by"] for e in timeline if e["kind"] == "inbound.email"] == ["relay"]
+
+
+class TestAnswersFromUsers:
+    async def test_a_rep_answering_an_internal_alert_is_not_the_contacts_reply(self, live: LiveStack) -> None:
+        rep = await live.api.post("/v1/users", json={"name": "Rep", "email": "rep@example.test", "role": "rep"})
+        assert rep.status_code == 201, rep.text
+        steps = [{"id": "tell_rep", "type": "send", "channel": "internal", "template": "welcome",
+                  "to_user": "data.rep_id"},
+                 {"id": "hold", "type": "wait", "duration": "PT1H"}]
+        await save_definition(live.api, welcome_definition("mail_rep", steps=steps, stop_on=["reply"]))
+        contact = await create_contact(live.api, email="client@example.test", phone=None)
+        run = (await enroll(live.api, "mail_rep", contact["id"], rep_id=rep.json()["id"])).json()
+        alert = await _sent_email(live, run["run_id"])
+        assert (alert["to"], alert["to_user_id"], alert["contact_id"]) == (
+            "rep@example.test", rep.json()["id"], contact["id"])
+        # The rep answers the alert's thread: the contact did not reply, nothing stops.
+        response = await live.api.post(PATH, json={
+            "from": "rep@example.test", "to": "noreply@followthrough.example.test",
+            "subject": "Re: Welcome", "text": "On it.", "message_id": "<rep1@example.test>",
+            "in_reply_to": alert["provider_id"], "headers": passing("example.test")})
+        assert response.status_code == 202, response.text
+        assert (response.json()["matched"], response.json()["contact_id"], response.json()["signalled_runs"]) == (
+            False, None, 0)
+        await asyncio.sleep(0.5)
+        assert (await _run(live, run["run_id"]))["status"] == "running"
+        assert await _signals(live, run["workflow_id"]) == []
+        await live.api.post(f"/v1/runs/{run['run_id']}/cancel")
+
 
 
 class TestKeptAndDeduped:
@@ -122,7 +215,7 @@ class TestKeptAndDeduped:
     async def test_the_same_message_id_twice_is_processed_once(self, live: LiveStack) -> None:
         contact = await create_contact(live.api, email="twice.mail@example.test", phone=None)
         body = {"from": "twice.mail@example.test", "subject": "Hi", "text": "once",
-                "message_id": "<dup@example.test>"}
+                "message_id": "<dup@example.test>", "headers": passing("example.test")}
         first = (await live.api.post(PATH, json=body)).json()
         second = (await live.api.post(PATH, json=body)).json()
         assert (first["new"], second["new"], first["id"]) == (True, False, second["id"])

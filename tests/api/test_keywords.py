@@ -104,6 +104,48 @@ class TestStop:
         assert (await _consent(api, contact["id"]))["sms"] == dict.fromkeys(CATEGORIES, True)
 
 
+class TestSharedNumber:
+    """A family or an office shares a number: its STOP speaks for every contact with it."""
+
+    async def test_stop_revokes_sms_for_every_contact_and_suppresses_the_number(
+        self, api: httpx.AsyncClient, settings: Settings, engine: Engine
+    ) -> None:
+        anna = await create_contact(api, phone="+15555550310", name="Anna")
+        boris = await create_contact(api, phone="+15555550310", name="Boris", email="b@example.test")
+        other = await create_contact(api, phone="+15555550311", name="Other")
+        await _sms(api, settings, "+15555550310", "STOP", "d1")
+        for contact in (anna, boris):
+            consent = await _consent(api, contact["id"])
+            assert consent["sms"] == dict.fromkeys(CATEGORIES, False)
+            assert consent["email"] == dict.fromkeys(CATEGORIES, True)
+        assert (await _consent(api, other["id"]))["sms"] == dict.fromkeys(CATEGORIES, True)
+        # The message itself is Anna's (the first match); Boris gets the consent change only.
+        assert [e["kind"] for e in reversed(await _timeline(api, anna["id"]))] == [
+            "consent.revoked", "inbound.keyword", "keyword.reply"]
+        assert [(e["kind"], e["data"]["source"]) for e in await _timeline(api, boris["id"])] == [
+            ("consent.revoked", "keyword")]
+        with session_scope(engine) as session:
+            rows = session.exec(select(Suppression)).all()
+        assert [(r.channel, r.address, r.reason, r.source) for r in rows] == [
+            ("sms", "+15555550310", "SMS keyword stop", "keyword")]
+        # The number's STOP is Boris's own revocation too: staff cannot give it back.
+        refused = await api.patch(f"/v1/contacts/{boris['id']}/preferences",
+                                  json={"consent": {"sms": {"service": True}}})
+        assert (refused.status_code, refused.json()["code"]) == (409, "revoked_by_contact")
+
+    async def test_start_grants_sms_back_to_every_contact_and_lifts_the_suppression(
+        self, api: httpx.AsyncClient, settings: Settings, engine: Engine
+    ) -> None:
+        anna = await create_contact(api, phone="+15555550312", name="Anna")
+        boris = await create_contact(api, phone="+15555550312", name="Boris")
+        await _sms(api, settings, "+15555550312", "STOP", "d2")
+        await _sms(api, settings, "+15555550312", "START", "d3")
+        for contact in (anna, boris):
+            assert (await _consent(api, contact["id"]))["sms"] == dict.fromkeys(CATEGORIES, True)
+        with session_scope(engine) as session:
+            assert session.exec(select(Suppression)).all() == []
+
+
 class TestStart:
     async def test_start_grants_sms_back(self, api: httpx.AsyncClient, settings: Settings) -> None:
         contact = await create_contact(api, phone="+15555550304", locale="ru")
@@ -146,6 +188,6 @@ class TestSignals:
         history = [e async for e in live.temporal.get_workflow_handle(run["workflow_id"]).fetch_history_events()]
         signalled = [e.workflow_execution_signaled_event_attributes for e in history
                      if e.HasField("workflow_execution_signaled_event_attributes")]
-        kinds = [live.temporal.data_converter.payload_converter.from_payload(
-            a.input.payloads[0]).get("kind") for a in signalled]
+        kinds = [(await live.temporal.data_converter.decode([a.input.payloads[0]]))[0].get("kind")
+                 for a in signalled]
         assert kinds == ["reply", "stop"]

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from sqlalchemy import Engine
 
+from followthrough.models.vocab import Category, Channel
+from followthrough.settings import Settings
+from followthrough.store import preferences
+from followthrough.store.db import session_scope
+from followthrough.unsubscribe import unsubscribe_url
 from tests.support.factories import create_contact
 
 ALL_GRANTED = {ch: {"transactional": True, "service": True, "sales": True, "marketing": True}
@@ -68,3 +75,56 @@ class TestPatch:
         response = await api.patch(f"/v1/contacts/{cid}/preferences", json={"consent": None})
         assert response.json()["errors"] == [
             {"path": "/consent", "message": "cannot be null; send answers or leave the field out"}]
+
+
+class TestRevokedByContact:
+    """A withdrawal that came from the contact is not staff's to undo: 409 with the reason."""
+
+    async def test_unsubscribe_page_then_staff_grant_is_409(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api))["id"]
+        page = unsubscribe_url(settings, cid, Channel.EMAIL, Category.MARKETING)
+        one_click = await api.post(page.removeprefix(settings.public_base_url),
+                                   data={"List-Unsubscribe": "One-Click"})
+        assert one_click.status_code == 200
+        response = await api.patch(f"/v1/contacts/{cid}/preferences", json={
+            "preferred_channel": "sms", "consent": {"email": {"marketing": True}}})
+        assert response.status_code == 409
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert (body["code"], body["detail"], body["errors"]) == (
+            "revoked_by_contact",
+            "The contact withdrew this consent themselves (the unsubscribe page); staff cannot give "
+            "it back. Only the contact can: by texting START for SMS, or on the preference page "
+            "linked from every message.",
+            [{"path": "/consent/email/marketing", "message": "withdrawn by the contact (unsubscribe)"}],
+        )
+        after = (await api.get(f"/v1/contacts/{cid}/preferences")).json()
+        assert (after["preferred_channel"], after["consent"]["email"]["marketing"]) == (None, False)
+
+    @pytest.mark.parametrize(("source", "how"), [
+        ("keyword", "an SMS STOP keyword"), ("provider", "the carrier's opt-out")])
+    async def test_stop_or_carrier_opt_out_then_staff_grant_is_409(
+        self, api: httpx.AsyncClient, engine: Engine, source: str, how: str
+    ) -> None:
+        cid = (await create_contact(api))["id"]
+        with session_scope(engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, None, source=source)
+        response = await api.patch(f"/v1/contacts/{cid}/preferences",
+                                   json={"consent": {"sms": {"service": True, "sales": True}}})
+        assert response.status_code == 409
+        assert f"({how})" in response.json()["detail"]
+        assert [e["path"] for e in response.json()["errors"]] == ["/consent/sms/sales", "/consent/sms/service"]
+        consent = (await api.get(f"/v1/contacts/{cid}/preferences")).json()["consent"]["sms"]
+        assert consent == dict.fromkeys(("transactional", "service", "sales", "marketing"), False)
+
+    async def test_staff_may_still_withdraw_more(self, api: httpx.AsyncClient, engine: Engine) -> None:
+        cid = (await create_contact(api))["id"]
+        with session_scope(engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, [Category.SALES], source="keyword")
+        response = await api.patch(f"/v1/contacts/{cid}/preferences",
+                                   json={"consent": {"sms": {"sales": False, "marketing": False}}})
+        assert response.status_code == 200
+        assert response.json()["consent"]["sms"] == {
+            "transactional": True, "service": True, "sales": False, "marketing": False}

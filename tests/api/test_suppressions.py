@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import Engine
+
+from followthrough.models.vocab import Channel
+from followthrough.store import suppressions
+from followthrough.store.db import session_scope
 
 
 async def key_for(api: httpx.AsyncClient, role: str) -> dict[str, str]:
@@ -67,3 +72,19 @@ class TestDelete:
         assert (await api.get("/v1/suppressions")).json()["items"] == []
         again = await api.delete(f"/v1/suppressions/{sid}")
         assert (again.status_code, again.json()["detail"]) == (404, f"suppression {sid} does not exist")
+
+
+class TestTheContactsOwnOptOut:
+    async def test_a_stop_suppression_cannot_be_deleted_by_staff(
+        self, api: httpx.AsyncClient, engine: Engine
+    ) -> None:
+        with session_scope(engine) as session:
+            row, _ = suppressions.add(session, Channel.SMS, "+15555550104", reason="SMS keyword stop",
+                                      source="keyword")
+            sid = row.id
+        response = await api.delete(f"/v1/suppressions/{sid}")
+        assert response.status_code == 409
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (response.json()["code"], response.json()["errors"]) == (
+            "revoked_by_contact", [{"path": "/source", "message": "opted out by the contact (keyword)"}])
+        assert [i["id"] for i in (await api.get("/v1/suppressions")).json()["items"]] == [sid]

@@ -6,9 +6,10 @@ import re
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from followthrough.models.vocab import Category, Channel
-from followthrough.settings import Settings
+from followthrough.settings import MissingSecret, Settings
 from followthrough.unsubscribe import (
     BadUnsubscribeToken,
     make_token,
@@ -47,6 +48,42 @@ class TestTokens:
         for bad_settings, bad_token in ((other, token), (settings, token[:-2] + "xx"), (settings, "nope")):
             with pytest.raises(BadUnsubscribeToken, match="not valid"):
                 read_token(bad_settings, bad_token)
+
+
+    def test_the_admin_key_does_not_sign_links(self, settings: Settings) -> None:
+        no_secret = settings.model_copy(update={"secret_key": ""})
+        with pytest.raises(MissingSecret, match="FT_SECRET_KEY is not set"):
+            make_token(no_secret, 7, Channel.EMAIL, Category.SALES)
+
+
+class TestRotation:
+    """FT_SECRET_KEY lists keys newest first: the first signs, every one verifies."""
+
+    def test_the_newest_key_signs(self, settings: Settings) -> None:
+        rotated = settings.model_copy(update={"secret_key": "new-key-0123456789, " + settings.secret_key})
+        only_new = settings.model_copy(update={"secret_key": "new-key-0123456789"})
+        token = make_token(rotated, 7, Channel.EMAIL, Category.SALES)
+        assert token == make_token(only_new, 7, Channel.EMAIL, Category.SALES)
+        assert token != make_token(settings, 7, Channel.EMAIL, Category.SALES)
+
+    async def test_an_old_link_opens_the_page_after_rotation_and_a_foreign_one_is_refused(
+        self, api: httpx.AsyncClient, settings: Settings, engine: Engine
+    ) -> None:
+        from api.app import create_app
+
+        cid = (await create_contact(api, name="Old Link"))["id"]
+        old_link = path(settings, cid)
+        foreign = settings.model_copy(update={"secret_key": "someone-elses-key-0123"})
+        rotated = settings.model_copy(update={"secret_key": "new-key-0123456789," + settings.secret_key})
+        transport = httpx.ASGITransport(app=create_app(rotated, engine=engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            opened = await client.get(old_link)
+            assert opened.status_code == 200
+            assert "Old Link" in opened.text
+            assert (await client.get(path(rotated, cid))).status_code == 200
+            refused = await client.get(path(foreign, cid))
+            assert refused.status_code == 404
+            assert refused.json()["code"] == "unsubscribe_link_invalid"
 
 
 class TestPage:
@@ -115,3 +152,44 @@ class TestOneClick:
         response = await api.post(path(settings, cid), data={"List-Unsubscribe": "Yes"})
         assert (response.status_code, response.json()["code"]) == (400, "unsubscribe_choice_missing")
         assert all((await email_consent(api, cid)).values())
+
+
+class TestResubscribe:
+    """The page is the contact's own voice: it may give back what the contact withdrew."""
+
+    async def test_the_page_offers_and_grants_back_what_staff_cannot(
+        self, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        cid = (await create_contact(api, locale="ru"))["id"]
+        await api.post(path(settings, cid), data=ONE_CLICK, headers={"Authorization": ""})
+        refused = await api.patch(f"/v1/contacts/{cid}/preferences",
+                                  json={"consent": {"email": {"marketing": True}}})
+        assert refused.status_code == 409
+        page = await api.get(path(settings, cid), headers={"Authorization": ""})
+        assert 'value="resubscribe">Снова подписаться на «Новости и акции»' in page.text
+        assert 'value="category"' not in page.text  # already unsubscribed from it
+        response = await api.post(path(settings, cid), data={"scope": "resubscribe"},
+                                  headers={"Authorization": ""})
+        assert response.status_code == 200
+        assert "Вы снова подписаны" in response.text
+        assert 'value="resubscribe"' not in response.text
+        assert await email_consent(api, cid) == dict.fromkeys(
+            ("transactional", "service", "sales", "marketing"), True)
+        entry = (await api.get(f"/v1/contacts/{cid}/timeline")).json()["items"][0]
+        assert (entry["kind"], entry["data"]) == (
+            "consent.granted", {"channel": "email", "categories": ["marketing"], "source": "unsubscribe"})
+        # Given back by the contact, it is staff's to change again.
+        again = await api.patch(f"/v1/contacts/{cid}/preferences",
+                                json={"consent": {"email": {"marketing": False}}})
+        assert again.status_code == 200
+
+    @pytest.mark.parametrize(("locale", "text"), [
+        ("en", "Subscribe again to “News and promotions”"),
+        ("hu", "Újra feliratkozom: „Hírek és akciók”"),
+    ])
+    async def test_the_button_after_unsubscribing_in_each_language(
+        self, api: httpx.AsyncClient, settings: Settings, locale: str, text: str
+    ) -> None:
+        cid = (await create_contact(api, locale=locale))["id"]
+        response = await api.post(path(settings, cid), data={"scope": "category"})
+        assert f'value="resubscribe">{text}</button>' in response.text

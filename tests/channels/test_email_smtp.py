@@ -239,3 +239,24 @@ class TestSmtpEmailChannel:
             with pytest.raises(TransientChannelError) as info:
                 await SmtpEmailChannel(settings).send(make_message())
         assert info.value.code == "smtp_connect"
+
+
+class TestRedaction:
+    """The channel edge returns our code and the provider's text without the address, and
+    keeps the provider's exception (which holds the raw text) out of the error's chain."""
+
+    @pytest.mark.parametrize(("reply", "error", "text"), [
+        ("550 5.1.1 <ivan@example.test>: user unknown", PermanentChannelError,
+         "SMTP 550 5.1.1 <redacted>: user unknown"),
+        ("450 4.2.1 ivan@example.test mailbox busy", TransientChannelError,
+         "SMTP 450 4.2.1 <redacted> mailbox busy"),
+    ])
+    async def test_refusal_text_is_redacted_and_unchained(
+        self, smtp_settings: Settings, smtp_server: OutboxSmtpServer, reply: str,
+        error: type[Exception], text: str,
+    ) -> None:
+        smtp_server.reject_rcpt["ivan@example.test"] = reply
+        with pytest.raises(error) as info:
+            await SmtpEmailChannel(smtp_settings).send(make_message())
+        assert str(info.value) == text
+        assert info.value.__cause__ is None and info.value.__suppress_context__

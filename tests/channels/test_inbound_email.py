@@ -89,6 +89,23 @@ class TestFromMessage:
         assert (mail.auto_submitted, mail.auto_reason) == (True, "auto-submitted: auto-replied")
 
 
+class TestVerification:
+    def test_payload_headers_are_read_case_insensitively(self) -> None:
+        mail = from_payload(_payload(headers={"authentication-results": "mx; dkim=pass header.d=example.test"}))
+        assert mail.verified_by == "dkim header.d=example.test"
+
+    def test_a_payload_without_the_header_is_not_verified(self) -> None:
+        assert from_payload(_payload()).verified_by is None
+
+    def test_the_relays_header_on_top_wins_over_one_the_sender_wrote(self) -> None:
+        msg = EmailMessage()
+        msg["Authentication-Results"] = "mx.ours.test; dkim=fail header.d=example.test; spf=fail"
+        msg["From"] = "anna@example.test"
+        msg["Authentication-Results"] = "mx.ours.test; dkim=pass header.d=example.test"  # forged below
+        msg.set_content("Stop everything")
+        assert from_message(msg).verified_by is None
+
+
 class TestMessageIds:
     @pytest.mark.parametrize(("value", "expected"), [
         (None, []),

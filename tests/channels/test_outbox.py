@@ -320,3 +320,12 @@ class TestRunOutbox:
         finally:
             await handle.aclose()
         assert [c.to for c in handle.store.list()] == ["a@x.test"]
+
+
+class TestCaptureFile:
+    def test_the_capture_file_is_0600_in_a_0700_directory(self, tmp_path: Path) -> None:
+        import stat
+
+        OutboxStore(tmp_path / "data" / "outbox.jsonl")
+        modes = [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data", tmp_path / "data" / "outbox.jsonl")]
+        assert modes == [0o700, 0o600]

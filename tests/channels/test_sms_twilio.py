@@ -211,3 +211,14 @@ class TestTwilioHttp:
 
     def test_parse_retry_after_http_date_in_the_past(self) -> None:
         assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+class TestRedaction:
+    async def test_a_twilio_error_naming_the_number_is_redacted_and_unchained(
+        self, twilio_settings: Settings, twilio_server: OutboxTwilioServer
+    ) -> None:
+        twilio_server.rules_by_to["+15555550188"] = (400, 21211)
+        error = await send_error(twilio_settings, to="+15555550188")
+        assert (type(error), error.code) == (PermanentChannelError, "twilio_21211")  # type: ignore[attr-defined]
+        assert str(error) == "Unable to create record: The 'To' number <redacted> is not a valid phone number."
+        assert error.__cause__ is None and error.__suppress_context__

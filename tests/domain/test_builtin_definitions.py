@@ -54,12 +54,12 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
          "departure_date": "2026-12-13", "booking_reference": "AUR-48213", "check_in_time": "14:00",
          "check_out_time": "12:00", "hotel_address": "Váci utca 12, 1052 Budapest",
          "hotel_phone": "+36 1 555 0100", "review_url": "https://reviews.example.test/aurora",
-         "rep_email": "frontdesk@example.test"},
+         "rep_id": 7},
         {"hotel_name": "Hotel Aurora", "arrival_date": "2026-12-10", "departure_date": "2026-12-13"},
     ),
     "order_problem": (
         {"order_id": "WS-100482", "problem": "The parcel arrived damaged.", "company": "Nordlicht Shop",
-         "support_url": "https://shop.example.test/support/100482", "rep_email": "rep@example.test"},
+         "support_url": "https://shop.example.test/support/100482", "rep_id": 7},
         {"order_id": "WS-100482"},
     ),
     "saas_trial": (
@@ -71,7 +71,7 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "lead_nurture": (
         {"company": "Acme Cloud", "content_url": "https://example.test/ebook",
          "case_study_url": "https://example.test/case-study", "guide_url": "https://example.test/guide",
-         "demo_url": "https://example.test/demo", "rep_email": "rep@example.test"},
+         "demo_url": "https://example.test/demo", "rep_id": 7},
         {},
     ),
     "welcome_sequence": ({"company": "Acme Cloud", "login_url": "https://app.example.test/login"}, {}),
@@ -203,7 +203,7 @@ def _describe(item: Planned) -> tuple[Any, ...]:
         return at, "start", action.step_id, action.definition, dict(action.data)
     if isinstance(action, End):
         return at, "end", str(action.status), action.reason
-    channel = "internal" if action.to else str(action.channel)
+    channel = f"internal to user {action.to_user}" if action.to_user is not None else str(action.channel)
     return at, "send", action.step_id, channel, action.template, str(action.category), action.fallbacks
 
 
@@ -237,7 +237,7 @@ class TestHotelStay:
         assert _plan("hotel_stay", events=[(_at(15, 20), reply)])[6:] == [
             ("2026-12-14 11:00", "wait_for", "wait_for_feedback", "reply", "2026-12-19 11:00", "received"),
             ("2026-12-15 20:00", "if", "replied", "true -> tell_front_desk"),
-            ("2026-12-15 20:00", "send", "tell_front_desk", "internal", "hotel_guest_replied", "service", ()),
+            ("2026-12-15 20:00", "send", "tell_front_desk", "internal to user 7", "hotel_guest_replied", "service", ()),
             ("2026-12-15 20:00", "end", "completed", "guest_replied"),
         ]
 
@@ -254,7 +254,7 @@ class TestOrderProblem:
             ("2026-12-07 08:00", "send", "acknowledge", "email", "order_problem_ack", "transactional", ()),
             ("2026-12-07 08:00", "wait_for", "wait_for_resolution", "order.resolved", "2026-12-09 08:00", "timed out"),
             ("2026-12-09 08:00", "send", "apology", "sms", "order_problem_apology", "service", ("email",)),
-            ("2026-12-09 08:00", "send", "alert_rep", "internal", "order_problem_escalation", "transactional", ()),
+            ("2026-12-09 08:00", "send", "alert_rep", "internal to user 7", "order_problem_escalation", "transactional", ()),
             ("2026-12-09 08:00", "end", "completed", "unresolved_after_48h"),
         ]
 
@@ -350,7 +350,7 @@ class TestLeadNurture:
         contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": 55}})
         assert _plan("lead_nurture", contact)[4:] == [
             ("2026-12-14 10:00", "if", "score_check", "true -> notify_rep"),
-            ("2026-12-14 10:00", "send", "notify_rep", "internal", "nurture_sales_ready", "marketing", ()),
+            ("2026-12-14 10:00", "send", "notify_rep", "internal to user 7", "nurture_sales_ready", "marketing", ()),
             ("2026-12-14 10:00", "start", "start_trial", "saas_trial", {"source": "lead_nurture"}),
             ("2026-12-14 10:00", "set", "mark_sales_ready", "nurture_stage", "sales_ready"),
             ("2026-12-14 10:00", "end", "completed", "sales_ready"),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
+
+import pytest
 
 from followthrough.dsl.interpreter import (
     LOOP_LIMIT,
+    Action,
     Context,
     End,
     Note,
@@ -24,6 +27,7 @@ from followthrough.dsl.schema import SequenceDefinition
 from followthrough.dsl.simulate import simulate
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
+from followthrough.models.vocab import Category, Channel, StepState
 
 NOW = datetime(2024, 6, 7, 14, tzinfo=UTC)  # a Friday
 ANNA = ContactSnapshot(id=1, name="Anna", locale="hu", time_zone="Europe/Budapest",
@@ -45,10 +49,51 @@ class TestSteps:
         action = next_action(d, RunState(), ctx())
         assert action == Send("a", 1, "email", "welcome", "sales", ("sms",))  # type: ignore[arg-type]
 
-    def test_internal_goes_to_the_rep(self) -> None:
+    def test_internal_goes_to_the_user_named_in_the_data(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t", "to_user": "data.rep_id"})
+        action = next_action(d, RunState(), ctx(data={"rep_id": 7, "rep_email": "evil@example.test"}))
+        assert action == Send("a", 1, "email", "t", "service", to_user=7)  # type: ignore[arg-type]
+
+
+class TestInternalRecipients:
+    """``to_user`` names a user id; the address is never taken from the run's data."""
+
+    CASES: ClassVar[list[tuple[str, Any, dict[str, Any], dict[str, Any], Action]]] = [
+        ("literal id", 12, {}, {}, Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, to_user=12)),
+        ("data path", "data.rep.id", {"rep": {"id": 3}}, {}, Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, to_user=3)),
+        ("digits from a CRM", "data.rep_id", {"rep_id": "42"}, {}, Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, to_user=42)),
+        ("contact attribute", "contact.attributes.owner_id", {}, {"owner_id": 5},
+         Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, to_user=5)),
+        ("not set", "data.rep_id", {}, {}, Note("a", 1, "send", StepState.SKIPPED, "no_recipient: data.rep_id is not set")),
+        ("empty", "data.rep_id", {"rep_id": ""}, {}, Note("a", 1, "send", StepState.SKIPPED, "no_recipient: data.rep_id is not set")),
+        ("an address is not an id", "data.rep_id", {"rep_id": "rep@example.test"}, {},
+         Note("a", 1, "send", StepState.SKIPPED, "no_recipient: data.rep_id is not a user id ('rep@example.test')")),
+        ("a boolean is not an id", "data.rep_id", {"rep_id": True}, {},
+         Note("a", 1, "send", StepState.SKIPPED, "no_recipient: data.rep_id is not a user id (True)")),
+        ("out of range", "data.rep_id", {"rep_id": 2**31}, {},
+         Note("a", 1, "send", StepState.SKIPPED, "no_recipient: data.rep_id is not a user id (2147483648)")),
+        ("too many digits", "data.rep_id", {"rep_id": "99999999999999999999"}, {},
+         Note("a", 1, "send", StepState.SKIPPED, "no_recipient: data.rep_id is not a user id ('99999999999999999999')")),
+    ]
+
+    @pytest.mark.parametrize(("ref", "data", "attributes", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+    def test_the_user_id(self, ref: Any, data: dict[str, Any], attributes: dict[str, Any], expected: Action) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t", "to_user": ref})
+        contact = ANNA.model_copy(update={"attributes": attributes})
+        assert next_action(d, RunState(), ctx(data=data, contact=contact)) == expected
+
+    def test_a_version_saved_before_to_user_asks_the_door_as_it_did_but_carries_no_address(self) -> None:
+        # Runs pinned to such a version still load it and make the same commands (a replayed
+        # history expects them); only the fact that there was an address travels.
         d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
         action = next_action(d, RunState(), ctx(data={"rep_email": "rep@example.test"}))
-        assert isinstance(action, Send) and action.channel == "email" and action.to == "rep@example.test"
+        assert action == Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, legacy_to=True)
+        assert "rep@example.test" not in repr(action)
+
+    def test_a_version_saved_before_to_user_without_rep_email_skips_as_it_did(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
+        action = next_action(d, RunState(), ctx(data={}))
+        assert action == Note("a", 1, "send", StepState.SKIPPED, "no_recipient: the step names no user (to_user)")
 
     def test_waits_compute_absolute_due_times(self) -> None:
         d = definition(

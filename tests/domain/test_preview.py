@@ -15,9 +15,10 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Category, Channel, RunStatus
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
+from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.preview import preview_sequence
 from followthrough.rendering import Renderer, TemplateParts
-from followthrough.store import contacts, definitions, policy, preferences, templates
+from followthrough.store import contacts, definitions, policy, preferences, templates, users
 from followthrough.store.db import session_scope
 from followthrough.store.templates import DbTemplateSource
 
@@ -133,12 +134,39 @@ class TestPreviewService:
         assert broken.reason == "render_error: template email/missing not found for locales en"
         assert after.state == "sent"
 
-    def test_an_internal_notification_goes_to_the_rep_unchecked(self, engine: Engine) -> None:
-        _save(engine, "notify", {"id": "rep", "type": "send", "channel": "internal", "template": "welcome"})
-        result = _preview(engine, "notify", data={"rep_email": "rep@example.test"})
+    def test_an_internal_notification_shows_the_users_own_address(self, engine: Engine) -> None:
+        with session_scope(engine) as session:
+            rep, _ = users.create(session, name="Rep", email="rep@example.test", role="rep")
+        _save(engine, "notify", {"id": "rep", "type": "send", "channel": "internal", "template": "welcome",
+                                 "to_user": "data.rep_id"})
+        result = _preview(engine, "notify", data={"rep_id": rep.id, "rep_email": "evil@example.test"})
         step = result.steps[0]
         assert (step.state, step.channel, step.message and step.message.to) == (
             "sent", Channel.EMAIL, "rep@example.test")
+
+    def test_an_internal_notification_to_an_unknown_user_shows_the_skip(self, engine: Engine) -> None:
+        _save(engine, "notify_nobody", {"id": "rep", "type": "send", "channel": "internal", "template": "welcome",
+                                        "to_user": "data.rep_id"})
+        result = _preview(engine, "notify_nobody", data={"rep_id": 9999})
+        step = result.steps[0]
+        assert (step.state, step.reason, step.message) == ("skipped", "no_recipient: user 9999 does not exist", None)
+
+    def test_a_version_saved_before_to_user_shows_the_skip(self, engine: Engine) -> None:
+        _save(engine, "notify_old", {"id": "rep", "type": "send", "channel": "internal", "template": "welcome"})
+        result = _preview(engine, "notify_old", data={"rep_email": "rep@example.test"})
+        step = result.steps[0]
+        assert (step.state, step.reason, step.message) == ("skipped", LEGACY_ADDRESS, None)
+
+    def test_internal_notifications_do_not_count_toward_the_contacts_caps(self, engine: Engine) -> None:
+        with session_scope(engine) as session:
+            rep, _ = users.create(session, name="Rep", email="rep@example.test", role="rep")
+        alert = {"type": "send", "channel": "internal", "template": "welcome", "to_user": rep.id}
+        _save(engine, "alerts_then_promo", {"id": "a1", **alert}, {"id": "a2", **alert}, {"id": "promo", **MAIL},
+              category="marketing")
+        result = _preview(engine, "alerts_then_promo")
+        assert [(s.step_id, s.state, s.at, s.message and s.message.to) for s in result.steps] == [
+            ("a1", "sent", START, "rep@example.test"), ("a2", "sent", START, "rep@example.test"),
+            ("promo", "sent", START, "anna@example.test")]
 
     def test_a_loop_that_never_ends_is_cut_off_with_a_warning(self, engine: Engine) -> None:
         _save(engine, "forever", {"id": "w", "type": "wait", "duration": "P1D"}, {"id": "g", "type": "goto", "goto": "w"})

@@ -138,3 +138,89 @@ class TestUpdate:
             ("consent.granted", "email", {"channel": "email", "categories": ["sales"], "source": "api"}),
             ("consent.revoked", "email", {"channel": "email", "categories": ["marketing"], "source": "api"}),
         ]
+
+
+def revocation_sources(engine: Engine, contact_id: int) -> list[tuple[str, str, bool, str | None]]:
+    with session_scope(engine) as session:
+        query = select(Consent).where(Consent.contact_id == contact_id).order_by(col(Consent.id))
+        return [(r.channel, r.category, r.granted, r.revocation_source) for r in session.exec(query)]
+
+
+class TestRevokedByContact:
+    """What the contact withdrew (STOP, unsubscribe page, carrier opt-out, bounce) staff cannot
+    give back; the contact's own START or preference page can."""
+
+    @pytest.mark.parametrize("source", ["keyword", "unsubscribe", "provider", "bounce"])
+    def test_staff_cannot_grant_back(self, any_engine: Engine, source: str) -> None:
+        cid = new_contact(any_engine)
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, [Category.SALES], source=source)
+        with session_scope(any_engine) as session, pytest.raises(preferences.RevokedByContact) as raised:
+            preferences.update(session, cid, consent={Channel.SMS: {Category.SALES: True}})
+        assert (raised.value.status_code, raised.value.code) == (409, "revoked_by_contact")
+        assert [(e.path, e.message) for e in raised.value.errors] == [
+            ("/consent/sms/sales", f"withdrawn by the contact ({source})")]
+        assert consent(any_engine, cid)[Channel.SMS][Category.SALES] is False
+        assert revocation_sources(any_engine, cid) == [("sms", "sales", False, source)]
+
+    def test_nothing_is_written_when_one_answer_is_refused(self, any_engine: Engine) -> None:
+        cid = new_contact(any_engine)
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.EMAIL, [Category.MARKETING], source="unsubscribe")
+        with session_scope(any_engine) as session, pytest.raises(preferences.RevokedByContact):
+            preferences.update(session, cid, preferred_channel=Channel.SMS, consent={
+                Channel.VOICE: {Category.SALES: False}, Channel.EMAIL: {Category.MARKETING: True}})
+        with session_scope(any_engine) as session:
+            prefs = preferences.get(session, cid)
+        assert (prefs.preferred_channel, prefs.consent) == (
+            None, ALL_GRANTED | {Channel.EMAIL: ALL_GRANTED[Channel.EMAIL] | {Category.MARKETING: False}})
+
+    def test_grant_from_staff_is_refused_too(self, any_engine: Engine) -> None:
+        cid = new_contact(any_engine)
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, source="keyword")
+        with session_scope(any_engine) as session, pytest.raises(preferences.RevokedByContact) as raised:
+            preferences.grant(session, cid, Channel.SMS, [Category.SERVICE, Category.SALES], source="api")
+        assert [e.path for e in raised.value.errors] == ["/consent/sms/sales", "/consent/sms/service"]
+        assert raised.value.message == (
+            "The contact withdrew this consent themselves (an SMS STOP keyword); staff cannot give "
+            "it back. Only the contact can: by texting START for SMS, or on the preference page "
+            "linked from every message.")
+
+    @pytest.mark.parametrize("regrant", ["keyword", "unsubscribe"])
+    def test_the_contact_can_grant_back_and_then_staff_may_change_it(
+        self, any_engine: Engine, regrant: str
+    ) -> None:
+        cid = new_contact(any_engine)
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, [Category.SALES], source="keyword")
+        with session_scope(any_engine) as session:
+            preferences.grant(session, cid, Channel.SMS, [Category.SALES], source=regrant)
+        assert revocation_sources(any_engine, cid) == [("sms", "sales", True, None)]
+        with session_scope(any_engine) as session:
+            preferences.update(session, cid, consent={Channel.SMS: {Category.SALES: False}})
+        with session_scope(any_engine) as session:
+            preferences.update(session, cid, consent={Channel.SMS: {Category.SALES: True}})
+        assert consent(any_engine, cid)[Channel.SMS][Category.SALES] is True
+
+    def test_a_staff_revocation_is_undone_by_staff(self, any_engine: Engine) -> None:
+        cid = new_contact(any_engine)
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.EMAIL, [Category.SALES], source="api")
+        assert revocation_sources(any_engine, cid) == [("email", "sales", False, "api")]
+        with session_scope(any_engine) as session:
+            preferences.grant(session, cid, Channel.EMAIL, [Category.SALES], source="api")
+        assert revocation_sources(any_engine, cid) == [("email", "sales", True, None)]
+
+    def test_the_contact_withdrawing_what_staff_withdrew_sticks(self, any_engine: Engine) -> None:
+        cid = new_contact(any_engine)
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, [Category.SALES], source="api")
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, [Category.SALES], source="keyword")
+        with session_scope(any_engine) as session:
+            preferences.revoke(session, cid, Channel.SMS, [Category.SALES], source="api")
+        assert revocation_sources(any_engine, cid) == [("sms", "sales", False, "keyword")]
+        assert [kind for kind, _, _ in entries(any_engine, cid)] == ["consent.revoked"]
+        with session_scope(any_engine) as session, pytest.raises(preferences.RevokedByContact):
+            preferences.grant(session, cid, Channel.SMS, [Category.SALES], source="api")

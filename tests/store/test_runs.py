@@ -239,3 +239,28 @@ class TestNewRunId:
         first, second = runs.new_run_id(), runs.new_run_id()
         assert first < second
         assert second[4:16] == f"{1_700_000_001_000:012x}"
+
+
+class TestDiscard:
+    def test_a_run_that_never_started_leaves_nothing(self, any_engine: Engine) -> None:
+        from followthrough.store import timeline
+        from followthrough.store.tables import TimelineEntry
+
+        with session_scope(any_engine) as session:
+            contact_id = contacts.create(session, {"name": "Ann"}).id
+        gone, _ = claim(any_engine, "k1", contact_id=contact_id)
+        kept, _ = claim(any_engine, "k2", contact_id=contact_id)
+        with session_scope(any_engine) as session:
+            for run in (gone, kept):
+                timeline.record(session, contact_id=contact_id, kind="run.started", run_id=run.id,
+                                summary="enrolled")
+                runs.record_step(session, StepRecord(run_id=run.id, seq=1, step_id="s", type="wait",
+                                                     state=StepState.ACTIVE, started_at=T0))
+        with session_scope(any_engine) as session:
+            runs.discard(session, gone.id)
+        with session_scope(any_engine) as session:
+            assert [r.id for r in session.exec(select(Run))] == [kept.id]
+            assert [s.run_id for s in session.exec(select(RunStep))] == [kept.id]
+            assert [e.run_id for e in session.exec(select(TimelineEntry))] == [kept.id]
+        # The business key is free again.
+        assert claim(any_engine, "k1", contact_id=contact_id)[1] is True

@@ -12,6 +12,7 @@ from followthrough.errors import NotFound
 from followthrough.models.vocab import Channel
 from followthrough.store import suppressions
 from followthrough.store.db import session_scope
+from followthrough.store.preferences import RevokedByContact
 
 
 def add(engine: Engine, channel: Channel, address: str, reason: str = "bounce") -> tuple[int, bool]:
@@ -71,6 +72,31 @@ class TestRemove:
     def test_unknown_id_is_not_found(self, any_engine: Engine) -> None:
         with session_scope(any_engine) as session, pytest.raises(NotFound, match="suppression 7"):
             suppressions.remove(session, 7)
+
+
+class TestRemoveTheContactsOwnOptOut:
+    @pytest.mark.parametrize(("source", "reason"), [("keyword", "SMS keyword stop"), ("provider", "twilio_21610")])
+    def test_staff_cannot_lift_it(self, any_engine: Engine, source: str, reason: str) -> None:
+        with session_scope(any_engine) as session:
+            row, _ = suppressions.add(session, Channel.SMS, "+15555550102", reason=reason, source=source)
+            sid = int(row.id or 0)
+        with session_scope(any_engine) as session, pytest.raises(RevokedByContact) as raised:
+            suppressions.remove(session, sid)
+        assert (raised.value.status_code, raised.value.code, raised.value.message) == (
+            409, "revoked_by_contact",
+            f"The number's owner opted out themselves ({reason}); staff cannot lift it. "
+            "Only a START texted from that number can.")
+        with session_scope(any_engine) as session:
+            assert suppressions.is_suppressed(session, Channel.SMS, "+15555550102") is True
+
+    def test_the_numbers_start_lifts_it(self, any_engine: Engine) -> None:
+        with session_scope(any_engine) as session:
+            row, _ = suppressions.add(session, Channel.SMS, "+15555550103", reason="stop", source="keyword")
+            sid = int(row.id or 0)
+        with session_scope(any_engine) as session:
+            suppressions.remove(session, sid, source="keyword")
+        with session_scope(any_engine) as session:
+            assert suppressions.is_suppressed(session, Channel.SMS, "+15555550103") is False
 
 
 class TestListPage:

@@ -17,7 +17,9 @@ def worker_env(settings: Settings, client: Client) -> dict[str, str]:
     env.update({
         "FT_TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "FT_DATABASE_URL": settings.resolved_database_url,
-        "FT_ADMIN_API_KEY": settings.admin_api_key,
+        # No FT_ADMIN_API_KEY: the worker never checks API keys, so it must start without one.
+        "FT_SECRET_KEY": settings.secret_key,
+        "FT_PAYLOAD_KEYS": settings.payload_keys,
         "FT_DATA_DIR": str(settings.data_dir),
         "FT_TASK_QUEUE": settings.task_queue,
         "FT_SMTP_HOST": settings.smtp_host,

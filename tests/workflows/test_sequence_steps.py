@@ -18,8 +18,9 @@ from followthrough.calendar import BUILTIN_CALENDARS, add_business_time, next_lo
 from followthrough.dsl.waits import split_bucket
 from followthrough.enrollment import enroll
 from followthrough.models.runs import RunEvent, SequenceResult
+from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.settings import Settings
-from followthrough.store import contacts, definitions, runs
+from followthrough.store import contacts, definitions, ledger, runs, users
 from followthrough.store.db import session_scope
 from tests.support.stack import running_worker
 
@@ -254,12 +255,53 @@ class TestContactSteps:
             started = [r for r in runs.list_page(session, contact_id=contact_id) if r.definition_name == "sales_track"]
         assert len(started) == 1 and started[0].data == {"from": "nurture"}
 
-    async def test_internal_notification_without_a_rep_is_skipped(
+    async def test_an_internal_send_reaches_the_users_own_address(
         self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
     ) -> None:
-        _save(engine, "notify_rep", [{"id": "tell_rep", "type": "send", "channel": "internal", "template": "welcome"}])
-        out = await _run(ts_env, engine, edge_settings, "notify_rep", _contact(engine))
-        assert out.steps == [("tell_rep", "skipped", "no_address: data.rep_email is not set")]
+        with session_scope(engine) as session:
+            rep, _ = users.create(session, name="Rep", email="rep@example.test", role="rep")
+        _save(engine, "notify_rep", [{"id": "tell_rep", "type": "send", "channel": "internal",
+                                      "template": "welcome", "to_user": "data.rep_id"}])
+        contact_id = _contact(engine)
+        # An address in the data is ignored: only the users table gives one.
+        out = await _run(ts_env, engine, edge_settings, "notify_rep", contact_id,
+                         data={"rep_id": str(rep.id), "rep_email": "evil@example.test"})
+        assert out.steps == [("tell_rep", "sent", None)]
+        assert [(c.channel, c.to) for c in outbox.store.list(limit=None)] == [("email", "rep@example.test")]
+        with session_scope(engine) as session:
+            [row] = ledger.list_page(session, run_id=out.run_id)
+        assert (row.to_user_id, row.to_address, row.contact_id) == (rep.id, "rep@example.test", contact_id)
+
+    async def test_an_internal_send_to_a_missing_user_is_a_skipped_step(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        _save(engine, "notify_nobody", [{"id": "tell_rep", "type": "send", "channel": "internal",
+                                         "template": "welcome", "to_user": "data.rep_id"}])
+        out = await _run(ts_env, engine, edge_settings, "notify_nobody", _contact(engine), data={"rep_id": 424242})
+        assert out.steps == [("tell_rep", "skipped", "no_recipient: user 424242 does not exist")]
+        assert outbox.store.list(limit=None) == []
+        with session_scope(engine) as session:
+            [row] = ledger.list_page(session, run_id=out.run_id)
+        assert (row.state, row.reason, row.to_address) == ("skipped", "no_recipient: user 424242 does not exist", None)
+
+    async def test_a_version_saved_before_to_user_never_sends_to_the_data_address(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        # Stored as such versions were (definitions.save does not run the validator).
+        _save(engine, "notify_old", [{"id": "tell_rep", "type": "send", "channel": "internal", "template": "welcome"}])
+        out = await _run(ts_env, engine, edge_settings, "notify_old", _contact(engine),
+                         data={"rep_email": "rep@example.test"})
+        assert out.steps == [("tell_rep", "skipped", LEGACY_ADDRESS)]
+        assert outbox.store.list(limit=None) == []
+
+    async def test_an_internal_send_without_a_user_id_in_the_data_is_skipped(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        _save(engine, "notify_unset", [{"id": "tell_rep", "type": "send", "channel": "internal",
+                                        "template": "welcome", "to_user": "data.rep_id"}])
+        out = await _run(ts_env, engine, edge_settings, "notify_unset", _contact(engine),
+                         data={"rep_email": "rep@example.test"})
+        assert out.steps == [("tell_rep", "skipped", "no_recipient: data.rep_id is not set")]
         assert outbox.store.list(limit=None) == []
 
 

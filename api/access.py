@@ -1,0 +1,181 @@
+"""Who may do what: one table, route (method + path template) -> roles, and one dependency.
+
+Every route of the app is either on the short ``PUBLIC`` allow-list (no key: health, the
+signed Twilio webhooks, the unsubscribe page, the OpenAPI docs, the definitions' JSON Schema) or
+in ``ACCESS`` with the roles allowed to call it. ``authorize`` is installed once, on the app, and
+decides from the table; ``check_routes`` runs in ``create_app`` so an app with a route that is in
+neither list (or a stale table entry) refuses to build. The README's "Who may do what" table is
+``markdown_table()``; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.deps import Principal, SettingsDep, get_principal
+from followthrough.errors import Forbidden
+from followthrough.models.vocab import Role
+
+Key = tuple[str, str]  # (HTTP method, path template)
+
+ADMIN = frozenset({Role.ADMIN})
+STAFF = frozenset({Role.ADMIN, Role.MANAGER})
+EVERYONE = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
+
+#: Routes served without a key. Each one protects itself or shows nothing private: the Twilio
+#: webhooks check ``X-Twilio-Signature``, the preference page its signed token.
+PUBLIC: frozenset[Key] = frozenset({
+    ("GET", "/healthz"),
+    ("POST", "/v1/webhooks/twilio/sms"),
+    ("POST", "/v1/webhooks/twilio/status"),
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/v1/definitions/schema"),
+})
+
+#: Route -> roles allowed. Reps work their contacts (create, read, update, enroll, events,
+#: holds, preferences) and read runs; what changes how the engine behaves for everyone
+#: (definitions, templates, calendars, policy, suppressions, users), cancels others' work, or
+#: reads across all contacts (the ledger, inbound, the outbox) is for managers or admins.
+ACCESS: dict[Key, frozenset[Role]] = {
+    ("POST", "/v1/contacts"): EVERYONE,
+    ("GET", "/v1/contacts"): EVERYONE,
+    ("GET", "/v1/contacts/{contact_id}"): EVERYONE,
+    ("PATCH", "/v1/contacts/{contact_id}"): EVERYONE,
+    ("PUT", "/v1/contacts/by-external-id/{external_id}"): EVERYONE,
+    ("GET", "/v1/contacts/{contact_id}/timeline"): EVERYONE,
+    ("GET", "/v1/contacts/{contact_id}/preferences"): EVERYONE,
+    ("PATCH", "/v1/contacts/{contact_id}/preferences"): EVERYONE,
+    ("POST", "/v1/contacts/{contact_id}/holds"): EVERYONE,
+    ("GET", "/v1/contacts/{contact_id}/holds"): EVERYONE,
+    ("DELETE", "/v1/contacts/{contact_id}/holds/{hold_id}"): EVERYONE,
+    ("POST", "/v1/contacts/{contact_id}/events"): EVERYONE,
+    ("POST", "/v1/sequences/{name}/enrollments"): EVERYONE,
+    ("GET", "/v1/runs"): EVERYONE,
+    ("GET", "/v1/runs/{run_id}"): EVERYONE,
+    ("POST", "/v1/runs/{run_id}/cancel"): STAFF,
+    ("GET", "/v1/policy"): EVERYONE,
+    ("PUT", "/v1/policy"): ADMIN,
+    ("GET", "/v1/deliveries"): STAFF,
+    ("GET", "/v1/inbound"): STAFF,
+    ("POST", "/v1/webhooks/email/inbound"): STAFF,
+    ("GET", "/v1/outbox"): STAFF,
+    ("GET", "/v1/suppressions"): STAFF,
+    ("POST", "/v1/suppressions"): STAFF,
+    ("DELETE", "/v1/suppressions/{suppression_id}"): STAFF,
+    ("GET", "/v1/templates"): STAFF,
+    ("PUT", "/v1/templates/{channel}/{name}/{locale}"): STAFF,
+    ("GET", "/v1/templates/{channel}/{name}/{locale}"): STAFF,
+    ("POST", "/v1/templates/{channel}/{name}/{locale}/preview"): STAFF,
+    ("GET", "/v1/calendars"): STAFF,
+    ("PUT", "/v1/calendars/{name}"): STAFF,
+    ("GET", "/v1/calendars/{name}"): STAFF,
+    ("DELETE", "/v1/calendars/{name}"): STAFF,
+    ("POST", "/v1/definitions"): STAFF,
+    ("GET", "/v1/definitions"): STAFF,
+    ("GET", "/v1/definitions/{name}"): STAFF,
+    ("GET", "/v1/definitions/{name}/versions"): STAFF,
+    ("GET", "/v1/definitions/{name}/diff"): STAFF,
+    ("POST", "/v1/definitions/{name}/publish"): STAFF,
+    ("POST", "/v1/definitions/{name}/preview"): STAFF,
+    ("POST", "/v1/users"): ADMIN,
+    ("GET", "/v1/users"): ADMIN,
+}
+
+_ROLE_ORDER = (Role.ADMIN, Role.MANAGER, Role.REP)
+
+
+def _needs(roles: frozenset[Role]) -> str:
+    names = [role.value for role in _ROLE_ORDER if role in roles]
+    return " or ".join(names)
+
+
+def authorize(request: Request, settings: SettingsDep) -> Principal | None:
+    """Authenticate and check the role for the matched route, from the table; fail closed.
+
+    Installed once as an app dependency, so it runs before any handler dependency. The
+    principal is kept on ``request.state`` for handlers that need its identity (``PrincipalDep``).
+    """
+    route = request.scope.get("route")
+    key = (request.method, getattr(route, "path_format", ""))
+    if key in PUBLIC:
+        return None
+    roles = ACCESS.get(key)
+    if roles is None:  # check_routes makes this unreachable; if not, nobody gets in
+        raise Forbidden("This route has no access rule.")
+    principal = get_principal(request, settings)
+    if principal.role not in roles:
+        raise Forbidden(f"This needs an {_needs(roles)} API key.")
+    request.state.principal = principal
+    return principal
+
+
+def route_keys(app: FastAPI) -> list[tuple[Key, object]]:
+    """Every (method, path) the app serves with its route (HEAD, served with GET, left out)."""
+    keys: list[tuple[Key, object]] = []
+    for context in iter_route_contexts(app.routes):
+        for method in sorted((context.methods or set()) - {"HEAD"}):
+            keys.append(((method, str(context.path_format)), context))
+    return keys
+
+
+def guarded(context: object) -> bool:
+    """True when ``authorize`` is among the route's dependencies."""
+    dependant = getattr(context, "dependant", None)
+    if dependant is None:
+        return False
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        if current.call is authorize:
+            return True
+        stack.extend(current.dependencies)
+    return False
+
+
+def check_routes(app: FastAPI) -> None:
+    """Refuse an app whose routes and table disagree: a route in neither ``ACCESS`` nor
+    ``PUBLIC``, a table entry with no route, or a protected route without ``authorize``."""
+    problems: list[str] = []
+    served: set[Key] = set()
+    for key, context in route_keys(app):
+        served.add(key)
+        original = getattr(context, "original_route", context)
+        if key in PUBLIC:
+            continue
+        if key not in ACCESS:
+            problems.append(f"{key[0]} {key[1]} has no entry in api.access.ACCESS")
+        elif not isinstance(original, APIRoute) or not guarded(context):
+            problems.append(f"{key[0]} {key[1]} is not guarded by api.access.authorize")
+        elif original.path_format != key[1]:
+            # authorize looks the route up by its own path: routers carry their full prefix.
+            problems.append(f"{key[0]} {key[1]} is included under a prefix")
+    problems += [f"{m} {p} is in api.access.ACCESS but not served" for m, p in ACCESS.keys() - served]
+    if problems:
+        raise RuntimeError("Access table and routes disagree: " + "; ".join(sorted(problems)))
+
+
+def markdown_table(access: dict[Key, frozenset[Role]] | None = None,
+                   public: Iterable[Key] | None = None) -> str:
+    """The README's "Who may do what" table, one line per route, public routes last."""
+    access = ACCESS if access is None else access
+    public = PUBLIC if public is None else public
+    lines = ["| method | path | admin | manager | rep |", "|---|---|---|---|---|"]
+    for method, path in sorted(access, key=lambda k: (k[1], k[0])):
+        marks = ["yes" if role in access[(method, path)] else "no" for role in _ROLE_ORDER]
+        lines.append(f"| {method} | `{path}` | " + " | ".join(marks) + " |")
+    for method, path in sorted(public, key=lambda k: (k[1], k[0])):
+        lines.append(f"| {method} | `{path}` | no key | no key | no key |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m api.access: print the table for the README
+    sys.stdout.write(markdown_table())

@@ -125,14 +125,15 @@ def error_statuses(route: APIRoute, method: str, *, authenticated: bool, tempora
     body can be a 422; a body can be malformed (400), too large (413) or of the wrong type (415);
     a path names something that may not exist (404); a route that needs Temporal can find it
     down (503); an authenticated route can also be refused (401, 403), throttled (429) or find a
-    service down (503), and an authenticated write can conflict (409)."""
+    service down (503), and an authenticated write can conflict (409). Any write that carries a
+    key counts toward that key's write rate, public routes included (429)."""
     has_body = method in _WRITES
     statuses = {422} if (route.dependant.path_params or route.dependant.query_params
                          or has_body) else set()
     if route.dependant.path_params:
         statuses.add(404)
     if has_body:
-        statuses |= {400, 413, 415}
+        statuses |= {400, 413, 415, 429}
     if temporal:
         statuses.add(503)
     if authenticated:

@@ -50,7 +50,10 @@ def test_authenticated_routes_document_every_refusal(openapi: dict[str, Any]) ->
             expected |= {"400", "409"}
         if gaps := expected - set(op["responses"]):
             missing[f"{method} {path}"] = sorted(gaps)
+        if op.get("security") != [{"bearer": []}]:
+            missing[f"{method} {path}"] = ["security: bearer"]
     assert missing == {}
+    assert openapi["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
 def test_public_routes_document_what_they_answer(openapi: dict[str, Any]) -> None:
@@ -59,10 +62,10 @@ def test_public_routes_document_what_they_answer(openapi: dict[str, Any]) -> Non
     assert statuses == {
         "GET /healthz": ["200", "503"],
         "GET /v1/definitions/schema": ["200"],
-        "POST /v1/webhooks/twilio/sms": ["200", "400", "403", "413", "415", "422", "503"],
-        "POST /v1/webhooks/twilio/status": ["200", "400", "403", "413", "415", "422"],
+        "POST /v1/webhooks/twilio/sms": ["200", "400", "403", "413", "415", "422", "429", "503"],
+        "POST /v1/webhooks/twilio/status": ["200", "400", "403", "413", "415", "422", "429"],
         "GET /u/{token}": ["200", "404", "422"],
-        "POST /u/{token}": ["200", "400", "404", "413", "415", "422"],
+        "POST /u/{token}": ["200", "400", "404", "413", "415", "422", "429"],
     }
     twiml = openapi["paths"]["/v1/webhooks/twilio/sms"]["post"]["responses"]["200"]["content"]
     assert twiml == {"application/xml": {"schema": {"type": "string"}}}

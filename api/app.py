@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api import access, errors
-from api.deps import DB_SESSION_SLOTS
+from api.deps import DB_SESSION_SLOTS, get_temporal
 from api.limits import InputLimits, RateLimiter, WriteRateLimit
 from api.routers import (
     calendars,
@@ -87,4 +87,5 @@ def create_app(
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
         app.include_router(module.router)
     access.check_routes(app)
+    errors.document(app, public=access.PUBLIC, temporal=get_temporal)
     return app

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import PrincipalDep
 from api.errors import problem
 from api.schemas.bounded import OBJECT_LIMIT
+from api.schemas.common import Id
 from followthrough.settings import Settings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -146,7 +147,7 @@ class WriteRateLimit:
 
 
 async def limit_contact_events(
-    request: Request, contact_id: Annotated[int, Path(ge=1)],
+    request: Request, contact_id: Annotated[Id, Path()],
     _principal: PrincipalDep,
 ) -> None:
     """Counts custom events per contact (after authentication, so strangers cannot use up a

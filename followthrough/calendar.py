@@ -25,12 +25,25 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 LocalTime = Annotated[str, Field(pattern=TIME_PATTERN)]
+#: One working period, ``["09:00", "13:00"]``. A list of exactly two rather than a tuple: the
+#: data is the same, but a tuple's JSON Schema (``prefixItems``) is not valid in OpenAPI 3.1.
+Period = Annotated[list[LocalTime], Field(min_length=2, max_length=2)]
 #: Bound on the search for working time: a calendar open once a year is still found.
 _HORIZON_DAYS = 800
 
@@ -41,6 +54,23 @@ def parse_time(value: str) -> time:
     if len(value) != 5 or not (hours.isdigit() and minutes.isdigit()):
         raise ValueError(f"'{value}' is not a time of day as HH:MM, e.g. 09:30")
     return time(int(hours), int(minutes))
+
+
+def _time_of_day(value: object) -> object:
+    if isinstance(value, str):
+        # Policies stored before times were HH:MM say "21:00:00"; whole minutes still read.
+        return parse_time(value[:5] if len(value) == 8 and value.endswith(":00") else value)
+    return value
+
+
+#: A local time of day as ``"HH:MM"`` (no seconds, no offset: the zone is the contact's), in the
+#: data and in the JSON Schema alike; ``format: time`` would demand an offset.
+TimeOfDay = Annotated[
+    time,
+    BeforeValidator(_time_of_day),
+    PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": TIME_PATTERN, "examples": ["21:00"]}),
+]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -85,7 +115,7 @@ class Calendar(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     time_zone: str = "UTC"
     #: e.g. {"mon": [["09:00", "13:00"], ["14:00", "18:00"]]}; a missing day is closed.
-    week: dict[Weekday, list[tuple[LocalTime, LocalTime]]] = Field(default_factory=dict)
+    week: dict[Weekday, list[Period]] = Field(default_factory=dict)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
     closed_dates: list[date] = Field(default_factory=list)
     open_dates: list[date] = Field(default_factory=list)  # extra working days (first weekday's hours)

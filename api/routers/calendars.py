@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from api.deps import SessionDep
 from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, UtcDateTime, page_at
-from followthrough.calendar import BUILTIN_CALENDARS
+from followthrough.calendar import BUILTIN_CALENDARS, Period, Weekday
 from followthrough.errors import NotFound
 from followthrough.store import calendars
 from followthrough.store.tables import CalendarRow
@@ -30,7 +30,7 @@ Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="e.g. 
 class CalendarPublic(BaseModel):
     name: str
     time_zone: str
-    week: dict[str, list[tuple[str, str]]]
+    week: dict[Weekday, list[Period]]
     country: str | None
     closed_dates: list[date]
     open_dates: list[date]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 
 from api.deps import SessionDep, SettingsDep
-from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
+from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Id, Page, decode_cursor, page_of
 from api.schemas.contacts import (
     ContactCreate,
     ContactPublic,
@@ -21,9 +21,8 @@ from followthrough.store import contacts, timeline
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
-ContactId = Annotated[int, Path(ge=1, description="The contact's id.")]
+ContactId = Annotated[Id, Path(description="The contact's id.")]
 ExternalId = Annotated[str, Path(min_length=1, max_length=200)]
-Cursor = Annotated[str | None, Query(description="A next_cursor from the previous page.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 

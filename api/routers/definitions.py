@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.deps import EngineDep, RendererDep, SettingsDep
-from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, page_at
+from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, Version, page_at
 from api.schemas.definitions import (
     DefinitionDiff,
     DefinitionPublic,
@@ -155,7 +155,8 @@ def list_versions(name: str, engine: EngineDep, cursor: CursorQuery = None,
 @router.get("/{name}/diff", response_model=DefinitionDiff, summary="What changed between two versions")
 def diff_versions(
     name: str, engine: EngineDep,
-    from_version: int = Query(alias="from", ge=1), to_version: int = Query(alias="to", ge=1),
+    from_version: Annotated[Version, Query(alias="from")],
+    to_version: Annotated[Version, Query(alias="to")],
 ) -> DefinitionDiff:
     with session_scope(engine) as session:
         old = definitions.get(session, name, from_version)
@@ -169,7 +170,8 @@ def diff_versions(
 
 @router.get("/{name}", response_model=DefinitionPublic, summary="The active (or newest) version")
 def get_definition(
-    name: str, engine: EngineDep, version: int | None = None
+    name: str, engine: EngineDep,
+    version: Annotated[Version | None, Query()] = None,
 ) -> DefinitionPublic:
     """``?version=N`` for one version; without it the active version (the newest when none is
     published yet)."""

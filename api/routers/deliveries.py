@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 
 from api.deps import EngineDep
-from api.schemas.common import Page
+from api.schemas.common import Cursor, Id, Page, decode_cursor
 from api.schemas.runs import DeliveryPublic
 from followthrough.models.vocab import Channel, LedgerState
 from followthrough.store import ledger
@@ -15,17 +17,17 @@ router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 @router.get("", response_model=Page[DeliveryPublic], summary="The delivery ledger, newest first")
 def list_deliveries(
     engine: EngineDep,
-    contact_id: int | None = None,
+    contact_id: Annotated[Id | None, Query()] = None,
     run_id: str | None = None,
     channel: Channel | None = None,
     status: LedgerState | None = None,
-    cursor: int | None = None,
+    cursor: Cursor = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Page[DeliveryPublic]:
     with session_scope(engine) as session:
         rows = ledger.list_page(
             session, contact_id=contact_id, run_id=run_id, channel=channel, state=status,
-            before=cursor, limit=limit + 1,
+            before=decode_cursor(cursor), limit=limit + 1,
         )
     more = len(rows) > limit
     rows = rows[:limit]

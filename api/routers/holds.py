@@ -7,14 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from api.deps import SessionDep
-from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, decode_cursor, page_of
+from api.schemas.common import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    Id,
+    LimitQuery,
+    Page,
+    decode_cursor,
+    page_of,
+)
 from api.schemas.holds import HoldCreate, HoldPublic
 from followthrough.store import holds
 
 router = APIRouter(prefix="/v1/contacts", tags=["holds"])
 
-ContactId = Annotated[int, Path(ge=1, description="The contact's id.")]
-HoldId = Annotated[int, Path(ge=1, description="The hold's id.")]
+ContactId = Annotated[Id, Path(description="The contact's id.")]
+HoldId = Annotated[Id, Path(description="The hold's id.")]
 
 
 @router.post("/{contact_id}/holds", status_code=status.HTTP_201_CREATED)

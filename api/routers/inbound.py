@@ -18,7 +18,16 @@ from sqlalchemy import Engine
 from api.deps import EngineDep, SettingsDep, TemporalDep
 from api.limits import limit_contact_events
 from api.schemas.bounded import FreeObject
-from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, UtcDateTime, decode_cursor, page_of
+from api.schemas.common import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Cursor,
+    Id,
+    Page,
+    UtcDateTime,
+    decode_cursor,
+    page_of,
+)
 from api.services.inbound import handle_contact_event
 from api.services.inbound_email import handle_inbound_email
 from channels.inbound.email import InboundEmailPayload, from_payload
@@ -113,7 +122,7 @@ async def list_inbound(
     engine: EngineDep,
     matched: bool | None = None,
     channel: Channel | None = None,
-    cursor: Annotated[str | None, Query(description="A next_cursor from the previous page.")] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[InboundPublic]:
     rows = await asyncio.to_thread(_inbound_page, engine, matched, channel,
@@ -125,7 +134,7 @@ async def list_inbound(
              summary="Record a custom event and signal it to the contact's runs",
              dependencies=[Depends(limit_contact_events)])
 async def post_contact_event(
-    contact_id: Annotated[int, Path(ge=1)],
+    contact_id: Annotated[Id, Path(description="The contact's id.")],
     body: ContactEventCreate,
     engine: EngineDep,
     temporal: TemporalDep,

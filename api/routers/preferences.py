@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import SessionDep
+from api.schemas.common import Id
 from api.schemas.preferences import PreferencesPublic, PreferencesUpdate
 from followthrough.store import preferences
 
 router = APIRouter(prefix="/v1/contacts", tags=["preferences"])
 
-ContactId = Annotated[int, Path(ge=1, description="The contact's id.")]
+ContactId = Annotated[Id, Path(description="The contact's id.")]
 
 
 def _public(prefs: preferences.Preferences) -> PreferencesPublic:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import EngineDep, TemporalDep
-from api.schemas.common import Page
+from api.schemas.common import Id, Page
 from api.schemas.runs import RunPublic
 from followthrough.models.vocab import RunStatus
 from followthrough.store import runs
@@ -18,13 +19,13 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 @router.get("", response_model=Page[RunPublic], summary="Runs, newest first")
 def list_runs(
     engine: EngineDep,
-    contact_id: int | None = None,
+    contact_id: Annotated[Id | None, Query()] = None,
     kind: str | None = None,
     status: RunStatus | None = None,
     definition: str | None = None,
     problem: bool | None = Query(None, description="true: only runs that cannot make progress "
                                  "(their workflow task keeps failing); false: only the others"),
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="A next_cursor (a run id).")] = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Page[RunPublic]:
     with session_scope(engine) as session:

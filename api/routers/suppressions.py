@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from api.deps import SessionDep
-from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, page_of
+from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Id, Page, decode_cursor, page_of
 from api.schemas.suppressions import SuppressionCreate, SuppressionPublic
 from followthrough.models.vocab import Channel
 from followthrough.store import suppressions
 
 router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
 
-Cursor = Annotated[str | None, Query(description="A next_cursor from the previous page.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
@@ -45,7 +44,7 @@ def add_suppression(
 
 @router.delete("/{suppression_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_suppression(
-    suppression_id: Annotated[int, Path(ge=1)], session: SessionDep
+    suppression_id: Annotated[Id, Path(description="The entry's id.")], session: SessionDep
 ) -> Response:
     """Allow the address again (consent still applies)."""
     suppressions.remove(session, suppression_id)

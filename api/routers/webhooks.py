@@ -19,7 +19,10 @@ from api.services.inbound import handle_inbound_sms, handle_status_callback
 from followthrough.errors import Forbidden
 from followthrough.settings import Settings
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses={
+    403: {"description": "The X-Twilio-Signature is missing or does not match"}})
+#: What Twilio gets back: TwiML, not JSON.
+_TWIML = {200: {"description": "TwiML", "content": {"application/xml": {"schema": {"type": "string"}}}}}
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -43,7 +46,8 @@ async def _verified_form(request: Request, settings: Settings) -> dict[str, str]
     return form
 
 
-@router.post("/twilio/sms", summary="Inbound SMS (Twilio form post, signed)")
+@router.post("/twilio/sms", summary="Inbound SMS (Twilio form post, signed)",
+             response_class=Response, responses=_TWIML)
 async def twilio_inbound_sms(
     request: Request, settings: SettingsDep, engine: EngineDep, temporal: TemporalDep,
     renderer: RendererDep,
@@ -54,7 +58,8 @@ async def twilio_inbound_sms(
     return Response(body, media_type="application/xml")
 
 
-@router.post("/twilio/status", summary="Message and call status callbacks (signed)")
+@router.post("/twilio/status", summary="Message and call status callbacks (signed)",
+             response_class=Response, responses=_TWIML)
 async def twilio_status(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
     form = await _verified_form(request, settings)
     await handle_status_callback(engine, form)

@@ -1,4 +1,5 @@
-"""Shapes shared by every resource: pages with opaque cursors, RFC 3339 UTC timestamps."""
+"""Shapes shared by every resource: ids, versions and opaque cursors in the range the database
+holds, pages, RFC 3339 UTC timestamps."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Protocol, TypeVar
 
+from annotated_types import Interval
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, PlainSerializer
+from pydantic_core import PydanticCustomError
 
 from followthrough.errors import FieldError, ValidationFailed
 
@@ -23,8 +26,40 @@ R = TypeVar("R", bound=_HasId)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
+#: The largest integer every id and version column holds on both databases: they are INTEGER,
+#: 32 bits in PostgreSQL (SQLite's go to 64). A larger number reaching a query overflows in the
+#: driver or the server (a 500), so every id, version and cursor is bounded here, before any
+#: handler runs. Raise it only with a migration of those columns to BIGINT.
+MAX_ID = 2**31 - 1
+
+#: A row id (contact, user, hold, suppression, ledger row, ...) in a path, query or body: 1 to
+#: MAX_ID; anything else is a 422 naming the parameter. Add ``Path(description=...)`` or
+#: ``Query(...)`` beside it in the route; the bounds stay.
+Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
+
+#: A definition version number: the same range as an id.
+Version = Annotated[int, Interval(ge=1, le=MAX_ID)]
+
+_NOT_A_CURSOR = "not a cursor returned by this list"
+
+
+def _cursor(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+        raise PydanticCustomError("cursor", _NOT_A_CURSOR)
+    return value
+
+
+#: The ``?cursor=`` of a list whose pages are cut by row id: a ``next_cursor`` of that list.
+Cursor = Annotated[
+    str | None,
+    Query(max_length=20, description="A next_cursor from the previous page."),
+    AfterValidator(_cursor),
+]
+
 #: The query parameters of every list: ``?cursor=`` (a ``next_cursor``) and ``?limit=``.
-CursorQuery = Annotated[str | None, Query(description="A next_cursor from the previous page.")]
+CursorQuery = Cursor
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
 
 
@@ -55,11 +90,13 @@ def decode_cursor(cursor: str | None) -> int | None:
     """The row id a cursor stands for; a cursor is opaque to clients (today: the last id seen)."""
     if cursor is None or cursor == "":
         return None
-    if not cursor.isascii() or not cursor.isdigit():
+    try:
+        _cursor(cursor)
+    except ValueError as exc:  # PydanticCustomError is one; a route without ``Cursor`` gets here
         raise ValidationFailed(
             "The cursor is not valid; use a next_cursor value returned by this list.",
-            errors=[FieldError("/query/cursor", "not a cursor returned by this list")],
-        )
+            errors=[FieldError("/query/cursor", _NOT_A_CURSOR)],
+        ) from exc
     return int(cursor)
 
 

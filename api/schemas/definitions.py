@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.schemas.common import Version
 from followthrough.store.db import as_utc
 from followthrough.store.tables import DefinitionVersion
 
@@ -38,7 +39,7 @@ class DefinitionPublic(BaseModel):
 
 
 class PublishRequest(BaseModel):
-    version: int | None = Field(default=None, ge=1, description="default: the newest version")
+    version: Version | None = Field(default=None, description="default: the newest version")
 
 
 class VersionSummary(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.schemas.bounded import LIST_MAX, FreeObject
-from api.schemas.common import UtcDateTime
+from api.schemas.common import Id, UtcDateTime, Version
 from api.schemas.contacts import ContactSample
 from followthrough.models.vocab import Channel, RunStatus, StepState
 
@@ -28,8 +28,8 @@ class PreviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(default=None, ge=1)  # omitted: the active version, else the newest
-    contact_id: int | None = Field(default=None, ge=1)
+    version: Version | None = None  # omitted: the active version, else the newest
+    contact_id: Id | None = None
     contact: ContactSample | None = None  # sample data: consent taken as granted
     data: FreeObject = Field(default_factory=dict)
     start: AwareDatetime | None = None  # omitted: now

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.bounded import FreeObject
+from api.schemas.common import Id
 from followthrough.models.runs import RunProblem
 from followthrough.store import runs
 from followthrough.store.db import as_utc
@@ -15,7 +16,7 @@ from followthrough.store.tables import Delivery, Run, RunStep
 class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contact_id: int
+    contact_id: Id
     #: Free-form; at most ``FT_MAX_OBJECT_BYTES`` (16 KiB) as JSON.
     data: FreeObject = Field(default_factory=dict)
 

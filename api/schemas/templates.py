@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.bounded import FreeObject
-from api.schemas.common import UtcDateTime
+from api.schemas.common import Id, UtcDateTime
 from api.schemas.contacts import ContactSample
 from followthrough.models.vocab import Channel
 from followthrough.rendering import SmsStats
@@ -47,7 +47,7 @@ class PreviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    contact_id: int | None = Field(default=None, ge=1)
+    contact_id: Id | None = None
     contact: ContactSample | None = None
     data: FreeObject = Field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from followthrough.calendar import TimeOfDay
 from followthrough.models.vocab import Category, Channel
 
 
@@ -23,8 +24,8 @@ class _Model(BaseModel):
 class QuietHours(_Model):
     """No message of these channels between ``start`` and ``end`` local time (may wrap midnight)."""
 
-    start: time = time(21, 0)
-    end: time = time(9, 0)
+    start: TimeOfDay = time(21, 0)
+    end: TimeOfDay = time(9, 0)
     channels: list[Channel] = Field(default_factory=lambda: [Channel.SMS, Channel.VOICE])
     on_holidays: bool = True  # a public holiday in the contact's country is quiet all day
 

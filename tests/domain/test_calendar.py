@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from followthrough.calendar import (
     BUILTIN_CALENDARS,
+    TIME_PATTERN,
     Calendar,
+    TimeOfDay,
     add_business_time,
     calendars_with,
     local_wall_time,
@@ -135,3 +138,41 @@ class TestPinnedHolidays:
         # RU pinned nothing: 1 January 2024 (a Monday, a Russian holiday) is worked.
         due = add_business_time(found["shop"], datetime(2024, 1, 1, 9, tzinfo=UTC), timedelta(hours=1))
         assert due == datetime(2024, 1, 1, 11, tzinfo=UTC)
+
+
+class TestTimeOfDay:
+    """Quiet hours and other local times of day: "HH:MM" in the data and in the JSON Schema."""
+
+    ADAPTER = TypeAdapter(TimeOfDay)
+
+    @pytest.mark.parametrize(("given", "expected"), [
+        ("21:00", time(21, 0)), ("09:05", time(9, 5)),
+        ("21:00:00", time(21, 0)),  # as policies were stored before
+    ])
+    def test_reads(self, given: str, expected: time) -> None:
+        assert self.ADAPTER.validate_python(given) == expected
+
+    @pytest.mark.parametrize("given", ["21:00:30", "21:00+02:00", "21:00:00Z", "24:00", "9:00", ""])
+    def test_refuses_seconds_offsets_and_nonsense(self, given: str) -> None:
+        with pytest.raises(ValidationError):
+            self.ADAPTER.validate_python(given)
+
+    def test_writes_hh_mm_as_its_schema_says(self) -> None:
+        assert self.ADAPTER.dump_python(time(21, 0), mode="json") == "21:00"
+        assert self.ADAPTER.json_schema() == {
+            "type": "string", "pattern": TIME_PATTERN, "examples": ["21:00"]}
+
+
+class TestCalendarSchema:
+    def test_periods_are_pairs_without_tuple_items(self) -> None:
+        """OpenAPI 3.1 tools refuse ``prefixItems``/array ``items``; a period is a list of two."""
+        week = Calendar.model_json_schema()["properties"]["week"]
+        assert week["additionalProperties"] == {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "string", "pattern": TIME_PATTERN},
+                      "minItems": 2, "maxItems": 2},
+        }
+
+    def test_a_period_of_three_times_is_refused(self) -> None:
+        with pytest.raises(ValidationError):
+            Calendar(name="x", week={"mon": [["09:00", "12:00", "13:00"]]})  # type: ignore[list-item]

@@ -1,0 +1,71 @@
+"""The OpenAPI documents every error as the problem the handlers send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.app import create_app
+from followthrough.settings import Settings
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PUBLIC = {"/healthz", "/v1/definitions/schema", "/v1/webhooks/twilio/sms",
+          "/v1/webhooks/twilio/status", "/u/{token}"}
+
+
+@pytest.fixture
+def openapi(settings: Settings) -> dict[str, Any]:
+    return create_app(settings).openapi()
+
+
+def _operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method.upper(), path, op) for path, ops in openapi["paths"].items()
+            for method, op in ops.items()]
+
+
+def test_every_error_is_a_problem(openapi: dict[str, Any]) -> None:
+    not_problems = [
+        (method, path, status)
+        for method, path, op in _operations(openapi)
+        for status, response in op["responses"].items()
+        if status[0] in "45" and response.get("content") != PROBLEM
+        and (path, status) != ("/healthz", "503")  # the health body, on purpose
+    ]
+    assert not_problems == []
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]
+    assert openapi["components"]["schemas"]["Problem"]["required"] == [
+        "type", "title", "status", "detail", "code", "errors"]
+
+
+def test_authenticated_routes_document_every_refusal(openapi: dict[str, Any]) -> None:
+    missing = {}
+    for method, path, op in _operations(openapi):
+        if path in PUBLIC:
+            continue
+        expected = {"401", "403", "413", "415", "422", "429", "503"}
+        if "{" in path:
+            expected.add("404")
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            expected |= {"400", "409"}
+        if gaps := expected - set(op["responses"]):
+            missing[f"{method} {path}"] = sorted(gaps)
+        if op.get("security") != [{"bearer": []}]:
+            missing[f"{method} {path}"] = ["security: bearer"]
+    assert missing == {}
+    assert openapi["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_public_routes_document_what_they_answer(openapi: dict[str, Any]) -> None:
+    statuses = {f"{method} {path}": sorted(op["responses"])
+                for method, path, op in _operations(openapi) if path in PUBLIC}
+    assert statuses == {
+        "GET /healthz": ["200", "503"],
+        "GET /v1/definitions/schema": ["200"],
+        "POST /v1/webhooks/twilio/sms": ["200", "400", "403", "413", "415", "422", "429", "503"],
+        "POST /v1/webhooks/twilio/status": ["200", "400", "403", "413", "415", "422", "429"],
+        "GET /u/{token}": ["200", "404", "422"],
+        "POST /u/{token}": ["200", "400", "404", "413", "415", "422", "429"],
+    }
+    twiml = openapi["paths"]["/v1/webhooks/twilio/sms"]["post"]["responses"]["200"]["content"]
+    assert twiml == {"application/xml": {"schema": {"type": "string"}}}

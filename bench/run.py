@@ -35,8 +35,9 @@ from bench.stack import Outbox, ProcStats, start_outbox
 from followthrough.devserver import temporal_cli
 
 _TEMPORAL_DB_TEXT = {
-    "file": "SQLite file, default pragmas (`--db-filename`, as `followthrough dev`)",
-    "file-wal": "SQLite file with `--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal`",
+    "file": "SQLite file, default pragmas (`--db-filename`)",
+    "file-wal": "SQLite file with `--sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal`"
+    " (as `make dev` / `followthrough dev` runs it)",
     "memory": "SQLite in memory (no `--db-filename`)",
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -53,9 +54,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--paced-count", type=int, default=100, help="paced enrollments")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a phase may take")
     parser.add_argument(
-        "--temporal-db", choices=sorted(TEMPORAL_DB), default="file",
-        help="Temporal dev server state: a SQLite file as `followthrough dev` runs it (default), "
-        "the same with WAL + synchronous=normal pragmas, or SQLite in memory",
+        "--temporal-db", choices=sorted(TEMPORAL_DB), default="file-wal",
+        help="Temporal dev server state: a SQLite file with WAL + synchronous=normal pragmas as "
+        "`make dev` runs it (default), the same with default pragmas, or SQLite in memory",
+    )
+    parser.add_argument(
+        "--py-spy", metavar="FILE", type=Path, default=None,
+        help="sample the Followthrough worker with py-spy during the burst; collapsed stacks to FILE "
+        "(CPU figures then include the sampler's cost on this machine)",
     )
     parser.add_argument("--log-level", default="WARNING", help="FT_LOG_LEVEL of the API and worker")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
@@ -77,7 +83,16 @@ async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict
         console.log(f"{side.name}: warm-up ({WARM_UP} contacts)")
         await load.warm_up(side, outbox.store, warm, args.concurrency)
         console.log(f"{side.name}: burst of {n}")
+        spy = args.py_spy if side.name == "followthrough" else None
+        if spy is not None:
+            await side.children.spawn(
+                "py-spy", str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                str(side.pids()["worker"]), "--rate", "100", "--format", "raw", "--nonblocking",
+                "--output", str(spy.resolve()),
+            )
         burst = await load.burst(side, outbox.store, many, args.concurrency, args.timeout)
+        if spy is not None:
+            await side.children.stop("py-spy")
         console.log(f"{side.name}: burst done in {burst.last_message_s:.1f} s; paced {p} at {args.paced_rate}/s")
         paced = await load.paced(side, outbox.store, slow, args.paced_rate, args.timeout)
         memory = load.snapshot(side)

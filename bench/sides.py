@@ -62,7 +62,8 @@ def recipients(side: str, group: str, count: int, offset: int) -> list[Recipient
 
 #: ``--temporal-db`` choices -> (state in a file?, extra ``start-dev`` flags).
 TEMPORAL_DB: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "file": (True, ()),  # as `followthrough dev` runs it (devstack.py)
+    "file": (True, ()),  # default pragmas
+    # as `make dev` runs it (devstack.py)
     "file-wal": (True, ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")),
     "memory": (False, ()),
 }
@@ -134,6 +135,8 @@ class FollowthroughSide(Side):
             "FT_TWILIO_AUTH_TOKEN": self.outbox.twilio.auth_token,
             "FT_TWILIO_API_BASE": self.outbox.twilio.base_url,
             "FT_LOG_LEVEL": self.log_level,
+            # The benchmark is one API key sending thousands of writes a minute on purpose.
+            "FT_RATE_LIMIT_WRITES": "1000000/minute",
         }
         # The API migrates and seeds the database; the worker starts once it answers.
         api = await self.children.spawn("api", sys.executable, "cli.py", "api", env=env)

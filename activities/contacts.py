@@ -22,7 +22,7 @@ from followthrough.models.runs import (
 )
 from followthrough.settings import Settings
 from followthrough.store import contacts, timeline
-from followthrough.store.db import session_scope
+from followthrough.store.db import read_scope, session_scope
 
 
 class ContactActivities:
@@ -56,7 +56,7 @@ class ContactActivities:
 
     def _load(self, contact_id: int) -> ContactSnapshot:
         try:
-            with session_scope(self._engine) as session:
+            with read_scope(self._engine) as session:
                 return contacts.snapshot(contacts.get(session, contact_id))
         except NotFound as exc:
             raise ApplicationError(exc.message, type="NotFound", non_retryable=True) from exc

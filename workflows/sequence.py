@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         receive,
         resolve_wait_for,
     )
-    from followthrough.dsl.schema import SequenceDefinition
+    from followthrough.dsl.schema import parsed_definition
     from followthrough.ids import ledger_key
     from followthrough.models.contact import ContactSnapshot
     from followthrough.models.runs import (
@@ -95,7 +95,7 @@ class SequenceWorkflow:
     @workflow.init
     def __init__(self, input: SequenceInput) -> None:
         self._input = input
-        self._definition = SequenceDefinition.model_validate(input.definition)
+        self._definition = parsed_definition(input.definition)
         # Decisions read only pinned holiday dates; a run started before they were pinned has
         # none, and sees no public holidays rather than leaving the sandbox to look them up.
         self._calendars = calendars_with(input.calendars, input.holidays or {})

@@ -6,6 +6,7 @@ references, reachability, loops, expressions and templates are checked in ``vali
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -248,3 +249,24 @@ class SequenceDefinition(_Strict):
 
 
 Definition = SequenceDefinition
+
+
+#: Parsed pinned definitions by their canonical JSON. Workflow code asks for one on every
+#: activation of a run it does not hold in its cache (every replay): validating the document
+#: each time cost more than the decisions. The module is passed through the workflow sandbox,
+#: so all runs share it; the value is immutable (frozen models) and a pure function of the key,
+#: so sharing it is deterministic.
+_PARSED: dict[str, SequenceDefinition] = {}
+_PARSED_MAX = 256
+
+
+def parsed_definition(document: dict[str, Any]) -> SequenceDefinition:
+    """``SequenceDefinition.model_validate(document)``, computed once per distinct document."""
+    key = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    found = _PARSED.get(key)
+    if found is None:
+        found = SequenceDefinition.model_validate(document)
+        if len(_PARSED) >= _PARSED_MAX:  # many versions in one worker: start afresh
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found

@@ -17,6 +17,10 @@ from followthrough.private_files import private_file
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+#: Execution option that marks a read-only unit of work (``read_scope``).
+_READ_ONLY = "followthrough_read_only"
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Build the engine. For SQLite every transaction is ``BEGIN IMMEDIATE``: it takes the write
     lock up front, so two writers never deadlock on a lock upgrade (SQLITE_BUSY that the busy
@@ -43,12 +47,23 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only unit of work (``read_scope``) reads a WAL snapshot: no write lock, so
+            # it neither waits for writers nor makes them wait.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A unit of work that only reads (nothing is committed). On SQLite it takes no write lock
+    (``BEGIN``, not ``BEGIN IMMEDIATE``); it must not write, since a deferred transaction that
+    starts writing can fail with "database is locked" where the busy timeout cannot help."""
+    with Session(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False) as session:
+        yield session
 
 
 @contextmanager

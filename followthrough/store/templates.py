@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from followthrough.rendering import TemplateParts
+from followthrough.store.db import read_scope
 from followthrough.store.tables import TemplateRow, utcnow
 
 
@@ -61,14 +62,14 @@ class DbTemplateSource:
         self._engine = engine
 
     def get(self, channel: str, name: str, locale: str) -> TemplateParts | None:
-        with Session(self._engine) as session:
+        with read_scope(self._engine) as session:
             row = get_row(session, channel, name, locale)
             if row is None:
                 return None
             return TemplateParts(subject=row.subject, text=row.text, html=row.html)
 
     def locales(self, channel: str, name: str) -> list[str]:
-        with Session(self._engine) as session:
+        with read_scope(self._engine) as session:
             query = select(TemplateRow.locale).where(
                 TemplateRow.channel == channel, TemplateRow.name == name
             )

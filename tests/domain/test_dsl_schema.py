@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from followthrough.dsl.loader import schema_errors
-from followthrough.dsl.schema import SequenceDefinition, WaitStep
+from followthrough.dsl.schema import SequenceDefinition, WaitStep, parsed_definition
 
 
 class TestRoundTrip:
@@ -43,3 +44,24 @@ class TestErrorPaths:
     def test_aliases_appear_under_their_own_names(self) -> None:
         _, errors = schema_errors({"name": "s", "steps": [{"id": "i", "type": "if", "condition": "x", "then": "i", "else": 3}]})
         assert [e.path for e in errors] == ["/steps/0/else"]
+
+
+class TestParsedDefinition:
+    """Runs parse their pinned document through a shared cache (workflow activations)."""
+
+    DOCUMENT = {"name": "cached", "steps": [{"id": "w", "type": "wait", "duration": "PT1H"}]}
+
+    def test_the_same_document_is_parsed_once(self) -> None:
+        first = parsed_definition(dict(self.DOCUMENT))
+        again = parsed_definition({"steps": [{"duration": "PT1H", "type": "wait", "id": "w"}], "name": "cached"})
+        assert first is again
+        assert first == SequenceDefinition.model_validate(self.DOCUMENT)
+
+    def test_another_document_is_another_definition(self) -> None:
+        other = {"name": "cached", "steps": [{"id": "w", "type": "wait", "duration": "PT2H"}]}
+        assert parsed_definition(other).steps[0].duration == "PT2H"  # type: ignore[union-attr]
+        assert parsed_definition(self.DOCUMENT).steps[0].duration == "PT1H"  # type: ignore[union-attr]
+
+    def test_an_invalid_document_still_fails(self) -> None:
+        with pytest.raises(ValidationError):
+            parsed_definition({"name": "cached", "steps": []})

@@ -30,4 +30,4 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     runs = RunActivities(deps.engine)
     people = ContactActivities(deps.engine, deps.settings)
     return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
-            people.load_contact, people.set_attribute, people.start_sequence]
+            runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence]

@@ -21,7 +21,7 @@ from followthrough.models.runs import (
     StartSequenceResult,
 )
 from followthrough.settings import Settings
-from followthrough.store import contacts, timeline
+from followthrough.store import contacts, runs, timeline
 from followthrough.store.db import read_scope, session_scope
 
 
@@ -32,7 +32,7 @@ class ContactActivities:
 
     @activity.defn(name="load_contact")
     async def load_contact(self, input: LoadContactInput) -> ContactSnapshot:
-        return await asyncio.to_thread(self._load, input.contact_id)
+        return await asyncio.to_thread(self._load, input)
 
     @activity.defn(name="set_contact_attribute")
     async def set_attribute(self, input: SetAttributeInput) -> ContactSnapshot:
@@ -54,12 +54,16 @@ class ContactActivities:
             return StartSequenceResult(reason=exc.message)
         return StartSequenceResult(run_id=run.id, created=created)
 
-    def _load(self, contact_id: int) -> ContactSnapshot:
-        try:
-            with read_scope(self._engine) as session:
-                return contacts.snapshot(contacts.get(session, contact_id))
-        except NotFound as exc:
-            raise ApplicationError(exc.message, type="NotFound", non_retryable=True) from exc
+    def _load(self, input: LoadContactInput) -> ContactSnapshot:
+        # Step records the run hands over are written whether or not the contact still exists.
+        missing: NotFound | None = None
+        with (session_scope if input.steps else read_scope)(self._engine) as session:
+            runs.record_steps(session, input.steps)
+            try:
+                return contacts.snapshot(contacts.get(session, input.contact_id))
+            except NotFound as exc:
+                missing = exc
+        raise ApplicationError(missing.message, type="NotFound", non_retryable=True) from missing
 
     def _set(self, input: SetAttributeInput) -> ContactSnapshot:
         with session_scope(self._engine) as session:

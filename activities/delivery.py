@@ -24,10 +24,12 @@ from activities.door import Door, Prepared
 from channels.base import PermanentChannelError, TransientChannelError, UnknownOutcomeError
 from channels.registry import ChannelRegistry
 from followthrough.ids import ledger_key
-from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
+from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput, StepRecord
 from followthrough.models.vocab import Channel, LedgerState
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
+from followthrough.store import runs
+from followthrough.store.db import session_scope
 
 T = TypeVar("T")
 
@@ -41,12 +43,15 @@ class DeliveryActivities:
     ) -> None:
         self._door = Door(engine, renderer, settings)
         self._channels = channels
+        self._engine = engine
 
     @activity.defn(name="deliver")
     async def deliver(self, input: DeliverInput) -> DeliverResult:
         key = ledger_key(input.run_id, input.step_id, input.visit)
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []
+        if input.steps:  # the run's unwritten step records (idempotent upserts on a retry)
+            await _with_heartbeat(asyncio.to_thread(self._record_steps, input.steps))
         while True:
             # Heartbeats go on while the transaction waits for the database (SQLite's busy
             # timeout is longer than the heartbeat timeout).
@@ -91,6 +96,10 @@ class DeliveryActivities:
             return await asyncio.to_thread(
                 self._door.sent, input, key, message, receipt, prepared.uncertain_before
             )
+
+    def _record_steps(self, records: list[StepRecord]) -> None:
+        with session_scope(self._engine) as session:
+            runs.record_steps(session, records)
 
     @activity.defn(name="give_up")
     async def give_up(self, input: GiveUpInput) -> LedgerState | None:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from followthrough.calendar import PinnedHolidays, pin_holidays
-from followthrough.models.runs import PinHolidaysInput, RunFinish, StepRecord
+from followthrough.models.runs import PinHolidaysInput, RunFinish, StepRecord, StepRecords
 from followthrough.store import runs, timeline
 from followthrough.store.db import session_scope
 
@@ -20,6 +20,11 @@ class RunActivities:
     @activity.defn(name="record_step")
     async def record_step(self, step: StepRecord) -> None:
         await asyncio.to_thread(self._record_step, step)
+
+    @activity.defn(name="record_steps")
+    async def record_steps(self, records: StepRecords) -> None:
+        """Several step records in one transaction (``lean-bookkeeping``)."""
+        await asyncio.to_thread(self._record_steps, records.steps)
 
     @activity.defn(name="finish_run")
     async def finish_run(self, finish: RunFinish) -> None:
@@ -35,8 +40,13 @@ class RunActivities:
         with session_scope(self._engine) as session:
             runs.record_step(session, step)
 
+    def _record_steps(self, records: list[StepRecord]) -> None:
+        with session_scope(self._engine) as session:
+            runs.record_steps(session, records)
+
     def _finish_run(self, finish: RunFinish) -> None:
         with session_scope(self._engine) as session:
+            runs.record_steps(session, finish.steps)
             run = runs.get(session, finish.run_id)
             was_running = run.ended_at is None
             run = runs.finish(session, finish.run_id, finish.status, finish.reason)

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         SetAttributeInput,
         StartSequenceInput,
         StepRecord,
+        StepRecords,
     )
     from followthrough.models.vocab import LedgerState, RunStatus, StepState
     from workflows._support import (
@@ -88,6 +89,9 @@ PATCH_CANCEL_CLOSES_STEP = "cancel-closes-step"
 #: A long-lived run continues as new at a wait boundary (Temporal's suggestion, or the input's
 #: ``history_limit``), carrying its state.
 PATCH_CONTINUE_AS_NEW = "continue-as-new-at-wait"
+#: Step records are not a local activity each: they are held and written together by the next
+#: activity the run calls anyway (load the contact, deliver, finish), or before the run waits.
+PATCH_LEAN_BOOKKEEPING = "lean-bookkeeping"
 
 
 @workflow.defn
@@ -115,6 +119,9 @@ class SequenceWorkflow:
         #: Waits finished in this run: a continuation first makes progress before it may
         #: continue again (a big input alone can keep Temporal's suggestion on).
         self._waited = 0
+        #: ``lean-bookkeeping``: step records not written yet, and whether the run holds them.
+        self._lean = False
+        self._unwritten: list[StepRecord] = []
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -138,6 +145,7 @@ class SequenceWorkflow:
     @workflow.run
     async def run(self, input: SequenceInput) -> SequenceResult:
         try:
+            self._lean = workflow.patched(PATCH_LEAN_BOOKKEEPING)
             await self._load_contact()
             while True:
                 # Before a decision that may start a wait, keep the state as it is: the
@@ -191,6 +199,7 @@ class SequenceWorkflow:
         """Hand the run to a fresh history: same workflow id, same search attributes (so the
         same run id in our table), same pinned definition, calendars and data. Holiday dates
         are pinned further ahead when the run has outlived most of its pinned years."""
+        await self._write_steps()
         carry = RunCarry(state=state, contact=self._contact, seq=self._seq, current=self._current)
         update: dict[str, object] = {"carry": carry}
         pinned = self._input.holidays
@@ -244,7 +253,7 @@ class SequenceWorkflow:
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
-            deliver_input = deliver_input.model_copy(update={"at": workflow.now()})
+            deliver_input = deliver_input.model_copy(update={"at": workflow.now(), "steps": self._take()})
             state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
             if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
                 # The send ended after the run was cancelled (we waited for its outcome, and
@@ -321,6 +330,7 @@ class SequenceWorkflow:
         delay = until - workflow.now()
         if delay <= timedelta(0):
             return False
+        await self._write_steps()  # what the run shows while it waits
         try:
             await workflow.wait_condition(
                 lambda: interrupted(self._state) or (also is not None and also()),
@@ -379,6 +389,7 @@ class SequenceWorkflow:
                               f"{action.key} = {action.value!r}"))
 
     async def _start(self, action: StartDefinition) -> None:
+        await self._write_steps()
         try:
             result = await workflow.execute_activity_method(
                 ContactActivities.start_sequence,
@@ -413,7 +424,7 @@ class SequenceWorkflow:
         try:
             self._contact = await workflow.execute_local_activity_method(
                 ContactActivities.load_contact,
-                LoadContactInput(contact_id=self._input.contact_id),
+                LoadContactInput(contact_id=self._input.contact_id, steps=self._take()),
                 start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
                 retry_policy=BOOKKEEPING_RETRY,
             )
@@ -428,6 +439,9 @@ class SequenceWorkflow:
             **times,
         )
         self._open = record if state in (StepState.ACTIVE, StepState.DEFERRED) else None
+        if self._lean:
+            self._unwritten.append(record)
+            return
         await workflow.execute_local_activity_method(
             RunActivities.record_step,
             record,
@@ -435,10 +449,25 @@ class SequenceWorkflow:
             retry_policy=BOOKKEEPING_RETRY,
         )
 
+    def _take(self) -> list[StepRecord]:
+        """The step records not written yet, for the activity about to write them."""
+        taken, self._unwritten = self._unwritten, []
+        return taken
+
+    async def _write_steps(self) -> None:
+        """Write the held step records now (``lean-bookkeeping``), if there are any."""
+        if self._unwritten:
+            await workflow.execute_local_activity_method(
+                RunActivities.record_steps,
+                StepRecords(steps=self._take()),
+                start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+
     async def _finish(self, status: RunStatus, reason: str | None) -> None:
         await workflow.execute_local_activity_method(
             RunActivities.finish_run,
-            RunFinish(run_id=self._input.run_id, status=status, reason=reason),
+            RunFinish(run_id=self._input.run_id, status=status, reason=reason, steps=self._take()),
             start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
             retry_policy=BOOKKEEPING_RETRY,
         )

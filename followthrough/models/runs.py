@@ -70,6 +70,9 @@ class DeliverInput(BaseModel):
     #: An ``internal`` notification: the user it goes to. The door reads the address from the
     #: users table; an input never carries an address. None: the message is the contact's.
     to_user_id: int | None = None
+    #: Step records the run has not written yet (``lean-bookkeeping``): the activity writes
+    #: them first, instead of a local activity of their own.
+    steps: list[StepRecord] = Field(default_factory=list)
     #: Set when an input recorded before ``to_user`` existed (a retry, a replayed history)
     #: carried ``to``, an address from the run's data. The address itself is dropped on
     #: reading; the door skips such a message, so it neither reaches that address nor falls
@@ -131,6 +134,14 @@ class RunFinish(BaseModel):
     run_id: str
     status: RunStatus
     reason: str | None = None
+    #: Step records not written yet, written in the same transaction (``lean-bookkeeping``).
+    steps: list[StepRecord] = Field(default_factory=list)
+
+
+class StepRecords(BaseModel):
+    """Step records written together in one transaction (``lean-bookkeeping``)."""
+
+    steps: list[StepRecord]
 
 
 class RunEvent(BaseModel):
@@ -165,6 +176,8 @@ class RunState(BaseModel):
 
 class LoadContactInput(BaseModel):
     contact_id: int
+    #: Step records not written yet, written before the read (``lean-bookkeeping``).
+    steps: list[StepRecord] = Field(default_factory=list)
 
 
 class SetAttributeInput(BaseModel):

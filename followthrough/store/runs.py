@@ -151,6 +151,33 @@ def record_step(session: Session, step: StepRecord) -> None:
     session.flush()
 
 
+def record_steps(session: Session, records: list[StepRecord]) -> None:
+    """``record_step`` for several records in one go (one read of the existing rows, one touch
+    of each run); later records of the same (run id, seq) win, as if written in order."""
+    if not records:
+        return
+    existing: dict[tuple[str, int], RunStep] = {}
+    for run_id in {r.run_id for r in records}:
+        seqs = [r.seq for r in records if r.run_id == run_id]
+        query = select(RunStep).where(RunStep.run_id == run_id, col(RunStep.seq).in_(seqs))
+        existing |= {(row.run_id, row.seq): row for row in session.exec(query)}
+    for step in records:
+        row = existing.get((step.run_id, step.seq))
+        if row is None:
+            row = existing[(step.run_id, step.seq)] = RunStep(
+                run_id=step.run_id, seq=step.seq, step_id=step.step_id, type=step.type, state=step.state)
+        row.step_id, row.type, row.state = step.step_id, step.type, step.state
+        row.started_at, row.finished_at, row.due_at = step.started_at, step.finished_at, step.due_at
+        row.reason = step.reason
+        session.add(row)
+    for run_id in {r.run_id for r in records}:
+        run = session.get(Run, run_id)
+        if run is not None:
+            run.updated_at = utcnow()
+            session.add(run)
+    session.flush()
+
+
 def steps(session: Session, run_id: str) -> list[RunStep]:
     query = select(RunStep).where(RunStep.run_id == run_id).order_by(col(RunStep.seq))
     return list(session.exec(query))

@@ -177,6 +177,34 @@ class TestRecordStep:
         assert after > before
 
 
+class TestRecordSteps:
+    def test_several_records_in_order_later_ones_win(self, any_engine: Engine) -> None:
+        run, _ = claim(any_engine, "k1")
+        first = StepRecord(run_id=run.id, seq=1, step_id="email", type="send", state=StepState.ACTIVE,
+                           started_at=T0)
+        with session_scope(any_engine) as session:
+            runs.record_step(session, first)
+        sent = first.model_copy(update={"state": StepState.SENT, "finished_at": T0 + timedelta(seconds=1)})
+        wait = StepRecord(run_id=run.id, seq=2, step_id="pause", type="wait", state=StepState.ACTIVE,
+                          started_at=T0, due_at=T0 + timedelta(days=1))
+        done = wait.model_copy(update={"state": StepState.DONE, "reason": "1 day"})
+        with session_scope(any_engine) as session:
+            runs.record_steps(session, [sent, wait, done])
+        with session_scope(any_engine) as session:
+            runs.record_steps(session, [sent, wait, done])  # a retried activity
+        with session_scope(any_engine) as session:
+            rows = runs.steps(session, run.id)
+            assert [(r.seq, r.step_id, r.state, r.reason) for r in rows] == [
+                (1, "email", "sent", None), (2, "pause", "done", "1 day")]
+            assert as_utc(rows[0].finished_at) == T0 + timedelta(seconds=1)
+            assert as_utc(rows[1].due_at) == T0 + timedelta(days=1)
+
+    def test_no_records_write_nothing(self, any_engine: Engine) -> None:
+        with session_scope(any_engine) as session:
+            runs.record_steps(session, [])
+            assert session.exec(select(func.count()).select_from(RunStep)).one() == 0
+
+
 class TestListPage:
     def test_newest_first_with_cursor(self, any_engine: Engine) -> None:
         ids = [claim(any_engine, f"k{i}")[0].id for i in range(5)]

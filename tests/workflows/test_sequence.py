@@ -60,3 +60,34 @@ class TestWelcomeSequence:
             ("wait_before_call", "done"), ("welcome_call", "sent"),
         ]
         assert sorted(d.state for d in deliveries) == ["sent", "sent", "sent"]
+
+
+class TestLeanBookkeeping:
+    async def test_step_records_ride_on_the_activities_the_run_calls_anyway(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        """email, wait, sms, wait, call: six local activities (load the contact, write before
+        each wait, load after it, finish) instead of one per step record (fifteen)."""
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        contact_id = _contact(engine, name="Lean Person", email="lean@example.test", phone="+15555550102")
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        async with running_worker(ts_env.client, settings, engine):
+            run, _ = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
+            await ts_env.sleep(timedelta(days=4, minutes=1))
+            handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
+            assert (await handle.result()).status == "completed"
+            history = await handle.fetch_history()
+
+        markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
+                   if e.HasField("marker_recorded_event_attributes")]
+        assert markers.count("core_local_activity") == 6
+        with session_scope(engine) as session:
+            steps = runs.steps(session, run.id)
+        assert [(s.seq, s.step_id, s.state) for s in steps] == [
+            (1, "welcome_email", "sent"), (2, "wait_before_sms", "done"), (3, "followup_sms", "sent"),
+            (4, "wait_before_call", "done"), (5, "welcome_call", "sent"),
+        ]
+        assert all(s.finished_at is not None for s in steps)

@@ -19,7 +19,7 @@ from followthrough.run_watch import watch
 from followthrough.settings import Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
-from followthrough.temporal import connect, missing_search_attributes
+from followthrough.temporal import connect, metrics_runtime, missing_search_attributes
 from workflows import WORKFLOWS
 
 log = get_logger("worker")
@@ -61,7 +61,8 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
     configure_logging(settings.log_level)
-    client = await connect(settings)
+    runtime = metrics_runtime(settings.worker_metrics_bind) if settings.worker_metrics_bind else None
+    client = await connect(settings, runtime)
     missing = await missing_search_attributes(client, settings.temporal_namespace)
     if missing:
         raise SystemExit(

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     workflow_history_limit: int | None = Field(default=None, ge=10)
     #: How often the worker looks for runs whose workflow task keeps failing (seconds).
     run_check_interval: float = Field(default=60.0, gt=0)
+    #: ``host:port`` where the worker serves the Temporal SDK's metrics for Prometheus
+    #: (``/metrics``: workflow task latencies, activity latencies, slots); empty: none.
+    worker_metrics_bind: str = ""
 
     smtp_host: str = ""  # empty: start the dev outbox SMTP server
     smtp_port: int = 25

@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 #: Must stay well under the workflow's delivery heartbeat timeout (workflows/_support.py).
 HEARTBEAT_EVERY = timedelta(seconds=2)
+#: A first attempt still running after this shows its step as under way on the run.
+SHOW_SLOW_SEND_AFTER = timedelta(seconds=1)
 
 
 class DeliveryActivities:
@@ -47,11 +49,23 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver")
     async def deliver(self, input: DeliverInput) -> DeliverResult:
+        # The run's held step records (the step under way) are written only by a slow attempt
+        # or a retry: a quick first attempt leaves them to the run's next write.
+        show = asyncio.ensure_future(self._show_steps(input.steps, activity.info().attempt))
+        try:
+            return await self._deliver(input)
+        finally:
+            show.cancel()
+
+    async def _show_steps(self, steps: list[StepRecord], attempt: int) -> None:
+        if steps:
+            await asyncio.sleep(0 if attempt > 1 else SHOW_SLOW_SEND_AFTER.total_seconds())
+            await asyncio.to_thread(self._record_steps, steps)
+
+    async def _deliver(self, input: DeliverInput) -> DeliverResult:
         key = ledger_key(input.run_id, input.step_id, input.visit)
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []
-        if input.steps:  # the run's unwritten step records (idempotent upserts on a retry)
-            await _with_heartbeat(asyncio.to_thread(self._record_steps, input.steps))
         while True:
             # Heartbeats go on while the transaction waits for the database (SQLite's busy
             # timeout is longer than the heartbeat timeout).

@@ -90,7 +90,7 @@ PATCH_CANCEL_CLOSES_STEP = "cancel-closes-step"
 #: ``history_limit``), carrying its state.
 PATCH_CONTINUE_AS_NEW = "continue-as-new-at-wait"
 #: Step records are not a local activity each: they are held and written together by the next
-#: activity the run calls anyway (load the contact, deliver, finish), or before the run waits.
+#: activity the run calls anyway (load the contact, finish; a retried delivery), or before it waits.
 PATCH_LEAN_BOOKKEEPING = "lean-bookkeeping"
 
 
@@ -253,7 +253,10 @@ class SequenceWorkflow:
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
-            deliver_input = deliver_input.model_copy(update={"at": workflow.now(), "steps": self._take()})
+            # The held records go along (copied, still held): a retried or slow attempt writes
+            # them, so the send shows as under way; a quick one leaves them to the run.
+            deliver_input = deliver_input.model_copy(
+                update={"at": workflow.now(), "steps": list(self._unwritten)})
             state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
             if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
                 # The send ended after the run was cancelled (we waited for its outcome, and

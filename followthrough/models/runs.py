@@ -70,8 +70,8 @@ class DeliverInput(BaseModel):
     #: An ``internal`` notification: the user it goes to. The door reads the address from the
     #: users table; an input never carries an address. None: the message is the contact's.
     to_user_id: int | None = None
-    #: Step records the run has not written yet (``lean-bookkeeping``): the activity writes
-    #: them first, instead of a local activity of their own.
+    #: Step records the run has not written yet (``lean-bookkeeping``): a retried or slow
+    #: (> 1 s) attempt writes them, so the send shows as under way; the run writes them later.
     steps: list[StepRecord] = Field(default_factory=list)
     #: Set when an input recorded before ``to_user`` existed (a retry, a replayed history)
     #: carried ``to``, an address from the run's data. The address itself is dropped on

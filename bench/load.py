@@ -17,6 +17,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def bucket_percentile(buckets: dict[float, float], q: float) -> float | None:
+    """The upper bound of the histogram bucket holding the ``q``-th percentile (None: empty;
+    ``inf``: beyond the last finite bound)."""
+    total = buckets.get(math.inf, 0.0)
+    if total <= 0:
+        return None
+    return next(le for le in sorted(buckets) if buckets[le] >= q / 100 * total)
+
+
 def snapshot(side: Side) -> dict[str, ProcStats]:
     return {name: proc_stats(pid) for name, pid in side.pids().items()}
 
@@ -29,6 +38,8 @@ class Burst:
     closed_s: float  # first request sent -> no workflow running on the side's task queue
     duplicates: int
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per process in the phase
+    #: Workflow task execution latency in the phase (SDK histogram: upper bound ms -> count).
+    task_buckets: dict[float, float] | None = None
 
     @property
     def throughput(self) -> float:
@@ -79,6 +90,7 @@ async def burst(
     """Enroll everyone at once (``concurrency`` requests in flight); wait for 2N messages."""
     store.reset()
     before = snapshot(side)
+    buckets_before = await side.task_latency_buckets()
     t0 = time.time()
     await _enroll_all(side, people, concurrency)
     enrolled = time.time()
@@ -86,10 +98,15 @@ async def burst(
     await _until_idle(side, limit_s)
     closed = time.time()
     after = snapshot(side)
+    buckets_after = await side.task_latency_buckets()
+    task_buckets = None
+    if buckets_before is not None and buckets_after is not None:
+        task_buckets = {le: n - buckets_before.get(le, 0.0) for le, n in buckets_after.items()}
     return Burst(
         n=len(people), enroll_s=enrolled - t0, last_message_s=store.last_at - t0,
         closed_s=closed - t0, duplicates=store.duplicates,
         cpu_s={name: after[name].cpu_s - before[name].cpu_s for name in after},
+        task_buckets=task_buckets,
     )
 
 

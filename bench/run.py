@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import platform
 import secrets
@@ -29,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import load
-from bench.load import Burst, Paced, percentile
+from bench.load import Burst, Paced, bucket_percentile, percentile
 from bench.sides import TEMPORAL_DB, BaselineSide, FollowthroughSide, Side, recipients
 from bench.stack import Outbox, ProcStats, start_outbox
 from followthrough.devserver import temporal_cli
@@ -42,6 +43,8 @@ _TEMPORAL_DB_TEXT = {
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 WARM_UP = 10
+#: What the SDK logs when a workflow task ran too long (issue 9: none may appear).
+EXCEEDED = "Workflow task duration exceeded"
 SETUP_CONCURRENCY = 10
 console = Console()
 
@@ -98,7 +101,7 @@ async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict
         memory = load.snapshot(side)
     finally:
         await side.aclose()
-    return {"burst": burst, "paced": paced, "memory": memory}
+    return {"burst": burst, "paced": paced, "memory": memory, "exceeded": side.log_count(EXCEEDED)}
 
 
 def _machine() -> str:
@@ -147,6 +150,13 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         row("burst: worker CPU (s)", cpu(fb, "worker"), cpu(bb, "baseline-worker"), ".1f"),
         row("burst: worker CPU per message (ms)", cpu(fb, "worker") * 1000 / n2,  # type: ignore[operator]
             cpu(bb, "baseline-worker") * 1000 / n2, ".2f"),  # type: ignore[operator]
+        row("burst: workflow task execution p99 (ms, SDK histogram bucket bound)",
+            bucket_percentile(fb.task_buckets, 99) if fb.task_buckets else None, None, ".0f", ratio=False),
+        row("burst: workflow task execution p50 (ms, SDK histogram bucket bound)",
+            bucket_percentile(fb.task_buckets, 50) if fb.task_buckets else None, None, ".0f", ratio=False),
+        row("burst: workflow tasks executed", fb.task_buckets.get(math.inf) if fb.task_buckets else None,
+            None, ".0f", ratio=False),
+        row(f'worker log: "{EXCEEDED}" lines', ft["exceeded"], base["exceeded"], "d", ratio=False),  # type: ignore[arg-type]
         row("burst: Temporal server CPU (s)", cpu(fb, "temporal-followthrough"), cpu(bb, "temporal-baseline"), ".1f"),
         row("burst: API CPU (s)", cpu(fb, "api"), None, ".1f", ratio=False),
         row("paced: achieved rate (enrollments/s)", fp.rate, bp.rate, ".2f", ratio=False),

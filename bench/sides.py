@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,9 @@ def recipients(side: str, group: str, count: int, offset: int) -> list[Recipient
     ]
 
 
+_TASK_BUCKET = re.compile(
+    r'^temporal_workflow_task_execution_latency(?:_milliseconds)?_bucket\{.*le="(?P<le>[^"]+)"\} (?P<count>\S+)$')
+
 #: ``--temporal-db`` choices -> (state in a file?, extra ``start-dev`` flags).
 TEMPORAL_DB: dict[str, tuple[bool, tuple[str, ...]]] = {
     "file": (True, ()),  # default pragmas
@@ -85,6 +89,15 @@ class Side:
     def pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self.children.procs.items()}
 
+    async def task_latency_buckets(self) -> dict[float, float] | None:
+        """The worker's workflow task execution latency histogram (cumulative counts by upper
+        bound in ms, every label set summed), when the side exposes SDK metrics."""
+        return None
+
+    def log_count(self, text: str) -> int | None:
+        """Lines of the worker's log containing ``text`` (None: not known for this side)."""
+        return None
+
     async def running(self) -> int:
         query = f'TaskQueue="{self.task_queue}" AND ExecutionStatus="Running"'
         return (await self.client.count_workflows(query)).count
@@ -107,6 +120,7 @@ class FollowthroughSide(Side):
         self.children = Children(work)
         self.contact_ids: dict[str, int] = {}
         self.http: httpx.AsyncClient | None = None
+        self.metrics_bind = f"127.0.0.1:{free_port()}"
 
     async def start(self, concurrency: int) -> None:
         db_file, extra = TEMPORAL_DB[self.temporal_db]
@@ -135,6 +149,7 @@ class FollowthroughSide(Side):
             "FT_TWILIO_AUTH_TOKEN": self.outbox.twilio.auth_token,
             "FT_TWILIO_API_BASE": self.outbox.twilio.base_url,
             "FT_LOG_LEVEL": self.log_level,
+            "FT_WORKER_METRICS_BIND": self.metrics_bind,
             # The benchmark is one API key sending thousands of writes a minute on purpose.
             "FT_RATE_LIMIT_WRITES": "1000000/minute",
         }
@@ -193,6 +208,21 @@ class FollowthroughSide(Side):
             self.contact_ids[person.email] = response.json()["id"]
 
         await asyncio.gather(*(create(p) for p in people))
+
+    async def task_latency_buckets(self) -> dict[float, float] | None:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://{self.metrics_bind}/metrics")).text
+        buckets: dict[float, float] = {}
+        for line in text.splitlines():
+            match = _TASK_BUCKET.match(line)
+            if match:
+                bound = float(match["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + float(match["count"])
+        return buckets
+
+    def log_count(self, text: str) -> int | None:
+        log = self.work / "worker.log"
+        return log.read_text(errors="replace").count(text) if log.exists() else 0
 
     async def enroll(self, person: Recipient) -> None:
         response = await self.http.post(  # type: ignore[union-attr]

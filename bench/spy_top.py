@@ -40,10 +40,11 @@ def top(lines: list[str], n: int, match: str | None) -> tuple[int, list[tuple[st
     total = 0
     for line in lines:
         stack, _, count_text = line.rstrip().rpartition(" ")
-        if not stack or not count_text.isdigit():
+        if not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_name(f) for f in stack.split(";")[1:]]  # the first entry is the thread
+        # A sample with no Python frame: a native thread (the SDK core's Rust runtime).
+        frames = [_name(f) for f in stack.split(";") if f] or ["(no Python frame: native threads)"]
         total += count
         for name in set(frames):
             inclusive[name] += count
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--match", default=None, help="only functions whose name or file contains this")
     args = parser.parse_args(argv)
-    total, rows = top(args.file.read_text().splitlines(), args.top, args.match)
+    # split("\n"), not splitlines(): frame names may contain other line-break characters.
+    total, rows = top(args.file.read_text().split("\n"), args.top, args.match)
     print(f"{total} samples")
     print("| function | inclusive % | self % |\n|---|---:|---:|")
     for name, incl, own in rows:

@@ -67,9 +67,17 @@ class _EnvChildren(Children):
     def __init__(self, log_dir: Path, extra: dict[str, str]) -> None:
         super().__init__(log_dir)
         self.extra = extra
+        self.specs: dict[str, tuple[tuple[str, ...], dict[str, str] | None]] = {}
 
     async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-        return await super().spawn(name, *argv, env=None if env is None else {**env, **self.extra})
+        env = None if env is None else {**env, **self.extra}
+        self.specs[name] = (argv, env)
+        return await super().spawn(name, *argv, env=env)
+
+    async def respawn(self, name: str) -> None:
+        """Start ``name`` again as it was first started."""
+        argv, env = self.specs[name]
+        await self.spawn(name, *argv, env=env)
 
 
 class BatchSide(FollowthroughSide):
@@ -121,6 +129,8 @@ class BatchSide(FollowthroughSide):
 
 async def _quiet_worker(side: BatchSide, limit_s: float = 300) -> None:
     """Until the worker used under 0.05 CPU-s in the last second (its backlog is done)."""
+    if "worker" not in side.pids():
+        return  # stopped for the rate phase (--stop-worker)
     pid = side.pids()["worker"]
     deadline = time.monotonic() + limit_s
     before = proc_stats(pid).cpu_s
@@ -136,7 +146,9 @@ def _cpu(before: dict[str, ProcStats], after: dict[str, ProcStats]) -> dict[str,
     return {name: after[name].cpu_s - before[name].cpu_s for name in after}
 
 
-async def rate_phase(side: BatchSide, n: int) -> dict[str, Any]:
+async def rate_phase(side: BatchSide, n: int, stop_worker: bool) -> dict[str, Any]:
+    if stop_worker:  # the door alone: API and Temporal, no workflow task run meanwhile
+        await side.children.stop("worker")
     serial = await asyncio.to_thread(side.add_contacts, "serial", n)
     singles = await asyncio.to_thread(side.add_contacts, "single", n)
     batched = await asyncio.to_thread(side.add_contacts, "batch", n)
@@ -168,6 +180,12 @@ async def rate_phase(side: BatchSide, n: int) -> dict[str, Any]:
     await _quiet_worker(side)
     batch_cpu = _cpu(before, snapshot(side))
     console.log(f"batch: {n} in {batch_s:.1f} s")
+    if stop_worker:
+        assert isinstance(side.children, _EnvChildren)
+        await side.children.respawn("worker")
+        await asyncio.sleep(5)
+        await _quiet_worker(side, 900)
+        console.log("worker restarted and idle again")
     return {"n": n, "serial_s": serial_s, "single_s": single_s, "batch_s": batch_s, "single_cpu": single_cpu,
             "batch_cpu": batch_cpu}
 
@@ -203,7 +221,10 @@ def _markdown(args: argparse.Namespace, rate: dict[str, Any] | None, seg: dict[s
         f"({' '.join(TEMPORAL_DB[args.temporal_db][1]) or 'default pragmas'})",
         "- Followthrough: `cli.py api` + `cli.py worker`, CRM DB SQLite (WAL), FT_LOG_LEVEL=WARNING, "
         "FT_RATE_LIMIT_WRITES raised for the single calls",
+        "- Worker during the rate phase: " + ("stopped (restarted before the segment)"
+                                               if args.stop_worker else "running"),
         f"- Command: `python -m bench.batch --contacts {n} --segment {args.segment} "
+        + ("--stop-worker " if args.stop_worker else "") +
         f"--temporal-db {args.temporal_db}` (whole run {took:.0f} s)",
     ]
     if rate:
@@ -270,7 +291,7 @@ async def _main(args: argparse.Namespace) -> int:
         warm = await asyncio.to_thread(side.add_contacts, "warm", 10)
         await asyncio.gather(*(side.enroll_one("bench_welcome", c) for c in warm))
         await outbox.store.wait_for(10, 120, side.children)
-        rate = await rate_phase(side, args.contacts) if args.contacts else None
+        rate = await rate_phase(side, args.contacts, args.stop_worker) if args.contacts else None
         seg = await segment_phase(side, outbox, args.segment, args.timeout) if args.segment else None
     except BaseException:
         console.print(f"[red]benchmark failed[/red]; logs in {work}")
@@ -292,6 +313,8 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.batch", description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1000, help="enrollments each way (0: skip)")
+    parser.add_argument("--stop-worker", action="store_true",
+                        help="stop the worker during the rate phase (measure the API and Temporal alone)")
     parser.add_argument("--segment", type=int, default=0, help="contacts of the segment run (0: skip)")
     parser.add_argument("--temporal-db", choices=sorted(TEMPORAL_DB), default="file-wal")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds the segment may take")

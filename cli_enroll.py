@@ -148,8 +148,15 @@ def _stream(client: httpx.Client, name: str, body: dict[str, Any]) -> Iterator[d
             response.read()
             raise BatchRefused(_problem_line(response))
         for line in response.iter_lines():
-            if line.strip():
-                yield json.loads(line)
+            if not line.strip():
+                continue
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict):
+                raise BatchRefused(f"the API's answer is not one JSON object a line: {line[:80]!r}")
+            yield answer
 
 
 def _problem_line(response: httpx.Response) -> str:
@@ -178,9 +185,12 @@ def enroll_rows(client: httpx.Client, name: str, rows: list[Row], data: dict[str
             for answer in _stream(client, name, body):
                 if "summary" in answer:
                     continue
-                row = batch[answer["index"]]
-                answered.add(answer["index"])
-                outcome = answer["outcome"]
+                index, outcome = answer.get("index"), answer.get("outcome")
+                if not isinstance(index, int) or not 0 <= index < len(batch) or index in answered \
+                        or outcome not in ("created", "existing", "failed"):
+                    raise BatchRefused(f"the API's answer has a line this batch cannot have: {answer}")
+                row = batch[index]
+                answered.add(index)
                 if outcome == "failed":
                     problem = answer.get("problem") or {}
                     tally.failures.append((row.line, row.label, str(problem.get("status", "")),

@@ -144,3 +144,27 @@ class TestBadInput:
         code, _, err = invoke("welcome_sequence", "--file", str(path))
         assert code == 2
         assert f"cannot reach the API at http://127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+class TestOddAnswers:
+    @pytest.mark.parametrize(("body", "expected"), [
+        ("<html>a proxy page</html>\n", "the API's answer is not one JSON object a line: '<html>a proxy page</html>'"),
+        ('{"index": 5, "outcome": "created"}\n', "the API's answer has a line this batch cannot have"),
+    ])
+    def test_an_answer_that_is_not_the_batch_stream_is_one_clear_line(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, expected: str
+    ) -> None:
+        from fastapi import FastAPI
+        from fastapi.responses import PlainTextResponse
+
+        odd = FastAPI()
+
+        @odd.post("/v1/sequences/{name}/enrollments/batch")
+        def answer(name: str) -> PlainTextResponse:
+            return PlainTextResponse(body)
+
+        monkeypatch.setattr(cli_enroll, "api_client", lambda url, key: TestClient(odd, base_url=url))
+        path = csv_file(tmp_path, "contact_id\n1\n")
+        code, _, err = invoke("welcome_sequence", "--file", str(path))
+        assert code == 1
+        assert expected in err and "Traceback" not in err

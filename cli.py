@@ -1,5 +1,5 @@
 """The `followthrough` command: dev | worker | api | outbox list | definitions validate|apply |
-db upgrade."""
+db upgrade | enroll."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli_enroll import enroll_command
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.settings import MissingSecret, Settings
 
@@ -326,6 +327,10 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(make_engine(settings.resolved_database_url))
     print(f"database at {settings.resolved_database_url.split('@')[-1]} is up to date")
+
+
+# `followthrough enroll NAME --file contacts.csv`: its own module (cli_enroll.py).
+app.command("enroll")(enroll_command)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,6 +17,7 @@ from sqlmodel import SQLModel
 from followthrough.settings import PROJECT_ROOT
 from followthrough.store import tables  # noqa: F401 - registers the tables on the metadata
 from followthrough.store.db import alembic_config, at_head, make_engine, migration_heads, upgrade
+from tests.support import postgres
 
 TABLES = {"alembic_version", *SQLModel.metadata.tables}
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -71,6 +73,16 @@ class TestAtHead:
         upgrade(engine)
         assert at_head(engine) is True
         engine.dispose()
+
+    def test_a_fresh_postgresql_database_is_not_at_head(self) -> None:
+        if not postgres.reachable():
+            pytest.skip(f"PostgreSQL is not reachable at {postgres.ADMIN_URL}")
+        with postgres.temporary_database() as url:
+            engine = make_engine(url)
+            assert at_head(engine) is False  # no alembic_version table: an error, caught
+            upgrade(engine)
+            assert at_head(engine) is True
+            engine.dispose()
 
     def test_a_database_one_revision_behind_is_upgraded(self, any_engine: Engine) -> None:
         config = alembic_config(any_engine.url.render_as_string(hide_password=False))

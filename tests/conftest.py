@@ -245,7 +245,8 @@ _POSTGRES: dict[str, object] = {"server": None, "passed": 0, "failed": 0}
 
 
 def _uses_postgres(item: pytest.Item) -> bool:
-    return bool(getattr(item, "ft_postgres", False)) or "postgres_url" in getattr(item, "fixturenames", ())
+    names = getattr(item, "fixturenames", ())
+    return bool(getattr(item, "ft_postgres", False)) or "postgres_url" in names or "postgres_admin_url" in names
 
 
 @pytest.hookimpl(wrapper=True)

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -74,10 +73,8 @@ class TestAtHead:
         assert at_head(engine) is True
         engine.dispose()
 
-    def test_a_fresh_postgresql_database_is_not_at_head(self) -> None:
-        if not postgres.reachable():
-            pytest.skip(f"PostgreSQL is not reachable at {postgres.ADMIN_URL}")
-        with postgres.temporary_database() as url:
+    def test_a_fresh_postgresql_database_is_not_at_head(self, postgres_admin_url: str) -> None:
+        with postgres.temporary_database(postgres_admin_url) as url:
             engine = make_engine(url)
             assert at_head(engine) is False  # no alembic_version table: an error, caught
             upgrade(engine)

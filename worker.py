@@ -26,6 +26,10 @@ log = get_logger("worker")
 
 #: SIGINT/SIGTERM let in-flight activities finish (a send in progress is delivered once).
 GRACEFUL_SHUTDOWN = timedelta(seconds=25)
+#: Heartbeats reach Temporal at least this often (the SDK's default is 80 % of the heartbeat
+#: timeout): a cancellation reaches a running activity within seconds, and a long heartbeat
+#: timeout (workflows/_support.py) is room for a loaded worker, not a slower heartbeat.
+HEARTBEAT_THROTTLE = timedelta(seconds=3)
 
 
 def build_deps(settings: Settings) -> ActivityDeps:
@@ -55,6 +59,7 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
 
 

@@ -134,6 +134,8 @@ class FollowthroughSide(Side):
             "FT_TWILIO_AUTH_TOKEN": self.outbox.twilio.auth_token,
             "FT_TWILIO_API_BASE": self.outbox.twilio.base_url,
             "FT_LOG_LEVEL": self.log_level,
+            # One admin key enrolls everyone: the per-key write limit would throttle the burst.
+            "FT_RATE_LIMIT_WRITES": "1000000/minute",
         }
         # The API migrates and seeds the database; the worker starts once it answers.
         api = await self.children.spawn("api", sys.executable, "cli.py", "api", env=env)

@@ -77,7 +77,7 @@ class DeliveryActivities:
             try:
                 receipt = await _with_heartbeat(self._send(message, prepared.deadline))
             except TransientChannelError as exc:
-                await asyncio.to_thread(self._door.retrying, key, exc)
+                await _with_heartbeat(asyncio.to_thread(self._door.retrying, key, exc))
                 activity.logger.warning("transient channel error: %s", exc, extra=log)
                 raise ApplicationError(
                     f"{message.channel} transient error: {exc}",
@@ -86,14 +86,14 @@ class DeliveryActivities:
                 ) from exc
             except PermanentChannelError as exc:
                 activity.logger.info("permanent channel error: %s", exc, extra=log)
-                result = await asyncio.to_thread(self._door.failed, input, key, message, exc)
+                result = await _with_heartbeat(asyncio.to_thread(self._door.failed, input, key, message, exc))
                 failed.append(message.channel)
                 if not _more_channels(input, failed):
                     return result
                 continue  # the step's fallback channels, decided afresh by the policy
             except UnknownOutcomeError as exc:
                 activity.logger.warning("outcome unknown: %s", exc, extra=log)
-                result, resend = await asyncio.to_thread(self._door.uncertain, input, key, str(exc))
+                result, resend = await _with_heartbeat(asyncio.to_thread(self._door.uncertain, input, key, str(exc)))
                 if resend:
                     raise ApplicationError(
                         f"{message.channel} outcome unknown, will resend: {exc}",
@@ -101,9 +101,10 @@ class DeliveryActivities:
                     ) from exc
                 return result
             activity.logger.info("sent", extra=log)
-            return await asyncio.to_thread(
+            # Recording may wait for the database (a busy SQLite): heartbeats go on meanwhile.
+            return await _with_heartbeat(asyncio.to_thread(
                 self._door.sent, input, key, message, receipt, prepared.uncertain_before
-            )
+            ))
 
     async def _send(self, message: OutboundMessage, deadline: datetime | None) -> SendReceipt:
         """The provider call, ended in time for this attempt to record its outcome before its
@@ -134,8 +135,8 @@ def _more_channels(input: DeliverInput, failed: list[Channel]) -> bool:
 
 
 async def _with_heartbeat(call: Awaitable[T]) -> T:
-    """Heartbeat while the provider call runs, so a worker that dies mid-call is noticed within
-    the heartbeat timeout instead of the whole start-to-close timeout.
+    """Heartbeat while a call runs (the provider's, or a wait for the database), so a worker
+    that dies mid-call is noticed within the heartbeat timeout instead of the start-to-close.
 
     A cancellation (the run was cancelled; it reaches us with a heartbeat's answer) does not cut
     the call off: a message on the wire cannot be taken back, and a call abandoned mid-way

@@ -451,3 +451,23 @@ class TestAttemptInFlight:
             assert (retry.result.state, retry.result.reason) == (
                 LedgerState.UNCERTAIN, "attempt interrupted; outcome unknown")
             assert _row_state(engine, key)[:3] == ("uncertain", 1, "attempt interrupted; outcome unknown")
+
+    def test_a_row_claimed_before_deadlines_counts_two_minutes_from_its_last_update(self, clocked) -> None:  # type: ignore[no-untyped-def]
+        from followthrough.store.db import as_utc
+
+        door, engine, clock = clocked
+        inp = _input(_contact(engine), "run_old_p", Channel.EMAIL, Category.MARKETING)
+        assert door.prepare(inp, "run_old_p:s:1", NOON, []).message is not None
+        with session_scope(engine) as session:  # as migration 0010 leaves an older pending row
+            row = ledger.get_by_key(session, "run_old_p:s:1")
+            row.attempt_deadline = None  # type: ignore[union-attr]
+            session.add(row)
+            updated = as_utc(row.updated_at)  # type: ignore[union-attr]
+        assert updated is not None
+        clock.at = updated + timedelta(seconds=119)
+        with pytest.raises(ApplicationError) as raised:
+            door.prepare(inp, "run_old_p:s:1", NOON, [])
+        assert (raised.value.type, raised.value.next_retry_delay) == ("AttemptInFlight", timedelta(seconds=1))
+        clock.at = updated + timedelta(seconds=120)
+        late = door.prepare(inp, "run_old_p:s:1", NOON, [])
+        assert late.result is not None and late.result.state == LedgerState.UNCERTAIN

@@ -33,8 +33,10 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen mypy followthrough
 
+# Both exit non-zero on any duplicate message (the load test: 1,000 contacts, CPU burners).
 bench: install
 	$(UV) run --frozen python -m bench.run
+	$(UV) run --frozen python -m bench.contention
 
 clean:
 	rm -rf .venv .tools .pytest_cache

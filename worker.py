@@ -30,6 +30,10 @@ log = get_logger("worker")
 
 #: SIGINT/SIGTERM let in-flight activities finish (a send in progress is delivered once).
 GRACEFUL_SHUTDOWN = timedelta(seconds=25)
+#: Heartbeats reach Temporal at least this often (the SDK's default is 80 % of the heartbeat
+#: timeout): a cancellation reaches a running activity within seconds, and a long heartbeat
+#: timeout (workflows/_support.py) is room for a loaded worker, not a slower heartbeat.
+HEARTBEAT_THROTTLE = timedelta(seconds=3)
 #: What the build id hashes: the code the worker runs, and the locked dependency versions.
 BUILD_SOURCES = ("workflows", "activities", "channels", "followthrough", "uv.lock")
 
@@ -46,6 +50,7 @@ def build_id() -> str:
             digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return "followthrough-" + digest.hexdigest()[:20]
+
 
 
 def build_deps(settings: Settings) -> ActivityDeps:
@@ -76,6 +81,7 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         build_id=build_id(),
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
 
 

@@ -1,26 +1,33 @@
 """The `followthrough` command: dev | worker | api | outbox list | definitions validate|apply |
-db upgrade."""
+db upgrade | enroll."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 if __package__ in (None, ""):  # run as a script (`python cli.py`): make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli_enroll import enroll_command
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.settings import MissingSecret, Settings
+
+if TYPE_CHECKING:
+    import httpx
+
+# Each command imports what only it needs (the worker, FastAPI and uvicorn, httpx, Alembic),
+# so `followthrough worker` starts without the API's or the HTTP client's imports (issue 9).
 
 app = typer.Typer(help="Followthrough: durable CRM follow-through on Temporal.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The dev outbox.", no_args_is_help=True)
@@ -72,6 +79,17 @@ def dev() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker against the configured Temporal (FT_TEMPORAL_ADDRESS)."""
+    # No cyclic GC while the worker's modules load (a fifth of their CPU, and the restarted
+    # worker heals nothing until it polls); run_worker freezes what start-up built and turns
+    # the GC back on once it polls.
+    gc.disable()
+    try:
+        _run_worker()
+    finally:
+        gc.enable()
+
+
+def _run_worker() -> None:
     from worker import run_worker
 
     settings = _settings()
@@ -191,6 +209,8 @@ def definitions_apply(
 ) -> None:
     """Save definition files through the API and publish them (idempotent: an unchanged file
     makes no new version). Prints name, version, created, active; exits 1 on any failure."""
+    import httpx
+
     from followthrough.bootstrap import definition_files
 
     paths = definition_files(target)
@@ -255,6 +275,8 @@ def definitions_preview(
 ) -> None:
     """What will happen to this contact: every step with its planned time and every message
     rendered in the contact's language. Nothing is sent or written."""
+    import httpx
+
     body: dict[str, object] = {}
     try:
         body["data"] = json.loads(data)
@@ -299,6 +321,8 @@ def definitions_preview(
 
 def api_client(base_url: str, api_key: str) -> httpx.Client:
     """The HTTP client of the commands that talk to the API (tests replace it)."""
+    import httpx
+
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     return httpx.Client(base_url=base_url, headers=headers, timeout=30)
 
@@ -326,6 +350,10 @@ def db_upgrade() -> None:
     settings = _settings()
     upgrade(make_engine(settings.resolved_database_url))
     print(f"database at {settings.resolved_database_url.split('@')[-1]} is up to date")
+
+
+# `followthrough enroll NAME --file contacts.csv`: its own module (cli_enroll.py).
+app.command("enroll")(enroll_command)
 
 
 def main() -> None:

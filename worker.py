@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import hashlib
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import cache
 
+import temporalio
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -16,7 +20,7 @@ from channels.registry import build_channels
 from followthrough.logging import configure_logging, get_logger
 from followthrough.rendering import Renderer
 from followthrough.run_watch import watch
-from followthrough.settings import Settings
+from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
 from followthrough.temporal import connect, metrics_runtime, missing_search_attributes
@@ -26,6 +30,27 @@ log = get_logger("worker")
 
 #: SIGINT/SIGTERM let in-flight activities finish (a send in progress is delivered once).
 GRACEFUL_SHUTDOWN = timedelta(seconds=25)
+#: Heartbeats reach Temporal at least this often (the SDK's default is 80 % of the heartbeat
+#: timeout): a cancellation reaches a running activity within seconds, and a long heartbeat
+#: timeout (workflows/_support.py) is room for a loaded worker, not a slower heartbeat.
+HEARTBEAT_THROTTLE = timedelta(seconds=3)
+#: What the build id hashes: the code the worker runs, and the locked dependency versions.
+BUILD_SOURCES = ("workflows", "activities", "channels", "followthrough", "uv.lock")
+
+
+@cache
+def build_id() -> str:
+    """The worker's build id: a hash of our sources, uv.lock and the SDK version (a few ms).
+    Without one the SDK hashes the bytecode of every loaded module (~1,600), which cost each
+    start 0.15 s, and 3.5 s where no bytecode is cached (PYTHONDONTWRITEBYTECODE): issue 9."""
+    digest = hashlib.sha256(temporalio.__version__.encode())
+    for name in BUILD_SOURCES:
+        root = PROJECT_ROOT / name
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root] if root.exists() else []:
+            digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return "followthrough-" + digest.hexdigest()[:20]
+
 
 
 def build_deps(settings: Settings) -> ActivityDeps:
@@ -55,11 +80,27 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         activity_executor=ThreadPoolExecutor(max_workers=16),
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        build_id=build_id(),
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
 
 
+async def _prepare_channels(deps: ActivityDeps) -> None:
+    """Build the deferred channel senders (Twilio SDK imports) off the event loop once the
+    worker polls, so the first SMS does not import them on it; a failure here is retried by
+    the first send that needs the sender, so it is only logged."""
+    try:
+        await asyncio.to_thread(deps.channels.prepare)
+    except Exception as exc:
+        log.warning("channel senders not built ahead", error=str(exc))
+
+
 async def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    """Run until SIGINT/SIGTERM, then shut down gracefully.
+
+    A restarted worker heals the runs a crash left behind only once it polls, so everything
+    before ``async with worker`` is kept short (issue 9: process start -> polling within 1.5 s,
+    ``bench/startup.py``); what can wait (the Twilio senders) is done after."""
     configure_logging(settings.log_level)
     runtime = metrics_runtime(settings.worker_metrics_bind) if settings.worker_metrics_bind else None
     client = await connect(settings, runtime)
@@ -77,12 +118,18 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", task_queue=settings.task_queue, temporal=settings.resolved_temporal_address)
     async with worker:
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.resolved_temporal_address)
+        # cli.worker() turned the cyclic GC off for the imports (a fifth of their CPU);
+        # what start-up built lives as long as the process, so it leaves the GC's view.
+        gc.freeze()
+        gc.enable()
+        prepared = asyncio.create_task(_prepare_channels(deps))
         # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
         watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))
         await stop.wait()
         watcher.cancel()
+        await prepared
         log.info("worker stopping: letting in-flight activities finish")
     await deps.channels.aclose()
     log.info("worker stopped")

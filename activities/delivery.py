@@ -5,8 +5,11 @@ never re-runs the policy nor counts against a cap); lock the contact, apply cons
 suppression and the contact policy, and store the decision on the ledger row in the same
 transaction that claims it; render for the contact's locale; commit the attempt as ``pending``;
 call the channel; record the outcome. "Not now" goes back to the workflow as ``deferred``.
-A ``pending`` row found by a later attempt means a worker died mid-call: it becomes
-``uncertain`` and the category's delivery policy decides whether it is sent again.
+A ``pending`` row found by a later attempt whose deadline has passed means an attempt ended
+without recording its outcome: it becomes ``uncertain`` and the category's delivery policy decides
+whether it is sent again. Before its deadline the earlier attempt may still be sending (a busy
+worker late with its heartbeats, retried by Temporal): the retry backs off (``AttemptInFlight``)
+and, once that attempt has recorded its outcome, returns it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.door import Door, Prepared
-from channels.base import PermanentChannelError, TransientChannelError, UnknownOutcomeError
+from activities.door import ATTEMPT_MARGIN, Door, Prepared
+from channels.base import (
+    OutboundMessage,
+    PermanentChannelError,
+    SendReceipt,
+    TransientChannelError,
+    UnknownOutcomeError,
+)
 from channels.registry import ChannelRegistry
 from followthrough.ids import ledger_key
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput, StepRecord
@@ -37,6 +46,9 @@ T = TypeVar("T")
 HEARTBEAT_EVERY = timedelta(seconds=2)
 #: A first attempt still running after this shows its step as under way on the run.
 SHOW_SLOW_SEND_AFTER = timedelta(seconds=1)
+#: Of ``ATTEMPT_MARGIN``, what stays for recording the outcome after the provider call: the call
+#: is cut off (an unknown outcome) if it runs into it, and not started if the claim left less.
+RECORD_RESERVE = ATTEMPT_MARGIN / 2
 
 
 class DeliveryActivities:
@@ -66,11 +78,12 @@ class DeliveryActivities:
         key = ledger_key(input.run_id, input.step_id, input.visit)
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []
+        start_to_close = activity.info().start_to_close_timeout
         while True:
             # Heartbeats go on while the transaction waits for the database (SQLite's busy
             # timeout is longer than the heartbeat timeout).
             prepared: Prepared = await _with_heartbeat(
-                asyncio.to_thread(self._door.prepare, input, key, now, failed))
+                asyncio.to_thread(self._door.prepare, input, key, now, failed, start_to_close))
             if prepared.result is not None:
                 return prepared.result
             message = prepared.message
@@ -81,9 +94,9 @@ class DeliveryActivities:
                 return await asyncio.to_thread(self._door.withdraw, key, prepared.uncertain_before)
             log = {"key": key, "channel": message.channel, "category": input.category}
             try:
-                receipt = await _with_heartbeat(self._channels.get(message.channel).send(message))
+                receipt = await _with_heartbeat(self._send(message, prepared.deadline))
             except TransientChannelError as exc:
-                await asyncio.to_thread(self._door.retrying, key, exc)
+                await _with_heartbeat(asyncio.to_thread(self._door.retrying, key, exc))
                 activity.logger.warning("transient channel error: %s", exc, extra=log)
                 raise ApplicationError(
                     f"{message.channel} transient error: {exc}",
@@ -92,14 +105,14 @@ class DeliveryActivities:
                 ) from exc
             except PermanentChannelError as exc:
                 activity.logger.info("permanent channel error: %s", exc, extra=log)
-                result = await asyncio.to_thread(self._door.failed, input, key, message, exc)
+                result = await _with_heartbeat(asyncio.to_thread(self._door.failed, input, key, message, exc))
                 failed.append(message.channel)
                 if not _more_channels(input, failed):
                     return result
                 continue  # the step's fallback channels, decided afresh by the policy
             except UnknownOutcomeError as exc:
                 activity.logger.warning("outcome unknown: %s", exc, extra=log)
-                result, resend = await asyncio.to_thread(self._door.uncertain, input, key, str(exc))
+                result, resend = await _with_heartbeat(asyncio.to_thread(self._door.uncertain, input, key, str(exc)))
                 if resend:
                     raise ApplicationError(
                         f"{message.channel} outcome unknown, will resend: {exc}",
@@ -107,9 +120,28 @@ class DeliveryActivities:
                     ) from exc
                 return result
             activity.logger.info("sent", extra=log)
-            return await asyncio.to_thread(
+            # Recording may wait for the database (a busy SQLite): heartbeats go on meanwhile.
+            return await _with_heartbeat(asyncio.to_thread(
                 self._door.sent, input, key, message, receipt, prepared.uncertain_before
-            )
+            ))
+
+    async def _send(self, message: OutboundMessage, deadline: datetime | None) -> SendReceipt:
+        """The provider call, ended in time for this attempt to record its outcome before its
+        deadline (after which a retry may call the row ``uncertain`` and send again)."""
+        send = self._channels.get(message.channel).send(message)
+        if deadline is None:
+            return await send
+        budget = (deadline - datetime.now(UTC) - RECORD_RESERVE).total_seconds()
+        if budget <= 0:  # the claim took so long (a starved worker) that no call fits any more
+            send.close()
+            raise TransientChannelError("attempt out of time before the provider call", code="attempt_late")
+        try:
+            # The channel's own whole-call timeout is shorter: this bounds a channel that has none
+            # (the Twilio SDK times each connect and read, not the call).
+            return await asyncio.wait_for(send, timeout=budget)
+        except TimeoutError:
+            raise UnknownOutcomeError(
+                f"provider call exceeded {budget:.0f} s", code="provider_timeout") from None
 
     def _record_steps(self, records: list[StepRecord]) -> None:
         with session_scope(self._engine) as session:
@@ -126,8 +158,8 @@ def _more_channels(input: DeliverInput, failed: list[Channel]) -> bool:
 
 
 async def _with_heartbeat(call: Awaitable[T]) -> T:
-    """Heartbeat while the provider call runs, so a worker that dies mid-call is noticed within
-    the heartbeat timeout instead of the whole start-to-close timeout.
+    """Heartbeat while a call runs (the provider's, or a wait for the database), so a worker
+    that dies mid-call is noticed within the heartbeat timeout instead of the start-to-close.
 
     A cancellation (the run was cancelled; it reaches us with a heartbeat's answer) does not cut
     the call off: a message on the wire cannot be taken back, and a call abandoned mid-way

@@ -3,8 +3,9 @@ thread). Each public method is one unit of work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -44,6 +45,19 @@ HARD_BOUNCE_CODES = frozenset({"smtp_550", "smtp_551", "smtp_553"})
 #: Twilio 21610: the recipient replied STOP to our number; the carrier blocks us from now on.
 TWILIO_OPTED_OUT = "twilio_21610"
 
+#: What an attempt needs besides its provider call: recording the outcome through a busy
+#: database (SQLite's busy timeout is 30 s) and event-loop lag on a loaded worker. A ``pending``
+#: row's attempt may still be running until claim + provider timeout + this margin.
+ATTEMPT_MARGIN = timedelta(seconds=30)
+#: A row claimed before ``attempt_deadline`` existed: its attempt ran at most the delivery's
+#: start-to-close timeout (workflows/_support.py) after its last update.
+LEGACY_ATTEMPT = timedelta(minutes=2)
+#: A retry that finds an attempt in flight asks again after the time left to its deadline, but
+#: at most this long (the first attempt usually records its outcome within seconds) and at least
+#: the shorter one (a deadline just passed, or a claim made this instant).
+IN_FLIGHT_POLL = timedelta(seconds=5)
+IN_FLIGHT_MIN = timedelta(seconds=1)
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -52,20 +66,44 @@ class Prepared:
     result: DeliverResult | None = None
     message: OutboundMessage | None = None
     uncertain_before: bool = False
+    #: The claimed attempt's deadline (wall clock): the provider call must end well before it.
+    deadline: datetime | None = None
+
+
+def attempt_in_flight(deadline: datetime, clock: datetime) -> ApplicationError:
+    """The retryable answer to a retry that finds another attempt possibly still running: not
+    ``uncertain`` yet (that attempt may still send and record ``sent``), ask again later."""
+    wait = min(max(deadline - clock, IN_FLIGHT_MIN), IN_FLIGHT_POLL)
+    return ApplicationError(
+        f"an earlier attempt of this message may still be running (until {deadline:%H:%M:%S} UTC)",
+        type="AttemptInFlight", next_retry_delay=wait,
+    )
 
 
 class Door:
-    def __init__(self, engine: Engine, renderer: Renderer, settings: Settings) -> None:
+    def __init__(self, engine: Engine, renderer: Renderer, settings: Settings,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._renderer = renderer
         self._settings = settings
+        self._clock = clock  # the wall clock of attempt deadlines (``now`` is the run's clock)
+
+    def attempt_budget(self, channel: Channel, start_to_close: timedelta | None = None) -> timedelta:
+        """How long an attempt on ``channel`` may run after its claim: the provider timeout plus
+        ``ATTEMPT_MARGIN``, never beyond the activity's start-to-close timeout."""
+        budget = timedelta(seconds=self._settings.provider_timeout(channel)) + ATTEMPT_MARGIN
+        return min(budget, start_to_close) if start_to_close else budget
 
     # -- before the provider call -------------------------------------------------------
 
     def prepare(
-        self, input: DeliverInput, key: str, now: datetime, failed: list[Channel]
+        self, input: DeliverInput, key: str, now: datetime, failed: list[Channel],
+        start_to_close: timedelta | None = None,
     ) -> Prepared:
-        # 1. The key: a final outcome is returned unchanged; an interrupted attempt is uncertain.
+        """Look up the key, decide, and claim the row (``pending``) for a send now; or return
+        the final result. Raises ``AttemptInFlight`` while another attempt may still run."""
+        # 1. The key: a final outcome is returned unchanged; an attempt known to be over without
+        # an outcome is uncertain; one that may still be running is waited for (never resent).
         with session_scope(self._engine) as session:
             row = ledger.get_by_key(session, key, for_update=True)
             config = policy.get_config(session)
@@ -77,6 +115,9 @@ class Door:
                 return Prepared(result=_result(row))
             if row is not None and row.state in (LedgerState.PENDING, LedgerState.UNCERTAIN):
                 if row.state == LedgerState.PENDING:
+                    clock, deadline = self._clock(), _deadline(row)
+                    if clock < deadline:  # a busy worker's attempt, late with its heartbeats
+                        raise attempt_in_flight(deadline, clock)
                     _mark_uncertain(session, row, "attempt interrupted; outcome unknown")
                 if not _at_least_once(config, input.category):
                     return Prepared(result=_result(row))
@@ -93,8 +134,8 @@ class Door:
         with session_scope(self._engine) as session:
             policy_state.lock_contact(session, input.contact_id)
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
-            if row.state == LedgerState.PENDING and row.attempts and not uncertain_before:
-                raise ApplicationError("another attempt of this message is in flight", type="Busy")
+            if row.state == LedgerState.PENDING:  # claimed by another attempt since step 1
+                raise attempt_in_flight(_deadline(row), self._clock())
             if input.legacy_to:
                 decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
             elif input.to_user_id is not None:
@@ -116,7 +157,9 @@ class Door:
                                        fallbacks=input.fallbacks, exclude=failed)
                 decision = decide(intent, state, now, config)
             to = address_of(user, input.channel) if input.to_user_id is not None else None
-            return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before)
+            deadline = self._clock() + self.attempt_budget(decision.channel or input.channel, start_to_close)
+            return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
+                               deadline)
 
     def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
         try:
@@ -130,7 +173,7 @@ class Door:
     def _apply(
         self, session: Session, input: DeliverInput, row: Delivery, decision: Decision,
         now: datetime, rendered: dict[Channel, RenderedMessage | str], snapshot: ContactSnapshot,
-        to: str | None, uncertain_before: bool,
+        to: str | None, uncertain_before: bool, deadline: datetime,
     ) -> Prepared:
         fields = {"decision": decision.verdict.value, "decided_at": now}
         if decision.verdict == Verdict.SKIP:
@@ -154,10 +197,10 @@ class Door:
         ledger.update(
             session, row, state=LedgerState.PENDING, channel=channel, to_address=address,
             locale=message.locale_used, attempts=row.attempts + 1, reason=decision.reason,
-            defer_until=None, **fields,
+            defer_until=None, attempt_deadline=deadline, **fields,
         )
         return Prepared(message=self._outbound(input, row.key, channel, address, message),
-                        uncertain_before=uncertain_before)
+                        uncertain_before=uncertain_before, deadline=deadline)
 
     def _outbound(self, input: DeliverInput, key: str, channel: Channel, address: str | None,
                   rendered: RenderedMessage) -> OutboundMessage:
@@ -284,6 +327,14 @@ def _row(session: Session, key: str) -> Delivery:
     if row is None:
         raise ApplicationError(f"ledger row {key} vanished", non_retryable=True)
     return row
+
+
+def _deadline(row: Delivery) -> datetime:
+    """Until when the attempt that left this row ``pending`` may still be running."""
+    deadline = as_utc(row.attempt_deadline)
+    if deadline is not None:
+        return deadline
+    return (as_utc(row.updated_at) or utcnow()) + LEGACY_ATTEMPT
 
 
 def _mark_uncertain(session: Session, row: Delivery, reason: str) -> None:

@@ -59,6 +59,7 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("DELETE", "/v1/contacts/{contact_id}/holds/{hold_id}"): EVERYONE,
     ("POST", "/v1/contacts/{contact_id}/events"): EVERYONE,
     ("POST", "/v1/sequences/{name}/enrollments"): EVERYONE,
+    ("POST", "/v1/sequences/{name}/enrollments/batch"): EVERYONE,
     ("GET", "/v1/runs"): EVERYONE,
     ("GET", "/v1/runs/{run_id}"): EVERYONE,
     ("POST", "/v1/runs/{run_id}/cancel"): STAFF,

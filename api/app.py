@@ -14,6 +14,7 @@ from temporalio.client import Client
 from api import access, errors
 from api.deps import DB_SESSION_SLOTS, get_temporal
 from api.limits import InputLimits, RateLimiter, WriteRateLimit
+from api.media import require_json_body
 from api.routers import (
     calendars,
     contacts,
@@ -70,7 +71,8 @@ def create_app(
         version="1",
         summary="Durable CRM follow-through: sequences, reminders, escalations, one delivery door.",
         lifespan=lifespan,
-        dependencies=[Depends(access.authorize)],  # who may do what: api/access.py
+        # Who may do what (api/access.py), then: a JSON route takes only JSON (api/media.py).
+        dependencies=[Depends(access.authorize), Depends(require_json_body)],
     )
     app.state.settings = settings
     app.state.engine = engine

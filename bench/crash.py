@@ -45,6 +45,7 @@ from rich.table import Table
 from bench.run import RESULTS, _machine, _temporal_version
 from bench.sides import TEMPORAL_DB, FollowthroughSide, Recipient, recipients
 from bench.stack import Children, TimedStore, start_outbox
+from bench.startup import identity, polls
 from channels.outbox import OutboxTwilioServer
 
 console = Console()
@@ -126,6 +127,7 @@ class Kill:
     at_s: float  # since the phase began
     in_flight: int  # ledger rows `pending` (provider call under way) just before the kill
     restart_s: float  # SIGKILL sent -> new worker process spawned
+    polling_s: float | None = None  # new worker process spawned -> Temporal lists it as a poller
     recovered_s: float | None = None  # SIGKILL -> none of those rows `pending` any more
 
 
@@ -211,15 +213,26 @@ async def _killer(side: FollowthroughSide, children: RestartableChildren, store:
         keys = await _pending(side.http)
         killed = time.monotonic()
         await children.sigkill("worker")
-        await children.respawn("worker")
+        process = await children.respawn("worker")
         kill = Kill(killed - began, len(keys), time.monotonic() - killed)
         out.append(kill)
         watchers.append(asyncio.create_task(_recovery(side.http, keys, killed, kill)))
+        watchers.append(asyncio.create_task(_first_poll(side, process, kill)))
         console.log(f"kill {len(out)}: worker SIGKILLed with {len(keys)} calls in flight, restarted")
 
 
 async def _pending(http: httpx.AsyncClient) -> set[str]:
     return {d["key"] for d in await _paged(http, "/v1/deliveries", {"status": "pending"})}
+
+
+async def _first_poll(side: FollowthroughSide, process: asyncio.subprocess.Process, kill: Kill) -> None:
+    """How long the restarted worker takes to poll (``bench/startup.py`` measures it alone)."""
+    spawned = time.monotonic()
+    while process.returncode is None:
+        if await polls(side.client, side.task_queue, identity(process.pid)):
+            kill.polling_s = time.monotonic() - spawned
+            return
+        await asyncio.sleep(0.02)
 
 
 async def _recovery(http: httpx.AsyncClient, keys: set[str], killed: float, kill: Kill) -> None:
@@ -331,8 +344,10 @@ def _rows(outcomes: list[Outcome]) -> list[tuple[str, ...]]:
         line("contacts / steps (messages expected)", lambda o: f"{o.contacts} / {o.steps}"),
         line("worker SIGKILLs (ledger rows pending at each kill)",
              lambda o: f"{len(o.kills)} ({', '.join(str(k.in_flight) for k in o.kills)})"),
+        line("restarted worker: spawned → polling, per kill (s)",
+             lambda o: ", ".join("—" if k.polling_s is None else f"{k.polling_s:.1f}" for k in o.kills)),
         line("rows caught pending → no longer pending, per kill (s)",
-             lambda o: ", ".join("—" if k.recovered_s is None else f"{k.recovered_s:.0f}" for k in o.kills)),
+             lambda o: ", ".join("—" if k.recovered_s is None else f"{k.recovered_s:.1f}" for k in o.kills)),
         line("phase time, enroll → every run ended (s)", lambda o: f"{o.took_s:.0f}"),
         line("runs by final status", lambda o: ", ".join(f"{k} {v}" for k, v in sorted(o.runs.items()))),
         line("messages captured at the servers", lambda o: o.captured),

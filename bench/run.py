@@ -234,6 +234,11 @@ async def _main(args: argparse.Namespace) -> int:
         with RESULTS.open("a", encoding="utf-8") as fh:
             fh.write(text + "\n")
         console.print(f"appended to {RESULTS}")
+    fb, fp = ft["burst"], ft["paced"]
+    assert isinstance(fb, Burst) and isinstance(fp, Paced)
+    if fb.duplicates + fp.duplicates:  # issue 9: never a duplicate because of load
+        console.print(f"[red]{fb.duplicates + fp.duplicates} duplicate messages[/red] (Followthrough)")
+        return 1
     return 0
 
 

@@ -150,7 +150,7 @@ class FollowthroughSide(Side):
             "FT_TWILIO_API_BASE": self.outbox.twilio.base_url,
             "FT_LOG_LEVEL": self.log_level,
             "FT_WORKER_METRICS_BIND": self.metrics_bind,
-            # The benchmark is one API key sending thousands of writes a minute on purpose.
+            # The benchmark is one API key writing thousands of contacts and enrollments.
             "FT_RATE_LIMIT_WRITES": "1000000/minute",
         }
         # The API migrates and seeds the database; the worker starts once it answers.

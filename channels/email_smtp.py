@@ -6,6 +6,7 @@ RFC 5321 §4.2.1 — 4yz is a transient negative completion, 5yz a permanent one
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from datetime import UTC, datetime
 from email.header import Header
@@ -97,7 +98,7 @@ class _TrackingSMTP(aiosmtplib.SMTP):
         return await super().data(message, **kwargs)
 
 
-def classify_smtp_error(exc: Exception, *, data_started: bool) -> Exception:
+def classify_smtp_error(exc: Exception, *, data_started: bool, connected: bool = True) -> Exception:
     """Map an aiosmtplib failure onto the channel error vocabulary."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         exc = exc.recipients[0]  # one recipient per message, so the first refusal is the one
@@ -119,6 +120,14 @@ def classify_smtp_error(exc: Exception, *, data_started: bool) -> Exception:
         if data_started:
             return UnknownOutcomeError(f"SMTP reply to DATA lost: {exc}", code="smtp_unknown")
         return TransientChannelError(f"SMTP session failed before DATA: {exc}", code="smtp_io")
+    if isinstance(exc, TimeoutError):
+        # The whole session outlasted smtp_timeout (aiosmtplib's own timeout is per reply, so a
+        # slow server answering every command just in time would otherwise hold us for minutes).
+        if data_started:
+            return UnknownOutcomeError(f"SMTP session timed out during DATA: {exc}", code="smtp_unknown")
+        if not connected:  # no greeting, EHLO, STARTTLS or login in time: as a connect timeout
+            return TransientChannelError("SMTP connect timed out", code="smtp_connect")
+        return TransientChannelError("SMTP session timed out before DATA", code="smtp_io")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         # e.g. SMTPUTF8 needed for a non-ASCII address and the server lacks it: retrying won't help.
         return PermanentChannelError(str(exc), code="smtp_not_supported")
@@ -159,15 +168,25 @@ class SmtpEmailChannel:
             start_tls=None if s.smtp_tls else _STARTTLS[s.smtp_starttls],
             timeout=s.smtp_timeout,
         )
+        reply: str | None = None
+        connected = False
         try:
-            async with client:
+            # One bound for the whole session, so the delivery activity's attempt ends in time.
+            async with asyncio.timeout(s.smtp_timeout):
+                await client.connect()
+                connected = True
                 _refused, reply = await client.send_message(msg)
-        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
-            mapped = classify_smtp_error(exc, data_started=client.data_started)
-            if mapped is exc:
-                raise
-            # from None: aiosmtplib's exception holds the server's raw text (the address).
-            raise mapped from None
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:  # TimeoutError is an OSError
+            if reply is None:
+                mapped = classify_smtp_error(exc, data_started=client.data_started, connected=connected)
+                if mapped is exc:
+                    raise
+                # from None: aiosmtplib's exception holds the server's raw text (the address).
+                raise mapped from None
+            # Accepted (250 to DATA): a QUIT that fails or times out changes nothing.
+        finally:
+            client.close()
         return SendReceipt(provider_id=msg["Message-ID"], status=f"250 {reply}".strip())
 
     async def aclose(self) -> None:

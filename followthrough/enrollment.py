@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
@@ -18,7 +19,7 @@ from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
 from followthrough.store import calendars, contacts, definitions, runs, timeline
 from followthrough.store.db import session_scope
-from followthrough.store.tables import Run
+from followthrough.store.tables import DefinitionVersion, Run
 from followthrough.temporal import (
     CONTACT_ID,
     DEFINITION,
@@ -36,13 +37,7 @@ def _claim(
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
         contacts.get(session, contact_id)
-        version = definitions.active(session, name)
-        if version is None:
-            if definitions.latest_version(session, name) is None:
-                raise NotFound(f"sequence '{name}' does not exist")
-            raise Conflict(f"sequence '{name}' has no published version")
-        if version.kind != "sequence":
-            raise Conflict(f"'{name}' is a {version.kind} definition, not a sequence")
+        version = _active_sequence(session, name)
         # The run pins its calendars like its version: later edits do not move its waits.
         pinned, missing = calendars.resolve(session, calendars.referenced(version.document))
         if missing:
@@ -65,6 +60,24 @@ def _claim(
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
         )
         return run, True, start
+
+
+def _active_sequence(session: Session, name: str) -> DefinitionVersion:
+    version = definitions.active(session, name)
+    if version is None:
+        if definitions.latest_version(session, name) is None:
+            raise NotFound(f"sequence '{name}' does not exist")
+        raise Conflict(f"sequence '{name}' has no published version")
+    if version.kind != "sequence":
+        raise Conflict(f"'{name}' is a {version.kind} definition, not a sequence")
+    return version
+
+
+def sequence_ready(engine: Engine, name: str) -> None:
+    """Raises what an enrollment in ``name`` would for the sequence itself (404 none, 409 not
+    published or not a sequence), before any contact is looked at."""
+    with session_scope(engine) as session:
+        _active_sequence(session, name)
 
 
 def _discard(engine: Engine, run_id: str) -> None:

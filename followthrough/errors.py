@@ -36,6 +36,11 @@ class ValidationFailed(FollowthroughError):
     code = "validation_failed"
 
 
+class UnsupportedMediaType(FollowthroughError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class Forbidden(FollowthroughError):
     status_code = 403
     code = "forbidden"

@@ -10,6 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+#: The longest a provider call may take (seconds, the whole call). The delivery activity's
+#: start-to-close timeout must exceed it plus the door's margin (tests/workflows/test_support.py).
+PROVIDER_TIMEOUT_MAX = 60.0
+
 #: Twilio voices per language (Amazon Polly voices Twilio offers for <Say>).
 DEFAULT_VOICES: dict[str, str] = {
     "en": "Polly.Joanna",
@@ -77,14 +81,16 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: Literal["auto", "true", "false"] = "auto"
     smtp_tls: bool = False
-    smtp_timeout: float = 30.0
+    #: The whole SMTP session of one message (connect to QUIT), not each reply's wait.
+    smtp_timeout: float = Field(default=30.0, gt=0, le=PROVIDER_TIMEOUT_MAX)
     mail_from: str = "Followthrough <noreply@followthrough.example.test>"
 
     twilio_account_sid: str = ""  # empty: start the dev outbox Twilio-compatible server
     twilio_auth_token: str = ""
     twilio_from: str = "+15550000000"
     twilio_api_base: str = ""  # replaces https://api.twilio.com (scheme, host, port)
-    twilio_timeout: float = 30.0
+    #: One Twilio API call, whole (the SDK's own timeout is per connect and per read).
+    twilio_timeout: float = Field(default=30.0, gt=0, le=PROVIDER_TIMEOUT_MAX)
 
     public_base_url: str = "http://127.0.0.1:8000"
 
@@ -149,6 +155,10 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    def provider_timeout(self, channel: str) -> float:
+        """The whole-call timeout of the provider behind ``channel`` (email, sms, voice)."""
+        return self.smtp_timeout if channel == "email" else self.twilio_timeout
 
     @property
     def resolved_database_url(self) -> str:

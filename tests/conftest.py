@@ -85,13 +85,30 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database of our own on the local PostgreSQL; with CI=true an unreachable server fails."""
-    if not postgres.reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not reachable at {postgres.ADMIN_URL} (CI=true)")
-        pytest.skip(f"PostgreSQL is not reachable at {postgres.ADMIN_URL}")
-    with postgres.temporary_database() as url:
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the session: FT_TEST_POSTGRES_URL, else the local one at
+    127.0.0.1:5432, else a throwaway server of our own (tests/support/postgres.py). A server
+    that refuses the login, or a named one that does not answer, fails with what to do."""
+    named = os.environ.get(postgres.VARIABLE)
+    url = named or postgres.DEFAULT_URL
+    found = postgres.probe(url)
+    if found.status == "ok":
+        _POSTGRES["server"] = postgres.describe(url)
+        yield url
+        return
+    if found.status == "refused":
+        pytest.fail(postgres.refused_message(url, found), pytrace=False)
+    if named:
+        pytest.fail(postgres.unreachable_message(url, found), pytrace=False)
+    with postgres.throwaway_server(tmp_path_factory.mktemp("postgres")) as own:
+        _POSTGRES["server"] = "a throwaway server (pgserver), none answered at 127.0.0.1:5432"
+        yield own
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A database of our own on the session's PostgreSQL server."""
+    with postgres.temporary_database(postgres_admin_url) as url:
         yield url
 
 
@@ -105,6 +122,7 @@ def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engin
         engine.dispose()
     else:
         # Migrated once per session (postgres_engine); each test starts from empty tables.
+        request.node.ft_postgres = True
         engine = request.getfixturevalue("postgres_engine")
         from sqlmodel import SQLModel
 
@@ -220,3 +238,27 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
             await client.get_workflow_handle(workflow_id).terminate("test finished")
         except RPCError:
             pass  # already closed
+
+
+#: What the PostgreSQL half of the run used, for the closing summary.
+_POSTGRES: dict[str, object] = {"server": None, "passed": 0, "failed": 0}
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return bool(getattr(item, "ft_postgres", False)) or "postgres_url" in names or "postgres_admin_url" in names
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call" and _uses_postgres(item):
+        _POSTGRES["passed" if report.passed else "failed"] += 1  # type: ignore[operator]
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    ran = int(_POSTGRES["passed"]) + int(_POSTGRES["failed"])  # type: ignore[call-overload]
+    where = f" on {_POSTGRES['server']}" if _POSTGRES["server"] else ""
+    terminalreporter.write_line(
+        f"PostgreSQL: {ran} tests ran ({_POSTGRES['passed']} passed, {_POSTGRES['failed']} failed){where}")

@@ -11,7 +11,7 @@ from followthrough.settings import PROJECT_ROOT
 
 #: The workflow-safe core (◆ in ARCHITECTURE.md): pure, clock-free, no I/O.
 PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl", "followthrough/policy"]
-COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "devstack", "bench", "tests"}
+COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "cli_enroll", "devstack", "bench", "tests"}
 IO_MODULES = {"sqlalchemy", "sqlmodel", "aiosmtplib", "twilio", "httpx", "requests", "socket", "subprocess",
               "fastapi", "psycopg", "os", "random", "uuid", "time", "threading", "followthrough.store",
               "followthrough.settings", "followthrough.rendering"}

@@ -269,6 +269,20 @@ class TestSecrets:
         assert code == 1
         assert "worker failed: Failed client connect" in " ".join(err.split())
 
+    def test_the_worker_turns_the_garbage_collector_back_on_when_it_fails(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`worker` starts with the cyclic GC off (imports); a worker that ends, here for want
+        of a Temporal server, leaves it on for the rest of the process."""
+        import gc
+
+        monkeypatch.setenv("FT_SECRET_KEY", "a-secret-key-0123456789")
+        monkeypatch.setenv("FT_PAYLOAD_KEYS", PAYLOAD_KEY)
+        assert gc.isenabled()
+        code, _, _ = invoke("worker")
+        assert code == 1
+        assert gc.isenabled()
+
     def test_a_payload_key_of_the_wrong_size_is_a_configuration_error(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -92,6 +92,11 @@ PATCH_CONTINUE_AS_NEW = "continue-as-new-at-wait"
 #: Step records are not a local activity each: they are held and written together by the next
 #: activity the run calls anyway (load the contact, finish; a retried delivery), or before it waits.
 PATCH_LEAN_BOOKKEEPING = "lean-bookkeeping"
+#: A run started before holidays were pinned pins them at its first decision carried out by
+#: this code (``late-holidays-<n>``, n = the decision's number in this run). ``patched`` is
+#: memoized per id, and every decision replayed from an older history must answer False
+#: without a command, so each decision asks under an id of its own; the first live one pins.
+PATCH_LATE_HOLIDAYS = "late-holidays"
 
 
 @workflow.defn
@@ -100,8 +105,8 @@ class SequenceWorkflow:
     def __init__(self, input: SequenceInput) -> None:
         self._input = input
         self._definition = parsed_definition(input.definition)
-        # Decisions read only pinned holiday dates; a run started before they were pinned has
-        # none, and sees no public holidays rather than leaving the sandbox to look them up.
+        # Decisions read only pinned holiday dates; a run started before they were pinned gets
+        # them at its first live decision (``_pin_late_holidays``), never from the package.
         self._calendars = calendars_with(input.calendars, input.holidays or {})
         self._contact = ContactSnapshot(id=input.contact_id)
         self._state = RunState()
@@ -122,6 +127,7 @@ class SequenceWorkflow:
         #: ``lean-bookkeeping``: step records not written yet, and whether the run holds them.
         self._lean = False
         self._unwritten: list[StepRecord] = []
+        self._decisions = 0
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -148,6 +154,7 @@ class SequenceWorkflow:
             self._lean = workflow.patched(PATCH_LEAN_BOOKKEEPING)
             await self._load_contact()
             while True:
+                await self._pin_late_holidays()
                 # Before a decision that may start a wait, keep the state as it is: the
                 # continuation decides that same wait again (same visit, same due time).
                 before = self._state.model_copy(deep=True) if self._continue_suggested() else None
@@ -185,6 +192,28 @@ class SequenceWorkflow:
                     await self._close_open_step()
                 await self._finish(RunStatus.CANCELLED, "cancelled")
             raise
+
+    async def _pin_late_holidays(self) -> None:
+        """Pin the public holidays of a run started before they were pinned (its input has
+        none), at the first decision this code carries out live; replayed decisions skip it."""
+        if self._input.holidays is not None:
+            return
+        countries = sorted({str(doc["country"]) for doc in self._input.calendars.values()
+                            if doc.get("country")})
+        if not countries:
+            return
+        self._decisions += 1
+        if not workflow.patched(f"{PATCH_LATE_HOLIDAYS}-{self._decisions}"):
+            return
+        year = workflow.now().year
+        holidays = await workflow.execute_local_activity_method(
+            RunActivities.pin_holidays,
+            PinHolidaysInput(countries=countries, first_year=year - 1, last_year=year + 2),
+            start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        self._input = self._input.model_copy(update={"holidays": holidays})
+        self._calendars = calendars_with(self._input.calendars, holidays)
 
     def _continue_suggested(self) -> bool:
         """Whether the history has grown enough to continue as new at the next wait."""

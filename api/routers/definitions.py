@@ -25,7 +25,7 @@ from followthrough.calendar import BUILTIN_CALENDARS
 from followthrough.dsl.loader import parse_document
 from followthrough.dsl.schema import Definition
 from followthrough.dsl.validate import validate
-from followthrough.errors import FieldError, FollowthroughError, ValidationFailed
+from followthrough.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from followthrough.rendering import Renderer
 from followthrough.store import calendars, definitions
 from followthrough.store.db import as_utc, session_scope
@@ -34,11 +34,6 @@ from followthrough.store.tables import DefinitionVersion
 router = APIRouter(prefix="/v1/definitions", tags=["definitions"])
 
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-
-
-class UnsupportedMediaType(FollowthroughError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 @router.get("/schema", summary="The JSON Schema of definition documents")

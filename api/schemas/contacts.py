@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas.bounded import (
@@ -71,6 +71,14 @@ class ContactBase(_ContactFields):
 
 class ContactCreate(ContactBase):
     external_id: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+
+    @model_validator(mode="after")
+    def _reachable_or_known(self) -> ContactCreate:
+        # A contact with no address and no CRM id can be neither messaged nor found again.
+        if self.email is None and self.phone is None and self.external_id is None:
+            raise PydanticCustomError(
+                "contact_identity", "a contact needs an email, a phone or an external_id")
+        return self
 
 
 class ContactUpsert(ContactBase):

@@ -37,17 +37,12 @@ class InboundOutcome:
 
 
 def _sms_events(keyword: Keyword | None, outcome: InboundOutcome, form: dict[str, str]) -> list[RunEvent]:
-    """A STOP is a reply too (the contact answered; ``stop_on: [reply]`` sequences end) and then
-    a ``stop``; START and HELP are not conversation replies, only their own kind."""
+    """A text is a ``reply``; a keyword (STOP, START, HELP in any language) is only its own
+    kind: STOP revokes SMS consent, but it is no answer to the conversation, so it ends only
+    the runs that ``stop_on: [stop]``, not an email sequence that stops on replies."""
     data = {"from": form.get("From"), "body": form.get("Body", "")}
-    if keyword is None:
-        kinds = [EventKind.REPLY.value]
-    elif keyword.kind is KeywordKind.STOP:
-        kinds = [EventKind.REPLY.value, keyword.kind.value]
-    else:
-        kinds = [keyword.kind.value]
-    return [RunEvent(kind=k, channel=Channel.SMS, timeline_id=outcome.timeline_id, data=data)
-            for k in kinds]
+    kind = EventKind.REPLY.value if keyword is None else keyword.kind.value
+    return [RunEvent(kind=kind, channel=Channel.SMS, timeline_id=outcome.timeline_id, data=data)]
 
 
 def _find_sender(engine: Engine, sender: str) -> ContactSnapshot | None:

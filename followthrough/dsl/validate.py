@@ -1,7 +1,10 @@
 """Full validation of a definition document: every problem, each with its JSON Pointer path.
 
 Errors make the definition unusable; warnings (an SMS longer than the segment limit) do not.
-Schema errors come first; the semantic checks below need a document that fits the schema.
+Schema errors come first. A schema error hides nothing else: when the document does not fit the
+schema, every step that does is still checked on its own (ids, jumps, expressions, templates,
+calendars), so one answer lists every problem; only the whole-graph checks (unreachable steps,
+loops without a wait) wait for a document whose every step parses.
 """
 
 from __future__ import annotations
@@ -9,17 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from followthrough.calendar import BUILTIN_CALENDARS
 from followthrough.dsl.expressions import validate_expression
 from followthrough.dsl.graph import successors, unreachable, waitless_cycles
 from followthrough.dsl.loader import schema_errors
 from followthrough.dsl.schema import (
+    AnyStep,
     Definition,
     GotoStep,
     IfStep,
     SendStep,
     SetStep,
     SplitStep,
+    Step,
     WaitStep,
 )
 from followthrough.errors import ErrorList, FieldError
@@ -42,25 +49,30 @@ def validate(
     """(definition or None, errors, warnings). ``calendar_exists`` defaults to the built-in
     calendars."""
     definition, problems = schema_errors(document)
-    if definition is None:
-        return None, problems, []
-    errors, warnings = ErrorList(), ErrorList()
+    errors, warnings = ErrorList(list(problems)), ErrorList()
     has_calendar = calendar_exists or (lambda name: name in BUILTIN_CALENDARS)
-    _ids(definition, errors)
-    _references(definition, errors)
-    _graph(definition, errors)
-    if definition.goal is not None:
-        _expression("/goal", definition.goal, errors)
-    for index, step in enumerate(definition.steps):
+    if definition is None:
+        steps, locales = _parsed_steps(document), _locales(document)
+        known = _step_ids(document)
+    else:
+        steps = list(enumerate(definition.steps))
+        locales, known = definition.locales, set(definition.index_of())
+    _ids(steps, errors)
+    _references(steps, known, errors)
+    if definition is not None:
+        _graph(definition, errors)
+        if definition.goal is not None:
+            _expression("/goal", definition.goal, errors)
+    for index, step in steps:
         at = f"/steps/{index}"
         if isinstance(step, SendStep):
-            _templates(definition, step, at, template_exists, errors)
+            _templates(locales, step, at, template_exists, errors)
             if step.channel == "internal" and step.to_user is None:
                 # Checked here, not in the schema: versions saved before ``to_user`` existed
                 # still load for the runs pinned to them (their internal sends are skipped).
                 errors.add(f"{at}/to_user", "an internal send names its user: to_user is a user "
                                             "id or a path such as data.rep_id")
-            _sms_length(definition, step, at, sms_segments, sms_segment_limit, warnings)
+            _sms_length(locales, step, at, sms_segments, sms_segment_limit, warnings)
         elif isinstance(step, IfStep):
             _expression(f"{at}/condition", step.condition, errors)
         elif isinstance(step, SetStep) and step.expression is not None:
@@ -72,22 +84,68 @@ def validate(
         elif isinstance(step, WaitStep) and step.business is not None:
             if not has_calendar(step.business.calendar):
                 errors.add(f"{at}/business/calendar", f"no calendar named '{step.business.calendar}'")
+    if definition is None and isinstance(document, dict) and isinstance(document.get("goal"), str):
+        _expression("/goal", document["goal"], errors)
     if errors:
-        return None, errors.items, warnings.items
+        return None, _once(errors.items), warnings.items
     return definition, [], warnings.items
 
 
-def _ids(definition: Definition, errors: ErrorList) -> None:
+_STEP: TypeAdapter[AnyStep] = TypeAdapter(Step)
+
+
+def _raw_steps(document: Any) -> list[Any]:
+    steps = document.get("steps") if isinstance(document, dict) else None
+    return steps if isinstance(steps, list) else []
+
+
+def _parsed_steps(document: Any) -> list[tuple[int, AnyStep]]:
+    """The steps of a document that does not fit the schema which, on their own, do."""
+    parsed = []
+    for index, raw in enumerate(_raw_steps(document)):
+        try:
+            parsed.append((index, _STEP.validate_python(raw)))
+        except ValidationError:
+            continue  # its problems are among the schema errors already
+    return parsed
+
+
+def _step_ids(document: Any) -> set[str]:
+    """Every id a step claims, parsed or not: a jump to a step that failed the schema is not
+    also reported as a jump to nowhere."""
+    return {raw["id"] for raw in _raw_steps(document)
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+
+
+def _locales(document: Any) -> list[str]:
+    """The declared locales when they fit the schema (else no per-locale template check)."""
+    locales = document.get("locales", ["en"]) if isinstance(document, dict) else []
+    if isinstance(locales, list) and all(isinstance(x, str) for x in locales):
+        return locales
+    return []
+
+
+def _once(items: list[FieldError]) -> list[FieldError]:
+    """Each problem once, in the order found."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for error in items:
+        if (error.path, error.message) not in seen:
+            seen.add((error.path, error.message))
+            unique.append(error)
+    return unique
+
+
+def _ids(steps: list[tuple[int, AnyStep]], errors: ErrorList) -> None:
     seen: dict[str, int] = {}
-    for index, step in enumerate(definition.steps):
+    for index, step in steps:
         if step.id in seen:
             errors.add(f"/steps/{index}/id", f"step id '{step.id}' is used twice (first at /steps/{seen[step.id]})")
         seen.setdefault(step.id, index)
 
 
-def _references(definition: Definition, errors: ErrorList) -> None:
-    known = definition.index_of()
-    for index, step in enumerate(definition.steps):
+def _references(steps: list[tuple[int, AnyStep]], known: set[str], errors: ErrorList) -> None:
+    for index, step in steps:
         refs: list[tuple[str, str | None]] = []
         if isinstance(step, IfStep):
             refs = [("then", step.then), ("else", step.else_)]
@@ -118,18 +176,18 @@ def _expression(path: str, text: str, errors: ErrorList) -> None:
         errors.add(path, f"expression '{text}': {problem}")
 
 
-def _templates(definition: Definition, step: SendStep, at: str, template_exists: TemplateLookup,
+def _templates(locales: list[str], step: SendStep, at: str, template_exists: TemplateLookup,
                errors: ErrorList) -> None:
     # An internal notification is delivered as an email, so it needs an email template.
     channel = "email" if step.channel == "internal" else step.channel
     checks = [(f"{at}/template", channel)] + [(f"{at}/fallback/{n}", str(c)) for n, c in enumerate(step.fallback)]
     for path, kind in checks:
-        for locale in definition.locales:
+        for locale in locales:
             if not template_exists(kind, step.template, locale):
                 errors.add(path, f"no {kind} template '{step.template}' for locale '{locale}'")
 
 
-def _sms_length(definition: Definition, step: SendStep, at: str, sms_segments: SmsSegments | None,
+def _sms_length(locales: list[str], step: SendStep, at: str, sms_segments: SmsSegments | None,
                 limit: int, warnings: ErrorList) -> None:
     if sms_segments is None:
         return
@@ -137,7 +195,7 @@ def _sms_length(definition: Definition, step: SendStep, at: str, sms_segments: S
     paths += [f"{at}/fallback/{n}" for n, c in enumerate(step.fallback) if c == "sms"]
     if not paths:
         return
-    for locale in definition.locales:
+    for locale in locales:
         segments = sms_segments(step.template, locale)
         if segments is not None and segments > limit:
             warnings.add(paths[0], f"SMS '{step.template}' ({locale}) is {segments} segments, "

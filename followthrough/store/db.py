@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from followthrough.private_files import private_file
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -79,14 +84,76 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(url: str) -> Config:
+    # Alembic (and Mako, Pygments through it) is imported only when a migration may run:
+    # a process starting on a database already at head never loads it (issue 9, worker start).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
+@cache
+def migration_heads() -> frozenset[str]:
+    """The head revisions of ``migrations/versions``, read as Alembic reads them (each file's
+    ``revision`` and ``down_revision``) without importing Alembic: a revision no other revises."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        if path.name.startswith("__"):
+            continue
+        found = _assigned_literals(path, {"revision", "down_revision"})
+        revision, down = found.get("revision"), found.get("down_revision")
+        if not isinstance(revision, str):
+            return frozenset()  # not a file we can read this way: let Alembic decide
+        revisions.add(revision)
+        if isinstance(down, str):
+            revised.add(down)
+        elif isinstance(down, tuple | list):  # a merge revision
+            revised.update(d for d in down if isinstance(d, str))
+    return frozenset(revisions - revised)
+
+
+def _assigned_literals(path: Path, names: set[str]) -> dict[str, object]:
+    """Module-level ``name = <literal>`` (or annotated) assignments of ``names`` in ``path``."""
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in names:
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except ValueError:
+                found[target.id] = None
+    return found
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's ``alembic_version`` names exactly the migration heads: one
+    SELECT, no Alembic. False when unsure (no table yet, unreadable files): upgrade then."""
+    heads = migration_heads()
+    if not heads:
+        return False
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no alembic_version table: a fresh database
+        return False
+    return sorted(version for (version,) in rows) == sorted(heads)
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent). A database already at head is
+    recognised with one query and left alone, so a restarting process pays nothing here."""
+    if at_head(engine):
+        return
+    from alembic import command
+
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection

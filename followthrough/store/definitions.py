@@ -102,6 +102,10 @@ def get(session: Session, name: str, version: int | None = None) -> DefinitionVe
             )
         ).first()
     if row is None:
+        newest = latest_version(session, name) if version is not None else None
+        if newest is not None:
+            raise NotFound(f"definition '{name}' has no version {version} "
+                           f"(its versions are 1 to {newest.version})")
         raise NotFound(f"definition '{name}' does not exist")
     return row
 

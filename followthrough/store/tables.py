@@ -121,6 +121,9 @@ class Delivery(SQLModel, table=True):
     # deferral, in a new attempt) never tries them again.
     failed_channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     decided_at: datetime | None = _ts(default=None)  # the run's clock; caps count from it
+    # A ``pending`` row's attempt may still be running until then (claim + provider timeout +
+    # a margin): a retry that finds it younger backs off instead of calling it ``uncertain``.
+    attempt_deadline: datetime | None = _ts(default=None)
     defer_until: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)

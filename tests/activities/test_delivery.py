@@ -1,51 +1,82 @@
-"""The deliver activity writes the run's held step records only when an attempt is retried."""
+"""The delivery activity's own bound on the provider call: an attempt ends, sent or not, in time
+to record its outcome before its deadline (after which a retry may resend). Real SQLite, real
+loopback SMTP server, the activity run by the SDK's ActivityEnvironment."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
-from pathlib import Path
+import threading
+import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
-from channels.registry import build_channels
-from followthrough.bootstrap import seed_builtins
-from followthrough.models.runs import DeliverInput, StepRecord
-from followthrough.models.vocab import Channel, LedgerState, StepState
-from followthrough.rendering import Renderer
-from followthrough.store import contacts, runs
+from channels.outbox import OutboxHandle
+from followthrough.models.runs import DeliverInput
+from followthrough.models.vocab import Category, Channel
+from followthrough.settings import Settings
+from followthrough.store import contacts, ledger
 from followthrough.store.db import session_scope
-from followthrough.store.templates import DbTemplateSource
-from tests.conftest import make_settings
-
-NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+from tests.support.stack import make_deps
 
 
-@pytest.mark.parametrize(("attempt", "written"), [(1, []), (2, [("s", "active")])])
-async def test_held_step_records_are_written_by_a_retried_attempt(
-    engine: Engine, tmp_path: Path, attempt: int, written: list[tuple[str, str]]
-) -> None:
-    settings = make_settings(tmp_path)
-    seed_builtins(engine, settings)
-    with session_scope(engine) as session:
-        contact_id = contacts.create(session, {"name": "Ilona", "phone": "+36301234567"}).id
-        run, _ = runs.claim(session, kind="sequence", workflow_id="wf-1", active_key="k1",
-                            contact_id=contact_id)
-    record = StepRecord(run_id=run.id, seq=1, step_id="s", type="send", state=StepState.ACTIVE, started_at=NOON)
-    # legacy_to: the door skips the message without calling a channel.
-    deliver = DeliverInput(run_id=run.id, step_id="s", contact_id=contact_id, channel=Channel.SMS,  # type: ignore[arg-type]
-                           template="welcome_followup", at=NOON, legacy_to=True, steps=[record])
-    channels = build_channels(settings)
-    activities = DeliveryActivities(engine, Renderer(DbTemplateSource(engine), "en"), channels, settings)
+def _env(start_to_close: timedelta) -> ActivityEnvironment:
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=attempt)
-    try:
-        result = await env.run(activities.deliver, deliver)
-    finally:
-        await channels.aclose()
-    assert result.state == LedgerState.SKIPPED
+    env.info = dataclasses.replace(env.info, start_to_close_timeout=start_to_close)
+    return env
+
+
+def _input(engine: Engine, run: str) -> DeliverInput:
     with session_scope(engine) as session:
-        assert [(s.step_id, s.state) for s in runs.steps(session, run.id)] == written
+        contact = contacts.create(session, {"name": "Kim", "email": f"{run}@example.test"})
+    return DeliverInput(run_id=run, step_id="mail", contact_id=contact.id, channel=Channel.EMAIL,  # type: ignore[arg-type]
+                        template="welcome", category=Category.SERVICE)
+
+
+def _row(engine: Engine, key: str) -> tuple[str, int, str | None]:
+    with session_scope(engine) as session:
+        row = ledger.get_by_key(session, key)
+        assert row is not None
+        return row.state, row.attempts, row.reason
+
+
+@pytest.fixture
+def slow_settings(edge_settings: Settings) -> Settings:
+    """The longest SMTP session allowed: only the activity's own bound can end it sooner."""
+    return edge_settings.model_copy(update={"smtp_timeout": 60.0})
+
+
+class TestProviderCallBound:
+    async def test_a_call_running_into_the_time_kept_for_recording_is_cut_off_as_unknown(
+        self, slow_settings: Settings, engine: Engine, outbox: OutboxHandle
+    ) -> None:
+        deps = make_deps(slow_settings, engine)
+        delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
+        outbox.smtp.hold_data = threading.Event()  # the reply to DATA never comes
+        inp = _input(engine, "run_cut")
+        started = time.monotonic()
+        # Deadline: claim + 17 s (start-to-close); 15 s of it are kept for recording: 2 s to send.
+        with pytest.raises(ApplicationError) as raised:
+            await _env(timedelta(seconds=17)).run(delivery.deliver, inp)
+        took = time.monotonic() - started
+        outbox.smtp.hold_data.set()
+        assert raised.value.type == "UnknownOutcomeError"  # service mail: resent by the retry
+        assert _row(engine, "run_cut:mail:1") == ("uncertain", 1, "provider call exceeded 2 s")
+        assert 2.0 <= took < 4.0
+
+    async def test_an_attempt_whose_claim_left_no_time_sends_nothing(
+        self, slow_settings: Settings, engine: Engine, outbox: OutboxHandle
+    ) -> None:
+        deps = make_deps(slow_settings, engine)
+        delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
+        inp = _input(engine, "run_late")
+        with pytest.raises(ApplicationError) as raised:
+            await _env(timedelta(seconds=10)).run(delivery.deliver, inp)
+        assert (raised.value.type, raised.value.non_retryable) == ("TransientChannelError", False)
+        assert _row(engine, "run_late:mail:1") == (
+            "retrying", 1, "attempt_late: attempt out of time before the provider call")
+        assert outbox.store.list(limit=None) == []

@@ -9,6 +9,7 @@ from threading import Barrier
 
 import pytest
 from sqlalchemy import Engine
+from temporalio.exceptions import ApplicationError
 
 from activities.door import Door
 from channels.base import PermanentChannelError, SendReceipt
@@ -348,3 +349,125 @@ class TestMessagesToUsers:
         with session_scope(engine) as session:
             assert suppressions.is_suppressed(session, Channel.EMAIL, "rep@example.test") is False
             assert ledger.get_by_key(session, "run_bb:s:1").state == "failed"  # type: ignore[union-attr]
+
+
+class _Clock:
+    """The wall clock of attempt deadlines, moved by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+WALL = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clocked(door_env) -> tuple[Door, Engine, _Clock]:  # type: ignore[no-untyped-def]
+    door, engine, settings = door_env
+    clock = _Clock(WALL)
+    return Door(engine, Renderer(DbTemplateSource(engine), "en"), settings, clock=clock), engine, clock
+
+
+def _row_state(engine: Engine, key: str) -> tuple[str, int, str | None, datetime | None]:
+    from followthrough.store.db import as_utc
+
+    with session_scope(engine) as session:
+        row = ledger.get_by_key(session, key)
+        assert row is not None
+        return row.state, row.attempts, row.reason, as_utc(row.attempt_deadline)
+
+
+class TestAttemptInFlight:
+    """A retry (Temporal's, after missed heartbeats) that finds the row ``pending`` while the
+    first attempt may still be sending: it waits for that attempt instead of calling it over."""
+
+    def test_the_claim_records_provider_timeout_plus_margin_as_the_deadline(self, clocked) -> None:  # type: ignore[no-untyped-def]
+        door, engine, clock = clocked
+        inp = _input(_contact(engine), "run_dl", Channel.EMAIL, Category.SERVICE)
+        assert door.prepare(inp, "run_dl:s:1", NOON, []).message is not None
+        # smtp_timeout 30 s + ATTEMPT_MARGIN 30 s; capped by a shorter start-to-close.
+        assert _row_state(engine, "run_dl:s:1")[3] == WALL + timedelta(seconds=60)
+        clock.at = WALL + timedelta(hours=1)
+        inp2 = _input(_contact(engine, email="b@example.test"), "run_dl2", Channel.EMAIL, Category.SERVICE)
+        door.prepare(inp2, "run_dl2:s:1", NOON, [], timedelta(seconds=45))
+        assert _row_state(engine, "run_dl2:s:1")[3] == WALL + timedelta(hours=1, seconds=45)
+
+    @pytest.mark.parametrize(("after", "delay"), [(timedelta(seconds=10), 5.0), (timedelta(seconds=58), 2.0),
+                                                  (timedelta(seconds=59, milliseconds=800), 1.0)])
+    def test_a_retry_finding_a_young_pending_row_backs_off_and_sends_nothing(  # type: ignore[no-untyped-def]
+        self, clocked, after: timedelta, delay: float,
+    ) -> None:
+        door, engine, clock = clocked
+        inp = _input(_contact(engine), "run_if", Channel.EMAIL, Category.TRANSACTIONAL)
+        assert door.prepare(inp, "run_if:s:1", NOON, []).message is not None
+        before = _row_state(engine, "run_if:s:1")
+        clock.at = WALL + after
+        with pytest.raises(ApplicationError) as raised:
+            door.prepare(inp, "run_if:s:1", NOON + after, [])
+        assert (raised.value.type, raised.value.non_retryable) == ("AttemptInFlight", False)
+        assert raised.value.next_retry_delay == timedelta(seconds=delay)
+        assert _row_state(engine, "run_if:s:1") == before == ("pending", 1, None, WALL + timedelta(seconds=60))
+
+    def test_once_the_first_attempt_records_sent_the_retry_returns_it(self, clocked) -> None:  # type: ignore[no-untyped-def]
+        door, engine, clock = clocked
+        inp = _input(_contact(engine), "run_ok", Channel.EMAIL, Category.TRANSACTIONAL)
+        first = door.prepare(inp, "run_ok:s:1", NOON, [])
+        assert first.message is not None
+        clock.at = WALL + timedelta(seconds=12)
+        with pytest.raises(ApplicationError):
+            door.prepare(inp, "run_ok:s:1", NOON, [])
+        door.sent(inp, "run_ok:s:1", first.message, SendReceipt("<m1@example.test>", "250 OK"), False)
+        clock.at = WALL + timedelta(seconds=17)
+        retry = door.prepare(inp, "run_ok:s:1", NOON, [])
+        assert retry.message is None and retry.result is not None
+        assert (retry.result.state, retry.result.provider_id, retry.result.uncertain_before) == (
+            LedgerState.SENT, "<m1@example.test>", False)
+        assert _row_state(engine, "run_ok:s:1")[:2] == ("sent", 1)
+
+    @pytest.mark.parametrize(("category", "resent"), [
+        (Category.MARKETING, False), (Category.SALES, False),  # at-most-once: reported, not resent
+        (Category.TRANSACTIONAL, True), (Category.SERVICE, True),  # at-least-once: resent
+    ])
+    def test_past_its_deadline_the_row_is_uncertain_and_the_category_decides(  # type: ignore[no-untyped-def]
+        self, clocked, category: Category, resent: bool,
+    ) -> None:
+        door, engine, clock = clocked
+        key = f"run_{category}:s:1"
+        inp = _input(_contact(engine), f"run_{category}", Channel.EMAIL, category)
+        first = door.prepare(inp, key, NOON, [])
+        assert first.message is not None
+        clock.at = WALL + timedelta(seconds=60)
+        retry = door.prepare(inp, key, NOON, [])
+        if resent:
+            assert retry.message is not None and retry.uncertain_before is True
+            assert retry.message.key == first.message.key  # the same Message-ID on the wire
+            assert _row_state(engine, key) == (
+                "pending", 2, "attempt interrupted; outcome unknown", WALL + timedelta(seconds=120))
+        else:
+            assert retry.message is None and retry.result is not None
+            assert (retry.result.state, retry.result.reason) == (
+                LedgerState.UNCERTAIN, "attempt interrupted; outcome unknown")
+            assert _row_state(engine, key)[:3] == ("uncertain", 1, "attempt interrupted; outcome unknown")
+
+    def test_a_row_claimed_before_deadlines_counts_two_minutes_from_its_last_update(self, clocked) -> None:  # type: ignore[no-untyped-def]
+        from followthrough.store.db import as_utc
+
+        door, engine, clock = clocked
+        inp = _input(_contact(engine), "run_old_p", Channel.EMAIL, Category.MARKETING)
+        assert door.prepare(inp, "run_old_p:s:1", NOON, []).message is not None
+        with session_scope(engine) as session:  # as migration 0010 leaves an older pending row
+            row = ledger.get_by_key(session, "run_old_p:s:1")
+            row.attempt_deadline = None  # type: ignore[union-attr]
+            session.add(row)
+            updated = as_utc(row.updated_at)  # type: ignore[union-attr]
+        assert updated is not None
+        clock.at = updated + timedelta(seconds=119)
+        with pytest.raises(ApplicationError) as raised:
+            door.prepare(inp, "run_old_p:s:1", NOON, [])
+        assert (raised.value.type, raised.value.next_retry_delay) == ("AttemptInFlight", timedelta(seconds=1))
+        clock.at = updated + timedelta(seconds=120)
+        late = door.prepare(inp, "run_old_p:s:1", NOON, [])
+        assert late.result is not None and late.result.state == LedgerState.UNCERTAIN

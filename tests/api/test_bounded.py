@@ -36,7 +36,7 @@ class TestFreeObjects:
         assert (serialized_size(_over()), serialized_size(_under())) == (16 * KIB + 1, 16 * KIB)
 
     async def test_contact_attributes_at_the_limit_are_kept(self, api: httpx.AsyncClient) -> None:
-        response = await api.post("/v1/contacts", json={"attributes": _under()})
+        response = await api.post("/v1/contacts", json={"external_id": "x1", "attributes": _under()})
         assert response.status_code == 201
 
     @pytest.mark.parametrize(("method", "path", "field"), [
@@ -76,8 +76,8 @@ class TestFreeObjects:
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://testserver", headers=headers) as client:
-            kept = await client.post("/v1/contacts", json={"attributes": _over()})
-            refused = await client.post("/v1/contacts", json={"attributes": _over(64 * KIB)})
+            kept = await client.post("/v1/contacts", json={"external_id": "x1", "attributes": _over()})
+            refused = await client.post("/v1/contacts", json={"external_id": "x2", "attributes": _over(64 * KIB)})
         assert (kept.status_code, refused.status_code) == (201, 422)
 
 

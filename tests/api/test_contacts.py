@@ -67,13 +67,24 @@ class TestAuth:
 
     async def test_rep_may_use_contacts(self, api: httpx.AsyncClient) -> None:
         headers = {"Authorization": f"Bearer {await rep_key(api)}"}
-        created = await api.post("/v1/contacts", json={"name": "Ivan"}, headers=headers)
+        created = await api.post("/v1/contacts", json={"name": "Ivan", "email": "ivan@example.test"},
+                                 headers=headers)
         listed = await api.get("/v1/contacts", headers=headers)
         assert created.status_code == 201
         assert [c["name"] for c in listed.json()["items"]] == ["Ivan"]
 
 
 class TestCreate:
+    async def test_a_contact_with_no_address_and_no_external_id_is_a_422(self, api: httpx.AsyncClient) -> None:
+        for body in ({}, {"name": "Nobody"}, {"name": "Nobody", "email": None, "phone": None}):
+            response = await api.post("/v1/contacts", json=body)
+            assert response.status_code == 422, body
+            assert response.json()["errors"] == [
+                {"path": "", "message": "a contact needs an email, a phone or an external_id"}]
+        assert (await api.get("/v1/contacts")).json()["items"] == []
+        for body in ({"email": "a@example.test"}, {"phone": "+36301234567"}, {"external_id": "crm-1"}):
+            assert (await api.post("/v1/contacts", json=body)).status_code == 201, body
+
     async def test_normalizes_fields(self, api: httpx.AsyncClient) -> None:
         body = await create(api, **ANNA)
         assert without_times(body) == ANNA | {
@@ -150,7 +161,7 @@ class TestRead:
 
     async def test_pages_with_cursor(self, api: httpx.AsyncClient) -> None:
         for n in range(5):
-            await create(api, name=f"c{n}")
+            await create(api, name=f"c{n}", external_id=f"crm-c{n}")
         seen, cursors, cursor = [], [], None
         while True:
             params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
@@ -165,7 +176,7 @@ class TestRead:
 
     async def test_exact_last_page_has_no_cursor(self, api: httpx.AsyncClient) -> None:
         for n in range(2):
-            await create(api, name=f"c{n}")
+            await create(api, name=f"c{n}", external_id=f"crm-c{n}")
         page = (await api.get("/v1/contacts", params={"limit": 2})).json()
         assert (len(page["items"]), page["next_cursor"]) == (2, None)
 
@@ -256,8 +267,8 @@ class TestUpsert:
 
 class TestTimeline:
     async def test_newest_first_in_pages(self, api: httpx.AsyncClient, engine: Engine) -> None:
-        contact = await create(api, name="Anna")
-        other = await create(api, name="Other")
+        contact = await create(api, name="Anna", external_id="crm-anna")
+        other = await create(api, name="Other", external_id="crm-other")
         start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         with session_scope(engine) as session:
             for n in range(3):
@@ -280,7 +291,7 @@ class TestTimeline:
         }], "next_cursor": None}  # fmt: skip
 
     async def test_empty_timeline(self, api: httpx.AsyncClient) -> None:
-        contact = await create(api, name="Anna")
+        contact = await create(api, name="Anna", external_id="crm-anna")
         response = await api.get(f"/v1/contacts/{contact['id']}/timeline")
         assert response.json() == {"items": [], "next_cursor": None}
 

@@ -78,7 +78,8 @@ class TestSave:
                                        {"id": "b", **internal}))
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
-        assert [e["path"] for e in response.json()["errors"]] == ["/steps/0/to_user"]
+        # Step 0 fails the schema; step 1, which parses, is checked all the same.
+        assert [e["path"] for e in response.json()["errors"]] == ["/steps/0/to_user", "/steps/1/to_user"]
         response = await save(api, doc("notify", {"id": "b", **internal}))
         assert response.status_code == 422
         assert [(e["path"], e["message"]) for e in response.json()["errors"]] == [
@@ -160,7 +161,10 @@ class TestReadAndDiff:
         same = (await api.get("/v1/definitions/onboard/diff", params={"from": 2, "to": 2})).json()
         assert (same["unified"], same["fields"]) == ("", [])
         missing = await api.get("/v1/definitions/onboard/diff", params={"from": 1, "to": 7})
-        assert missing.status_code == 404
+        assert (missing.status_code, missing.json()["detail"]) == (
+            404, "definition 'onboard' has no version 7 (its versions are 1 to 3)")
+        unknown = await api.get("/v1/definitions/nothing/diff", params={"from": 1, "to": 2})
+        assert unknown.json()["detail"] == "definition 'nothing' does not exist"
 
     async def test_list_marks_the_active_version(self, api: httpx.AsyncClient) -> None:
         await save(api, doc())

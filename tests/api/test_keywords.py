@@ -173,21 +173,37 @@ class TestHelp:
 
 
 class TestSignals:
-    async def test_stop_stops_a_stop_on_reply_run(self, live: LiveStack) -> None:
-        await save_definition(live.api, welcome_definition("kw_seq", wait="PT1H"))
+    async def _signal_kinds(self, live: LiveStack, workflow_id: str) -> list[str]:
+        history = [e async for e in live.temporal.get_workflow_handle(workflow_id).fetch_history_events()]
+        signalled = [e.workflow_execution_signaled_event_attributes for e in history
+                     if e.HasField("workflow_execution_signaled_event_attributes")]
+        return [(await live.temporal.data_converter.decode([a.input.payloads[0]]))[0].get("kind")
+                for a in signalled]
+
+    async def test_stop_is_not_a_reply_an_email_sequence_goes_on(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("kw_seq", wait="PT1H"))  # stop_on: [reply]
         contact = await create_contact(live.api, email="kw@example.test", phone="+15555550306")
         run = (await enroll(live.api, "kw_seq", contact["id"])).json()
         await _sms(live.api, live.settings, "+15555550306", "STOP", "d1")
+
+        async def signalled() -> list[str] | None:
+            return await self._signal_kinds(live, run["workflow_id"]) or None
+
+        assert await eventually(signalled) == ["stop"]
+        body = (await live.api.get(f"/v1/runs/{run['run_id']}")).json()
+        assert (body["status"], body["reason"]) == ("running", None)
+        assert (await _consent(live.api, contact["id"]))["sms"] == dict.fromkeys(CATEGORIES, False)
+
+    async def test_stop_ends_a_run_that_stops_on_stop(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("kw_stop", wait="PT1H", stop_on=["stop"]))
+        contact = await create_contact(live.api, email="kw2@example.test", phone="+15555550307")
+        run = (await enroll(live.api, "kw_stop", contact["id"])).json()
+        await _sms(live.api, live.settings, "+15555550307", "STOP", "d2")
 
         async def ended() -> dict[str, Any] | None:
             body = (await live.api.get(f"/v1/runs/{run['run_id']}")).json()
             return body if body["status"] != "running" else None
 
         stopped = await eventually(ended)
-        assert (stopped["status"], stopped["reason"]) == ("stopped", "reply (sms)")
-        history = [e async for e in live.temporal.get_workflow_handle(run["workflow_id"]).fetch_history_events()]
-        signalled = [e.workflow_execution_signaled_event_attributes for e in history
-                     if e.HasField("workflow_execution_signaled_event_attributes")]
-        kinds = [(await live.temporal.data_converter.decode([a.input.payloads[0]]))[0].get("kind")
-                 for a in signalled]
-        assert kinds == ["reply", "stop"]
+        assert (stopped["status"], stopped["reason"]) == ("stopped", "stop (sms)")
+        assert await self._signal_kinds(live, run["workflow_id"]) == ["stop"]

@@ -108,8 +108,8 @@ class TestBodySizeLimit:
     async def test_the_limit_is_a_setting(self, tmp_path: Path, engine: Engine) -> None:
         settings = make_settings(tmp_path, max_body_bytes=2 * KIB)
         async with _client(create_app(settings, engine=engine)) as client:
-            small = await client.post("/v1/contacts", json={"attributes": {"note": "x" * 1500}})
-            large = await client.post("/v1/contacts", json={"attributes": {"note": "x" * 2100}})
+            small = await client.post("/v1/contacts", json={"external_id": "x1", "attributes": {"note": "x" * 1500}})
+            large = await client.post("/v1/contacts", json={"external_id": "x2", "attributes": {"note": "x" * 2100}})
         assert (small.status_code, large.status_code) == (201, 413)
 
 
@@ -118,9 +118,9 @@ class TestWriteRateLimit:
                                                                   engine: Engine) -> None:
         settings = make_settings(tmp_path, rate_limit_writes="3/minute")
         async with _client(create_app(settings, engine=engine)) as client:
-            statuses = [(await client.post("/v1/contacts", json={"name": f"C{n}"})).status_code
+            statuses = [(await client.post("/v1/contacts", json={"name": f"C{n}", "external_id": f"c{n}"})).status_code
                         for n in range(3)]
-            refused = await client.post("/v1/contacts", json={"name": "C3"})
+            refused = await client.post("/v1/contacts", json={"name": "C3", "external_id": "c3"})
             read = await client.get("/v1/contacts")
         assert statuses == [201, 201, 201]
         assert refused.status_code == 429
@@ -134,10 +134,10 @@ class TestWriteRateLimit:
         app = create_app(settings, engine=engine)
         async with _client(app) as admin:
             user = (await admin.post("/v1/users", json={"name": "Rep", "role": "rep"})).json()
-            await admin.post("/v1/contacts", json={"name": "A"})
-            refused = await admin.post("/v1/contacts", json={"name": "B"})
+            await admin.post("/v1/contacts", json={"name": "A", "external_id": "a"})
+            refused = await admin.post("/v1/contacts", json={"name": "B", "external_id": "b"})
         async with _client(app, user["api_key"]) as rep:
-            allowed = await rep.post("/v1/contacts", json={"name": "C"})
+            allowed = await rep.post("/v1/contacts", json={"name": "C", "external_id": "c"})
         assert (refused.status_code, allowed.status_code) == (429, 201)
 
     async def test_requests_without_a_key_are_not_counted(self, tmp_path: Path,

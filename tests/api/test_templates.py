@@ -174,7 +174,7 @@ class TestPreview:
         }
 
     async def test_stored_contact_and_fallback_to_default(self, api: httpx.AsyncClient) -> None:
-        contact = await api.post("/v1/contacts", json={"name": "<b>Anna</b>", "locale": "hu"})
+        contact = await api.post("/v1/contacts", json={"name": "<b>Anna</b>", "locale": "hu", "external_id": "anna"})
         await put(api, "email/greeting/en", GREETING)
         response = await api.post(
             "/v1/templates/email/greeting/hu-HU/preview", json={"contact_id": contact.json()["id"]}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
@@ -239,6 +241,34 @@ class TestSmtpEmailChannel:
             with pytest.raises(TransientChannelError) as info:
                 await SmtpEmailChannel(settings).send(make_message())
         assert info.value.code == "smtp_connect"
+
+    async def test_a_server_slow_at_every_command_is_cut_off_at_the_whole_sessions_timeout(
+        self, tmp_path: Path
+    ) -> None:
+        """Each reply comes within the timeout (0.4 s of 1 s), the session would not (greeting,
+        EHLO, MAIL, RCPT: 1.6 s): the whole session is bounded, before DATA, so nothing was sent."""
+        lines: list[bytes] = []
+
+        async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(0.4)
+            writer.write(b"220 slow.example.test ESMTP\r\n")
+            while line := await reader.readline():
+                lines.append(line.split(b" ")[0].split(b":")[0].strip().upper())
+                await asyncio.sleep(0.4)
+                writer.write(b"250 OK\r\n")
+            writer.close()
+
+        server = await asyncio.start_server(slow, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        settings = edge_settings(tmp_path, smtp_port=port, smtp_timeout=1.0)
+        started = time.monotonic()
+        async with server:
+            with pytest.raises(TransientChannelError) as info:
+                await SmtpEmailChannel(settings).send(make_message())
+        took = time.monotonic() - started
+        assert (info.value.code, str(info.value)) == ("smtp_io", "SMTP session timed out before DATA")
+        assert b"DATA" not in lines
+        assert 1.0 <= took < 1.3
 
 
 class TestRedaction:

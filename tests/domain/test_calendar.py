@@ -176,3 +176,17 @@ class TestCalendarSchema:
     def test_a_period_of_three_times_is_refused(self) -> None:
         with pytest.raises(ValidationError):
             Calendar(name="x", week={"mon": [["09:00", "12:00", "13:00"]]})  # type: ignore[list-item]
+
+
+class TestCountry:
+    def test_every_country_the_package_lists_is_accepted_and_nothing_else(self) -> None:
+        """The registry's codes, read without importing every country module, are exactly what
+        ``holidays.list_supported_countries()`` lists (aliases such as UK included)."""
+        import holidays
+
+        from followthrough.calendar import _supported_countries
+
+        assert _supported_countries() == frozenset(holidays.list_supported_countries())
+        assert Calendar(name="x", country="UK").country == "UK"
+        with pytest.raises(ValidationError, match="no public-holiday data"):
+            Calendar(name="x", country="XX")

@@ -131,3 +131,41 @@ class TestValid:
         ), templates)
         assert errors == [] and warnings == [] and definition is not None
         assert definition.model_dump(mode="json")["steps"][1]["as"] == "answer"
+
+
+class TestEveryProblemAtOnce:
+    """A schema error in one step hides nothing about the others (steps that parse are checked)."""
+
+    def test_schema_errors_and_the_other_steps_problems_in_one_answer(self) -> None:
+        document = doc(
+            {"id": "a", "type": "jump"},                                   # unknown step type
+            {"id": "b", "type": "wait", "duration": "2 days"},             # bad duration
+            {"id": "c", "type": "send", "channel": "email", "template": "nope"},  # unknown template
+            {"id": "c", **MAIL},                                           # duplicate id
+            {"id": "d", "type": "if", "condition": "lead.score >=", "then": "a", "else": "zz"},
+            {"id": "e", "type": "wait", "business": {"duration": "PT1H", "calendar": "mars"}},
+            goal="score > 5",
+        )
+        definition, errors, _ = validate(document, templates)
+        assert definition is None
+        assert [(e.path, e.message.split(":")[0]) for e in errors] == [
+            ("/steps/0", "Input tag 'jump' found using 'type' does not match any of the expected tags"),
+            ("/steps/1/duration", "Value error, '2 days' is not an ISO-8601 duration (e.g. P2D, PT30M)"),
+            ("/steps/3/id", "step id 'c' is used twice (first at /steps/2)"),
+            ("/steps/4/else", "no step with id 'zz'"),
+            ("/steps/2/template", "no email template 'nope' for locale 'en'"),
+            ("/steps/2/template", "no email template 'nope' for locale 'hu'"),
+            ("/steps/4/condition", "expression 'lead.score >='"),
+            ("/steps/5/business/calendar", "no calendar named 'mars'"),
+            ("/goal", "expression 'score > 5'"),
+        ]
+
+    def test_a_jump_to_a_step_that_failed_the_schema_is_not_also_a_jump_to_nowhere(self) -> None:
+        _, errors, _ = validate(doc({"id": "a", "type": "goto", "goto": "b"},
+                                    {"id": "b", "type": "wait", "duration": "soon"}), templates)
+        assert [e.path for e in errors] == ["/steps/1/duration"]
+
+    def test_missing_locales_in_a_broken_document_still_name_the_template(self) -> None:
+        _, errors, _ = validate({"name": "seq", "locales": "en", "steps": [
+            {"id": "a", "type": "send", "channel": "email", "template": "nope"}]}, templates)
+        assert [e.path for e in errors] == ["/locales"]  # no locales to check templates against

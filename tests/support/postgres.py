@@ -1,33 +1,92 @@
-"""A PostgreSQL database of the tests' own on the local server, created and dropped per session."""
+"""The PostgreSQL half of the test matrix, with nothing installed by hand.
+
+``FT_TEST_POSTGRES_URL`` names a server to use (it must answer). Unset, the tests use the local
+server at ``DEFAULT_URL`` when one answers there, and otherwise start a throwaway server of
+their own from the locked ``pgserver`` wheel (PostgreSQL binaries packaged for pip), in a
+temporary directory, stopped at the end of the session. Each session works in a database of its
+own, created and dropped here.
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
-ADMIN_URL = os.environ.get("FT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+VARIABLE = "FT_TEST_POSTGRES_URL"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def reachable() -> bool:
+@dataclass(frozen=True)
+class Probe:
+    """What a server at a URL answered: ``ok``, ``refused`` (wrong user, password or database)
+    or ``unreachable`` (nothing listens, or it does not answer)."""
+
+    status: str
+    detail: str = ""
+
+
+def probe(url: str) -> Probe:
     try:
-        with psycopg.connect(ADMIN_URL, connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
+        with psycopg.connect(url, connect_timeout=3):
+            return Probe("ok")
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip()
+        lowered = text.lower()
+        # libpq's words when the server answered and said no, as opposed to no answer at all.
+        refused = ("password authentication failed", "authentication failed", "no password supplied",
+                   "role \"", "does not exist", "no pg_hba.conf entry")
+        if any(word in lowered for word in refused):
+            return Probe("refused", text)
+        return Probe("unreachable", text)
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def refused_message(url: str, found: Probe) -> str:
+    return (f"PostgreSQL at {describe(url)} refused the login (wrong user, password or database): "
+            f"{found.detail}. Set {VARIABLE} to a URL whose user may create databases, e.g. "
+            f"{VARIABLE}=postgresql://postgres:secret@127.0.0.1:5432/postgres make test")
+
+
+def unreachable_message(url: str, found: Probe) -> str:
+    return (f"PostgreSQL is not reachable at {describe(url)} ({found.detail}). Start one, e.g. "
+            f"`docker run -e POSTGRES_HOST_AUTH_METHOD=trust -p 5432:5432 postgres`, or unset "
+            f"{VARIABLE} to let the tests start a throwaway server of their own.")
 
 
 @contextmanager
-def temporary_database() -> Iterator[str]:
-    name = "ft_test_" + secrets.token_hex(6)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_URL.rsplit("/", 1)[0]
+def throwaway_server(directory: Path) -> Iterator[str]:
+    """A PostgreSQL server of our own in ``directory`` (unix socket only), stopped afterwards."""
+    import pgserver  # a dev dependency: only the tests need it
+
+    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (CI, root)
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(directory, cleanup_mode="stop")
     try:
-        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+        yield server.get_uri()
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        server.cleanup()
+
+
+@contextmanager
+def temporary_database(admin_url: str) -> Iterator[str]:
+    """A database of the session's own on the server, as an SQLAlchemy URL; dropped after."""
+    name = "ft_test_" + secrets.token_hex(6)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

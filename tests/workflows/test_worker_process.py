@@ -45,7 +45,10 @@ def _state(engine: Engine, run_id: str) -> tuple[str, list[tuple[str, str]], lis
 
 @pytest.fixture
 async def crash_settings(edge_settings: Settings, engine: Engine, dev_env: WorkflowEnvironment):  # type: ignore[no-untyped-def]
-    yield edge_settings.model_copy(update={"task_queue": f"crash-{uuid.uuid4().hex[:10]}"})
+    # A short SMTP timeout: a pending row is known to be over (-> uncertain) only at its
+    # attempt's deadline, claim + smtp_timeout + the door's 30 s margin.
+    yield edge_settings.model_copy(update={"task_queue": f"crash-{uuid.uuid4().hex[:10]}",
+                                           "smtp_timeout": 5.0})
     await terminate_open_runs(engine, dev_env.client)
 
 
@@ -79,7 +82,8 @@ class TestWorkerKilledMidSend:
                 state = _state(engine, run.id)
                 return state if state[0] != "running" else None
 
-            status, steps, rows = await eventually(ended, timeout=60)
+            # The retry comes after the heartbeat timeout (30 s), then waits for the deadline.
+            status, steps, rows = await eventually(ended, timeout=90)
         finally:
             for process in (first, second):
                 if process is not None and process.poll() is None:

@@ -122,7 +122,7 @@ class TestGet:
         save(any_engine, DOC)
         with pytest.raises(NotFound) as info, session_scope(any_engine) as session:
             definitions.get(session, "onboarding", 7)
-        assert info.value.message == "definition 'onboarding' does not exist"
+        assert info.value.message == "definition 'onboarding' has no version 7 (its versions are 1 to 1)"
 
     def test_missing_name_is_not_found(self, any_engine: Engine) -> None:
         with pytest.raises(NotFound), session_scope(any_engine) as session:

@@ -45,7 +45,6 @@ from followthrough.settings import Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
 
-
 #: Where the docs pages' scripts, styles and icon are served (public, like the docs).
 DOCS_ASSETS = "/docs/assets"
 

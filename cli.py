@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli_api import connect, default_api_url
 from cli_enroll import enroll_command
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.settings import MissingSecret, Settings
@@ -37,7 +38,6 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(definitions_app, name="definitions")
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 def _settings() -> Settings:
@@ -204,11 +204,12 @@ def definitions_validate(files: list[Path]) -> None:
 def definitions_apply(
     target: Annotated[Path, typer.Argument(help="a definition file, or a directory of them")],
     publish: bool = typer.Option(True, "--publish/--no-publish", help="make each version active"),
-    api_url: str = typer.Option(DEFAULT_API_URL, envvar="FT_API_URL", help="the API's base URL"),
-    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key"),
+    api_url: str = typer.Option("", envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)"),
+    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key (default: the data directory's admin_api_key)"),
 ) -> None:
     """Save definition files through the API and publish them (idempotent: an unchanged file
     makes no new version). Prints name, version, created, active; exits 1 on any failure."""
+    api_url = api_url or default_api_url()
     import httpx
 
     from followthrough.bootstrap import definition_files
@@ -270,11 +271,12 @@ def definitions_preview(
     start: str | None = typer.Option(None, help="RFC 3339 start time (default: now)"),
     version: int | None = typer.Option(None, help="a version (default: the active one)"),
     as_json: bool = typer.Option(False, "--json", help="print the whole preview as JSON"),
-    api_url: str = typer.Option(DEFAULT_API_URL, envvar="FT_API_URL", help="the API's base URL"),
-    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key"),
+    api_url: str = typer.Option("", envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)"),
+    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key (default: the data directory's admin_api_key)"),
 ) -> None:
     """What will happen to this contact: every step with its planned time and every message
     rendered in the contact's language. Nothing is sent or written."""
+    api_url = api_url or default_api_url()
     import httpx
 
     body: dict[str, object] = {}
@@ -320,11 +322,9 @@ def definitions_preview(
 
 
 def api_client(base_url: str, api_key: str) -> httpx.Client:
-    """The HTTP client of the commands that talk to the API (tests replace it)."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.Client(base_url=base_url, headers=headers, timeout=30)
+    """The HTTP client of the commands that talk to the API (tests replace it): the key from
+    FT_ADMIN_API_KEY or the data directory, a 401 said as such (cli_api)."""
+    return connect(base_url, api_key, timeout=30)
 
 
 def _print_response_problem(path: Path, response: httpx.Response) -> None:

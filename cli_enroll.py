@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cli_api import connect, default_api_url
+
 if TYPE_CHECKING:
     import httpx
     from rich.console import Console
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 #: The API's most contacts a batch (followthrough.batch_enrollment.MAX_BATCH).
 MAX_BATCH = 1000
 MAX_ID = 2**31 - 1
@@ -123,9 +124,7 @@ def api_client(base_url: str, api_key: str) -> httpx.Client:
     answers line by line for as long as it takes."""
     import httpx
 
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.Client(base_url=base_url, headers=headers,
-                        timeout=httpx.Timeout(30, read=None))
+    return connect(base_url, api_key, timeout=httpx.Timeout(30, read=None))
 
 
 @dataclass
@@ -213,12 +212,13 @@ def enroll_command(
                                        "column, other columns are each contact's data")],
     data: Annotated[list[str] | None, typer.Option("--data", help="shared data, key=value (repeatable)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="contacts per request")] = MAX_BATCH,
-    api_url: Annotated[str, typer.Option(envvar="FT_API_URL", help="the API's base URL")] = DEFAULT_API_URL,
-    api_key: Annotated[str, typer.Option(envvar="FT_ADMIN_API_KEY", help="an API key (a rep's will do)")] = "",
+    api_url: Annotated[str, typer.Option(envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)")] = "",
+    api_key: Annotated[str, typer.Option(envvar="FT_ADMIN_API_KEY", help="an API key, a rep's will do (default: the data directory's admin_api_key)")] = "",
 ) -> None:
     """Enroll every contact of a CSV file in a sequence (idempotent: contacts already running
     keep their run). Shows progress, then the contacts that failed and the counts; exits 1 when
     any contact failed, 2 when the file or the API cannot be used."""
+    api_url = api_url or default_api_url()
     import httpx
     from rich.console import Console
     from rich.markup import escape

@@ -16,7 +16,12 @@ from followthrough.store.db import session_scope
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 
-@router.get("", response_model=Page[RunPublic], summary="Runs, newest first")
+#: ``created`` belongs to enrollment answers and ``steps`` to a single run: left out, not null.
+_LIST_FIELDS = {"items": {"__all__": {"created", "steps"}}}
+
+
+@router.get("", response_model=Page[RunPublic], response_model_exclude=_LIST_FIELDS,  # type: ignore[arg-type]
+            summary="Runs, newest first")
 def list_runs(
     engine: EngineDep,
     contact_id: Annotated[Id | None, Query()] = None,
@@ -38,14 +43,16 @@ def list_runs(
     return Page(items=[RunPublic.of(r) for r in rows], next_cursor=rows[-1].id if more else None)
 
 
-@router.get("/{run_id}", response_model=RunPublic, summary="A run with its step executions")
+@router.get("/{run_id}", response_model=RunPublic, response_model_exclude={"created"},
+            summary="A run with its step executions")
 def get_run(run_id: str, engine: EngineDep) -> RunPublic:
     with session_scope(engine) as session:
         run = runs.get(session, run_id)
         return RunPublic.of(run, steps=runs.steps(session, run_id))
 
 
-@router.post("/{run_id}/cancel", response_model=RunPublic, status_code=202, summary="Cancel a run")
+@router.post("/{run_id}/cancel", response_model=RunPublic, response_model_exclude={"created", "steps"},
+             status_code=202, summary="Cancel a run")
 async def cancel_run(
     run_id: str, engine: EngineDep, temporal: TemporalDep
 ) -> RunPublic:

@@ -37,7 +37,7 @@ async def create_enrollment(
     name: str = Path(pattern=NAME_PATTERN),
 ) -> JSONResponse:
     run, created = await enroll(engine, temporal.client, settings, name, body.contact_id, body.data)
-    payload = RunPublic.of(run, created=created).model_dump(mode="json")
+    payload = RunPublic.of(run, created=created).model_dump(mode="json", exclude={"steps"})
     return JSONResponse(payload, status_code=201 if created else 200)
 
 

@@ -86,6 +86,18 @@ class TestEnrollment:
         assert second.json()["run_id"] == first.json()["run_id"]
         await live.api.post(f"/v1/runs/{first.json()['run_id']}/cancel")
 
+    async def test_each_answer_carries_its_fields_or_leaves_them_out_never_null(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_shape", wait="PT30S"))
+        contact = await create_contact(live.api, email="shape@example.test")
+        enrolled = (await enroll(live.api, "welcome_shape", contact["id"])).json()
+        listed = (await live.api.get("/v1/runs", params={"contact_id": contact["id"]})).json()["items"]
+        single = (await live.api.get(f"/v1/runs/{enrolled['run_id']}")).json()
+        cancelled = (await live.api.post(f"/v1/runs/{enrolled['run_id']}/cancel")).json()
+        assert ("created" in enrolled, "steps" in enrolled, enrolled["created"]) == (True, False, True)
+        assert [("created" in r, "steps" in r) for r in listed] == [(False, False)]
+        assert ("created" in single, isinstance(single["steps"], list)) == (False, True)
+        assert ("created" in cancelled, "steps" in cancelled) == (False, False)
+
     async def test_ten_concurrent_enrollments_give_one_run(self, live: LiveStack) -> None:
         await save_definition(live.api, welcome_definition("welcome_race", wait="PT30S"))
         contact = await create_contact(live.api, email="race@example.test")

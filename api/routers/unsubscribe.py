@@ -7,7 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form
+from babel import negotiate_locale
+from fastapi import APIRouter, Form, Header
 from fastapi.responses import HTMLResponse
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
@@ -19,7 +20,7 @@ from followthrough.models.vocab import Category, Channel
 from followthrough.rendering import fallback_chain
 from followthrough.settings import Settings
 from followthrough.store import contacts, preferences
-from followthrough.unsubscribe import read_token
+from followthrough.unsubscribe import BadUnsubscribeToken, read_token
 
 router = APIRouter(tags=["unsubscribe"])
 
@@ -43,6 +44,22 @@ def _environment(pages_dir: Path) -> SandboxedEnvironment:
     )
 
 
+#: The languages the pages are written in (templates/pages/*.<locale>.html.j2).
+PAGE_LOCALES = ["en", "ru", "hu"]
+_INVALID = {404: {"description": "The link is not valid: a page in the visitor's language",
+                  "content": {"text/html": {"schema": {"type": "string"}}}}}
+
+
+def _invalid_link(settings: Settings, accept_language: str) -> HTMLResponse:
+    """A link we did not sign (cut short by a mail client, mistyped) is a page a person can
+    read, in the language the browser asks for: there is no contact to take it from."""
+    wanted = [part.split(";")[0].strip() for part in accept_language.split(",") if part.strip()]
+    locale = negotiate_locale(wanted, PAGE_LOCALES, sep="-") or settings.default_locale
+    env = _environment(settings.templates_dir / "pages")
+    template = env.select_template([f"invalid_link.{locale}.html.j2", "invalid_link.en.html.j2"])
+    return HTMLResponse(template.render(), status_code=404, headers=_HEADERS)
+
+
 def _page(
     settings: Settings, session: Session, token: str, done: str | None = None
 ) -> HTMLResponse:
@@ -63,13 +80,19 @@ def _page(
     return HTMLResponse(html, headers=_HEADERS)
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
-def preference_page(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+@router.get("/u/{token}", response_class=HTMLResponse, responses=_INVALID)  # type: ignore[arg-type]
+def preference_page(
+    token: str, session: SessionDep, settings: SettingsDep,
+    accept_language: Annotated[str, Header()] = "",
+) -> HTMLResponse:
     """What the contact is subscribed to, with buttons to leave this category or all.
 
     A GET never changes anything: mail scanners and link previews follow every link.
     """
-    return _page(settings, session, token)
+    try:
+        return _page(settings, session, token)
+    except BadUnsubscribeToken:
+        return _invalid_link(settings, accept_language)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)

@@ -82,8 +82,8 @@ class TestRotation:
             assert "Old Link" in opened.text
             assert (await client.get(path(rotated, cid))).status_code == 200
             refused = await client.get(path(foreign, cid))
-            assert refused.status_code == 404
-            assert refused.json()["code"] == "unsubscribe_link_invalid"
+            assert (refused.status_code, refused.headers["content-type"]) == (404, "text/html; charset=utf-8")
+            assert "This link does not work" in refused.text
 
 
 class TestPage:
@@ -117,10 +117,25 @@ class TestPage:
 
     async def test_tampered_token_is_404(self, api: httpx.AsyncClient, settings: Settings) -> None:
         cid = (await create_contact(api))["id"]
-        for method in ("GET", "POST"):
-            response = await api.request(method, path(settings, cid) + "x", data=ONE_CLICK)
-            assert response.status_code == 404
-            assert response.json()["code"] == "unsubscribe_link_invalid"
+        # A one-click POST comes from a mail client: a problem it can read.
+        response = await api.post(path(settings, cid) + "x", data=ONE_CLICK)
+        assert (response.status_code, response.json()["code"]) == (404, "unsubscribe_link_invalid")
+
+    @pytest.mark.parametrize(("accept_language", "lang", "title"), [
+        ("ru-RU,ru;q=0.9,en;q=0.8", "ru", "Ссылка не работает"),
+        ("hu", "hu", "Ez a hivatkozás nem működik"),
+        ("de-DE,de;q=0.9", "en", "This link does not work"),
+        ("", "en", "This link does not work"),
+    ])
+    async def test_a_person_opening_a_broken_link_reads_a_page_in_their_language(
+        self, api: httpx.AsyncClient, settings: Settings, accept_language: str, lang: str, title: str
+    ) -> None:
+        cid = (await create_contact(api))["id"]
+        response = await api.get(path(settings, cid) + "x",
+                                 headers={"Authorization": "", "Accept-Language": accept_language})
+        assert (response.status_code, response.headers["content-type"]) == (404, "text/html; charset=utf-8")
+        assert f'<html lang="{lang}">' in response.text and f"<h1>{title}</h1>" in response.text
+        assert response.headers["referrer-policy"] == "no-referrer"
 
 
 class TestOneClick:

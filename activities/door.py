@@ -165,7 +165,7 @@ class Door:
         try:
             return self._renderer.render(
                 channel, input.template, snapshot, input.data,
-                run={"id": input.run_id, "definition": input.definition_name},
+                run={"id": input.run_id, "definition": input.definition_name}, now=input.at,
             )
         except TemplateError as exc:
             return str(exc)

@@ -157,7 +157,8 @@ class DryRunDoor:
         outcome.channel, outcome.reason = channel, decision.reason
         try:
             rendered = self._renderer.render(channel, action.template, ctx.contact, ctx.data,
-                                             run={"id": "preview", "definition": self._definition_name})
+                                             run={"id": "preview", "definition": self._definition_name},
+                                             now=ctx.now)
         except TemplateError as exc:  # the real door records this as a failed message
             outcome.state, outcome.reason = StepState.FAILED, f"render_error: {exc}"
             return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, meta, pass_context
 from jinja2.runtime import Context
 from pydantic import BaseModel
@@ -38,7 +39,7 @@ CONTEXT_NAMES = frozenset({"contact", "data", "run"})
 
 # Hidden context entries read by the formatting filters (filters are bound per environment,
 # so per-render settings have to travel in the context).
-_LOCALE_VAR, _TZ_VAR = "__ft_locale", "__ft_time_zone"
+_LOCALE_VAR, _TZ_VAR, _NOW_VAR = "__ft_locale", "__ft_time_zone", "__ft_now"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -181,10 +182,7 @@ def _localized(context: Context, value: Any) -> tuple[datetime, Locale]:
         moment = datetime.combine(value, time(), tzinfo=zone)  # a calendar day: no zone shift
     else:
         raise TypeError(f"expected a date, datetime or ISO-8601 string, not {type(value).__name__}")
-    try:
-        return moment, Locale.parse(context[_LOCALE_VAR], sep="-")
-    except (UnknownLocaleError, ValueError):
-        return moment, Locale.parse("en")
+    return moment, _locale_of(context)
 
 
 @pass_context
@@ -201,6 +199,60 @@ def format_datetime(context: Context, value: Any, format: str = "medium") -> str
     return babel_dates.format_datetime(moment, format, locale=locale)
 
 
+#: CLDR's names for today, tomorrow and the day after, which babel's data does not carry; other
+#: days, and other languages, come from babel ("через 3 дня", "3 nap múlva", "in 3 days").
+_RELATIVE_DAYS: dict[str, tuple[str, ...]] = {
+    "en": ("today", "tomorrow"),
+    "ru": ("сегодня", "завтра", "послезавтра"),
+    "hu": ("ma", "holnap", "holnapután"),
+}
+
+
+def _today(context: Context, zone: tzinfo | None) -> date:
+    """The send's day in the contact's zone: the run's clock when the door asked (or the
+    preview's simulated one), else now."""
+    now = context.get(_NOW_VAR) or datetime.now(UTC)
+    return now.astimezone(zone).date()
+
+
+@pass_context
+def relative_day(context: Context, value: Any) -> str:
+    """How far a date is from the day the message goes out, in words of the contact's language:
+    ``today`` / ``tomorrow`` / ``in 3 days`` (``сегодня`` / ``завтра`` / ``через 3 дня``), so a
+    late enrollment never says "see you tomorrow" on the day itself."""
+    moment, locale = _localized(context, value)
+    days = (moment.date() - _today(context, moment.tzinfo)).days
+    words = _RELATIVE_DAYS.get(locale.language, ())
+    if 0 <= days < len(words):
+        return words[days]
+    # A high threshold keeps days as days ("in 14 days", not "in 2 weeks").
+    return babel_dates.format_timedelta(timedelta(days=days), granularity="day", threshold=1000,
+                                        add_direction=True, locale=locale)
+
+
+@pass_context
+def plural(context: Context, count: Any, one: str, other: str | None = None, *, few: str | None = None,
+           many: str | None = None, two: str | None = None, zero: str | None = None,
+           number: bool = True) -> str:
+    """``count`` with the word in the form its language's CLDR plural rules ask for:
+    ``{{ n | plural("день", few="дня", many="дней") }}`` -> "1 день", "2 дня", "5 дней";
+    ``{{ n | plural("nap") }}`` -> "2 nap"; ``number=false`` gives the word alone."""
+    locale = _locale_of(context)
+    forms = {"one": one, "two": two, "few": few, "many": many, "zero": zero, "other": other}
+    category = locale.plural_form(abs(count))
+    word = forms.get(category) or other or many or one
+    if not number:
+        return word
+    return f"{babel_numbers.format_decimal(count, locale=locale)} {word}"
+
+
+def _locale_of(context: Context) -> Locale:
+    try:
+        return Locale.parse(context[_LOCALE_VAR], sep="-")
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
 def first_name(value: Any) -> str:
     """The first word of a full name; wrong where the family name comes first (hu), so hu
     templates use the full name."""
@@ -208,7 +260,10 @@ def first_name(value: Any) -> str:
     return words[0] if words else ""
 
 
-FILTERS: dict[str, Callable[..., Any]] = {"format_date": format_date, "format_datetime": format_datetime, "first_name": first_name}
+FILTERS: dict[str, Callable[..., Any]] = {
+    "format_date": format_date, "format_datetime": format_datetime, "first_name": first_name,
+    "relative_day": relative_day, "plural": plural,
+}
 
 
 def build_environment(*, autoescape: bool) -> BoundedSandbox:
@@ -249,13 +304,15 @@ class Renderer:
         contact: ContactSnapshot,
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> RenderedMessage:
-        """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale."""
+        """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale.
+        ``now`` is the day relative dates count from (the run's clock; default: now)."""
         channel = Channel(channel)
         chain = fallback_chain(contact.locale, self.default_locale)
         for locale in chain:
             if (parts := self.source.get(channel, name, locale)) is not None:
-                return self.render_parts(channel, name, locale, parts, contact, data, run)
+                return self.render_parts(channel, name, locale, parts, contact, data, run, now)
         tried = ", ".join(chain)
         raise TemplateNotFound(f"template {channel}/{name} not found for locales {tried}")
 
@@ -268,6 +325,7 @@ class Renderer:
         contact: ContactSnapshot,
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> RenderedMessage:
         """Render given parts (a stored template or an unsaved draft) as ``locale``."""
         channel = Channel(channel)
@@ -284,6 +342,7 @@ class Renderer:
             "run": dict(run or {}),
             _LOCALE_VAR: contact_locale if same_language else locale,
             _TZ_VAR: contact.time_zone,
+            _NOW_VAR: now,
         }
         out = {
             part: self._render_part(label, part, text, context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -277,6 +278,50 @@ class TestFilters:
         )
 
 
+class TestRelativeDay:
+    """Day words counted from the run's clock in the contact's zone: never "tomorrow" on the day."""
+
+    NOW = datetime(2026, 6, 10, 21, 30, tzinfo=UTC)  # 00:30 on 11 June in Moscow
+
+    @pytest.mark.parametrize(("locale", "zone", "day", "expected"), [
+        ("en", "UTC", "2026-06-10", "today"),
+        ("en", "UTC", "2026-06-11", "tomorrow"),
+        ("en", "UTC", "2026-06-13", "in 3 days"),
+        ("en", "UTC", "2026-06-24", "in 14 days"),
+        ("ru-RU", "Europe/Moscow", "2026-06-11", "сегодня"),  # already the 11th in Moscow
+        ("ru-RU", "Europe/Moscow", "2026-06-12", "завтра"),
+        ("ru-RU", "Europe/Moscow", "2026-06-13", "послезавтра"),
+        ("ru-RU", "Europe/Moscow", "2026-06-16", "через 5 дней"),
+        ("hu", "Europe/Budapest", "2026-06-10", "ma"),
+        ("hu", "Europe/Budapest", "2026-06-11", "holnap"),
+        ("hu", "Europe/Budapest", "2026-06-14", "4 nap múlva"),
+        ("en", "UTC", "2026-06-08", "2 days ago"),
+    ])
+    def test_words_for_the_day(self, locale: str, zone: str, day: str, expected: str) -> None:
+        renderer = Renderer(DictSource({("sms", "t", loc): TemplateParts(text="{{ data.day | relative_day }}")
+                                        for loc in ("en", "ru", "hu")}), "en")
+        message = renderer.render("sms", "t", contact(locale=locale, time_zone=zone), {"day": day}, now=self.NOW)
+        assert message.text == expected
+
+
+class TestPlural:
+    @pytest.mark.parametrize(("locale", "count", "expected"), [
+        ("ru", 1, "1 день"), ("ru", 2, "2 дня"), ("ru", 5, "5 дней"), ("ru", 21, "21 день"),
+        ("ru", 22, "22 дня"), ("ru", 11, "11 дней"), ("ru", 1000, "1\xa0000 дней"),
+        ("hu", 1, "1 nap"), ("hu", 2, "2 nap"),
+        ("en", 1, "1 day"), ("en", 2, "2 days"),
+    ])
+    def test_cldr_forms(self, locale: str, count: int, expected: str) -> None:
+        texts = {"ru": '{{ data.n | plural("день", few="дня", many="дней") }}',
+                 "hu": '{{ data.n | plural("nap") }}', "en": '{{ data.n | plural("day", "days") }}'}
+        renderer = Renderer(DictSource({("sms", "t", loc): TemplateParts(text=text) for loc, text in texts.items()}), "en")
+        assert renderer.render("sms", "t", contact(locale=locale), {"n": count}).text == expected
+
+    def test_the_word_alone(self) -> None:
+        rendered = sms_renderer('{{ 48 | plural("hour", "hours", number=false) }}').render("sms", "t", contact())
+        assert rendered.text == "hours"
+
+
 class TestValidateTemplate:
     def test_reports_every_problem_with_its_path(self) -> None:
         parts = TemplateParts(
@@ -420,6 +465,20 @@ class TestShippedTemplates:
             assert message.html.endswith("</body>\n</html>")
         else:
             assert (message.subject, message.html) == (None, None)
+
+    @pytest.mark.parametrize(("locale", "ends", "subject", "sentence"), [
+        ("en", "2026-06-10", "Your Followthrough trial ends today", "Your free Followthrough trial ends today, on June 10, 2026."),
+        ("ru", "2026-06-11", "Пробный период Followthrough закончится завтра",
+         "Ваш бесплатный пробный период Followthrough закончится завтра (11 июня 2026\u202fг.)."),
+        ("hu", "2026-06-13", "3 nap múlva lejár a próbaidőszaka – Followthrough",
+         "Az Ön ingyenes próbaidőszaka 3 nap múlva lejár (utolsó nap: 2026. június 13.)."),
+    ])
+    def test_the_trial_end_is_said_from_the_dates(self, locale: str, ends: str, subject: str, sentence: str) -> None:
+        """A late enrollment never says "in two days" when the trial ends today; no «г..»."""
+        message = self.renderer.render(Channel.EMAIL, "trial_ending", SAMPLE_CONTACTS[locale],
+                                       {"trial_ends_on": ends}, now=datetime(2026, 6, 10, 8, tzinfo=UTC))
+        assert message.subject == subject
+        assert sentence in message.text and ".." not in message.text
 
     @pytest.mark.parametrize(("channel", "name"), SHIPPED)
     def test_russian_is_cyrillic(self, channel: Channel, name: str) -> None:

@@ -109,7 +109,8 @@ class TestPinnedHolidays:
                    if e.HasField("marker_recorded_event_attributes")]
         patches = [bytes(p.data) for m in markers if m.marker_name == "core_patch"
                    for p in m.details["patch-data"].payloads]
-        assert [b'"late-holidays-1"' in p for p in patches] == [True]
+        assert [b'"late-holidays-1"' in p for p in patches].count(True) == 1
+        assert not any(b'"late-holidays-2"' in p for p in patches)
         activities = [bytes(m.details["data"].payloads[0].data) for m in markers
                       if m.marker_name == "core_local_activity"]
         assert [b'"pin_holidays"' in a for a in activities].count(True) == 1

@@ -88,10 +88,12 @@ class TestSmtpServerDown:
         assert [(r["channel"], r["state"], r["attempts"]) for r in rows] == [("email", "sent", 4)]
         assert rows[0]["provider_id"] == (emails[0].message_id or "").strip()  # folded header
         first, second, third = _starts(seen)
-        # Temporal's retry policy: 1 s, then 2 s, then 4 s (the 4th attempt, server back up).
-        assert 0.8 <= second - first <= 1.8
-        assert 1.8 <= third - second <= 2.9
-        assert captured - restarted <= 5.0
+        # Temporal's retry policy: 1 s, then 2 s, then 4 s (the 4th attempt, server back up). The
+        # lower bounds prove the backoff; the upper ones only that it is that backoff and not a
+        # longer one, with room for a loaded 2-core machine (CI runs beside other work).
+        assert 0.8 <= second - first <= 3.0
+        assert 1.8 <= third - second <= 4.5
+        assert captured - restarted <= 8.0
 
 
 class TestTwilio429Burst:

@@ -61,17 +61,21 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver")
     async def deliver(self, input: DeliverInput) -> DeliverResult:
-        # The run's held step records (the step under way) are written only by a slow attempt
-        # or a retry: a quick first attempt leaves them to the run's next write.
-        show = asyncio.ensure_future(self._show_steps(input.steps, activity.info().attempt))
+        # The run's held step records (the step under way) are written only by a retry or a slow
+        # attempt: a quick first attempt leaves them to the run's next write. A retry writes them
+        # before anything else, so a retry that ends at once still shows the step.
+        if input.steps and activity.info().attempt > 1:
+            await asyncio.to_thread(self._record_steps, input.steps)
+            return await self._deliver(input)
+        show = asyncio.ensure_future(self._show_slow_send(input.steps))
         try:
             return await self._deliver(input)
         finally:
             show.cancel()
 
-    async def _show_steps(self, steps: list[StepRecord], attempt: int) -> None:
+    async def _show_slow_send(self, steps: list[StepRecord]) -> None:
         if steps:
-            await asyncio.sleep(0 if attempt > 1 else SHOW_SLOW_SEND_AFTER.total_seconds())
+            await asyncio.sleep(SHOW_SLOW_SEND_AFTER.total_seconds())
             await asyncio.to_thread(self._record_steps, steps)
 
     async def _deliver(self, input: DeliverInput) -> DeliverResult:

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import re
-import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -32,10 +29,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.crash import ENROLL_CONCURRENCY, Outcome, RestartableChildren, SlowTwilioServer, phase
+from bench.crash import ENROLL_CONCURRENCY, Outcome, open_stack, phase
 from bench.run import RESULTS, _machine, _temporal_version
-from bench.sides import TEMPORAL_DB, FollowthroughSide, recipients
-from bench.stack import start_outbox
+from bench.sides import TEMPORAL_DB, recipients
 
 console = Console()
 BURN = "while True: pass"
@@ -130,14 +126,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 async def _main(args: argparse.Namespace, loadavg: str) -> int:
     work = Path(tempfile.mkdtemp(prefix="ft-contention-"))
     started = time.monotonic()
-    outbox = await asyncio.to_thread(
-        functools.partial(start_outbox, "AC" + secrets.token_hex(16), secrets.token_hex(16),
-                          smtp_delay=args.smtp_delay, twilio_class=SlowTwilioServer))
-    outbox.twilio.response_delay = args.twilio_delay  # type: ignore[attr-defined]
-    task = asyncio.current_task()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
-    side = FollowthroughSide(work, outbox, args.log_level, args.temporal_db)
-    children = side.children = RestartableChildren(work)
+    outbox, side, children = await open_stack(work, args)
     burners = [f"burner-{i}" for i in range(args.burners)]
     try:
         await side.start(ENROLL_CONCURRENCY)

@@ -44,7 +44,7 @@ from rich.table import Table
 
 from bench.run import RESULTS, _machine, _temporal_version
 from bench.sides import TEMPORAL_DB, FollowthroughSide, Recipient, recipients
-from bench.stack import Children, TimedStore, start_outbox
+from bench.stack import Children, Outbox, TimedStore, start_outbox
 from bench.startup import identity, polls
 from channels.outbox import OutboxTwilioServer
 
@@ -414,10 +414,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _main(args: argparse.Namespace, loadavg: str) -> int:
-    categories = ["marketing", "transactional"] if args.category == "both" else [args.category]
-    work = Path(tempfile.mkdtemp(prefix="ft-crash-"))
-    started = time.monotonic()
+async def open_stack(
+    work: Path, args: argparse.Namespace
+) -> tuple[Outbox, FollowthroughSide, RestartableChildren]:
+    """The slow loopback outbox, the Followthrough side whose children can be killed and
+    restarted, and SIGTERM cancelling the run: what the crash and contention tests share."""
     outbox = await asyncio.to_thread(
         functools.partial(start_outbox, "AC" + secrets.token_hex(16), secrets.token_hex(16),
                           smtp_delay=args.smtp_delay, twilio_class=SlowTwilioServer))
@@ -426,6 +427,14 @@ async def _main(args: argparse.Namespace, loadavg: str) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
     side = FollowthroughSide(work, outbox, args.log_level, args.temporal_db)
     children = side.children = RestartableChildren(work)
+    return outbox, side, children
+
+
+async def _main(args: argparse.Namespace, loadavg: str) -> int:
+    categories = ["marketing", "transactional"] if args.category == "both" else [args.category]
+    work = Path(tempfile.mkdtemp(prefix="ft-crash-"))
+    started = time.monotonic()
+    outbox, side, children = await open_stack(work, args)
     outcomes: list[Outcome] = []
     try:
         await side.start(ENROLL_CONCURRENCY)

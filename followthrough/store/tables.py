@@ -31,12 +31,22 @@ class Contact(SQLModel, table=True):
     phone: str | None = Field(default=None, index=True, max_length=32)
     locale: str = Field(default="en", max_length=35)
     time_zone: str = Field(default="UTC", max_length=64)
+    #: Optional parts of the name (Russian names are often stored surname first in ``name``,
+    #: which stays the display name): templates' ``first_name`` and salutations prefer these.
+    given_name: str | None = Field(default=None, max_length=100)
+    family_name: str | None = Field(default=None, max_length=100)
+    #: The user who holds the relationship (the contact's rep); ``internal`` sends without an
+    #: explicit user go to them.
+    owner_id: int | None = Field(default=None, index=True, foreign_key="users.id")
     attributes: dict[str, Any] = _json()
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
 
 class User(SQLModel, table=True):
+    """A person who works the CRM (admin, manager, rep): the API key's holder, and a recipient
+    of reminders and alerts on their own channels, in their language, in their working time."""
+
     __tablename__ = "users"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -44,6 +54,50 @@ class User(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     role: str = Field(max_length=16)
     api_key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    phone: str | None = Field(default=None, max_length=32)
+    locale: str = Field(default="en", max_length=35)
+    time_zone: str = Field(default="UTC", max_length=64)
+    #: The name of a business calendar (``calendars``); None: the default calendar.
+    calendar: str | None = Field(default=None, max_length=64)
+    manager_id: int | None = Field(default=None, index=True, foreign_key="users.id")
+    active: bool = Field(default=True)
+    #: The channels on which the user wants to be notified, in order, e.g. ``["sms", "email"]``.
+    notify_channels: list[str] = Field(default_factory=lambda: ["email"],
+                                       sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    manager_id: int | None = Field(default=None, index=True, foreign_key="users.id")
+    calendar: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class TeamMember(SQLModel, table=True):
+    __tablename__ = "team_members"
+
+    team_id: int = Field(primary_key=True, foreign_key="teams.id")
+    user_id: int = Field(primary_key=True, index=True, foreign_key="users.id")
+    #: The member's share in round-robin assignment (leads, tickets).
+    weight: int = Field(default=1)
+
+
+class Absence(SQLModel, table=True):
+    """An out-of-office period of a user: ``[starts_at, ends_at)`` in UTC."""
+
+    __tablename__ = "user_absences"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(index=True, foreign_key="users.id")
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts()
+    reason: str | None = Field(default=None, max_length=200)
     created_at: datetime = _ts(default_factory=utcnow)
 
 

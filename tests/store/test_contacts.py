@@ -20,6 +20,9 @@ ANNA = {
     "time_zone": "Europe/Budapest",
     "attributes": {"plan": "pro"},
     "external_id": "crm-1",
+    "given_name": "Anna",
+    "family_name": "Kovács",
+    "owner_id": None,
 }
 
 

@@ -90,6 +90,7 @@ def worker() -> None:
 
 
 def _run_worker() -> None:
+    from followthrough.logging import get_logger
     from worker import run_worker
 
     settings = _settings()
@@ -97,7 +98,7 @@ def _run_worker() -> None:
     try:
         asyncio.run(run_worker(settings))
     except RuntimeError as exc:
-        err.print(f"[red]worker failed[/red]: {exc}")
+        get_logger("worker").error(f"worker failed: {exc}")
         raise typer.Exit(1) from exc
 
 
@@ -113,22 +114,26 @@ def api() -> None:
     _require_secrets(settings, admin=True)
     configure_logging(settings.log_level)
     asyncio.run(_check_search_attributes(settings))
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+    # log_config=None: uvicorn's loggers go to the one handler configure_logging set up (its
+    # own would print coloured text lines next to our JSON).
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
 
 
 async def _check_search_attributes(settings: Settings) -> None:
+    """Said as log lines (configure_logging ran): the service's messages share one format."""
+    from followthrough.logging import get_logger
     from followthrough.temporal import connect, missing_search_attributes
 
     try:
         client = await asyncio.wait_for(connect(settings), timeout=5)
         missing = await missing_search_attributes(client, settings.temporal_namespace)
     except Exception as exc:
-        err.print(f"[yellow]Temporal is not answering yet[/yellow] ({exc}); starting anyway.")
+        get_logger("api").warning(f"Temporal is not answering yet ({exc}); starting anyway")
         return
     if missing:
-        err.print(f"[red]Temporal namespace '{settings.temporal_namespace}' lacks search "
-                  f"attributes[/red]: {', '.join(missing)}")
+        get_logger("api").error(f"Temporal namespace '{settings.temporal_namespace}' lacks search attributes: "
+                  f"{', '.join(missing)}")
         raise typer.Exit(2)
 
 

@@ -25,7 +25,11 @@ from followthrough.errors import FieldError, FollowthroughError
 from followthrough.settings import MissingSecret, Settings
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     import httpx
+
+    from followthrough.rendering import TemplateSource
 
 # Each command imports what only it needs (the worker, FastAPI and uvicorn, httpx, Alembic),
 # so `followthrough worker` starts without the API's or the HTTP client's imports (issue 9).
@@ -160,10 +164,17 @@ def outbox_list(
 
 
 @definitions_app.command("validate")
-def definitions_validate(files: list[Path]) -> None:
-    """Validate definition files fully (schema, steps, expressions, the templates under
-    FT_TEMPLATES_DIR per locale, built-in and file calendars; SMS length as warnings).
-    Prints every problem with its path; exits 1 when any file has errors."""
+def definitions_validate(
+    files: list[Path],
+    api_url: str = typer.Option("", envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)"),
+    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key (default: the data directory's admin_api_key)"),
+) -> None:
+    """Validate definition files fully (schema, steps, expressions, templates per locale,
+    built-in and file calendars; SMS length as warnings). Templates are the files under
+    FT_TEMPLATES_DIR and, when an API is configured (FT_API_URL or a key), the ones stored
+    through it. Prints every problem with its path; exits 1 when any file has errors."""
+    from contextlib import ExitStack
+
     from followthrough.bootstrap import (
         calendars_dir,
         read_definition_document,
@@ -172,37 +183,64 @@ def definitions_validate(files: list[Path]) -> None:
     )
     from followthrough.calendar import BUILTIN_CALENDARS
     from followthrough.dsl.validate import validate
-    from followthrough.rendering import FileTemplateSource, Renderer
+    from followthrough.rendering import Renderer
     from followthrough.store.calendars import load_files
 
     settings = _settings()
-    source = FileTemplateSource(settings.templates_dir)
-    renderer = Renderer(source, settings.default_locale)
     try:
         known = set(BUILTIN_CALENDARS) | {c.name for c in load_files(calendars_dir(settings))}
     except FollowthroughError as exc:
         _print_problems(exc.message, exc.errors)
         raise typer.Exit(1) from exc
     failed = False
-    for path in files:
-        try:
-            document = read_definition_document(path)
-        except FollowthroughError as exc:
-            failed = True
-            _print_problems(f"{path}: {exc.message}", exc.errors)
-            continue
-        definition, errors, warnings = validate(
-            document, template_lookup(source), calendar_exists=known.__contains__,
-            sms_segments=sms_segment_counter(renderer, settings.default_time_zone),
-        )
-        if warnings:
-            _print_problems(f"{path}: {len(warnings)} warning(s)", warnings, level="yellow")
-        if definition is None:
-            failed = True
-            _print_problems(f"{path}: {len(errors)} error(s)", errors)
-        else:
-            print(f"{path}: ok ({definition.name}, {len(definition.steps)} steps)")
+    with ExitStack() as stack:
+        source = _template_source(settings, api_url, api_key, stack)
+        renderer = Renderer(source, settings.default_locale)
+        for path in files:
+            try:
+                document = read_definition_document(path)
+            except FollowthroughError as exc:
+                failed = True
+                _print_problems(f"{path}: {exc.message}", exc.errors)
+                continue
+            definition, errors, warnings = validate(
+                document, template_lookup(source), calendar_exists=known.__contains__,
+                sms_segments=sms_segment_counter(renderer, settings.default_time_zone),
+            )
+            if warnings:
+                _print_problems(f"{path}: {len(warnings)} warning(s)", warnings, level="yellow")
+            if definition is None:
+                failed = True
+                _print_problems(f"{path}: {len(errors)} error(s)", errors)
+            else:
+                print(f"{path}: ok ({definition.name}, {len(definition.steps)} steps)")
     raise typer.Exit(1 if failed else 0)
+
+
+def _template_source(settings: Settings, api_url: str, api_key: str, stack: ExitStack) -> TemplateSource:
+    """The files under FT_TEMPLATES_DIR, then the templates stored through the API when one is
+    configured, so a definition the API accepts is not refused here. An API that does not
+    answer leaves the files, said in one line."""
+    import httpx
+
+    from cli_api import ApiTemplateSource, api_configured
+    from followthrough.rendering import ChainTemplateSource, FileTemplateSource
+
+    files = FileTemplateSource(settings.templates_dir)
+    if not api_configured(api_url, api_key):
+        return files
+    url = api_url or default_api_url()
+    try:
+        stored = ApiTemplateSource.load(stack.enter_context(api_client(url, api_key)))
+    except httpx.HTTPStatusError as exc:
+        reason = f"answered HTTP {exc.response.status_code}"
+    except httpx.TransportError as exc:
+        reason = f"is not answering ({exc or type(exc).__name__})"
+    else:
+        return ChainTemplateSource(files, stored)
+    _print_problems(f"templates: the API at {url} {reason}; checking the files under "
+                    f"{settings.templates_dir} only", [], level="yellow")
+    return files
 
 
 @definitions_app.command("apply")

@@ -107,6 +107,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    logging.captureWarnings(True)  # a library's warning is a line in the same format, not raw text
     for name in _CHATTY_WITH_ADDRESSES:
         logging.getLogger(name).setLevel(logging.WARNING)
     for name, prefixes in _CHATTER.items():

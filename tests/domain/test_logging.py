@@ -227,6 +227,7 @@ def root_restored() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    logging.captureWarnings(False)
     structlog.reset_defaults()
 
 
@@ -240,6 +241,16 @@ class TestConfigureLogging:
         assert ESC not in stream.getvalue()
         assert len(lines) == 2 and "hello" in lines[0] and "count=2" in lines[0]
         assert "theirs too" in lines[1] and "[uvicorn.error]" in lines[1]
+
+    def test_a_librarys_warning_is_a_log_line(self) -> None:
+        """In a process of its own: pytest manages the warnings machinery of its own process."""
+        code = ("import warnings\nfrom followthrough.logging import configure_logging\n"
+                "configure_logging('INFO')\nwarnings.warn(\"a library's complaint\", UserWarning)\n")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                              timeout=60, check=True)
+        [record] = Captured(done.stderr.splitlines()).records()
+        assert record["logger"] == "py.warnings" and record["level"] == "warning"
+        assert "UserWarning: a library's complaint" in record["event"]
 
     def test_configuring_twice_keeps_one_handler(self, root_restored: None) -> None:
         before = list(logging.getLogger().handlers)

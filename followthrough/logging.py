@@ -5,6 +5,7 @@ stderr, as JSON lines off a terminal and as readable lines on one, never with a 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -29,6 +30,17 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     for key in list(event):
         if any(word in key.lower() for word in _SECRET_WORDS):
             event[key] = "***"
+    return event
+
+
+#: Paths whose segment is a bearer secret: the signed unsubscribe link (``/u/{token}``) lets
+#: whoever holds it change a contact's consent, so an access log line shows ``/u/***``.
+_SECRET_PATH = re.compile(r"(/u/)[^\s?\"/]+")
+
+
+def _redact_access(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if event.get("logger") == "uvicorn.access" and isinstance(event.get("event"), str):
+        event["event"] = _SECRET_PATH.sub(r"\1***", event["event"])
     return event
 
 
@@ -86,6 +98,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, stream: 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _core_fields,
         _redact,
+        _redact_access,
     ]
     renderer: Any
     if json:

@@ -68,6 +68,7 @@ async def test_the_smtp_server_does_not_log_addresses(
 # its core, Alembic).
 
 ESC = "\x1b["
+LINK_TOKEN = "v1.c2VjcmV0LWxpbmstdG9rZW4.signature"
 
 
 @dataclass
@@ -153,11 +154,15 @@ def _free_port() -> int:
 
 
 def _api_answered(port: int) -> Callable[[_Reader], bool]:
+    """Ready once the API answers; then one unsubscribe link is opened (its token is a secret)."""
     def ready(reader: _Reader) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/v1/contacts", timeout=2).status_code == 401
+            answered = httpx.get(f"http://127.0.0.1:{port}/v1/contacts", timeout=2).status_code == 401
         except httpx.HTTPError:
             return False
+        if answered:
+            httpx.get(f"http://127.0.0.1:{port}/u/{LINK_TOKEN}?lang=en", timeout=5)
+        return answered
     return ready
 
 
@@ -173,8 +178,9 @@ class TestTheApiProcess:
         loggers = {r["logger"] for r in records}
         assert {"api", "uvicorn.error", "uvicorn.access", "alembic.runtime.migration"} <= loggers
         assert {r["level"] for r in records if r["logger"] == "api"} == {"warning"}  # Temporal not answering
-        access = [r["event"] for r in records if r["logger"] == "uvicorn.access"]
-        assert access and all(e.endswith(' - "GET /v1/contacts HTTP/1.1" 401') for e in access)
+        access = [r["event"].split(" - ", 1)[1] for r in records if r["logger"] == "uvicorn.access"]
+        assert set(access[:-1]) == {'"GET /v1/contacts HTTP/1.1" 401'}
+        assert access[-1].startswith('"GET /u/***?lang=en HTTP/1.1" 4') and LINK_TOKEN not in captured.text
         # Alembic's start-up chatter is DEBUG; what it migrated stays.
         assert "Context impl" not in captured.text and "Will assume" not in captured.text
         assert "setup plugin" not in captured.text

@@ -36,13 +36,21 @@ from tests.conftest import ADMIN_KEY, PAYLOAD_KEY, SECRET_KEY
 
 
 @pytest.fixture
-def configured() -> Iterator[None]:
-    mail_log = logging.getLogger("mail.log")
-    before = mail_log.level
-    configure_logging("DEBUG", json=True)
+def root_restored() -> Iterator[None]:
+    """Whatever configure_logging did to this process's loggers, undone after the test."""
+    root, mail_log = logging.getLogger(), logging.getLogger("mail.log")
+    handlers, level, mail_level = list(root.handlers), root.level, mail_log.level
     yield
-    mail_log.setLevel(before)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    mail_log.setLevel(mail_level)
+    logging.captureWarnings(False)
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def configured(root_restored: None) -> None:
+    configure_logging("DEBUG", json=True)
 
 
 async def test_the_smtp_server_does_not_log_addresses(
@@ -224,17 +232,6 @@ class TestTheWorkerProcess:
         assert not any(line.startswith("{") for line in plain)
         assert any("Initializing worker" in line and f"[{CORE_LOGGER}]" in line for line in plain)
         assert any("worker stopped" in line and "[worker]" in line for line in plain)
-
-
-@pytest.fixture
-def root_restored() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.captureWarnings(False)
-    structlog.reset_defaults()
 
 
 class TestConfigureLogging:

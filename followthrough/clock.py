@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -63,6 +64,16 @@ class ClockError(ValueError):
     calendar, a calendar with no working time)."""
 
 
+def _duration(value: str) -> str:
+    if parse_signed_duration(value) < timedelta(0):
+        raise ValueError(f"'{value}' must not be negative")
+    return value
+
+
+#: An ISO 8601 duration, zero or longer, kept as written (``P2D``, ``PT8H``).
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
 def _check_zone(value: str) -> str:
     if value not in ZONE_ROLES:
         try:
@@ -89,18 +100,11 @@ class Relative(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    after: str = "PT0S"
+    after: Duration = "PT0S"
     business: bool = False
     at: str | None = Field(default=None, pattern=TIME_PATTERN)
     zone: str | None = None
     calendar: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
-
-    @field_validator("after")
-    @classmethod
-    def _after(cls, value: str) -> str:
-        if parse_signed_duration(value) < timedelta(0):
-            raise ValueError(f"'{value}' must not be negative")
-        return value
 
     @field_validator("zone")
     @classmethod
@@ -375,14 +379,7 @@ class Threshold(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     share: float | None = Field(default=None, ge=0, le=10)
-    after: str | None = None
-
-    @field_validator("after")
-    @classmethod
-    def _after(cls, value: str | None) -> str | None:
-        if value is not None and parse_signed_duration(value) < timedelta(0):
-            raise ValueError(f"'{value}' must not be negative")
-        return value
+    after: Duration | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Self:

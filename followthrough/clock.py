@@ -170,14 +170,14 @@ def due(spec: datetime | Relative, now: datetime, *, zone_name: str = "UTC",
 
 
 def _resolve_zone(named: str | None, default: str, zones: Mapping[str, str]) -> str:
-    if named is None:
-        return default
-    if named in ZONE_ROLES:
-        found = zones.get(named)
-        if not found:
-            raise ClockError(f"the {named}'s time zone is not known here")
-        return found
-    return named
+    found = default if named is None else zones.get(named) if named in ZONE_ROLES else named
+    if not found:
+        raise ClockError(f"the {named}'s time zone is not known here")
+    try:
+        zone(found)
+    except ValueError as exc:
+        raise ClockError(str(exc)) from None
+    return found
 
 
 def _resolve_calendar(named: str | None, default: Calendar | None,

@@ -127,6 +127,9 @@ class TestDue:
         ({"after": "PT1H", "business": True}, {}, "needs a calendar"),
         ({"after": "PT1H", "business": True, "calendar": "mars"}, {"calendars": CALENDARS}, "no calendar named 'mars'"),
         ({"after": "P1D", "business": True}, {"calendar": Calendar(name="never")}, "no working day"),
+        ({"after": "PT1H", "business": True}, {"calendar": Calendar(name="never")}, "no working time"),
+        ({"at": "10:00", "zone": "contact"}, {"zones": {"contact": "Mars/Olympus"}}, "not an IANA time zone"),
+        ({"at": "10:00"}, {"zone_name": "Moon/Base"}, "not an IANA time zone"),
     ])
     def test_what_the_caller_did_not_give_is_a_clock_error(self, spec: dict[str, Any], kwargs: dict[str, Any],
                                                           message: str) -> None:

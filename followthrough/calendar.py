@@ -255,17 +255,16 @@ def next_working_minute(calendar: Calendar, at: datetime) -> datetime:
 
 def next_local_time(time_zone: str, at: str, now: datetime, day: date | None = None) -> datetime:
     """The next occurrence (strictly after ``now``) of wall-clock ``at`` in ``time_zone``, in UTC,
-    on ``day`` (default: ``now``'s local date) or the days after it. On a spring-forward day a
-    time in the gap (02:30) means the first instant after the gap."""
+    on ``day`` (default, or when earlier: ``now``'s local date) or the days after it. On a
+    spring-forward day a time in the gap (02:30) means the first instant after the gap."""
     tz = zone(time_zone)
     wanted = parse_time(at)
-    first = now.astimezone(tz).date() if day is None else day
+    today = now.astimezone(tz).date()
+    first = today if day is None else max(day, today)
     for offset in range(3):
         candidate = _local(first + timedelta(days=offset), wanted, tz)
         if candidate > now:
             return candidate
-    if day is not None and day < now.astimezone(tz).date():
-        return next_local_time(time_zone, at, now)
     raise AssertionError("unreachable: a time of day recurs within two days")  # pragma: no cover
 
 

@@ -62,7 +62,7 @@ def timeout_due(timeout: str | Relative, now: datetime, contact: Mapping[str, An
     with the contact's zone (``zone: contact``, and the default) and the run's pinned calendars
     (``default`` when it names none). Raises ValueError (a ClockError) when it cannot be known."""
     if isinstance(timeout, str):
-        return now + parse_duration(timeout)
+        return clock.due(Relative(after=timeout), now)
     zone = contact_zone(contact)
     return clock.due(timeout, now, zone_name=zone, zones={"contact": zone},
                      calendar=calendars.get("default"), calendars=calendars)

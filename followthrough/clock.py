@@ -295,8 +295,11 @@ class SlaClock(BaseModel):
             return None
         begin = self.running_since if self.running_since is not None else _utc(now)
         if elapsed <= self.banked:  # reached before this stretch began
-            return begin if self.running_since is not None else _utc(now)
-        return add_business_time(self._cal(), begin, elapsed - self.banked)
+            return begin
+        try:
+            return add_business_time(self._cal(), begin, elapsed - self.banked)
+        except ValueError as exc:  # a calendar without working time
+            raise ClockError(str(exc)) from None
 
     def deadline(self, now: datetime) -> datetime | None:
         """When the budget runs out (see ``when_elapsed``)."""

@@ -227,6 +227,10 @@ class TestSlaClock:
         with pytest.raises(ClockError, match="before the clock's last change"):
             clock.resume(at(BUD, 2024, 6, 11, 9))
 
+    def test_a_calendar_without_working_time_has_no_deadline(self) -> None:
+        with pytest.raises(ClockError, match="no working time"):
+            SlaClock.start(timedelta(hours=1), Calendar(name="never"), at(BUD, 2024, 6, 10, 9))
+
     def test_a_budget_must_be_positive(self) -> None:
         with pytest.raises(ClockError):
             SlaClock.start(timedelta(0), BUDAPEST, at(BUD, 2024, 6, 10, 9))

@@ -20,7 +20,12 @@ every event; true ends the run as ``converted``) and ``steps``, each with an ``i
   (default 09:00). A missing or unparseable date skips the step with the reason; a due time
   already past does not wait.
 - ``wait_for: {event, timeout, as}``: conditions then see ``events.<as or event>.received`` and
-  ``.data``. Events that arrive earlier are buffered and consumed oldest first.
+  ``.data``. Events that arrive earlier are buffered and consumed oldest first. ``timeout`` is
+  an ISO 8601 duration of elapsed time, or the clock's relative time (``followthrough.clock.
+  Relative``): ``{after: PT8H, business: true, calendar: office}`` is 8 working hours,
+  ``{after: P1D, business: true, at: "10:00", zone: contact}`` the next working day at 10:00 in
+  the contact's zone (``business`` counts days as working days; the calendar defaults to
+  ``default``, the zone to the contact's; ``zone: owner`` is refused in a sequence).
 - ``if: {condition, then, else}`` (``else`` defaults to the next step); ``split: {variants:
   [{percent, goto}]}`` (percents sum to 100; the variant is a stable hash of contact id + step id);
   ``goto``; ``exit: {reason}`` (run ``completed`` with that reason).

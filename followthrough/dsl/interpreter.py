@@ -19,7 +19,6 @@ from typing import Any
 
 from followthrough.calendar import BUILTIN_CALENDARS, Calendar
 from followthrough.dsl import expressions
-from followthrough.dsl.durations import parse_duration
 from followthrough.dsl.schema import (
     MAX_USER_ID,
     ExitStep,
@@ -33,7 +32,7 @@ from followthrough.dsl.schema import (
     WaitForStep,
     WaitStep,
 )
-from followthrough.dsl.waits import due_time, lookup, split_bucket
+from followthrough.dsl.waits import due_time, lookup, split_bucket, timeout_due
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent, RunState
 from followthrough.models.vocab import Category, Channel, RunStatus, StepState
@@ -165,7 +164,10 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
         return _wait(step, visit, state, ctx)
     if isinstance(step, WaitForStep):
         state.since_wait = 0
-        until = ctx.now + parse_duration(step.timeout)
+        try:
+            until = timeout_due(step.timeout, ctx.now, ctx.contact.model_dump(mode="json"), ctx.calendars)
+        except ValueError as exc:  # validation names these; a run can only meet them if data changed
+            return End(RunStatus.FAILED, f"wait_for timeout: {exc}", step_id=step.id)
         return WaitFor(step.id, visit, step.event, until, step.store_as)
     if isinstance(step, ExitStep):
         return End(RunStatus.COMPLETED, step.reason, step_id=step.id)

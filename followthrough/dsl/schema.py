@@ -10,9 +10,20 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from followthrough.calendar import TIME_PATTERN
+from followthrough.clock import Relative
 from followthrough.dsl.durations import parse_duration, parse_signed_duration
 from followthrough.models.vocab import Category, Channel
 
@@ -134,19 +145,35 @@ class WaitStep(_Strict):
         return self
 
 
+def _timeout_form(value: Any) -> str:
+    return "relative-time" if isinstance(value, dict | Relative) else "iso-duration"
+
+
+def _duration_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a timeout is an ISO-8601 duration (P2D) or an object such as "
+                         "{after: PT8H, business: true}")
+    return _duration(value)
+
+
+#: How long a ``wait_for`` waits: an ISO-8601 duration of elapsed time (``P2D``), or the clock's
+#: relative time (``{after: PT8H, business: true, calendar: office}``: 8 working hours; ``at``
+#: and ``zone``, ``contact`` or an IANA name, as in ``followthrough.clock.Relative``).
+Timeout = Annotated[
+    Annotated[str, BeforeValidator(_duration_text), Tag("iso-duration")]
+    | Annotated[Relative, Tag("relative-time")],
+    Discriminator(_timeout_form),
+]
+
+
 class WaitForStep(_Strict):
     """Wait for an event, at most ``timeout``. Conditions then see ``events.<as or event>``."""
 
     id: StepId
     type: Literal["wait_for"] = "wait_for"
     event: str = Field(pattern=EVENT_PATTERN)
-    timeout: str
+    timeout: Timeout
     as_: str | None = Field(default=None, alias="as", pattern=r"^[a-z][a-z0-9_]{0,63}$")
-
-    @field_validator("timeout")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _duration(value)
 
     @property
     def store_as(self) -> str:

@@ -172,7 +172,7 @@ def definitions_validate(files: list[Path]) -> None:
 
     settings = _settings()
     source = FileTemplateSource(settings.templates_dir)
-    renderer = Renderer(source, settings.default_locale)
+    renderer = Renderer(source, settings.default_locale, settings.brand_name)
     try:
         known = set(BUILTIN_CALENDARS) | {c.name for c in load_files(calendars_dir(settings))}
     except FollowthroughError as exc:

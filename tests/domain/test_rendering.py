@@ -38,17 +38,17 @@ SAMPLE_CONTACTS = {
 }
 
 #: How each shipped template greets the sample contact (en and ru SMS use the first name only;
-#: Hungarian puts the family name first, so hu always uses the full name).
+#: Hungarian puts the family name first, so hu uses the full name unless given_name is set).
 OPENINGS = {
     (Channel.EMAIL, "en"): "Hi Anna,\n\nThank you for signing up with Followthrough.",
     (Channel.EMAIL, "ru"): "Здравствуйте, Анна Иванова!\n\nСпасибо за регистрацию в Followthrough.",
     (Channel.EMAIL, "hu"): "Kedves Kovács Anna!\n\nKöszönjük, hogy regisztrált nálunk.",
     (Channel.SMS, "en"): "Hi Anna, thanks for signing up with Followthrough!",
-    (Channel.SMS, "ru"): "Анна, спасибо за регистрацию!",
-    (Channel.SMS, "hu"): "Kedves Kovács Anna! Köszönjük a regisztrációt,",
+    (Channel.SMS, "ru"): "Followthrough: Анна, спасибо за регистрацию!",
+    (Channel.SMS, "hu"): "Followthrough: köszönjük a regisztrációt,",
     (Channel.VOICE, "en"): "Hello Anna, this is Followthrough.",
     (Channel.VOICE, "ru"): "Здравствуйте, Анна Иванова! Вас приветствует Followthrough.",
-    (Channel.VOICE, "hu"): "Jó napot kívánok, Kovács Anna!",
+    (Channel.VOICE, "hu"): "Jó napot kívánok, Kovács Anna! Followthrough ügyfélszolgálatától hívjuk.",
 }
 
 
@@ -377,7 +377,7 @@ class TestFileTemplateSource:
         parts = FileTemplateSource(TEMPLATES).get(Channel.EMAIL, "welcome", "ru")
         assert parts is not None
         assert (
-            parts.subject == "Добро пожаловать в {{ data.company | default('Followthrough') }}!\n"
+            parts.subject == "Добро пожаловать в {{ data.company }}!\n"
         )
         assert parts.text is not None and parts.text.startswith("{% set company")
         assert parts.html is not None and parts.html.startswith("{% set company")

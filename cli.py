@@ -195,7 +195,7 @@ def definitions_validate(
     failed = False
     with ExitStack() as stack:
         source = _template_source(settings, api_url, api_key, stack)
-        renderer = Renderer(source, settings.default_locale)
+        renderer = Renderer(source, settings.default_locale, settings.brand_name)
         for path in files:
             try:
                 document = read_definition_document(path)

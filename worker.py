@@ -55,7 +55,7 @@ def build_id() -> str:
 
 def build_deps(settings: Settings) -> ActivityDeps:
     engine = make_engine(settings.resolved_database_url)
-    renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
     return ActivityDeps(
         settings=settings, engine=engine, renderer=renderer, channels=build_channels(settings)
     )

@@ -159,7 +159,7 @@ class DryRunDoor:
         try:
             rendered = self._renderer.render(channel, action.template, ctx.contact, ctx.data,
                                              run={"id": "preview", "definition": self._definition_name},
-                                             now=ctx.now)
+                                             now=ctx.now, brand=action.brand)
         except TemplateError as exc:  # the real door records this as a failed message
             outcome.state, outcome.reason = StepState.FAILED, f"render_error: {exc}"
             return None

@@ -3,7 +3,10 @@
 A sequence (``kind: sequence``) has ``name``, ``description``, ``category`` (transactional |
 service | sales | marketing), ``locales``, ``stop_on`` (event names: ``reply`` or custom; such an
 event ends the run as ``stopped``), an optional ``goal`` (a condition checked after every step and
-every event; true ends the run as ``converted``) and ``steps``, each with an ``id`` and a ``type``:
+every event; true ends the run as ``converted``), an optional ``brand`` (the sender's name the
+contact knows, ``data.company`` in templates, unless the enrollment data gives its own ``company``;
+unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, documented: ``key:
+{description, required, example}``) and ``steps``, each with an ``id`` and a ``type``:
 
 - ``send``: ``channel`` (email | sms | voice | internal), ``template``, ``fallback`` channels,
   ``category`` override. ``internal`` notifies a user and needs ``to_user``: a user id (``7``)

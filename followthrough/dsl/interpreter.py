@@ -65,6 +65,8 @@ class Send:
     #: A version saved before ``to_user`` sent this to ``data.rep_email``: it still asks the door
     #: (same commands for histories recorded then), which only records it as skipped.
     legacy_to: bool = False
+    #: The definition's ``brand`` (None: the setting's), filling ``data.company`` when rendering.
+    brand: str | None = None
     type: str = "send"
 
 
@@ -187,12 +189,15 @@ def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Conte
             # Replay safety, not delivery: runs pinned to a version saved before to_user asked
             # the door here, and a replayed history must find the same commands. Only the fact
             # travels, never the address; the door skips it (people_policy.LEGACY_ADDRESS).
-            return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True)
+            return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True,
+                        brand=definition.brand)
         user_id, problem = user_ref(step.to_user, ctx)
         if user_id is None:
             return Note(step.id, visit, "send", StepState.SKIPPED, f"no_recipient: {problem}")
-        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id)
-    return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback))
+        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id,
+                    brand=definition.brand)
+    return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback),
+                brand=definition.brand)
 
 
 def user_ref(ref: int | str | None, ctx: Context) -> tuple[int | None, str | None]:

@@ -44,6 +44,8 @@ MAX_USER_ID = 2**31 - 1
 #: contact attribute ``lead_score``).
 SET_TARGET_PATTERN = r"^(contact\.attributes\.[A-Za-z_][A-Za-z0-9_]{0,63}|lead\.score)$"
 RESERVED_NAMES = frozenset({"schema"})
+DATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_BRAND_LENGTH = 100
 MAX_STEPS = 500
 
 StepId = Annotated[str, Field(pattern=STEP_ID_PATTERN)]
@@ -248,11 +250,25 @@ AnyStep = (SendStep | WaitStep | WaitForStep | IfStep | SplitStep | GotoStep | E
 Step = Annotated[AnyStep, Field(discriminator="type")]
 
 
+class DataField(_Strict):
+    """One documented key of the enrollment data: what it means, whether a run needs it, and a
+    sample value (previews, docs and the built-ins' tests render with the samples)."""
+
+    description: str = Field(default="", max_length=1000)
+    required: bool = False
+    example: Any = None
+
+
 class SequenceDefinition(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["sequence"] = "sequence"
     description: str = ""
     category: Category = Category.SERVICE
+    #: The sender's name the contact knows (templates read it as ``data.company``), unless the
+    #: enrollment data carries its own ``company``; unset: the ``FT_BRAND_NAME`` setting.
+    brand: str | None = Field(default=None, min_length=1, max_length=MAX_BRAND_LENGTH)
+    #: The enrollment data the steps and templates read (``data.<key>``), documented.
+    data: dict[Annotated[str, Field(pattern=DATA_KEY_PATTERN)], DataField] = Field(default_factory=dict)
     locales: list[str] = Field(default_factory=lambda: ["en"])
     #: Events that end the run as ``stopped``: "reply" and custom event names.
     stop_on: list[Annotated[str, Field(pattern=EVENT_PATTERN)]] = Field(default_factory=list)

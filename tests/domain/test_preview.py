@@ -99,6 +99,12 @@ class TestPreviewService:
         assert [(d.at, d.until, d.reason) for d in two.deferrals] == [
             (START, START + timedelta(days=1), "cap:marketing:P1D")]
 
+    def test_the_definitions_brand_names_the_sender_unless_the_data_does(self, engine: Engine) -> None:
+        _save(engine, "branded", {"id": "hello", **MAIL}, brand="Nordlicht Shop")
+        own = _preview(engine, "branded").steps[0].message
+        given = _preview(engine, "branded", data={"company": "Aurora"}).steps[0].message
+        assert (own.subject, given.subject) == ("Welcome to Nordlicht Shop, Anna!", "Welcome to Aurora, Anna!")
+
     def test_a_stored_contact_is_decided_on_its_stored_consent(self, engine: Engine) -> None:
         _save(engine, "sms_first", {"id": "text", **SMS, "fallback": ["email"]})
         with session_scope(engine) as session:

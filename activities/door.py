@@ -3,15 +3,23 @@ thread). Each public method is one unit of work."""
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
-from channels.base import OutboundMessage, PermanentChannelError, SendReceipt, TransientChannelError
+from channels.base import (
+    Attachment,
+    OutboundMessage,
+    PermanentChannelError,
+    SendReceipt,
+    TransientChannelError,
+)
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Category, Channel, LedgerState
@@ -24,7 +32,13 @@ from followthrough.policy.contact_policy import (
     decide,
 )
 from followthrough.policy.people_policy import LEGACY_ADDRESS, address_of, decide_for_user
-from followthrough.rendering import RenderedMessage, Renderer, TemplateError
+from followthrough.rendering import (
+    TIMELINE_ENTRIES,
+    Reader,
+    RenderedMessage,
+    Renderer,
+    TemplateError,
+)
 from followthrough.settings import Settings
 from followthrough.store import (
     contacts,
@@ -38,6 +52,7 @@ from followthrough.store import (
 )
 from followthrough.store.db import as_utc, session_scope
 from followthrough.store.tables import Delivery, utcnow
+from followthrough.tasks.invite import build_ics
 from followthrough.unsubscribe import unsubscribe_headers
 
 #: SMTP replies that say the mailbox does not exist (RFC 3463 5.1.x): a hard bounce.
@@ -57,6 +72,23 @@ LEGACY_ATTEMPT = timedelta(minutes=2)
 #: the shorter one (a deadline just passed, or a claim made this instant).
 IN_FLIGHT_POLL = timedelta(seconds=5)
 IN_FLIGHT_MIN = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class _Audience:
+    """Who reads a message to a user (their language and zone) and the contact's latest
+    timeline entries it may show; a contact's own message has neither."""
+
+    reader: Reader | None = None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _recent(session: Session, contact_id: int | None) -> list[dict[str, Any]]:
+    if contact_id is None:
+        return []
+    return [{"occurred_at": as_utc(e.occurred_at), "kind": e.kind, "direction": e.direction,
+             "channel": e.channel, "summary": e.summary}
+            for e in timeline.page(session, contact_id, before=None, limit=TIMELINE_ENTRIES)]
 
 
 @dataclass(frozen=True)
@@ -124,15 +156,24 @@ class Door:
                 uncertain_before = True
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
-            snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
-            # A message to a user: the address comes from the users table, nowhere else.
+            snapshot = (contacts.snapshot(contacts.get(session, input.contact_id))
+                        if input.contact_id is not None else ContactSnapshot())
+            # A message to a user: the address comes from the users table, nowhere else; it
+            # is written in their language and zone, with the contact's latest history.
             user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
+            audience = _Audience()
+            if input.to_user_id is not None:
+                audience = _Audience(users.reader(session, input.to_user_id),
+                                     _recent(session, input.contact_id))
         # 2. Render every channel the decision may pick, outside any transaction.
         candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
-        rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
+        rendered = {c: self._render(input, c, snapshot, audience) for c in dict.fromkeys(candidates)}
         # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
         with session_scope(self._engine) as session:
-            policy_state.lock_contact(session, input.contact_id)
+            if input.contact_id is not None:
+                policy_state.lock_contact(session, input.contact_id)
+            else:
+                session.connection()  # a user's message about no contact: the transaction starts now
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
             if row.state == LedgerState.PENDING:  # claimed by another attempt since step 1
                 raise attempt_in_flight(_deadline(row), self._clock())
@@ -145,13 +186,13 @@ class Door:
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
-                contact = contacts.get(session, input.contact_id)
+                contact = contacts.get(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 refused = _refusal(sticky, Category(input.category), state)
                 decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
                             else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
-                contact = contacts.get(session, input.contact_id)
+                contact = contacts.get(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)
@@ -161,11 +202,13 @@ class Door:
             return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
                                deadline)
 
-    def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
+    def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot,
+                audience: _Audience) -> RenderedMessage | str:
         try:
             return self._renderer.render(
                 channel, input.template, snapshot, input.data,
                 run={"id": input.run_id, "definition": input.definition_name}, now=input.at,
+                timeline=audience.timeline, reader=audience.reader,
             )
         except TemplateError as exc:
             return str(exc)
@@ -210,11 +253,22 @@ class Door:
             callback = f"{self._settings.public_base_url}/v1/webhooks/twilio/status"
         elif input.to_user_id is None and input.category != Category.TRANSACTIONAL:
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
-            headers = unsubscribe_headers(self._settings, input.contact_id, input.category)
+            headers = unsubscribe_headers(self._settings, input.recipient_contact, input.category)
+        attachments: tuple[Attachment, ...] = ()
+        if input.invite is not None and channel == Channel.EMAIL and address:
+            organizer = email.utils.parseaddr(self._settings.mail_from)[1]
+            invite = input.invite
+            if "@" not in invite.uid:  # a task's key: made globally unique under our mail domain
+                invite = invite.model_copy(update={"uid": f"{invite.uid}@{organizer.rpartition('@')[2]}"})
+            ics = build_ics(invite, organizer=organizer,
+                            attendee=address, summary=rendered.subject or "", description=rendered.text,
+                            stamp=input.at or utcnow())
+            attachments = (Attachment("invite.ics", "text/calendar", ics,
+                                      {"method": invite.method, "charset": "utf-8"}),)
         return OutboundMessage(
             channel=channel, key=key, to=address or "", text=rendered.text or "",
             subject=rendered.subject, html=rendered.html, locale=rendered.locale_used,
-            headers=headers, status_callback=callback,
+            headers=headers, status_callback=callback, attachments=attachments,
         )
 
     # -- after the provider call --------------------------------------------------------
@@ -246,7 +300,7 @@ class Door:
             if to_contact and exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
                 suppressions.add(session, Channel.EMAIL, message.to, reason=reason, source="bounce")
             elif to_contact and exc.code == TWILIO_OPTED_OUT:
-                preferences.revoke(session, input.contact_id, Channel.SMS, None, source="provider")
+                preferences.revoke(session, input.recipient_contact, Channel.SMS, None, source="provider")
             return _result(row)
 
     def retrying(self, key: str, exc: TransientChannelError) -> None:

@@ -35,7 +35,11 @@ CHANNEL_PARTS: dict[Channel, dict[str, bool]] = {
     Channel.SMS: {"text": True},
     Channel.VOICE: {"text": True},
 }
-CONTEXT_NAMES = frozenset({"contact", "data", "run"})
+#: ``timeline``: the contact's last entries, newest first (``occurred_at``, ``kind``,
+#: ``direction``, ``channel``, ``summary``), e.g. for a rep's reminder about the contact.
+CONTEXT_NAMES = frozenset({"contact", "data", "run", "timeline"})
+#: How many timeline entries templates get.
+TIMELINE_ENTRIES = 3
 
 # Hidden context entries read by the formatting filters (filters are bound per environment,
 # so per-render settings have to travel in the context).
@@ -71,6 +75,14 @@ class RenderedMessage(BaseModel):
     subject: str | None = None
     text: str
     html: str | None = None
+
+
+class Reader(BaseModel):
+    """Who reads a message that is not the contact's own (a rep's reminder about the contact):
+    their language and zone; ``contact`` in the template stays the contact."""
+
+    locale: str = "en"
+    time_zone: str = "UTC"
 
 
 class TemplateSource(Protocol):
@@ -165,15 +177,16 @@ class ChainTemplateSource:
         return list(seen)
 
 
-def _localized(context: Context, value: Any) -> tuple[datetime, Locale]:
-    """The value as an aware datetime in the contact's zone, and the babel locale to format in."""
+def _localized(context: Context, value: Any, zone_name: str | None = None) -> tuple[datetime, Locale]:
+    """The value as an aware datetime in the reader's zone (or ``zone_name``), and the babel
+    locale to format in."""
     if isinstance(value, Undefined):
         str(value)  # StrictUndefined raises here, naming the missing variable
     if isinstance(value, str):
         # Workflow data crosses Temporal as JSON, so dates usually arrive as ISO-8601 strings.
         value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     try:
-        zone: tzinfo = ZoneInfo(context[_TZ_VAR])
+        zone: tzinfo = ZoneInfo(zone_name or context[_TZ_VAR])
     except (ZoneInfoNotFoundError, ValueError):
         zone = UTC  # a bad zone on a contact must not block the message; UTC is what we store
     if isinstance(value, datetime):
@@ -186,16 +199,18 @@ def _localized(context: Context, value: Any) -> tuple[datetime, Locale]:
 
 
 @pass_context
-def format_date(context: Context, value: Any, format: str = "medium") -> str:
-    """A date in the contact's language and time zone (``short|medium|long|full`` or a pattern)."""
-    moment, locale = _localized(context, value)
+def format_date(context: Context, value: Any, format: str = "medium", zone: str | None = None) -> str:
+    """A date in the reader's language and time zone (``short|medium|long|full`` or a pattern);
+    ``zone`` names another zone (e.g. ``contact.time_zone`` in a message to a rep)."""
+    moment, locale = _localized(context, value, zone)
     return babel_dates.format_date(moment.date(), format, locale=locale)
 
 
 @pass_context
-def format_datetime(context: Context, value: Any, format: str = "medium") -> str:
-    """A timestamp in the contact's language and time zone (naive values are taken as UTC)."""
-    moment, locale = _localized(context, value)
+def format_datetime(context: Context, value: Any, format: str = "medium", zone: str | None = None) -> str:
+    """A timestamp in the reader's language and time zone (naive values are taken as UTC);
+    ``zone`` names another zone: ``"15:00 in Moscow, 13:00 for you"``."""
+    moment, locale = _localized(context, value, zone)
     return babel_dates.format_datetime(moment, format, locale=locale)
 
 
@@ -253,6 +268,16 @@ def _locale_of(context: Context) -> Locale:
         return Locale.parse("en")
 
 
+@pass_context
+def zone_city(context: Context, value: Any) -> str:
+    """The city of an IANA zone in the reader's language: ``Europe/Moscow`` -> Moscow, Москва,
+    Moszkva (an unknown zone is shown as given)."""
+    try:
+        return str(babel_dates.get_timezone_location(str(value), locale=_locale_of(context), return_city=True))
+    except (LookupError, ValueError):
+        return str(value)
+
+
 def first_name(value: Any) -> str:
     """The first word of a full name; wrong where the family name comes first (hu), so hu
     templates use the full name."""
@@ -262,7 +287,7 @@ def first_name(value: Any) -> str:
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "format_date": format_date, "format_datetime": format_datetime, "first_name": first_name,
-    "relative_day": relative_day, "plural": plural,
+    "relative_day": relative_day, "plural": plural, "zone_city": zone_city,
 }
 
 
@@ -305,14 +330,19 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        *,
+        timeline: list[dict[str, Any]] | None = None,
+        reader: Reader | None = None,
     ) -> RenderedMessage:
-        """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale.
-        ``now`` is the day relative dates count from (the run's clock; default: now)."""
+        """Render the best locale for the reader (the contact, unless ``reader`` names a user
+        the message goes to): ``ru-RU`` -> ``ru`` -> the default locale. ``now`` is the day
+        relative dates count from (the run's clock; default: now)."""
         channel = Channel(channel)
-        chain = fallback_chain(contact.locale, self.default_locale)
+        chain = fallback_chain((reader or contact).locale, self.default_locale)
         for locale in chain:
             if (parts := self.source.get(channel, name, locale)) is not None:
-                return self.render_parts(channel, name, locale, parts, contact, data, run, now)
+                return self.render_parts(channel, name, locale, parts, contact, data, run, now,
+                                         timeline=timeline, reader=reader)
         tried = ", ".join(chain)
         raise TemplateNotFound(f"template {channel}/{name} not found for locales {tried}")
 
@@ -326,6 +356,9 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        *,
+        timeline: list[dict[str, Any]] | None = None,
+        reader: Reader | None = None,
     ) -> RenderedMessage:
         """Render given parts (a stored template or an unsaved draft) as ``locale``."""
         channel = Channel(channel)
@@ -333,15 +366,17 @@ class Renderer:
         for part in [p for p, required in CHANNEL_PARTS[channel].items() if required]:
             if not getattr(parts, part):
                 raise RenderError(f"{label}: required part '{part}' is missing")
-        contact_locale = normalize_locale(contact.locale)
-        # Dates use the contact's regional variant when it shares the text's language.
-        same_language = contact_locale.split("-")[0] == locale.split("-")[0]
+        reading = reader or contact
+        reader_locale = normalize_locale(reading.locale)
+        # Dates use the reader's regional variant when it shares the text's language.
+        same_language = reader_locale.split("-")[0] == locale.split("-")[0]
         context = {
             "contact": contact.model_dump(),
             "data": dict(data or {}),
             "run": dict(run or {}),
-            _LOCALE_VAR: contact_locale if same_language else locale,
-            _TZ_VAR: contact.time_zone,
+            "timeline": list(timeline or []),
+            _LOCALE_VAR: reader_locale if same_language else locale,
+            _TZ_VAR: reading.time_zone,
             _NOW_VAR: now,
         }
         out = {
@@ -400,7 +435,7 @@ def validate_template(channel: Channel | str, parts: TemplateParts) -> list[Fiel
             continue
         unknown_names = meta.find_undeclared_variables(ast) - CONTEXT_NAMES - env.globals.keys()
         for unknown in sorted(unknown_names):
-            errors.append(FieldError(path, f"unknown name '{unknown}' (use contact, data or run)"))
+            errors.append(FieldError(path, f"unknown name '{unknown}' (use contact, data, run or timeline)"))
         errors += [FieldError(path, problem) for problem in sandbox.constant_problems(env, ast)]
     return errors
 

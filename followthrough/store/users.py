@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from followthrough.dsl.schema import MAX_USER_ID
 from followthrough.policy.people_policy import UserRecipient
+from followthrough.rendering import Reader
 from followthrough.store.tables import User
 
 
@@ -42,3 +43,11 @@ def recipient(session: Session, user_id: int) -> UserRecipient | None:
     if user is None or user.id is None:
         return None
     return UserRecipient(id=user.id, email=user.email)
+
+
+def reader(session: Session, user_id: int) -> Reader | None:
+    """The language and zone a message to ``user_id`` is written in (None: no such user)."""
+    if not 1 <= user_id <= MAX_USER_ID:
+        return None
+    user = session.get(User, user_id)
+    return None if user is None else Reader(locale=user.locale, time_zone=user.time_zone)

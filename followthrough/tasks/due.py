@@ -36,7 +36,7 @@ def resolve_due(due: datetime | RelativeDue, now: datetime, *, owner_zone: str,
     if isinstance(due, datetime):
         if due.tzinfo is None:
             raise ValueError("give an offset or Z (RFC 3339), e.g. 2027-03-29T15:00:00+02:00")
-        return due.astimezone(UTC)
+        return _future(due.astimezone(UTC), now)
     name = zone_of(due.zone, owner_zone=owner_zone, contact_zone=contact_zone)
     tz = zone(name)
     duration = parse_duration(due.after)
@@ -56,9 +56,13 @@ def resolve_due(due: datetime | RelativeDue, now: datetime, *, owner_zone: str,
     if due.at is not None:
         local_day = reached.astimezone(tz).date()
         reached = datetime.combine(local_day, parse_time(due.at)).replace(tzinfo=tz).astimezone(UTC)
-    if reached <= now:
-        raise ValueError(f"that is {reached:%Y-%m-%d %H:%M} UTC, already past")
-    return reached
+    return _future(reached, now)
+
+
+def _future(due: datetime, now: datetime) -> datetime:
+    if due <= now:
+        raise ValueError(f"that is {due:%Y-%m-%d %H:%M} UTC, already past")
+    return due
 
 
 def _next_working_day(calendar: Calendar, day: date) -> date:

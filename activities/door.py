@@ -3,18 +3,16 @@ thread). Each public method is one unit of work."""
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
+from activities.door_content import Audience, audience, invitation
 from channels.base import (
-    Attachment,
     OutboundMessage,
     PermanentChannelError,
     SendReceipt,
@@ -33,8 +31,6 @@ from followthrough.policy.contact_policy import (
 )
 from followthrough.policy.people_policy import LEGACY_ADDRESS, address_of, decide_for_user
 from followthrough.rendering import (
-    TIMELINE_ENTRIES,
-    Reader,
     RenderedMessage,
     Renderer,
     TemplateError,
@@ -52,7 +48,6 @@ from followthrough.store import (
 )
 from followthrough.store.db import as_utc, session_scope
 from followthrough.store.tables import Delivery, utcnow
-from followthrough.tasks.invite import build_ics
 from followthrough.unsubscribe import unsubscribe_headers
 
 #: SMTP replies that say the mailbox does not exist (RFC 3463 5.1.x): a hard bounce.
@@ -72,23 +67,6 @@ LEGACY_ATTEMPT = timedelta(minutes=2)
 #: the shorter one (a deadline just passed, or a claim made this instant).
 IN_FLIGHT_POLL = timedelta(seconds=5)
 IN_FLIGHT_MIN = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class _Audience:
-    """Who reads a message to a user (their language and zone) and the contact's latest
-    timeline entries it may show; a contact's own message has neither."""
-
-    reader: Reader | None = None
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _recent(session: Session, contact_id: int | None) -> list[dict[str, Any]]:
-    if contact_id is None:
-        return []
-    return [{"occurred_at": as_utc(e.occurred_at), "kind": e.kind, "direction": e.direction,
-             "channel": e.channel, "summary": e.summary}
-            for e in timeline.page(session, contact_id, before=None, limit=TIMELINE_ENTRIES)]
 
 
 @dataclass(frozen=True)
@@ -161,13 +139,10 @@ class Door:
             # A message to a user: the address comes from the users table, nowhere else; it
             # is written in their language and zone, with the contact's latest history.
             user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
-            audience = _Audience()
-            if input.to_user_id is not None:
-                audience = _Audience(users.reader(session, input.to_user_id),
-                                     _recent(session, input.contact_id))
+            readers = audience(session, input)
         # 2. Render every channel the decision may pick, outside any transaction.
         candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
-        rendered = {c: self._render(input, c, snapshot, audience) for c in dict.fromkeys(candidates)}
+        rendered = {c: self._render(input, c, snapshot, readers) for c in dict.fromkeys(candidates)}
         # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
         with session_scope(self._engine) as session:
             if input.contact_id is not None:
@@ -203,12 +178,12 @@ class Door:
                                deadline)
 
     def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot,
-                audience: _Audience) -> RenderedMessage | str:
+                readers: Audience) -> RenderedMessage | str:
         try:
             return self._renderer.render(
                 channel, input.template, snapshot, input.data,
                 run={"id": input.run_id, "definition": input.definition_name}, now=input.at,
-                timeline=audience.timeline, reader=audience.reader,
+                timeline=readers.timeline, reader=readers.reader,
             )
         except TemplateError as exc:
             return str(exc)
@@ -254,21 +229,11 @@ class Door:
         elif input.to_user_id is None and input.category != Category.TRANSACTIONAL:
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
             headers = unsubscribe_headers(self._settings, input.recipient_contact, input.category)
-        attachments: tuple[Attachment, ...] = ()
-        if input.invite is not None and channel == Channel.EMAIL and address:
-            organizer = email.utils.parseaddr(self._settings.mail_from)[1]
-            invite = input.invite
-            if "@" not in invite.uid:  # a task's key: made globally unique under our mail domain
-                invite = invite.model_copy(update={"uid": f"{invite.uid}@{organizer.rpartition('@')[2]}"})
-            ics = build_ics(invite, organizer=organizer,
-                            attendee=address, summary=rendered.subject or "", description=rendered.text,
-                            stamp=input.at or utcnow())
-            attachments = (Attachment("invite.ics", "text/calendar", ics,
-                                      {"method": invite.method, "charset": "utf-8"}),)
         return OutboundMessage(
             channel=channel, key=key, to=address or "", text=rendered.text or "",
             subject=rendered.subject, html=rendered.html, locale=rendered.locale_used,
-            headers=headers, status_callback=callback, attachments=attachments,
+            headers=headers, status_callback=callback,
+            attachments=invitation(self._settings, input, channel, address, rendered),
         )
 
     # -- after the provider call --------------------------------------------------------

@@ -9,11 +9,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 
-from followthrough.models.tasks import MessageData, MessageDataInput, TaskSync
+from followthrough.models.tasks import (
+    MessageData,
+    MessageDataInput,
+    NextOccurrence,
+    NextOccurrenceInput,
+    TaskSync,
+)
 from followthrough.settings import Settings
 from followthrough.store import tasks
 from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Contact, Task, User
+from followthrough.tasks import service
+from followthrough.tasks.recurrence import next_due
 
 
 class TaskActivities:
@@ -31,6 +39,35 @@ class TaskActivities:
         """The data of a reminder (one task) or of the manager's digest (the rep's tasks that
         turned overdue in one window), read when the message is about to go."""
         return await asyncio.to_thread(self._message, input)
+
+    @activity.defn(name="next_task_occurrence")
+    async def next_occurrence(self, input: NextOccurrenceInput) -> NextOccurrence:
+        """A completed recurring task's next occurrence: a new task (``previous_id`` = this
+        one) with its own workflow. A retry finds the task it created and starts (or finds)
+        its workflow; a series that has ended creates nothing."""
+        created = await asyncio.to_thread(self._follow, input.task_id)
+        if created is None:
+            return NextOccurrence()
+        await service.start(activity.client(), self._settings, created)
+        return NextOccurrence(task_id=created.id, due_at=tasks.due_at(created))
+
+    def _follow(self, task_id: int) -> Task | None:
+        with session_scope(self._engine) as session:
+            existing = tasks.follower(session, task_id)
+            if existing is not None:
+                return existing
+            task = tasks.get(session, task_id)
+            owner = session.get(User, task.owner_id)
+            if task.rrule is None or owner is None:
+                return None
+            due = next_due(task.rrule, tasks.series_start(session, task), tasks.due_at(task), owner.time_zone)
+            if due is None:
+                return None
+            return tasks.create(session, {
+                "owner_id": task.owner_id, "contact_id": task.contact_id, "kind": task.kind,
+                "title": task.title, "note": task.note, "due_at": due, "remind_before": task.remind_before,
+                "priority": task.priority, "rrule": task.rrule, "previous_id": task.id,
+            })
 
     def _sync(self, change: TaskSync) -> None:
         with session_scope(self._engine) as session:

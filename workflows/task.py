@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         CompleteInput,
         Invite,
         MessageDataInput,
+        NextOccurrenceInput,
         ReassignInput,
         RescheduleInput,
         SnoozeInput,
@@ -33,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         TaskSync,
         TaskView,
     )
-    from followthrough.models.vocab import Category, Channel, LedgerState
+    from followthrough.models.vocab import Category, Channel, LedgerState, TaskState
     from followthrough.tasks import lifecycle
     from followthrough.tasks.lifecycle import Next
     from workflows._support import (
@@ -43,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_RETRY,
         DELIVERY_SCHEDULE_TO_CLOSE,
         DELIVERY_START_TO_CLOSE,
+        START_RETRY,
+        START_SCHEDULE_TO_CLOSE,
+        START_TO_CLOSE,
     )
 
 #: Templates of a task's messages (templates/<channel>/<name>.<locale>.*).
@@ -140,13 +144,25 @@ class TaskWorkflow:
             if step.kind == "end":
                 # Answer every action under way (a cancel still withdrawing invitations).
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                return TaskResult(state=self._task.state, outcome=self._task.outcome)
+                return TaskResult(state=self._task.state, outcome=self._task.outcome,
+                                  next_task_id=await self._next_occurrence())
             if self._continue_suggested() and workflow.all_handlers_finished():
                 workflow.continue_as_new(self._input.model_copy(update={"entity": self._task}))
             seen = self._changes
             if not await self._sleep_until(step.at, seen):
                 continue  # an action changed the task: decide again
             await self._carry_out(step, seen)
+
+    async def _next_occurrence(self) -> int | None:
+        """A completed recurring task: its next occurrence becomes a new task (and workflow)."""
+        if self._task.state != TaskState.DONE or not self._task.rrule:
+            return None
+        found = await workflow.execute_activity_method(
+            TaskActivities.next_occurrence, NextOccurrenceInput(task_id=self._task.task_id),
+            start_to_close_timeout=START_TO_CLOSE, schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
+            retry_policy=START_RETRY,
+        )
+        return found.task_id
 
     async def _sleep_until(self, until: datetime | None, seen: int) -> bool:
         """Wait for ``until`` (None: for ever); False when an action came first."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.bounded import NAME_MAX, TEXT_MAX
@@ -16,6 +15,7 @@ from followthrough.models.vocab import TaskKind, TaskPriority
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Task
 from followthrough.tasks.lifecycle import MAX_SNOOZE
+from followthrough.tasks.recurrence import check_rule
 
 #: The longest reminder lead time.
 MAX_REMIND_BEFORE = timedelta(days=7)
@@ -58,10 +58,7 @@ class TaskCreate(BaseModel):
     def _rule(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        try:
-            rrulestr(value.removeprefix("RRULE:"))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"not an RFC 5545 RRULE: {exc}") from None
+        check_rule(value.removeprefix("RRULE:"))
         return value.removeprefix("RRULE:")
 
 

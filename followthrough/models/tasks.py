@@ -76,6 +76,8 @@ class TaskInput(BaseModel):
 class TaskResult(BaseModel):
     state: TaskState
     outcome: str | None = None
+    #: A recurring task's next occurrence, created when this one was completed.
+    next_task_id: int | None = None
 
 
 class CompleteInput(BaseModel):

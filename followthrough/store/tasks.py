@@ -82,3 +82,16 @@ def remind_before(task: Task) -> timedelta:
 
 def due_at(task: Task) -> datetime:
     return as_utc(task.due_at)  # type: ignore[return-value]
+
+
+def follower(session: Session, task_id: int) -> Task | None:
+    """The occurrence created after ``task_id`` (a recurring task's next one), if any."""
+    return session.exec(select(Task).where(Task.previous_id == task_id)).first()
+
+
+def series_start(session: Session, task: Task) -> datetime:
+    """The due time of the first task of ``task``'s series."""
+    first = task
+    while first.previous_id is not None:
+        first = get(session, first.previous_id)
+    return due_at(first)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -125,17 +125,22 @@ async def create(engine: Engine, client: Client, settings: Settings, draft: Task
     """Write the row, then start ``task-<id>``; a start that fails takes the row back (503).
     ``rep``: the caller is this rep, who creates tasks for themselves only (and by default)."""
     task = await asyncio.to_thread(_claim, engine, draft, now, rep)
-    pairs = [SearchAttributePair(RUN_KIND, "task"), SearchAttributePair(RUN_ID, task.workflow_id)]
-    if task.contact_id is not None:
-        pairs.append(SearchAttributePair(CONTACT_ID, str(task.contact_id)))
     try:
-        await client.start_workflow(TASK_WORKFLOW, start_input(task, settings), id=task.workflow_id,
-                                    task_queue=settings.task_queue,
-                                    search_attributes=TypedSearchAttributes(pairs))
+        await start(client, settings, task)
     except Exception as exc:
         await asyncio.to_thread(_discard, engine, task.id or 0)
         raise ServiceUnavailable(f"the task could not be started: {exc}") from exc
     return task
+
+
+async def start(client: Client, settings: Settings, task: Task) -> None:
+    """Start ``task-<id>`` (an existing one, e.g. on a retry, is kept)."""
+    pairs = [SearchAttributePair(RUN_KIND, "task"), SearchAttributePair(RUN_ID, task.workflow_id)]
+    if task.contact_id is not None:
+        pairs.append(SearchAttributePair(CONTACT_ID, str(task.contact_id)))
+    await client.start_workflow(TASK_WORKFLOW, start_input(task, settings), id=task.workflow_id,
+                                task_queue=settings.task_queue, search_attributes=TypedSearchAttributes(pairs),
+                                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
 
 
 async def act(engine: Engine, client: Client, task: Task, action: str, input: BaseModel) -> TaskView:

@@ -68,7 +68,7 @@ class TestRefused:
     @pytest.mark.parametrize(
         ("spec", "contact_zone", "message"),
         [
-            (datetime(2027, 1, 5, 15), "Europe/Moscow", "give an offset or Z"),
+            (datetime(2027, 1, 5, 15), "Europe/Moscow", "give an offset or Z"),  # noqa: DTZ001 - naive on purpose
             (RelativeDue(after="P1D", zone="contact"), None, "the task has no contact"),
             (RelativeDue(after="P1D", zone="Mars/Base"), None, "is not an IANA time zone name"),
             (RelativeDue(after="soon"), None, "is not an ISO-8601 duration"),

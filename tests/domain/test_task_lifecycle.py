@@ -12,6 +12,7 @@ from followthrough.models.vocab import TaskState
 from followthrough.tasks import lifecycle
 from followthrough.tasks.invite import build_ics
 from followthrough.tasks.lifecycle import Next, plan
+from followthrough.tasks.recurrence import check_rule, next_due
 
 DUE = datetime(2027, 1, 4, 12, tzinfo=UTC)
 NOW = datetime(2027, 1, 4, 9, tzinfo=UTC)
@@ -103,3 +104,20 @@ class TestInvitation:
             assert (event.decoded("DTSTART"), event.decoded("DTEND")) == (DUE, DUE + timedelta(minutes=30))
             assert (str(event["SUMMARY"]), str(event["DESCRIPTION"])) == ("Call Анна", "line one\nline two")
             assert event.decoded("DTSTAMP") == stamp
+
+
+class TestRecurrence:
+    MONDAY = datetime(2027, 3, 22, 8, tzinfo=UTC)  # 09:00 CET in Budapest
+
+    def test_weekly_stays_at_nine_on_the_wall_clock_across_the_march_change(self) -> None:
+        assert next_due("FREQ=WEEKLY", self.MONDAY, self.MONDAY, "Europe/Budapest") == datetime(
+            2027, 3, 29, 7, tzinfo=UTC)  # 09:00 CEST
+
+    def test_count_ends_the_series_from_its_first_occurrence(self) -> None:
+        second = datetime(2027, 3, 29, 7, tzinfo=UTC)
+        assert next_due("FREQ=WEEKLY;COUNT=2", self.MONDAY, second, "Europe/Budapest") is None
+
+    @pytest.mark.parametrize("rule", ["FREQ=SOMETIMES", "FREQ=DAILY;UNTIL=20270323T235959Z"])
+    def test_unreadable_rules_are_refused(self, rule: str) -> None:
+        with pytest.raises(ValueError, match="not an RFC 5545 RRULE on the owner's wall clock"):
+            check_rule(rule)

@@ -222,3 +222,26 @@ def _zone(name: str):  # type: ignore[no-untyped-def]
 
 def _hm(moment, minutes: int = 0) -> str:  # type: ignore[no-untyped-def]
     return f"{(moment + timedelta(minutes=minutes)).astimezone(_zone('Europe/Budapest')):%H:%M}"
+
+
+class TestRecurrence:
+    async def test_completing_a_weekly_task_creates_the_next_one(self, env: Env) -> None:
+        rep = person(env.engine, "Ria")
+        now = await env.ts.get_current_time()
+        due = next_quarter(now) + timedelta(hours=1)
+        first = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep,
+                               rrule="FREQ=WEEKLY;COUNT=2")
+        await service.act(env.engine, env.ts.client, first, "complete", CompleteInput(outcome="called"))
+        result = await env.ts.client.get_workflow_handle(first.workflow_id, result_type=TaskResult).result()
+        assert result.next_task_id is not None
+        second = _row(env.engine, result.next_task_id)
+        # A week later on the owner's wall clock (Budapest), the same title and rule.
+        local = as_utc(second.due_at).astimezone(_zone("Europe/Budapest"))  # type: ignore[union-attr]
+        assert (local.date() - due.astimezone(_zone("Europe/Budapest")).date()).days == 7
+        assert (local.hour, local.minute) == (due.astimezone(_zone("Europe/Budapest")).hour, due.minute)
+        assert (second.previous_id, second.title, second.rrule, second.state) == (
+            first.id, first.title, "FREQ=WEEKLY;COUNT=2", "open")
+        # COUNT=2: completing the second ends the series.
+        await service.act(env.engine, env.ts.client, second, "complete", CompleteInput())
+        last = await env.ts.client.get_workflow_handle(second.workflow_id, result_type=TaskResult).result()
+        assert last.next_task_id is None

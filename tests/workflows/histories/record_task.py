@@ -18,18 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import (
-    OutboxHandle,
-    OutboxSmtpServer,
-    OutboxStore,
-    OutboxTwilioServer,
     outbox_settings,
 )
 from followthrough.bootstrap import seed_builtins
-from followthrough.devserver import temporal_test_server
 from followthrough.models.tasks import (
     CancelInput,
     CompleteInput,
@@ -42,10 +36,10 @@ from followthrough.settings import Settings
 from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
 from followthrough.tasks import service
-from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.conftest import make_settings
 from tests.support.stack import running_worker
 from tests.support.tasks import contact, new_task, next_quarter, person
+from tests.workflows.histories.record import recording_edge
 
 HERE = Path(__file__).resolve().parent / "task"
 
@@ -85,17 +79,9 @@ SCENARIOS: dict[str, Scenario] = {"task_lifecycle": _lifecycle, "task_recurring"
 
 
 async def record(target: Path, names: list[str]) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(temporal_test_server()), data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client, "default", [k.name for k in SEARCH_ATTRIBUTES])
-    store = OutboxStore()
-    smtp = OutboxSmtpServer(store, "127.0.0.1", 0)
-    twilio = OutboxTwilioServer(store, "127.0.0.1", 0, account_sid="AC" + "1" * 32, auth_token="t")
-    smtp.start()
-    twilio.start()
-    try:
+    async with recording_edge() as (env, edge):
         for name in names:
-            settings = outbox_settings(make_settings(Path(tempfile.mkdtemp())), OutboxHandle(store, smtp, twilio))
+            settings = outbox_settings(make_settings(Path(tempfile.mkdtemp())), edge)
             engine = make_engine(settings.resolved_database_url)
             upgrade(engine)
             seed_builtins(engine, settings)
@@ -109,10 +95,6 @@ async def record(target: Path, names: list[str]) -> None:
             target.mkdir(exist_ok=True)
             (target / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
             print(f"recorded {name}")  # noqa: T201 - a command-line tool
-    finally:
-        smtp.stop()
-        twilio.stop()
-        await env.shutdown()
 
 
 def main(argv: list[str]) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep, TemporalDep
@@ -99,7 +99,7 @@ def list_tasks(
     engine: EngineDep, principal: PrincipalDep,
     owner: Annotated[Id | None, Query(description="Only this user's tasks.")] = None,
     state: TaskState | None = None,
-    due_before: Annotated[datetime | None, Query(description="Only tasks due before (RFC 3339).")] = None,
+    due_before: Annotated[AwareDatetime | None, Query(description="Only tasks due before (RFC 3339, with an offset).")] = None,
     cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_LIMIT,
 ) -> Page[TaskPublic]:
     mine = _own_only(principal)

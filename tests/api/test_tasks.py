@@ -157,6 +157,8 @@ class TestWhoSeesWhat:
         await live.api.post(f"/v1/tasks/{ids[0]}/complete", json={})
         due_before = await live.api.get("/v1/tasks", params={"due_before": "2099-01-02T12:00:00Z", "state": "open"})
         assert [t["id"] for t in due_before.json()["items"]] == [ids[1]]
+        naive = await live.api.get("/v1/tasks", params={"due_before": "2099-01-02T12:00:00"})
+        assert naive.status_code == 422 and naive.json()["errors"][0]["path"] == "/query/due_before"
         first = await live.api.get("/v1/tasks", params={"owner": rep, "limit": 2})
         assert [t["id"] for t in first.json()["items"]] == ids[:2]
         rest = await live.api.get("/v1/tasks", params={"owner": rep, "limit": 2, "cursor": first.json()["next_cursor"]})

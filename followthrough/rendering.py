@@ -48,6 +48,17 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+class Reader(Protocol):
+    """Who reads a message when it is not the contact (a user, ``UserRecipient``): the language
+    it is written in and the zone its dates are shown in."""
+
+    @property
+    def locale(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
+
+
 class TemplateError(FollowthroughError):
     status_code = 422
     code = "template_error"
@@ -75,14 +86,6 @@ class RenderedMessage(BaseModel):
     subject: str | None = None
     text: str
     html: str | None = None
-
-
-class Reader(BaseModel):
-    """Who reads a message that is not the contact's own (a rep's reminder about the contact):
-    their language and zone; ``contact`` in the template stays the contact."""
-
-    locale: str = "en"
-    time_zone: str = "UTC"
 
 
 class TemplateSource(Protocol):
@@ -330,19 +333,20 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        reader: Reader | None = None,
         *,
         timeline: list[dict[str, Any]] | None = None,
-        reader: Reader | None = None,
     ) -> RenderedMessage:
-        """Render the best locale for the reader (the contact, unless ``reader`` names a user
-        the message goes to): ``ru-RU`` -> ``ru`` -> the default locale. ``now`` is the day
-        relative dates count from (the run's clock; default: now)."""
+        """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale.
+        ``now`` is the day relative dates count from (the run's clock; default: now). A message
+        to someone else about the contact (a rep's alert) names its ``reader``: their language
+        and zone, not the contact's. ``timeline``: the contact's latest entries, for it."""
         channel = Channel(channel)
         chain = fallback_chain((reader or contact).locale, self.default_locale)
         for locale in chain:
             if (parts := self.source.get(channel, name, locale)) is not None:
-                return self.render_parts(channel, name, locale, parts, contact, data, run, now,
-                                         timeline=timeline, reader=reader)
+                return self.render_parts(channel, name, locale, parts, contact, data, run, now, reader,
+                                         timeline=timeline)
         tried = ", ".join(chain)
         raise TemplateNotFound(f"template {channel}/{name} not found for locales {tried}")
 
@@ -356,9 +360,9 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        reader: Reader | None = None,
         *,
         timeline: list[dict[str, Any]] | None = None,
-        reader: Reader | None = None,
     ) -> RenderedMessage:
         """Render given parts (a stored template or an unsaved draft) as ``locale``."""
         channel = Channel(channel)
@@ -366,9 +370,8 @@ class Renderer:
         for part in [p for p, required in CHANNEL_PARTS[channel].items() if required]:
             if not getattr(parts, part):
                 raise RenderError(f"{label}: required part '{part}' is missing")
-        reading = reader or contact
-        reader_locale = normalize_locale(reading.locale)
-        # Dates use the reader's regional variant when it shares the text's language.
+        reader_locale = normalize_locale((reader or contact).locale)
+        # Dates use the contact's regional variant when it shares the text's language.
         same_language = reader_locale.split("-")[0] == locale.split("-")[0]
         context = {
             "contact": contact.model_dump(),
@@ -376,7 +379,7 @@ class Renderer:
             "run": dict(run or {}),
             "timeline": list(timeline or []),
             _LOCALE_VAR: reader_locale if same_language else locale,
-            _TZ_VAR: reading.time_zone,
+            _TZ_VAR: (reader or contact).time_zone,
             _NOW_VAR: now,
         }
         out = {

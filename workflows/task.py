@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         TaskSync,
         TaskView,
     )
-    from followthrough.models.vocab import Category, Channel, LedgerState, TaskState
+    from followthrough.models.vocab import Category, Channel, LedgerState, TaskPriority, TaskState
     from followthrough.tasks import lifecycle
     from followthrough.tasks.lifecycle import Next
     from workflows._support import (
@@ -235,6 +235,8 @@ class TaskWorkflow:
             contact_id=task.contact_id, to_user_id=owner_id or task.owner_id,
             channel=Channel.EMAIL, fallbacks=[] if invite and invite.method == "CANCEL" else [Channel.SMS],
             template=template, category=Category.TRANSACTIONAL, data=found.data, invite=invite,
+            # An urgent task's messages go now, even outside the owner's working time.
+            urgent=task.priority == TaskPriority.URGENT,
         ), seen=seen)
 
     async def _withdraw_invitation(self, owner_id: int) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from activities.contacts import ContactActivities
 from activities.delivery import DeliveryActivities
 from activities.runs import RunActivities
+from activities.tasks import TaskActivities
 from channels.registry import ChannelRegistry
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
@@ -29,5 +30,7 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
     runs = RunActivities(deps.engine)
     people = ContactActivities(deps.engine, deps.settings)
+    tasks = TaskActivities(deps.engine, deps.settings)
     return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
-            runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence]
+            runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence,
+            tasks.sync, tasks.message, tasks.next_occurrence]

@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
-from channels.base import OutboundMessage, PermanentChannelError, SendReceipt, TransientChannelError
+from activities.door_content import Audience, audience, invitation
+from channels.base import (
+    OutboundMessage,
+    PermanentChannelError,
+    SendReceipt,
+    TransientChannelError,
+)
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Category, Channel, LedgerState
@@ -25,7 +31,11 @@ from followthrough.policy.contact_policy import (
     decide,
 )
 from followthrough.policy.people_policy import LEGACY_ADDRESS, address_of, decide_for_user
-from followthrough.rendering import RenderedMessage, Renderer, TemplateError
+from followthrough.rendering import (
+    RenderedMessage,
+    Renderer,
+    TemplateError,
+)
 from followthrough.settings import Settings
 from followthrough.store import (
     contacts,
@@ -125,15 +135,21 @@ class Door:
                 uncertain_before = True
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
-            snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
-            # A message to a user: the address comes from the users table, nowhere else.
+            snapshot = (contacts.snapshot(contacts.get(session, input.contact_id))
+                        if input.contact_id is not None else ContactSnapshot())
+            # A message to a user: the address comes from the users table, nowhere else; it
+            # is written in their language and zone, with the contact's latest history.
             user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
+            readers = audience(session, input)
         # 2. Render every channel the decision may pick, outside any transaction.
         candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
-        rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
+        rendered = {c: self._render(input, c, snapshot, readers) for c in dict.fromkeys(candidates)}
         # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
         with session_scope(self._engine) as session:
-            policy_state.lock_contact(session, input.contact_id)
+            if input.contact_id is not None:
+                policy_state.lock_contact(session, input.contact_id)
+            else:
+                session.connection()  # a user's message about no contact: the transaction starts now
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
             if row.state == LedgerState.PENDING:  # claimed by another attempt since step 1
                 raise attempt_in_flight(_deadline(row), self._clock())
@@ -146,13 +162,13 @@ class Door:
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
-                contact = contacts.get(session, input.contact_id)
+                contact = contacts.get(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 refused = _refusal(sticky, Category(input.category), state)
                 decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
                             else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
-                contact = contacts.get(session, input.contact_id)
+                contact = contacts.get(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)
@@ -162,15 +178,18 @@ class Door:
             return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
                                deadline)
 
-    def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
+    def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot,
+                readers: Audience) -> RenderedMessage | str:
         run: dict[str, Any] = {"id": input.run_id, "definition": input.definition_name}
         if _has_unsubscribe(input, channel):
             # The same link as the List-Unsubscribe header, visible in the body (templates show
             # it as run.unsubscribe_url): not every mail app shows the header's button.
-            run["unsubscribe_url"] = unsubscribe_url(self._settings, input.contact_id, channel, input.category)
+            run["unsubscribe_url"] = unsubscribe_url(self._settings, input.recipient_contact, channel,
+                                                     input.category)
         try:
             return self._renderer.render(
                 channel, input.template, snapshot, input.data, run=run, now=input.at, brand=input.brand,
+                timeline=readers.timeline, reader=readers.reader,
             )
         except TemplateError as exc:
             return str(exc)
@@ -215,11 +234,12 @@ class Door:
             callback = f"{self._settings.public_base_url}/v1/webhooks/twilio/status"
         elif _has_unsubscribe(input, channel):
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
-            headers = unsubscribe_headers(self._settings, input.contact_id, input.category)
+            headers = unsubscribe_headers(self._settings, input.recipient_contact, input.category)
         return OutboundMessage(
             channel=channel, key=key, to=address or "", text=rendered.text or "",
             subject=rendered.subject, html=rendered.html, locale=rendered.locale_used,
             headers=headers, status_callback=callback,
+            attachments=invitation(self._settings, input, channel, address, rendered),
         )
 
     # -- after the provider call --------------------------------------------------------
@@ -251,7 +271,7 @@ class Door:
             if to_contact and exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
                 suppressions.add(session, Channel.EMAIL, message.to, reason=reason, source="bounce")
             elif to_contact and exc.code == TWILIO_OPTED_OUT:
-                preferences.revoke(session, input.contact_id, Channel.SMS, None, source="provider")
+                preferences.revoke(session, input.recipient_contact, Channel.SMS, None, source="provider")
             return _result(row)
 
     def retrying(self, key: str, exc: TransientChannelError) -> None:

@@ -87,6 +87,15 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("GET", "/v1/definitions/{name}/diff"): STAFF,
     ("POST", "/v1/definitions/{name}/publish"): STAFF,
     ("POST", "/v1/definitions/{name}/preview"): STAFF,
+    # Reps act on their own tasks only (another's is a 404); staff on all.
+    ("POST", "/v1/tasks"): EVERYONE,
+    ("GET", "/v1/tasks"): EVERYONE,
+    ("GET", "/v1/tasks/{task_id}"): EVERYONE,
+    ("POST", "/v1/tasks/{task_id}/complete"): EVERYONE,
+    ("POST", "/v1/tasks/{task_id}/snooze"): EVERYONE,
+    ("POST", "/v1/tasks/{task_id}/reschedule"): EVERYONE,
+    ("POST", "/v1/tasks/{task_id}/reassign"): EVERYONE,
+    ("POST", "/v1/tasks/{task_id}/cancel"): EVERYONE,
     ("POST", "/v1/users"): ADMIN,
     ("GET", "/v1/users"): ADMIN,
 }

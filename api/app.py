@@ -31,6 +31,7 @@ from api.routers import (
     runs,
     sequences,
     suppressions,
+    tasks,
     templates,
     unsubscribe,
     users,
@@ -93,7 +94,7 @@ def create_app(
                        object_limit=settings.max_object_bytes)
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
-                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound):
+                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound, tasks):
         app.include_router(module.router)
     access.check_routes(app)
     errors.document(app, public=access.PUBLIC, temporal=get_temporal)

@@ -14,6 +14,17 @@ from followthrough.redact import redact
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a message carries (email only), e.g. an RFC 5545 invitation: ``text/calendar``
+    with ``params={"method": "REQUEST"}``."""
+
+    filename: str
+    content_type: str  # maintype/subtype
+    content: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """A rendered message ready for one provider call."""
 
@@ -26,6 +37,7 @@ class OutboundMessage:
     locale: str = "en"
     headers: dict[str, str] = field(default_factory=dict)
     status_callback: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

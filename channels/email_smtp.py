@@ -51,7 +51,9 @@ def message_id_for(key: str, domain: str) -> str:
 def build_email(
     message: OutboundMessage, mail_from: str, domain: str, *, now: datetime | None = None
 ) -> EmailMessage:
-    """Build the MIME message: text/plain alone, or multipart/alternative text + html.
+    """Build the MIME message: text/plain alone, or multipart/alternative text + html; with
+    attachments, multipart/mixed around it (an invitation is a ``text/calendar; method=...``
+    part, RFC 6047 §2.4, which calendar clients offer to add).
 
     ``now`` fixes the Date header (tests); by default the current UTC time.
     """
@@ -70,6 +72,10 @@ def build_email(
     if message.html is not None:
         # RFC 2046 §5.1.4: alternatives in increasing preference, so html comes last.
         msg.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                           filename=attachment.filename, params=dict(attachment.params))
     return msg
 
 

@@ -23,3 +23,13 @@ def ledger_key(run_id: str, step_id: str, visit: int) -> str:
 def message_id_local_part(key: str) -> str:
     """Message-ID local part derived from the ledger key, so replies can be matched back."""
     return "ft." + key.replace(":", ".")
+
+
+def task_workflow_id(task_id: int | str) -> str:
+    return f"task-{task_id}"
+
+
+def digest_run_id(manager_id: int | str, owner_id: int | str) -> str:
+    """The ledger's "run" of the overdue digests about one rep to their manager: one message per
+    window (the visit is the window's end in epoch minutes), however many tasks claim it."""
+    return f"digest-{manager_id}-{owner_id}"

@@ -35,7 +35,11 @@ CHANNEL_PARTS: dict[Channel, dict[str, bool]] = {
     Channel.SMS: {"text": True},
     Channel.VOICE: {"text": True},
 }
-CONTEXT_NAMES = frozenset({"contact", "data", "run"})
+#: ``timeline``: the contact's last entries, newest first (``occurred_at``, ``kind``,
+#: ``direction``, ``channel``, ``summary``), e.g. for a rep's reminder about the contact.
+CONTEXT_NAMES = frozenset({"contact", "data", "run", "timeline"})
+#: How many timeline entries templates get.
+TIMELINE_ENTRIES = 3
 #: The enrollment data key that names the sender (the brand the contact knows).
 BRAND_KEY = "company"
 
@@ -44,6 +48,17 @@ BRAND_KEY = "company"
 _LOCALE_VAR, _TZ_VAR, _NOW_VAR = "__ft_locale", "__ft_time_zone", "__ft_now"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class Reader(Protocol):
+    """Who reads a message when it is not the contact (a user, ``UserRecipient``): the language
+    it is written in and the zone its dates are shown in."""
+
+    @property
+    def locale(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
 
 
 class TemplateError(FollowthroughError):
@@ -167,15 +182,16 @@ class ChainTemplateSource:
         return list(seen)
 
 
-def _localized(context: Context, value: Any) -> tuple[datetime, Locale]:
-    """The value as an aware datetime in the contact's zone, and the babel locale to format in."""
+def _localized(context: Context, value: Any, zone_name: str | None = None) -> tuple[datetime, Locale]:
+    """The value as an aware datetime in the reader's zone (or ``zone_name``), and the babel
+    locale to format in."""
     if isinstance(value, Undefined):
         str(value)  # StrictUndefined raises here, naming the missing variable
     if isinstance(value, str):
         # Workflow data crosses Temporal as JSON, so dates usually arrive as ISO-8601 strings.
         value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
     try:
-        zone: tzinfo = ZoneInfo(context[_TZ_VAR])
+        zone: tzinfo = ZoneInfo(zone_name or context[_TZ_VAR])
     except (ZoneInfoNotFoundError, ValueError):
         zone = UTC  # a bad zone on a contact must not block the message; UTC is what we store
     if isinstance(value, datetime):
@@ -188,16 +204,18 @@ def _localized(context: Context, value: Any) -> tuple[datetime, Locale]:
 
 
 @pass_context
-def format_date(context: Context, value: Any, format: str = "medium") -> str:
-    """A date in the contact's language and time zone (``short|medium|long|full`` or a pattern)."""
-    moment, locale = _localized(context, value)
+def format_date(context: Context, value: Any, format: str = "medium", zone: str | None = None) -> str:
+    """A date in the reader's language and time zone (``short|medium|long|full`` or a pattern);
+    ``zone`` names another zone (e.g. ``contact.time_zone`` in a message to a rep)."""
+    moment, locale = _localized(context, value, zone)
     return babel_dates.format_date(moment.date(), format, locale=locale)
 
 
 @pass_context
-def format_datetime(context: Context, value: Any, format: str = "medium") -> str:
-    """A timestamp in the contact's language and time zone (naive values are taken as UTC)."""
-    moment, locale = _localized(context, value)
+def format_datetime(context: Context, value: Any, format: str = "medium", zone: str | None = None) -> str:
+    """A timestamp in the reader's language and time zone (naive values are taken as UTC);
+    ``zone`` names another zone: ``"15:00 in Moscow, 13:00 for you"``."""
+    moment, locale = _localized(context, value, zone)
     return babel_dates.format_datetime(moment, format, locale=locale)
 
 
@@ -259,6 +277,16 @@ def _locale_of(context: Context) -> Locale:
         return Locale.parse("en")
 
 
+@pass_context
+def zone_city(context: Context, value: Any) -> str:
+    """The city of an IANA zone in the reader's language: ``Europe/Moscow`` -> Moscow, Москва,
+    Moszkva (an unknown zone is shown as given)."""
+    try:
+        return str(babel_dates.get_timezone_location(str(value), locale=_locale_of(context), return_city=True))
+    except (LookupError, ValueError):
+        return str(value)
+
+
 def first_name(value: Any) -> str:
     """Whom an informal greeting names: ``contact | first_name`` is the contact's ``given_name``,
     else the first word of ``name``; a string gives its first word. The first word is wrong where
@@ -282,7 +310,7 @@ def salutation(contact: Any) -> str:
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "format_date": format_date, "format_datetime": format_datetime, "first_name": first_name,
-    "salutation": salutation, "relative_day": relative_day, "plural": plural,
+    "salutation": salutation, "relative_day": relative_day, "plural": plural, "zone_city": zone_city,
 }
 
 
@@ -327,15 +355,21 @@ class Renderer:
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
         brand: str | None = None,
+        reader: Reader | None = None,
+        *,
+        timeline: list[dict[str, Any]] | None = None,
     ) -> RenderedMessage:
         """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale.
         ``now`` is the day relative dates count from (the run's clock; default: now); ``brand``
-        the definition's (``data.company`` when the data has none; default: the renderer's)."""
+        the definition's (``data.company`` when the data has none; default: the renderer's). A
+        message to someone else about the contact (a rep's alert) names its ``reader``: their
+        language and zone, not the contact's. ``timeline``: the contact's latest entries, for it."""
         channel = Channel(channel)
-        chain = fallback_chain(contact.locale, self.default_locale)
+        chain = fallback_chain((reader or contact).locale, self.default_locale)
         for locale in chain:
             if (parts := self.source.get(channel, name, locale)) is not None:
-                return self.render_parts(channel, name, locale, parts, contact, data, run, now, brand)
+                return self.render_parts(channel, name, locale, parts, contact, data, run, now, brand,
+                                         reader, timeline=timeline)
         tried = ", ".join(chain)
         raise TemplateNotFound(f"template {channel}/{name} not found for locales {tried}")
 
@@ -350,6 +384,9 @@ class Renderer:
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
         brand: str | None = None,
+        reader: Reader | None = None,
+        *,
+        timeline: list[dict[str, Any]] | None = None,
     ) -> RenderedMessage:
         """Render given parts (a stored template or an unsaved draft) as ``locale``."""
         channel = Channel(channel)
@@ -357,15 +394,16 @@ class Renderer:
         for part in [p for p, required in CHANNEL_PARTS[channel].items() if required]:
             if not getattr(parts, part):
                 raise RenderError(f"{label}: required part '{part}' is missing")
-        contact_locale = normalize_locale(contact.locale)
+        reader_locale = normalize_locale((reader or contact).locale)
         # Dates use the contact's regional variant when it shares the text's language.
-        same_language = contact_locale.split("-")[0] == locale.split("-")[0]
+        same_language = reader_locale.split("-")[0] == locale.split("-")[0]
         context = {
             "contact": contact.model_dump(),
             "data": self.branded(data, brand),
             "run": dict(run or {}),
-            _LOCALE_VAR: contact_locale if same_language else locale,
-            _TZ_VAR: contact.time_zone,
+            "timeline": list(timeline or []),
+            _LOCALE_VAR: reader_locale if same_language else locale,
+            _TZ_VAR: (reader or contact).time_zone,
             _NOW_VAR: now,
         }
         out = {
@@ -433,7 +471,7 @@ def validate_template(channel: Channel | str, parts: TemplateParts) -> list[Fiel
             continue
         unknown_names = meta.find_undeclared_variables(ast) - CONTEXT_NAMES - env.globals.keys()
         for unknown in sorted(unknown_names):
-            errors.append(FieldError(path, f"unknown name '{unknown}' (use contact, data or run)"))
+            errors.append(FieldError(path, f"unknown name '{unknown}' (use contact, data, run or timeline)"))
         errors += [FieldError(path, problem) for problem in sandbox.constant_problems(env, ast)]
     return errors
 

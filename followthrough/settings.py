@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -105,6 +106,13 @@ class Settings(BaseSettings):
     # True: every inbound email counts as verified (the relay in front of us already refuses mail
     # failing DKIM/SPF). False: only mail whose Authentication-Results pass for its From domain.
     inbound_trust_relay: bool = False
+
+    #: Tasks: an unfinished task is overdue (and its owner reminded again) this long after its
+    #: due time; its owner's manager is told this long after it, in one message per rep for
+    #: every task reaching that threshold within one digest window.
+    task_grace: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    task_escalate_after: timedelta = Field(default=timedelta(hours=2), gt=timedelta(0))
+    task_digest_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

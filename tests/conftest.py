@@ -224,15 +224,18 @@ async def live(
 
 
 async def terminate_open_runs(engine: Engine, client: Client) -> None:
-    """Every test has its own database but they share one dev server, so contact ids (and
-    with them business-key workflow ids) repeat across tests: close what a test left open."""
+    """Every test has its own database but they share one dev server, so contact and task ids
+    (and with them business-key workflow ids) repeat across tests: close what a test left open."""
     from sqlmodel import select
     from temporalio.service import RPCError
 
-    from followthrough.store.tables import Run
+    from followthrough.models.vocab import FINAL_TASK_STATES
+    from followthrough.store.tables import Run, Task
 
     with session_scope(engine) as session:
         ids = [r.workflow_id for r in session.exec(select(Run).where(Run.status == "running"))]
+        # Task ids repeat across tests too (task-1, ...).
+        ids += [t.workflow_id for t in session.exec(select(Task)) if t.state not in FINAL_TASK_STATES]
     for workflow_id in ids:
         try:
             await client.get_workflow_handle(workflow_id).terminate("test finished")

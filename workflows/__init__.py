@@ -1,7 +1,8 @@
 """Deterministic workflows, one per module. ``WORKFLOWS`` is the one registry."""
 
 from workflows.sequence import SequenceWorkflow
+from workflows.task import TaskWorkflow
 
-WORKFLOWS = [SequenceWorkflow]
+WORKFLOWS = [SequenceWorkflow, TaskWorkflow]
 
-__all__ = ["WORKFLOWS", "SequenceWorkflow"]
+__all__ = ["WORKFLOWS", "SequenceWorkflow", "TaskWorkflow"]

@@ -119,6 +119,7 @@ class OutboxSmtpServer:
                     html=html,
                     message_id=msg.get("Message-ID"),
                     headers=headers,
+                    attachments=_attachments(msg),
                 )
             )
 
@@ -129,6 +130,18 @@ class OutboxSmtpServer:
         # to one loop); polling, unlike a thread blocked in Event.wait(), stop() can cancel.
         while self.hold_data is not None and not self.hold_data.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+def _attachments(msg: EmailMessage) -> list[dict[str, str]]:
+    """Each attachment's name, full content type (``text/calendar; method=REQUEST; ...``) and
+    decoded text."""
+    found = []
+    for part in msg.iter_attachments():
+        content = part.get_content()
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        found.append({"filename": part.get_filename() or "", "content_type": str(part["Content-Type"]),
+                      "content": text.replace("\r\n", "\n")})
+    return found
 
 
 def _part(msg: EmailMessage, subtype: str) -> str | None:

@@ -33,6 +33,8 @@ class Capture:
     twiml: str | None = None  # voice: the TwiML as posted
     status_callback: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: email: each attachment as {"filename", "content_type" (with its parameters), "content"}.
+    attachments: list[dict[str, str]] = field(default_factory=list)
     status: str = "accepted"
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     received_at: str = field(default_factory=utc_now_rfc3339)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from followthrough.calendar import PinnedHolidays
 from followthrough.models.contact import ContactSnapshot
+from followthrough.models.tasks import Invite
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
 
@@ -59,7 +60,9 @@ class DeliverInput(BaseModel):
     run_id: str
     step_id: str
     visit: int = 1
-    contact_id: int
+    #: The contact the message is to or about; None: a message to a user about no contact
+    #: (``to_user_id`` is then set).
+    contact_id: int | None = None
     channel: Channel
     template: str
     category: Category = Category.SERVICE
@@ -73,6 +76,8 @@ class DeliverInput(BaseModel):
     #: An ``internal`` notification: the user it goes to. The door reads the address from the
     #: users table; an input never carries an address. None: the message is the contact's.
     to_user_id: int | None = None
+    #: A message to a user that goes now even outside their working time or during an absence.
+    urgent: bool = False
     #: Step records the run has not written yet (``lean-bookkeeping``): a retried or slow
     #: (> 1 s) attempt writes them, so the send shows as under way; the run writes them later.
     steps: list[StepRecord] = Field(default_factory=list)
@@ -81,6 +86,8 @@ class DeliverInput(BaseModel):
     #: reading; the door skips such a message, so it neither reaches that address nor falls
     #: through to the contact's.
     legacy_to: bool = False
+    #: An RFC 5545 invitation an email carries (a task's reminder, its cancellation).
+    invite: Invite | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +96,19 @@ class DeliverInput(BaseModel):
             # Every old input has the key; only a contact's message has it null.
             data = {k: v for k, v in data.items() if k != "to"} | {"legacy_to": bool(data["to"])}
         return data
+
+    @property
+    def recipient_contact(self) -> int:
+        """The contact a contact's own message goes to (``to_user_id`` unset)."""
+        if self.contact_id is None:
+            raise ValueError("a message to a user has no recipient contact")
+        return self.contact_id
+
+    @model_validator(mode="after")
+    def _someone(self) -> DeliverInput:
+        if self.contact_id is None and self.to_user_id is None:
+            raise ValueError("a message goes to a contact or to a user")
+        return self
 
 
 class DeliverResult(BaseModel):

@@ -64,3 +64,28 @@ class Role(StrEnum):
 
 class EventKind(StrEnum):
     REPLY = "reply"
+
+
+class TaskKind(StrEnum):
+    CALL = "call"
+    MEETING = "meeting"
+    EMAIL = "email"
+    TODO = "todo"
+
+
+class TaskPriority(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class TaskState(StrEnum):
+    """A task's closed set of states; ``done`` and ``cancelled`` are final."""
+
+    OPEN = "open"
+    SNOOZED = "snoozed"
+    OVERDUE = "overdue"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+FINAL_TASK_STATES = frozenset({TaskState.DONE, TaskState.CANCELLED})

@@ -127,6 +127,41 @@ class Run(SQLModel, table=True):
     problem_since: datetime | None = _ts(default=None)
 
 
+class Task(SQLModel, table=True):
+    """A rep's promise (a call, a meeting, an email, a to-do) with its reminder. Written before
+    its workflow (``task-<id>``) starts; the workflow keeps it current. The API lists these."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_owner_state_due", "owner_id", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id")
+    contact_id: int | None = Field(default=None, index=True, foreign_key="contacts.id")
+    kind: str = Field(max_length=16)
+    title: str = Field(max_length=200)
+    note: str | None = Field(default=None, sa_type=Text)
+    due_at: datetime = _ts()
+    #: Seconds before ``due_at`` the reminder goes out.
+    remind_before: int = Field(default=900)
+    priority: str = Field(default="normal", max_length=16)
+    #: An RFC 5545 RRULE (without ``RRULE:``), read in the owner's zone.
+    rrule: str | None = Field(default=None, max_length=500)
+    state: str = Field(index=True, max_length=16)
+    outcome: str | None = Field(default=None, max_length=200)
+    #: The reminder goes out then instead of at ``due_at - remind_before`` (a snooze).
+    snoozed_until: datetime | None = _ts(default=None)
+    #: The RFC 5545 SEQUENCE of the task's invitation: raised on every reschedule.
+    ics_sequence: int = Field(default=0)
+    #: The end of the digest window in which the owner's manager is told this task is overdue.
+    escalated_at: datetime | None = _ts(default=None)
+    #: The occurrence this task follows (a recurring task's previous one).
+    previous_id: int | None = Field(default=None, foreign_key="tasks.id")
+    workflow_id: str = Field(max_length=200)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    closed_at: datetime | None = _ts(default=None)
+
+
 class RunStep(SQLModel, table=True):
     __tablename__ = "run_steps"
     __table_args__ = (UniqueConstraint("run_id", "seq"),)

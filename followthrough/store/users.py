@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, select
 
 from followthrough.dsl.schema import MAX_USER_ID
@@ -42,3 +43,20 @@ def recipient(session: Session, user_id: int) -> UserRecipient | None:
     if user is None or user.id is None:
         return None
     return UserRecipient(id=user.id, email=user.email)
+
+
+class Language(BaseModel):
+    """The language and zone a message to a user is written in (a ``rendering.Reader``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    locale: str = "en"
+    time_zone: str = "UTC"
+
+
+def reader(session: Session, user_id: int) -> Language | None:
+    """The language and zone a message to ``user_id`` is written in (None: no such user)."""
+    if not 1 <= user_id <= MAX_USER_ID:
+        return None
+    user = session.get(User, user_id)
+    return None if user is None else Language(locale=user.locale, time_zone=user.time_zone)

@@ -82,7 +82,7 @@ class TestSave:
         assert response.status_code == 422
         assert response.json()["errors"] == [
             {"path": "/subject", "message": "not used by sms templates"},
-            {"path": "/text", "message": "unknown name 'customer' (use contact, data or run)"},
+            {"path": "/text", "message": "unknown name 'customer' (use contact, data, run or timeline)"},
         ]
 
     @pytest.mark.parametrize(

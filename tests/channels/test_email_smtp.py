@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from channels.base import (
+    Attachment,
     OutboundMessage,
     PermanentChannelError,
     TransientChannelError,
@@ -138,6 +139,18 @@ class TestSmtpEmailChannel:
         assert got.html == HTML_RU + "\n"
         assert got.message_id == MESSAGE_ID
         assert got.headers["Content-Type"].startswith("multipart/alternative;")
+
+    async def test_an_invitation_arrives_as_a_calendar_part(self, smtp_settings: Settings, store: OutboxStore) -> None:
+        ics = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nSUMMARY:\xd0\x97\xd0\xb2\xd0\xbe\xd0\xbd\xd0\xbe\xd0\xba\r\nEND:VCALENDAR\r\n"
+        invite = Attachment("invite.ics", "text/calendar", ics, {"method": "REQUEST", "charset": "utf-8"})
+        await SmtpEmailChannel(smtp_settings).send(make_message(attachments=(invite,)))
+        [got] = store.list()
+        assert got.headers["Content-Type"].startswith("multipart/mixed;")
+        assert (got.text, got.html) == (TEXT_RU + "\n", HTML_RU + "\n")  # the body is unchanged
+        [part] = got.attachments
+        assert part["filename"] == "invite.ics"
+        assert part["content_type"] == 'text/calendar; method="REQUEST"; charset="utf-8"'
+        assert part["content"] == "BEGIN:VCALENDAR\nMETHOD:REQUEST\nSUMMARY:Звонок\nEND:VCALENDAR\n"
 
     async def test_hungarian_text_only(self, smtp_settings: Settings, store: OutboxStore) -> None:
         await SmtpEmailChannel(smtp_settings).send(

@@ -374,8 +374,8 @@ class TestValidateTemplate:
         assert validate_template("email", parts) == [
             FieldError("/subject", "required for email templates"),
             FieldError("/text", "line 2: Expected an expression, got 'end of statement block'"),
-            FieldError("/html", "unknown name 'customer' (use contact, data or run)"),
-            FieldError("/html", "unknown name 'order' (use contact, data or run)"),
+            FieldError("/html", "unknown name 'customer' (use contact, data, run or timeline)"),
+            FieldError("/html", "unknown name 'order' (use contact, data, run or timeline)"),
         ]
 
     @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ import asyncio
 import json
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -123,8 +124,10 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-async def record(target: Path, names: list[str]) -> None:
-    tmp = Path(tempfile.mkdtemp())
+@asynccontextmanager
+async def recording_edge() -> AsyncIterator[tuple[WorkflowEnvironment, OutboxHandle]]:
+    """The time-skipping server (payloads unencrypted, as the stored histories are) and the
+    loopback SMTP and Twilio-compatible servers, for the recording scripts."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()), data_converter=pydantic_data_converter)
     await register_search_attributes(env.client, "default", [k.name for k in SEARCH_ATTRIBUTES])
@@ -134,7 +137,18 @@ async def record(target: Path, names: list[str]) -> None:
     smtp.start()
     twilio.start()
     try:
-        base = outbox_settings(make_settings(tmp), OutboxHandle(store, smtp, twilio))
+        yield env, OutboxHandle(store, smtp, twilio)
+    finally:
+        smtp.stop()
+        twilio.stop()
+        await env.shutdown()
+
+
+async def record(target: Path, names: list[str]) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    async with recording_edge() as (env, edge):
+        twilio = edge.twilio
+        base = outbox_settings(make_settings(tmp), edge)
         engine = make_engine(base.resolved_database_url)
         upgrade(engine)
         seed_builtins(engine, base)
@@ -170,10 +184,6 @@ async def record(target: Path, names: list[str]) -> None:
                     history = await env.client.get_workflow_handle(run.workflow_id, run_id=first).fetch_history()
             (target / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
             print(f"recorded {name}")  # noqa: T201 - a command-line tool
-    finally:
-        smtp.stop()
-        twilio.stop()
-        await env.shutdown()
 
 
 def main(argv: list[str]) -> None:

@@ -1,0 +1,111 @@
+"""Task activities: keep the tasks row in step with its workflow, and gather what a task's
+messages show (the door renders and sends them like every other message)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+
+from followthrough.models.tasks import (
+    MessageData,
+    MessageDataInput,
+    NextOccurrence,
+    NextOccurrenceInput,
+    TaskSync,
+)
+from followthrough.settings import Settings
+from followthrough.store import tasks
+from followthrough.store.db import as_utc, read_scope, session_scope
+from followthrough.store.tables import Contact, Task, User
+from followthrough.tasks import service
+from followthrough.tasks.recurrence import next_due
+
+
+class TaskActivities:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    @activity.defn(name="sync_task")
+    async def sync(self, change: TaskSync) -> None:
+        """Idempotent: the row gets the workflow's values, whatever it had."""
+        await asyncio.to_thread(self._sync, change)
+
+    @activity.defn(name="task_message")
+    async def message(self, input: MessageDataInput) -> MessageData:
+        """The data of a reminder (one task) or of the manager's digest (the rep's tasks that
+        turned overdue in one window), read when the message is about to go."""
+        return await asyncio.to_thread(self._message, input)
+
+    @activity.defn(name="next_task_occurrence")
+    async def next_occurrence(self, input: NextOccurrenceInput) -> NextOccurrence:
+        """A completed recurring task's next occurrence: a new task (``previous_id`` = this
+        one) with its own workflow. A retry finds the task it created and starts (or finds)
+        its workflow; a series that has ended creates nothing."""
+        created = await asyncio.to_thread(self._follow, input.task_id)
+        if created is None:
+            return NextOccurrence()
+        await service.start(activity.client(), self._settings, created)
+        return NextOccurrence(task_id=created.id, due_at=tasks.due_at(created))
+
+    def _follow(self, task_id: int) -> Task | None:
+        with session_scope(self._engine) as session:
+            existing = tasks.follower(session, task_id)
+            if existing is not None:
+                return existing
+            task = tasks.get(session, task_id)
+            owner = session.get(User, task.owner_id)
+            if task.rrule is None or owner is None:
+                return None
+            due = next_due(task.rrule, tasks.series_start(session, task), tasks.due_at(task), owner.time_zone)
+            if due is None:
+                return None
+            return tasks.create(session, {
+                "owner_id": task.owner_id, "contact_id": task.contact_id, "kind": task.kind,
+                "title": task.title, "note": task.note, "due_at": due, "remind_before": task.remind_before,
+                "priority": task.priority, "rrule": task.rrule, "previous_id": task.id,
+            })
+
+    def _sync(self, change: TaskSync) -> None:
+        with session_scope(self._engine) as session:
+            tasks.sync(session, change)
+
+    def _message(self, input: MessageDataInput) -> MessageData:
+        with read_scope(self._engine) as session:
+            task = tasks.get(session, input.task_id)
+            owner = session.get(User, task.owner_id)
+            if input.kind == "reminder":
+                return MessageData(data={"task": _task_data(session, task), "owner": _owner_data(owner)},
+                                   to_user_id=task.owner_id, title=task.title)
+            manager_id = owner.manager_id if owner is not None else None
+            if manager_id is None or input.window is None or input.owner_id is None:
+                return MessageData()
+            listed = tasks.overdue_in_window(session, input.owner_id, input.window)
+            if not listed:
+                return MessageData()
+            return MessageData(
+                data={"owner": _owner_data(owner), "tasks": [_task_data(session, t) for t in listed]},
+                to_user_id=manager_id, title=f"{len(listed)} overdue",
+            )
+
+
+def _task_data(session: Session, task: Task) -> dict[str, object]:
+    contact = session.get(Contact, task.contact_id) if task.contact_id is not None else None
+    return {
+        "contact": contact.name if contact is not None else "",
+        "id": task.id, "kind": task.kind, "title": task.title, "note": task.note or "",
+        "priority": task.priority, "state": task.state, "contact_id": task.contact_id,
+        "due_at": as_utc(task.due_at).isoformat(),  # type: ignore[union-attr]
+    }
+
+
+def _owner_data(owner: User | None) -> dict[str, object]:
+    if owner is None:
+        return {"id": None, "name": "", "time_zone": "UTC"}
+    return {"id": owner.id, "name": owner.name, "time_zone": owner.time_zone}
+
+
+

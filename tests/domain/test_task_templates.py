@@ -1,0 +1,61 @@
+"""The task templates: written for the rep (their language and zone), about the contact (the
+contact's zone beside the rep's), with the contact's latest timeline entries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from followthrough.models.contact import ContactSnapshot
+from followthrough.models.vocab import Channel
+from followthrough.rendering import FileTemplateSource, Renderer
+from followthrough.settings import PROJECT_ROOT
+from followthrough.store.users import Language
+
+RENDERER = Renderer(FileTemplateSource(PROJECT_ROOT / "templates"), "en")
+ANNA = ContactSnapshot(id=2, name="Анна Иванова", phone="+79990001122", locale="ru", time_zone="Europe/Moscow")
+#: Sunday 28 March 2027, the first day of summer time in Budapest (UTC+2); Moscow stays UTC+3.
+DUE = "2027-03-28T07:00:00+00:00"
+TASK = {"id": 7, "kind": "call", "title": "Call back", "note": "ask about delivery", "priority": "normal",
+        "state": "open", "contact_id": 2, "due_at": DUE, "contact": "Анна Иванова"}
+TIMELINE = [{"occurred_at": datetime(2027, 3, 27, 9, tzinfo=UTC), "kind": "note", "direction": "system",
+             "channel": None, "summary": "asked for a discount"}]
+
+
+class TestReminder:
+    @pytest.mark.parametrize(("locale", "subject", "due_line", "note"), [
+        ("en", "Reminder: Call back at 09:00", "Due: 10:00 in Moscow, 09:00 for you (Sunday, March 28, 2027)",
+         "Note: ask about delivery"),
+        ("ru", "Напоминание: Call back в 09:00", "Срок: 10:00 (Москва), у вас 09:00 (воскресенье, 28 марта 2027\u202fг.)",
+         "Заметка: ask about delivery"),
+        ("hu", "Emlékeztető: Call back, 09:00", "Határidő: 10:00 (Moszkva), nálad 09:00 (2027. március 28., vasárnap)",
+         "Megjegyzés: ask about delivery"),
+    ])
+    def test_both_zones_in_the_reps_language_across_the_march_change(
+        self, locale: str, subject: str, due_line: str, note: str
+    ) -> None:
+        message = RENDERER.render(Channel.EMAIL, "task_reminder", ANNA, {"task": TASK},
+                                  reader=Language(locale=locale, time_zone="Europe/Budapest"), timeline=TIMELINE)
+        assert message.locale_used == locale
+        assert message.subject == subject
+        lines = message.text.splitlines()
+        assert due_line in lines and note in lines
+        assert lines[1].endswith("Анна Иванова, +79990001122")
+        assert lines[-1].endswith(": asked for a discount")
+
+    def test_a_task_without_a_contact_shows_the_reps_time_only(self) -> None:
+        message = RENDERER.render(Channel.SMS, "task_reminder", ContactSnapshot(), {"task": TASK},
+                                  reader=Language(locale="en", time_zone="Europe/Budapest"))
+        assert message.text == "Call back at 09:00"
+
+
+class TestDigest:
+    def test_one_line_per_task(self) -> None:
+        tasks = [TASK, {**TASK, "title": "Send the quote", "contact": ""}]
+        message = RENDERER.render(Channel.EMAIL, "task_overdue_digest", ContactSnapshot(),
+                                  {"owner": {"name": "Olga"}, "tasks": tasks},
+                                  reader=Language(locale="ru", time_zone="Europe/Moscow"))
+        assert message.subject == "Olga: 2 просроченные задачи"
+        assert message.text.splitlines()[2:] == ["- Call back (28.03.2027, 10:00), Анна Иванова",
+                                                 "- Send the quote (28.03.2027, 10:00)"]

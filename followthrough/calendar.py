@@ -228,6 +228,12 @@ def add_business_time(calendar: Calendar, start: datetime, duration: timedelta) 
     raise ValueError(f"calendar '{calendar.name}' has no working time within {_HORIZON_DAYS} days")
 
 
+def next_working_time(calendar: Calendar, at: datetime) -> datetime:
+    """``at`` itself when it falls in a working period of ``calendar``, else the start of the next
+    period, in UTC ("the next working minute"). The end of a period is not working time."""
+    return add_business_time(calendar, at, timedelta(0))
+
+
 def next_local_time(time_zone: str, at: str, now: datetime) -> datetime:
     """The next occurrence (strictly after ``now``) of wall-clock ``at`` in ``time_zone``, in UTC.
     On a spring-forward day a time in the gap (02:30) means the first instant after the gap."""

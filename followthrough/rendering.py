@@ -44,6 +44,17 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _LOCALE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+class Reader(Protocol):
+    """Who reads a message when it is not the contact (a user, ``UserRecipient``): the language
+    it is written in and the zone its dates are shown in."""
+
+    @property
+    def locale(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
+
+
 class TemplateError(FollowthroughError):
     status_code = 422
     code = "template_error"
@@ -305,14 +316,17 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        reader: Reader | None = None,
     ) -> RenderedMessage:
         """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale.
-        ``now`` is the day relative dates count from (the run's clock; default: now)."""
+        ``now`` is the day relative dates count from (the run's clock; default: now). A message
+        to someone else about the contact (a rep's alert) names its ``reader``: their language
+        and zone, not the contact's."""
         channel = Channel(channel)
-        chain = fallback_chain(contact.locale, self.default_locale)
+        chain = fallback_chain((reader or contact).locale, self.default_locale)
         for locale in chain:
             if (parts := self.source.get(channel, name, locale)) is not None:
-                return self.render_parts(channel, name, locale, parts, contact, data, run, now)
+                return self.render_parts(channel, name, locale, parts, contact, data, run, now, reader)
         tried = ", ".join(chain)
         raise TemplateNotFound(f"template {channel}/{name} not found for locales {tried}")
 
@@ -326,6 +340,7 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        reader: Reader | None = None,
     ) -> RenderedMessage:
         """Render given parts (a stored template or an unsaved draft) as ``locale``."""
         channel = Channel(channel)
@@ -333,15 +348,15 @@ class Renderer:
         for part in [p for p, required in CHANNEL_PARTS[channel].items() if required]:
             if not getattr(parts, part):
                 raise RenderError(f"{label}: required part '{part}' is missing")
-        contact_locale = normalize_locale(contact.locale)
+        reader_locale = normalize_locale((reader or contact).locale)
         # Dates use the contact's regional variant when it shares the text's language.
-        same_language = contact_locale.split("-")[0] == locale.split("-")[0]
+        same_language = reader_locale.split("-")[0] == locale.split("-")[0]
         context = {
             "contact": contact.model_dump(),
             "data": dict(data or {}),
             "run": dict(run or {}),
-            _LOCALE_VAR: contact_locale if same_language else locale,
-            _TZ_VAR: contact.time_zone,
+            _LOCALE_VAR: reader_locale if same_language else locale,
+            _TZ_VAR: (reader or contact).time_zone,
             _NOW_VAR: now,
         }
         out = {

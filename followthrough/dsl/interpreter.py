@@ -50,6 +50,9 @@ class Context:
     contact: ContactSnapshot = field(default_factory=ContactSnapshot)
     data: Mapping[str, Any] = field(default_factory=dict)
     calendars: Mapping[str, Calendar] = field(default_factory=lambda: dict(BUILTIN_CALENDARS))
+    #: An ``internal`` send without ``to_user`` goes to the contact's owner (False: a run
+    #: recorded before owners existed, where such a send was a skipped step).
+    owner_recipient: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class Send:
     #: A version saved before ``to_user`` sent this to ``data.rep_email``: it still asks the door
     #: (same commands for histories recorded then), which only records it as skipped.
     legacy_to: bool = False
+    #: A message to a user that goes even outside their working time or during an absence.
+    urgent: bool = False
     type: str = "send"
 
 
@@ -181,15 +186,22 @@ def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Conte
     if step.channel == "internal":
         # A notification to a user (the contact's rep): an email through the same door, to the
         # address the users table holds for the user named here.
-        if step.to_user is None and ctx.data.get("rep_email"):
+        owner = ctx.contact.owner_id if step.to_user is None and ctx.owner_recipient else None
+        if owner is None and step.to_user is None and ctx.data.get("rep_email"):
             # Replay safety, not delivery: runs pinned to a version saved before to_user asked
             # the door here, and a replayed history must find the same commands. Only the fact
             # travels, never the address; the door skips it (people_policy.LEGACY_ADDRESS).
             return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True)
-        user_id, problem = user_ref(step.to_user, ctx)
+        problem: str | None
+        if step.to_user is None and ctx.owner_recipient:
+            user_id, problem = owner, "the step names no user (to_user) and the contact has no owner"
+        else:
+            user_id, problem = user_ref(step.to_user, ctx)
         if user_id is None:
             return Note(step.id, visit, "send", StepState.SKIPPED, f"no_recipient: {problem}")
-        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id)
+        # The channel is nominal: the door sends on the user's own channels, in their order.
+        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id,
+                    urgent=step.urgent)
     return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback))
 
 

@@ -70,6 +70,8 @@ class DeliverInput(BaseModel):
     #: An ``internal`` notification: the user it goes to. The door reads the address from the
     #: users table; an input never carries an address. None: the message is the contact's.
     to_user_id: int | None = None
+    #: A message to a user that goes now even outside their working time or during an absence.
+    urgent: bool = False
     #: Step records the run has not written yet (``lean-bookkeeping``): a retried or slow
     #: (> 1 s) attempt writes them, so the send shows as under way; the run writes them later.
     steps: list[StepRecord] = Field(default_factory=list)

@@ -64,3 +64,19 @@ class Role(StrEnum):
 
 class EventKind(StrEnum):
     REPLY = "reply"
+
+
+class NotifyChannel(StrEnum):
+    """The channels on which a user (a rep, a manager) may be notified."""
+
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Scope(StrEnum):
+    """What a role may see of contacts and their runs, timelines, deliveries and holds:
+    those it owns, those of its teams' members, or all."""
+
+    OWNED = "owned"
+    TEAM = "team"
+    ALL = "all"

@@ -75,6 +75,7 @@ def snapshot(contact: Contact) -> ContactSnapshot:
         locale=contact.locale,
         time_zone=contact.time_zone,
         attributes=dict(contact.attributes or {}),
+        owner_id=contact.owner_id,
     )
 
 

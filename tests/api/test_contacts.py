@@ -88,7 +88,7 @@ class TestCreate:
     async def test_normalizes_fields(self, api: httpx.AsyncClient) -> None:
         body = await create(api, **ANNA)
         assert without_times(body) == ANNA | {
-            "id": 1, "email": "Anna@example.test", "phone": "+36301234567", "locale": "hu-HU"
+            "id": 1, "email": "Anna@example.test", "phone": "+36301234567", "locale": "hu-HU", "owner_id": None
         }  # fmt: skip
         assert RFC3339_UTC.match(body["created_at"])
         assert RFC3339_UTC.match(body["updated_at"])
@@ -106,7 +106,7 @@ class TestCreate:
         engine.dispose()
         assert without_times(body) == {
             "id": 1, "external_id": None, "name": "Ivan", "email": None, "phone": "+79123456789",
-            "locale": "ru", "time_zone": "Europe/Moscow", "attributes": {},
+            "locale": "ru", "time_zone": "Europe/Moscow", "attributes": {}, "owner_id": None,
         }  # fmt: skip
 
     async def test_every_invalid_field_is_named(self, api: httpx.AsyncClient) -> None:
@@ -249,7 +249,7 @@ class TestUpsert:
         assert (first.status_code, second.status_code) == (201, 200)
         expected = {
             "id": 1, "external_id": "crm-7", "name": "Ivan", "email": "ivan@example.test",
-            "phone": None, "locale": "ru", "time_zone": "UTC", "attributes": {},
+            "phone": None, "locale": "ru", "time_zone": "UTC", "attributes": {}, "owner_id": None,
         }  # fmt: skip
         assert without_times(first.json()) == expected
         # The body is the whole contact: fields left out go back to their defaults.

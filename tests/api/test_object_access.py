@@ -24,7 +24,8 @@ from followthrough.store.tables import Run
 #: Path parameters that name a contact's object (api.access.OBJECT_PARAMS).
 OBJECT_PATH = re.compile(r"\{(contact_id|run_id|external_id)\}")
 #: Routes whose contact is in the body, not the path: checked by their handlers.
-BODY_SCOPED = {("POST", "/v1/sequences/{name}/enrollments"), ("POST", "/v1/sequences/{name}/enrollments/batch")}
+BODY_SCOPED = {("POST", "/v1/sequences/{name}/enrollments"), ("POST", "/v1/sequences/{name}/enrollments/batch"),
+               ("POST", "/v1/definitions/{name}/preview")}
 SCOPED = sorted([key for key in access.ACCESS if OBJECT_PATH.search(key[1])] + sorted(BODY_SCOPED),
                 key=lambda k: (k[1], k[0]))
 
@@ -90,7 +91,7 @@ def _url(path: str, world: World, owner: str) -> str:
 
 
 def _body(method: str, path: str, world: World, owner: str) -> dict | None:
-    if path.endswith("/enrollments"):
+    if path.endswith("/enrollments") or path.endswith("/preview"):
         return {"contact_id": world.contact[owner]}
     if path.endswith("/batch"):
         return {"contacts": [{"contact_id": world.contact[owner]}]}
@@ -112,7 +113,7 @@ def _denied(response: httpx.Response, path: str) -> bool:
 class TestEveryScopedRoute:
     def test_every_route_naming_a_contact_is_walked(self) -> None:
         assert set(access.OBJECT_PARAMS) == {"contact_id", "run_id", "external_id"}
-        assert len(SCOPED) == 14  # a new contact-scoped route is walked here as soon as it exists
+        assert len(SCOPED) == 15  # a new contact-scoped route is walked here as soon as it exists
 
     @pytest.mark.parametrize("key", SCOPED, ids=[f"{m} {p}" for m, p in SCOPED])
     async def test_another_teams_object_is_not_found(self, anon: httpx.AsyncClient, world: World,

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.test_users import create_user
-
-
-def _as(user: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {user['api_key']}"}
+from tests.api.test_users import _as, create_user
 
 
 class TestPut:

@@ -25,7 +25,8 @@ from followthrough.store.tables import Run
 OBJECT_PATH = re.compile(r"\{(contact_id|run_id|external_id)\}")
 #: Routes whose contact is in the body, not the path: checked by their handlers.
 BODY_SCOPED = {("POST", "/v1/sequences/{name}/enrollments"), ("POST", "/v1/sequences/{name}/enrollments/batch"),
-               ("POST", "/v1/definitions/{name}/preview")}
+               ("POST", "/v1/definitions/{name}/preview"),
+               ("POST", "/v1/templates/{channel}/{name}/{locale}/preview")}
 SCOPED = sorted([key for key in access.ACCESS if OBJECT_PATH.search(key[1])] + sorted(BODY_SCOPED),
                 key=lambda k: (k[1], k[0]))
 
@@ -86,12 +87,14 @@ async def anon(settings: Settings, engine: Engine) -> AsyncIterator[httpx.AsyncC
 
 def _url(path: str, world: World, owner: str) -> str:
     values = {"contact_id": world.contact[owner], "run_id": world.run[owner], "external_id": world.external[owner],
-              "hold_id": world.hold[owner], "name": "hello"}
+              "hold_id": world.hold[owner], "name": "hello", "channel": "email", "locale": "en"}
     return re.sub(r"\{([a-z_]+)\}", lambda m: str(values[m.group(1)]), path)
 
 
 def _body(method: str, path: str, world: World, owner: str) -> dict | None:
     if path.endswith("/enrollments") or path.endswith("/preview"):
+        if "/templates/" in path:
+            return {"contact_id": world.contact[owner]}
         return {"contact_id": world.contact[owner]}
     if path.endswith("/batch"):
         return {"contacts": [{"contact_id": world.contact[owner]}]}
@@ -105,6 +108,9 @@ async def _call(client: httpx.AsyncClient, key: str, method: str, path: str, wor
 
 
 def _denied(response: httpx.Response, path: str) -> bool:
+    if "/templates/" in path:  # the contact is a field of the body: an unknown one is a 422 there
+        return response.status_code == 422 and response.json()["errors"] == [
+            {"path": "/contact_id", "message": "no contact with this id"}]
     if path.endswith("/batch"):  # one answer per contact: the contact's own is the 404
         return response.status_code == 200 and response.json()["items"][0]["problem"]["status"] == 404
     return response.status_code == 404 and response.json()["code"] == "not_found"
@@ -113,7 +119,7 @@ def _denied(response: httpx.Response, path: str) -> bool:
 class TestEveryScopedRoute:
     def test_every_route_naming_a_contact_is_walked(self) -> None:
         assert set(access.OBJECT_PARAMS) == {"contact_id", "run_id", "external_id"}
-        assert len(SCOPED) == 15  # a new contact-scoped route is walked here as soon as it exists
+        assert len(SCOPED) == 16  # a new contact-scoped route is walked here as soon as it exists
 
     @pytest.mark.parametrize("key", SCOPED, ids=[f"{m} {p}" for m, p in SCOPED])
     async def test_another_teams_object_is_not_found(self, anon: httpx.AsyncClient, world: World,

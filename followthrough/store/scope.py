@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import false
+from sqlalchemy import false, union
 from sqlmodel import Session, col, select
 
 from followthrough.errors import NotFound
 from followthrough.models.vocab import Role, Scope
-from followthrough.store import teams
-from followthrough.store.tables import Contact, Run, User
+from followthrough.store.tables import Contact, Run, Team, TeamMember, User
 
 
 @dataclass(frozen=True)
@@ -85,10 +84,13 @@ class Access:
 
 
 def team_of(session: Session, user_id: int) -> frozenset[int]:
-    """The user, the members of every team they belong to or manage, and their direct reports."""
-    ids = {user_id, *teams.member_ids(session, teams.team_ids(session, user_id))}
-    ids |= set(session.exec(select(User.id).where(User.manager_id == user_id)))  # type: ignore[arg-type]
-    return frozenset(i for i in ids if i is not None)
+    """The user, the members of every team they belong to or manage, and their direct reports
+    (one query: it runs on every request of a rep or a manager)."""
+    their_teams: Any = union(select(TeamMember.team_id).where(TeamMember.user_id == user_id),
+                        select(Team.id).where(Team.manager_id == user_id))
+    query: Any = union(select(TeamMember.user_id).where(col(TeamMember.team_id).in_(their_teams)),
+                  select(User.id).where(User.manager_id == user_id))
+    return frozenset({user_id, *(i for i in session.execute(query).scalars() if i is not None)})
 
 
 def visibility(session: Session, user_id: int, scope: Scope) -> Visibility:

@@ -3,7 +3,6 @@ Also the checks that a user's or a team's references (calendar, manager, members
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlmodel import Session, col, delete, select
@@ -51,13 +50,6 @@ def team_ids(session: Session, user_id: int) -> list[int]:
     member = select(TeamMember.team_id).where(TeamMember.user_id == user_id)
     managed = select(Team.id).where(Team.manager_id == user_id)
     return sorted({*session.exec(member), *(i for i in session.exec(managed) if i is not None)})
-
-
-def member_ids(session: Session, team_ids: Iterable[int]) -> set[int]:
-    ids = list(team_ids)
-    if not ids:
-        return set()
-    return set(session.exec(select(TeamMember.user_id).where(col(TeamMember.team_id).in_(ids))))
 
 
 def check_references(session: Session, errors: ErrorList, fields: dict[str, Any], *,

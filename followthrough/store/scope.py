@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import false, union
+from sqlalchemy import false, or_, union
 from sqlmodel import Session, col, select
 
 from followthrough.errors import NotFound
@@ -43,12 +43,13 @@ class Visibility:
             return query.where(false())
         return query.where(col(Contact.owner_id).in_(sorted(self.owners)))
 
-    def by_contact(self, query: Any, contact_column: Any) -> Any:
-        """``query`` narrowed to rows whose ``contact_column`` names a visible contact."""
+    def by_contact(self, query: Any, contact_column: Any, *, keep_none: bool = False) -> Any:
+        """``query`` narrowed to rows whose ``contact_column`` names a visible contact (and,
+        with ``keep_none``, rows of no contact at all)."""
         if self.owners is None:
             return query
-        visible = self.contacts(select(Contact.id))
-        return query.where(contact_column.in_(visible))
+        visible = contact_column.in_(self.contacts(select(Contact.id)))
+        return query.where(or_(contact_column.is_(None), visible) if keep_none else visible)
 
     def contact(self, session: Session, contact_id: int) -> Contact:
         """The contact, or NotFound when it does not exist or is not visible (same answer)."""

@@ -19,7 +19,7 @@ from followthrough.models.vocab import Role, RunStatus
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, holds, ledger, runs, teams, users
 from followthrough.store.db import session_scope
-from followthrough.store.tables import Run
+from followthrough.store.tables import InboundMessage, Run
 
 #: Path parameters that name a contact's object (api.access.OBJECT_PARAMS).
 OBJECT_PATH = re.compile(r"\{(contact_id|run_id|external_id)\}")
@@ -166,6 +166,14 @@ class TestLists:
         assert await ids("rita", f"/v1/runs?contact_id={world.contact['olga']}") == []
         # (a delivery is listed by its run)
         assert await ids("mia", "/v1/deliveries") == sorted([world.run["rita"], world.run["rob"]])
+        # Inbound messages: the scope's contacts' and those matched to no contact.
+        with session_scope(anon._transport.app.state.engine) as session:  # type: ignore[attr-defined]
+            for owner in (None, "rob", "olga"):
+                session.add(InboundMessage(channel="sms", from_address=f"+1555{owner}", body="hi",
+                                           contact_id=world.contact[owner] if owner else None,
+                                           matched=owner is not None))
+        response = await anon.get("/v1/inbound", headers={"Authorization": f"Bearer {world.keys['mia']}"})
+        assert sorted(m["from_address"] for m in response.json()["items"]) == ["+1555None", "+1555rob"]
 
     async def test_the_scope_is_a_setting(self, settings: Settings, engine: Engine, world: World) -> None:
         owned = settings.model_copy(update={"rep_scope": "owned", "manager_scope": "all"})

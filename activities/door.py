@@ -30,12 +30,13 @@ from followthrough.policy.contact_policy import (
     Verdict,
     decide,
 )
-from followthrough.policy.people_policy import LEGACY_ADDRESS, address_of, decide_for_user
-from followthrough.rendering import (
-    RenderedMessage,
-    Renderer,
-    TemplateError,
+from followthrough.policy.people_policy import (
+    LEGACY_ADDRESS,
+    address_of,
+    channels_for,
+    decide_for_user,
 )
+from followthrough.rendering import RenderedMessage, Renderer, TemplateError
 from followthrough.settings import Settings
 from followthrough.store import (
     contacts,
@@ -139,10 +140,17 @@ class Door:
                         if input.contact_id is not None else ContactSnapshot())
             # A message to a user: the address comes from the users table, nowhere else; it
             # is written in their language and zone, with the contact's latest history.
-            user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
-            readers = audience(session, input)
+            user = users.recipient(session, input.to_user_id, now) if input.to_user_id is not None else None
+            if refallback and user is not None and not channels_for(user, failed):
+                return Prepared(result=_result(row))  # every channel of the user failed
+            readers = audience(session, input, user)
         # 2. Render every channel the decision may pick, outside any transaction.
-        candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
+        if sticky:
+            candidates = [sticky]
+        elif input.to_user_id is not None:  # the user's channels, in their order
+            candidates = (channels_for(user, failed) if user is not None else []) or [input.channel]
+        else:
+            candidates = [c for c in (input.channel, *input.fallbacks) if c not in failed]
         rendered = {c: self._render(input, c, snapshot, readers) for c in dict.fromkeys(candidates)}
         # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
         with session_scope(self._engine) as session:
@@ -157,8 +165,12 @@ class Door:
                 decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
             elif input.to_user_id is not None:
                 # To a user: the people policy, never the contact's (no consent, quiet hours,
-                # caps or yields of the contact; and it does not count toward them).
-                decision = decide_for_user(input.to_user_id, user, input.channel)
+                # caps or yields of the contact; and it does not count toward them). A channel
+                # whose template does not render is passed over while another one renders.
+                broken = [c for c, m in rendered.items() if not isinstance(m, RenderedMessage)]
+                skip = [*failed, *broken] if len(broken) < len(rendered) else failed
+                decision = decide_for_user(input.to_user_id, user, sticky, now=now, urgent=input.urgent,
+                                           exclude=skip)
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
@@ -173,7 +185,7 @@ class Door:
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)
                 decision = decide(intent, state, now, config)
-            to = address_of(user, input.channel) if input.to_user_id is not None else None
+            to = address_of(user, decision.channel or input.channel) if input.to_user_id is not None else None
             deadline = self._clock() + self.attempt_budget(decision.channel or input.channel, start_to_close)
             return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
                                deadline)

@@ -15,7 +15,7 @@ from followthrough.models.runs import DeliverInput
 from followthrough.models.vocab import Channel
 from followthrough.rendering import TIMELINE_ENTRIES, Reader, RenderedMessage
 from followthrough.settings import Settings
-from followthrough.store import timeline, users
+from followthrough.store import timeline
 from followthrough.store.db import as_utc
 from followthrough.store.tables import utcnow
 from followthrough.tasks.invite import build_ics
@@ -30,14 +30,16 @@ class Audience:
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
-def audience(session: Session, input: DeliverInput) -> Audience:
+def audience(session: Session, input: DeliverInput, user: Reader | None) -> Audience:
+    """The reader of a message to ``user`` (their language and zone) and the contact's latest
+    timeline entries; a contact's own message has neither."""
     if input.to_user_id is None:
         return Audience()
     entries = [] if input.contact_id is None else [
         {"occurred_at": as_utc(e.occurred_at), "kind": e.kind, "direction": e.direction,
          "channel": e.channel, "summary": e.summary}
         for e in timeline.page(session, input.contact_id, before=None, limit=TIMELINE_ENTRIES)]
-    return Audience(users.reader(session, input.to_user_id), entries)
+    return Audience(user, entries)
 
 
 def invitation(settings: Settings, input: DeliverInput, channel: Channel, address: str | None,

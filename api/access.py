@@ -15,10 +15,13 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlmodel import Session
 
 from api.deps import Principal, SettingsDep, get_principal
-from followthrough.errors import Forbidden
+from api.schemas.common import MAX_ID
+from followthrough.errors import Forbidden, NotFound
 from followthrough.models.vocab import Role
+from followthrough.store import contacts, scope
 
 Key = tuple[str, str]  # (HTTP method, path template)
 
@@ -98,7 +101,21 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("POST", "/v1/tasks/{task_id}/cancel"): EVERYONE,
     ("POST", "/v1/users"): ADMIN,
     ("GET", "/v1/users"): ADMIN,
+    ("GET", "/v1/users/{user_id}"): EVERYONE,
+    ("PATCH", "/v1/users/{user_id}"): EVERYONE,
+    ("POST", "/v1/users/{user_id}/absences"): EVERYONE,
+    ("GET", "/v1/users/{user_id}/absences"): EVERYONE,
+    ("DELETE", "/v1/users/{user_id}/absences/{absence_id}"): EVERYONE,
+    ("PUT", "/v1/teams/{name}"): ADMIN,
+    ("GET", "/v1/teams/{name}"): EVERYONE,
+    ("GET", "/v1/teams"): EVERYONE,
 }
+
+#: Path parameters that name a contact's object: ``authorize`` answers 404 when the caller may
+#: not see it (GET) or change it (any other method), before the handler runs. A route with
+#: such a parameter is checked here and cannot forget it. (Lists filter in their store query;
+#: enrollments, whose contact is in the body, check it in their handler.)
+OBJECT_PARAMS = ("contact_id", "run_id", "external_id")
 
 _ROLE_ORDER = (Role.ADMIN, Role.MANAGER, Role.REP)
 
@@ -125,7 +142,39 @@ def authorize(request: Request, settings: SettingsDep) -> Principal | None:
     if principal.role not in roles:
         raise Forbidden(f"This needs an {_needs(roles)} API key.")
     request.state.principal = principal
+    with Session(request.app.state.engine) as session:
+        access = scope.access_for(session, principal.role, principal.user_id,
+                                  rep_scope=settings.rep_scope, manager_scope=settings.manager_scope)
+        request.state.access = access
+        _check_objects(session, request, access)
     return principal
+
+
+def _check_objects(session: Session, request: Request, access: scope.Access) -> None:
+    """404 for a contact (or its run) named in the path that the caller may not see or change."""
+    seen = access.read if request.method in ("GET", "HEAD") else access.write
+    if seen.everything:
+        return
+    params = request.path_params
+    contact_id = _row_id(params.get("contact_id"))
+    if contact_id is not None:
+        seen.contact(session, contact_id)
+    run_id = params.get("run_id")
+    if isinstance(run_id, str) and 0 < len(run_id) <= 40:
+        seen.run(session, run_id)
+    external_id = params.get("external_id")
+    if isinstance(external_id, str) and external_id:
+        existing = contacts.by_external_id(session, external_id)
+        if existing is not None and not seen.allows_owner(existing.owner_id):
+            raise NotFound(f"contact with external_id '{external_id}' does not exist")
+
+
+def _row_id(value: object) -> int | None:
+    """A path id as an integer; None when it is not one (the route's own validation says so)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        number = int(value)
+        return number if 1 <= number <= MAX_ID else None
+    return None
 
 
 def route_keys(app: FastAPI) -> list[tuple[Key, object]]:

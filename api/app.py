@@ -32,6 +32,7 @@ from api.routers import (
     sequences,
     suppressions,
     tasks,
+    teams,
     templates,
     unsubscribe,
     users,
@@ -93,7 +94,7 @@ def create_app(
     app.add_middleware(InputLimits, body_limit=settings.max_body_bytes,
                        object_limit=settings.max_object_bytes)
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
-    for module in (health, contacts, users, templates, calendars, preview, definitions, sequences, runs, deliveries,
+    for module in (health, contacts, users, teams, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound, tasks):
         app.include_router(module.router)
     access.check_routes(app)

@@ -21,6 +21,7 @@ from followthrough.rendering import Renderer
 from followthrough.settings import Settings
 from followthrough.store import users
 from followthrough.store.db import session_scope
+from followthrough.store.scope import Access
 
 #: Requests holding a database session at once; well below the 40 threads of the pool.
 DB_SESSION_SLOTS = 16
@@ -94,3 +95,15 @@ def current_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def current_access(request: Request) -> Access:
+    """What the caller may see and change (``api.access.authorize`` builds it from the role's
+    scope setting): pass ``.read`` or ``.write`` to the store's queries."""
+    access = getattr(request.state, "access", None)
+    if access is None:
+        raise Unauthorized("Send 'Authorization: Bearer <API key>'.")
+    return access
+
+
+AccessDep = Annotated[Access, Depends(current_access)]

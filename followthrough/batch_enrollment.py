@@ -22,6 +22,7 @@ from followthrough.errors import FieldError, FollowthroughError, NotFound
 from followthrough.logging import get_logger
 from followthrough.settings import Settings
 from followthrough.store.db import session_scope
+from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import Contact
 
 log = get_logger("enrollment")
@@ -84,28 +85,43 @@ def problem_of(exc: FollowthroughError) -> dict[str, Any]:
             "errors": [{"path": e.path, "message": e.message} for e in exc.errors]}
 
 
-def _resolve_external_ids(engine: Engine, external_ids: set[str]) -> dict[str, int]:
-    """External id -> contact id, in one query for the whole batch."""
-    if not external_ids:
-        return {}
+def _resolve_external_ids(engine: Engine, external_ids: set[str], contact_ids: set[int],
+                          visible: Visibility) -> Known:
+    """External id -> contact id, in one query for the whole batch; and which of
+    ``contact_ids`` the caller may not enroll (None: all allowed)."""
+    found: dict[str, int] = {}
+    hidden: set[int] | None = None
     with session_scope(engine) as session:
-        rows = session.exec(select(Contact.external_id, Contact.id)
-                            .where(col(Contact.external_id).in_(sorted(external_ids)))).all()
-    return {str(external): int(contact_id) for external, contact_id in rows if contact_id is not None}
+        if external_ids:
+            query = select(Contact.external_id, Contact.id).where(col(Contact.external_id).in_(sorted(external_ids)))
+            rows = session.exec(visible.contacts(query)).all()
+            found = {str(external): int(contact_id) for external, contact_id in rows if contact_id is not None}
+        if contact_ids and not visible.everything:
+            query = visible.contacts(select(Contact.id).where(col(Contact.id).in_(sorted(contact_ids))))
+            hidden = contact_ids - {int(i) for i in session.exec(query).all() if i is not None}
+    return Known(found, hidden or set())
+
+
+@dataclass(frozen=True)
+class Known:
+    by_external_id: dict[str, int]
+    hidden: set[int]
 
 
 async def enroll_many(
     engine: Engine, client_factory: Any, settings: Settings, name: str,
-    items: Sequence[BatchItem],
+    items: Sequence[BatchItem], visible: Visibility = EVERYTHING,
 ) -> AsyncIterator[Outcome]:
     """Starts the batch and returns its outcomes, one per item as each is done (``index`` gives
     its place in ``items``).
 
     Whole-batch problems (no such sequence, no published version) raise here, before anything
-    is enrolled; a problem of one contact is that contact's outcome."""
+    is enrolled; a problem of one contact is that contact's outcome. A contact the caller may
+    not change (``visible``) is not found, as an unknown one."""
     await asyncio.to_thread(sequence_ready, engine, name)
     known = await asyncio.to_thread(
-        _resolve_external_ids, engine, {i.external_id for i in items if i.external_id is not None})
+        _resolve_external_ids, engine, {i.external_id for i in items if i.external_id is not None},
+        {i.contact_id for i in items if i.contact_id is not None}, visible)
     queue: asyncio.Queue[Outcome] = asyncio.Queue()
     gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -131,13 +147,16 @@ _RUNNING: set[asyncio.Future[Any]] = set()
 
 async def _enroll_one(
     engine: Engine, client_factory: Any, settings: Settings, name: str, index: int,
-    item: BatchItem, known: dict[str, int],
+    item: BatchItem, known: Known,
 ) -> Outcome:
     contact_id = item.contact_id
     outcome = Outcome(index, contact_id, item.external_id, "failed")
     try:
+        if contact_id is not None and contact_id in known.hidden:
+            raise NotFound(f"contact {contact_id} does not exist",
+                           errors=[FieldError(f"/contacts/{index}/contact_id", "unknown")])
         if contact_id is None:
-            contact_id = known.get(item.external_id or "")
+            contact_id = known.by_external_id.get(item.external_id or "")
             if contact_id is None:
                 raise NotFound(f"no contact has external_id '{item.external_id}'",
                                errors=[FieldError(f"/contacts/{index}/external_id", "unknown")])

@@ -145,7 +145,7 @@ class DryRunDoor:
     def __call__(self, action: dsl.Send, ctx: dsl.Context) -> datetime | None:
         """Decide one ask; the time to ask again when the answer is "not now"."""
         outcome = self.sends.setdefault((action.step_id, action.visit), _Send())
-        user = self._user(action.to_user) if action.to_user is not None else None
+        user = self._user(action.to_user, ctx.now) if action.to_user is not None else None
         decision = self._decide(action, ctx, user)
         if decision.verdict == Verdict.DEFER and decision.until is not None:
             outcome.deferrals.append(Deferral(ctx.now, decision.until, decision.reason))
@@ -159,7 +159,7 @@ class DryRunDoor:
         try:
             rendered = self._renderer.render(channel, action.template, ctx.contact, ctx.data,
                                              run={"id": "preview", "definition": self._definition_name},
-                                             now=ctx.now, brand=action.brand)
+                                             now=ctx.now, brand=action.brand, reader=user)
         except TemplateError as exc:  # the real door records this as a failed message
             outcome.state, outcome.reason = StepState.FAILED, f"render_error: {exc}"
             return None
@@ -170,15 +170,15 @@ class DryRunDoor:
         outcome.message = _message(rendered, _address(channel, ctx.contact))
         return None
 
-    def _user(self, user_id: int) -> UserRecipient | None:
+    def _user(self, user_id: int, now: datetime) -> UserRecipient | None:
         with _reading(self._engine) as session:
-            return users.recipient(session, user_id)
+            return users.recipient(session, user_id, now)
 
     def _decide(self, action: dsl.Send, ctx: dsl.Context, user: UserRecipient | None) -> Decision:
         if action.legacy_to:
             return Decision(verdict=Verdict.SKIP, reason=LEGACY_ADDRESS)
         if action.to_user is not None:  # a user's message: the people policy, as the door does
-            return decide_for_user(action.to_user, user, action.channel)
+            return decide_for_user(action.to_user, user, now=ctx.now, urgent=action.urgent)
         if not self._respect_policy:
             return Decision(verdict=Verdict.SEND, channel=action.channel, reason="policy not applied")
         intent = MessageIntent(channel=action.channel, category=action.category,

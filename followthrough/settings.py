@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from followthrough.models.vocab import Scope
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: The longest a provider call may take (seconds, the whole call). The delivery activity's
@@ -116,6 +118,10 @@ class Settings(BaseSettings):
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"
+    #: What reps and managers may see of contacts (and their runs, timelines, deliveries, holds,
+    #: preferences): ``owned``, ``team`` (their teams' members' too) or ``all``. Admins see all.
+    rep_scope: Scope = Scope.TEAM
+    manager_scope: Scope = Scope.TEAM
     voices: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_VOICES))
 
     templates_dir: Path = PROJECT_ROOT / "templates"

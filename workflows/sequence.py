@@ -97,6 +97,8 @@ PATCH_LEAN_BOOKKEEPING = "lean-bookkeeping"
 #: memoized per id, and every decision replayed from an older history must answer False
 #: without a command, so each decision asks under an id of its own; the first live one pins.
 PATCH_LATE_HOLIDAYS = "late-holidays"
+#: An ``internal`` send without ``to_user`` goes to the contact's owner (before: a skipped step).
+PATCH_OWNER_RECIPIENT = "internal-to-owner"
 
 
 @workflow.defn
@@ -131,7 +133,8 @@ class SequenceWorkflow:
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
-                       calendars=self._calendars)
+                       calendars=self._calendars,
+                       owner_recipient=workflow.patched(PATCH_OWNER_RECIPIENT))
 
     @workflow.signal
     def event(self, event: RunEvent) -> None:
@@ -279,6 +282,7 @@ class SequenceWorkflow:
             definition_name=self._input.definition_name,
             brand=action.brand,
             to_user_id=action.to_user,
+            urgent=action.urgent,
             legacy_to=action.legacy_to,
         )
         while True:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
-from api.deps import EngineDep, SettingsDep, TemporalDep
+from api.deps import AccessDep, EngineDep, SettingsDep, TemporalDep
 from api.limits import limit_contact_events
 from api.schemas.bounded import FreeObject
 from api.schemas.common import (
@@ -34,6 +34,7 @@ from channels.inbound.email import InboundEmailPayload, from_payload
 from followthrough.models.vocab import Channel
 from followthrough.store import inbound
 from followthrough.store.db import session_scope
+from followthrough.store.scope import Visibility
 from followthrough.store.tables import InboundMessage
 
 router = APIRouter(tags=["inbound"])
@@ -103,13 +104,14 @@ async def inbound_email(
 
 
 def _inbound_page(engine: Engine, matched: bool | None, channel: Channel | None,
-                  before: int | None, limit: int) -> list[InboundMessage]:
+                  before: int | None, limit: int, visible: Visibility) -> list[InboundMessage]:
     """``limit + 1`` rows newest first. The store filters ``matched``; the channel is filtered
     here, reading on in batches, so pages stay exact and cursors stay plain ids."""
     found: list[InboundMessage] = []
     with session_scope(engine) as session:
         while len(found) <= limit:
-            batch = inbound.list_page(session, matched=matched, before=before, limit=limit + 1)
+            batch = inbound.list_page(session, matched=matched, before=before, limit=limit + 1,
+                                      visible=visible)
             found += [row for row in batch if channel is None or row.channel == channel]
             if len(batch) <= limit:
                 break
@@ -117,16 +119,18 @@ def _inbound_page(engine: Engine, matched: bool | None, channel: Channel | None,
     return found[: limit + 1]
 
 
-@router.get("/v1/inbound", summary="Inbound messages, newest first (unknown senders too)")
+@router.get("/v1/inbound", summary="Inbound messages, newest first (unknown senders too)",
+            description="A manager sees those of the contacts in their scope and those matched to none.")
 async def list_inbound(
     engine: EngineDep,
+    access: AccessDep,
     matched: bool | None = None,
     channel: Channel | None = None,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[InboundPublic]:
     rows = await asyncio.to_thread(_inbound_page, engine, matched, channel,
-                                   decode_cursor(cursor), limit)
+                                   decode_cursor(cursor), limit, access.read)
     return page_of(rows, limit, InboundPublic.model_validate)
 
 

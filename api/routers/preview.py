@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path
 
-from api.deps import EngineDep, RendererDep, SettingsDep
+from api.deps import AccessDep, EngineDep, RendererDep, SettingsDep
 from api.schemas.preview import PreviewRequest, PreviewResponse
 from followthrough.dsl.schema import NAME_PATTERN
 from followthrough.errors import FieldError, ValidationFailed
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.preview import preview_sequence
+from followthrough.store.db import session_scope
 
 router = APIRouter(prefix="/v1/definitions", tags=["definitions"])
 
@@ -27,6 +28,7 @@ def preview_definition(
     engine: EngineDep,
     renderer: RendererDep,
     settings: SettingsDep,
+    access: AccessDep,
     name: str = Path(pattern=NAME_PATTERN),
 ) -> PreviewResponse:
     # A sync handler: the preview reads the database and renders templates, both blocking.
@@ -36,6 +38,9 @@ def preview_definition(
             "Preview needs exactly one contact.",
             errors=[FieldError("/contact_id", problem), FieldError("/contact", problem)],
         )
+    if body.contact_id is not None and not access.read.everything:
+        with session_scope(engine) as session:  # a manager previews their teams' contacts only
+            access.read.contact(session, body.contact_id)
     sample = None
     if body.contact is not None:
         fields = body.contact.model_dump()

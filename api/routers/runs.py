@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import EngineDep, TemporalDep
+from api.deps import AccessDep, EngineDep, TemporalDep
 from api.schemas.common import Id, Page
 from api.schemas.runs import RunPublic
 from followthrough.models.vocab import RunStatus
@@ -24,6 +24,7 @@ _LIST_FIELDS = {"items": {"__all__": {"created", "steps"}}}
             summary="Runs, newest first")
 def list_runs(
     engine: EngineDep,
+    access: AccessDep,
     contact_id: Annotated[Id | None, Query()] = None,
     kind: str | None = None,
     status: RunStatus | None = None,
@@ -36,7 +37,7 @@ def list_runs(
     with session_scope(engine) as session:
         rows = runs.list_page(
             session, contact_id=contact_id, kind=kind, status=status, definition_name=definition,
-            problem=problem, before=cursor, limit=limit + 1,
+            problem=problem, before=cursor, limit=limit + 1, visible=access.read,
         )
     more = len(rows) > limit
     rows = rows[:limit]

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy import Engine
 
-from api.deps import EngineDep, SettingsDep, TemporalDep
+from api.deps import AccessDep, EngineDep, SettingsDep, TemporalDep
 from api.schemas.runs import (
     BatchEnrollmentCreate,
     BatchEnrollmentResult,
@@ -16,6 +18,8 @@ from api.schemas.runs import (
 from followthrough.batch_enrollment import Outcome, Summary, enroll_many
 from followthrough.dsl.schema import NAME_PATTERN
 from followthrough.enrollment import enroll
+from followthrough.store.db import session_scope
+from followthrough.store.scope import Access
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
 
@@ -34,8 +38,10 @@ async def create_enrollment(
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    access: AccessDep,
     name: str = Path(pattern=NAME_PATTERN),
 ) -> JSONResponse:
+    await asyncio.to_thread(_changeable, engine, access, body.contact_id)
     run, created = await enroll(engine, temporal.client, settings, name, body.contact_id, body.data)
     payload = RunPublic.of(run, created=created).model_dump(mode="json", exclude={"steps"})
     return JSONResponse(payload, status_code=201 if created else 200)
@@ -59,6 +65,7 @@ async def create_enrollments(
     engine: EngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    access: AccessDep,
     name: str = Path(pattern=NAME_PATTERN),
 ) -> JSONResponse | StreamingResponse:
     """Each contact (by ``contact_id`` or ``external_id``) is enrolled exactly as by ``POST
@@ -67,7 +74,7 @@ async def create_enrollments(
     data too large for Temporal, Temporal down) gets its own ``problem``; the answer is still
     200. The sequence itself unknown (404) or unpublished (409) fails the whole batch before
     anything is enrolled. The batch counts as one write toward the key's rate limit."""
-    outcomes = await enroll_many(engine, temporal.client, settings, name, body.items())
+    outcomes = await enroll_many(engine, temporal.client, settings, name, body.items(), access.write)
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_lines(outcomes), media_type=NDJSON)
     summary, done = Summary(), []
@@ -76,6 +83,13 @@ async def create_enrollments(
         done.append(outcome)
     done.sort(key=lambda o: o.index)
     return JSONResponse({"items": [o.to_json() for o in done], "summary": summary.to_json()})
+
+
+def _changeable(engine: Engine, access: Access, contact_id: int) -> None:
+    """404 for a contact the caller may not change (a rep: one they do not own)."""
+    if not access.write.everything:
+        with session_scope(engine) as session:
+            access.write.contact(session, contact_id)
 
 
 async def _lines(outcomes: AsyncIterator[Outcome]) -> AsyncIterator[bytes]:

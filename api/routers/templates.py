@@ -9,7 +9,7 @@ from pydantic import AfterValidator
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from api.deps import EngineDep, RendererDep, SessionDep, SettingsDep
+from api.deps import AccessDep, EngineDep, RendererDep, SessionDep, SettingsDep
 from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, page_at
 from api.schemas.contacts import checked
 from api.schemas.templates import (
@@ -26,6 +26,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Channel
 from followthrough.settings import Settings
 from followthrough.store import contacts, templates
+from followthrough.store.scope import Visibility
 from followthrough.store.tables import Contact
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
@@ -93,11 +94,12 @@ def preview_template(
     engine: EngineDep,
     renderer: RendererDep,
     settings: SettingsDep,
+    access: AccessDep,
 ) -> PreviewResult:
     """Render the stored template as ``locale`` would get it (``ru-RU`` -> ``ru`` -> default),
     for a stored or sample contact; an SMS preview adds encoding and segment count. A template
     that fails to render (unknown name, sandbox violation) is a 422 with the reason."""
-    contact = _preview_contact(body, engine, settings).model_copy(update={"locale": locale})
+    contact = _preview_contact(body, engine, settings, access.read).model_copy(update={"locale": locale})
     result = rendering.preview(renderer, channel, name, contact, body.data)
     message = result.message
     return PreviewResult(
@@ -109,7 +111,8 @@ def preview_template(
     )
 
 
-def _preview_contact(body: PreviewRequest, engine: Engine, settings: Settings) -> ContactSnapshot:
+def _preview_contact(body: PreviewRequest, engine: Engine, settings: Settings,
+                     visible: Visibility) -> ContactSnapshot:
     if body.contact_id is not None and body.contact is not None:
         raise ValidationFailed(
             "Send contact_id or contact, not both.",
@@ -120,7 +123,7 @@ def _preview_contact(body: PreviewRequest, engine: Engine, settings: Settings) -
         # through its own connection, and SQLite allows one writer-transaction at a time.
         with Session(engine) as session:
             row = session.get(Contact, body.contact_id)
-            if row is None:
+            if row is None or not visible.allows_owner(row.owner_id):  # another team's: unknown
                 raise ValidationFailed(
                     f"contact {body.contact_id} does not exist",
                     errors=[FieldError("/contact_id", "no contact with this id")],

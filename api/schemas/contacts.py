@@ -17,7 +17,7 @@ from api.schemas.bounded import (
     TIME_ZONE_MAX,
     FreeObject,
 )
-from api.schemas.common import UtcDateTime
+from api.schemas.common import Id, UtcDateTime
 from followthrough import contact_fields
 
 
@@ -76,6 +76,7 @@ class ContactBase(_ContactFields):
     time_zone: str | None = Field(default=None, max_length=TIME_ZONE_MAX)
     #: Free-form; at most ``FT_MAX_OBJECT_BYTES`` (16 KiB) as JSON.
     attributes: FreeObject = Field(default_factory=dict)
+    owner_id: Id | None = Field(default=None, description="The user who holds the relationship (default: a rep or manager creating it)")
 
 
 class ContactCreate(ContactBase):
@@ -107,6 +108,7 @@ class ContactUpdate(_ContactFields):
     time_zone: str | None = Field(default=None, max_length=TIME_ZONE_MAX)
     attributes: FreeObject | None = None
     external_id: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    owner_id: Id | None = None
 
     @field_validator("name", "locale", "time_zone", "attributes", mode="before")
     @classmethod
@@ -143,6 +145,7 @@ class ContactPublic(BaseModel):
     locale: str
     time_zone: str
     attributes: dict[str, Any]
+    owner_id: int | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
 

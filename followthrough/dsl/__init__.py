@@ -9,12 +9,14 @@ unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, d
 {description, required, example}``) and ``steps``, each with an ``id`` and a ``type``:
 
 - ``send``: ``channel`` (email | sms | voice | internal), ``template``, ``fallback`` channels,
-  ``category`` override. ``internal`` notifies a user and needs ``to_user``: a user id (``7``)
+  ``category`` override. ``internal`` notifies a user named by ``to_user``: a user id (``7``)
   or a path to one (``data.rep_id``, ``contact.attributes.owner_id``; an integer or a string of
-  digits). It is an email to the address the ``users`` table holds for that user, never an
-  address from the run's data; it is outside the contact's policy (consent, quiet hours, caps,
-  yields) and does not count toward it. An unset path, an unknown user or a user without an
-  email address skips the step (``no_recipient: ...``).
+  digits); left out, the contact's owner. It goes on the user's own channels and addresses (the
+  ``users`` table), never an address from the run's data, in the user's language; it is outside
+  the contact's policy (consent, quiet hours, caps, yields) and does not count toward it. The
+  people policy applies instead: outside the user's working time or during an absence it waits,
+  unless ``urgent: true``. An unset path, an unknown or inactive user, a user without an address
+  or a contact without an owner skips the step (``no_recipient: ...``).
 - ``wait``: exactly one of ``duration`` (ISO 8601, ``P2D``); ``business: {duration, calendar}``
   (working time on a named calendar, default ``default``); ``until_local_time: "09:30"`` (next
   occurrence in the contact's zone); ``until_date: {attribute, offset, at}`` — ``attribute`` is

@@ -49,6 +49,9 @@ class Context:
     contact: ContactSnapshot = field(default_factory=ContactSnapshot)
     data: Mapping[str, Any] = field(default_factory=dict)
     calendars: Mapping[str, Calendar] = field(default_factory=lambda: dict(BUILTIN_CALENDARS))
+    #: An ``internal`` send without ``to_user`` goes to the contact's owner (False: a run
+    #: recorded before owners existed, where such a send was a skipped step).
+    owner_recipient: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Send:
     legacy_to: bool = False
     #: The definition's ``brand`` (None: the setting's), filling ``data.company`` when rendering.
     brand: str | None = None
+    #: A message to a user that goes even outside their working time or during an absence.
+    urgent: bool = False
     type: str = "send"
 
 
@@ -185,17 +190,23 @@ def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Conte
     if step.channel == "internal":
         # A notification to a user (the contact's rep): an email through the same door, to the
         # address the users table holds for the user named here.
-        if step.to_user is None and ctx.data.get("rep_email"):
+        owner = ctx.contact.owner_id if step.to_user is None and ctx.owner_recipient else None
+        if owner is None and step.to_user is None and ctx.data.get("rep_email"):
             # Replay safety, not delivery: runs pinned to a version saved before to_user asked
             # the door here, and a replayed history must find the same commands. Only the fact
             # travels, never the address; the door skips it (people_policy.LEGACY_ADDRESS).
             return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True,
                         brand=definition.brand)
-        user_id, problem = user_ref(step.to_user, ctx)
+        problem: str | None
+        if step.to_user is None and ctx.owner_recipient:
+            user_id, problem = owner, "the step names no user (to_user) and the contact has no owner"
+        else:
+            user_id, problem = user_ref(step.to_user, ctx)
         if user_id is None:
             return Note(step.id, visit, "send", StepState.SKIPPED, f"no_recipient: {problem}")
+        # The channel is nominal: the door sends on the user's own channels, in their order.
         return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id,
-                    brand=definition.brand)
+                    urgent=step.urgent, brand=definition.brand)
     return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback),
                 brand=definition.brand)
 

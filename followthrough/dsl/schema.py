@@ -65,8 +65,8 @@ def _duration(value: str) -> str:
 
 
 class SendStep(_Strict):
-    """Send one message. ``internal`` notifies a user (a rep, a manager) named by ``to_user``,
-    by email at the address the ``users`` table holds for that user."""
+    """Send one message. ``internal`` notifies a user (a rep, a manager) named by ``to_user``
+    (left out: the contact's owner), on the user's own channels and addresses (``users``)."""
 
     id: StepId
     type: Literal["send"] = "send"
@@ -81,6 +81,9 @@ class SendStep(_Strict):
         default=None,
         description="internal sends: a user id, or a path to one: data.<key> or contact.attributes.<key>",
     )
+
+    #: ``internal`` only: send even outside the user's working time or during an absence.
+    urgent: bool = False
 
     @field_validator("to_user", mode="before")
     @classmethod

@@ -69,11 +69,8 @@ def validate(
         at = f"/steps/{index}"
         if isinstance(step, SendStep):
             _templates(locales, step, at, template_exists, errors)
-            if step.channel == "internal" and step.to_user is None:
-                # Checked here, not in the schema: versions saved before ``to_user`` existed
-                # still load for the runs pinned to them (their internal sends are skipped).
-                errors.add(f"{at}/to_user", "an internal send names its user: to_user is a user "
-                                            "id or a path such as data.rep_id")
+            if step.urgent and step.channel != "internal":
+                errors.add(f"{at}/urgent", "urgent is for internal sends (to a user's working time)")
             _sms_length(locales, step, at, sms_segments, sms_segment_limit, warnings)
         elif isinstance(step, IfStep):
             _expression(f"{at}/condition", step.condition, errors)

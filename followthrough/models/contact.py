@@ -17,3 +17,5 @@ class ContactSnapshot(BaseModel):
     locale: str = "en"
     time_zone: str = "UTC"
     attributes: dict[str, Any] = Field(default_factory=dict)
+    #: The user who holds the relationship: ``internal`` sends without ``to_user`` go to them.
+    owner_id: int | None = None

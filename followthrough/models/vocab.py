@@ -89,3 +89,19 @@ class TaskState(StrEnum):
 
 
 FINAL_TASK_STATES = frozenset({TaskState.DONE, TaskState.CANCELLED})
+
+
+class NotifyChannel(StrEnum):
+    """The channels on which a user (a rep, a manager) may be notified."""
+
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Scope(StrEnum):
+    """What a role may see of contacts and their runs, timelines, deliveries and holds:
+    those it owns, those of its teams' members, or all."""
+
+    OWNED = "owned"
+    TEAM = "team"
+    ALL = "all"

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from followthrough.errors import Conflict, NotFound
 from followthrough.models.contact import ContactSnapshot
+from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import Contact, utcnow
 
 
@@ -35,17 +36,22 @@ def update(session: Session, contact: Contact, fields: dict[str, Any]) -> Contac
     return contact
 
 
+def by_external_id(session: Session, external_id: str) -> Contact | None:
+    return session.exec(select(Contact).where(Contact.external_id == external_id)).first()
+
+
 def upsert_by_external_id(
     session: Session, external_id: str, fields: dict[str, Any]
 ) -> tuple[Contact, bool]:
-    existing = session.exec(select(Contact).where(Contact.external_id == external_id)).first()
+    existing = by_external_id(session, external_id)
     if existing is None:
         return create(session, {**fields, "external_id": external_id}), True
     return update(session, existing, fields), False
 
 
-def list_page(session: Session, *, after: int | None, limit: int) -> list[Contact]:
-    query = select(Contact).order_by(col(Contact.id))
+def list_page(session: Session, *, after: int | None, limit: int,
+              visible: Visibility = EVERYTHING) -> list[Contact]:
+    query = visible.contacts(select(Contact).order_by(col(Contact.id)))
     if after is not None:
         query = query.where(col(Contact.id) > after)
     return list(session.exec(query.limit(limit)))
@@ -77,6 +83,7 @@ def snapshot(contact: Contact) -> ContactSnapshot:
         locale=contact.locale,
         time_zone=contact.time_zone,
         attributes=dict(contact.attributes or {}),
+        owner_id=contact.owner_id,
     )
 
 

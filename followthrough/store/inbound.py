@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import InboundMessage, utcnow
 
 
@@ -33,9 +34,11 @@ def store(session: Session, **fields: Any) -> tuple[InboundMessage, bool]:
 
 
 def list_page(
-    session: Session, *, matched: bool | None, before: int | None, limit: int
+    session: Session, *, matched: bool | None, before: int | None, limit: int,
+    visible: Visibility = EVERYTHING,
 ) -> list[InboundMessage]:
-    query = select(InboundMessage)
+    """Newest first: messages of visible contacts, and those matched to no contact."""
+    query = visible.by_contact(select(InboundMessage), col(InboundMessage.contact_id), keep_none=True)
     if matched is not None:
         query = query.where(InboundMessage.matched == matched)
     if before is not None:

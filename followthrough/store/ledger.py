@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from followthrough.models.vocab import LedgerState
+from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import Delivery, utcnow
 
 FINAL_STATES = frozenset(
@@ -90,8 +91,9 @@ def list_page(
     state: str | None = None,
     before: int | None = None,
     limit: int = 50,
+    visible: Visibility = EVERYTHING,
 ) -> list[Delivery]:
-    query = select(Delivery)
+    query = visible.by_contact(select(Delivery), col(Delivery.contact_id))
     if contact_id is not None:
         query = query.where(Delivery.contact_id == contact_id)
     if run_id:

@@ -14,6 +14,7 @@ from followthrough.errors import NotFound
 from followthrough.models.runs import RunProblem, StepRecord
 from followthrough.models.vocab import RunStatus
 from followthrough.store.db import as_utc
+from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import Run, RunStep, utcnow
 
 _id_lock = threading.Lock()
@@ -193,10 +194,11 @@ def list_page(
     problem: bool | None = None,
     before: str | None = None,
     limit: int = 50,
+    visible: Visibility = EVERYTHING,
 ) -> list[Run]:
     """Newest first; the cursor is the id of the last run seen (ids sort by creation).
     ``problem``: only runs that cannot make progress (True) or only the others (False)."""
-    query = select(Run)
+    query = visible.by_contact(select(Run), col(Run.contact_id))
     if problem is not None:
         query = query.where(col(Run.problem_code).is_not(None) if problem else col(Run.problem_code).is_(None))
     if contact_id is not None:

@@ -58,7 +58,8 @@ class User(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     locale: str = Field(default="en", max_length=35)
     time_zone: str = Field(default="UTC", max_length=64)
-    #: The name of a business calendar (``calendars``); None: the default calendar.
+    #: The name of a business calendar (``calendars``), read in the user's zone; None: their
+    #: first team's calendar, else no working time (always at work; ``store.users.recipient``).
     calendar: str | None = Field(default=None, max_length=64)
     manager_id: int | None = Field(default=None, index=True, foreign_key="users.id")
     active: bool = Field(default=True)

@@ -1,16 +1,27 @@
-"""Users (admins, managers, reps) and their role-bound API keys, stored hashed."""
+"""Users (admins, managers, reps): their role-bound API keys (stored hashed), their profile as a
+recipient (channels, language, zone, calendar, manager, absences), and the ``UserRecipient`` the
+people policy decides on."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from followthrough.calendar import Calendar, pin_holidays
 from followthrough.dsl.schema import MAX_USER_ID
-from followthrough.policy.people_policy import UserRecipient
-from followthrough.store.tables import User
+from followthrough.errors import NotFound
+from followthrough.models.vocab import Channel
+from followthrough.policy.people_policy import AbsencePeriod, UserRecipient
+from followthrough.store import calendars
+from followthrough.store.db import as_utc
+from followthrough.store.tables import Absence, Team, TeamMember, User, utcnow
+
+#: Absences a recipient carries (the next ones to end): plenty for any decision made now.
+RECIPIENT_ABSENCES = 20
 
 
 def hash_key(api_key: str) -> str:
@@ -22,10 +33,11 @@ def new_api_key() -> str:
     return "ft_" + secrets.token_urlsafe(32)
 
 
-def create(session: Session, *, name: str, email: str | None, role: str) -> tuple[User, str]:
+def create(session: Session, *, name: str, email: str | None, role: str,
+           **profile: Any) -> tuple[User, str]:
     """Create a user; returns the user and its API key, which is shown once and never stored."""
     api_key = new_api_key()
-    user = User(name=name, email=email, role=role, api_key_hash=hash_key(api_key))
+    user = User(name=name, email=email, role=role, api_key_hash=hash_key(api_key), **profile)
     session.add(user)
     session.flush()
     return user, api_key
@@ -35,28 +47,102 @@ def by_api_key(session: Session, api_key: str) -> User | None:
     return session.exec(select(User).where(User.api_key_hash == hash_key(api_key))).first()
 
 
-def recipient(session: Session, user_id: int) -> UserRecipient | None:
+def get(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id) if 1 <= user_id <= MAX_USER_ID else None
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def list_page(session: Session, *, after: int | None, limit: int,
+              ids: list[int] | None = None) -> list[User]:
+    query = select(User).order_by(col(User.id))
+    if after is not None:
+        query = query.where(col(User.id) > after)
+    if ids is not None:
+        query = query.where(col(User.id).in_(ids))
+    return list(session.exec(query.limit(limit)))
+
+
+def update(session: Session, user: User, fields: dict[str, Any]) -> User:
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.updated_at = utcnow()
+    session.add(user)
+    session.flush()
+    return user
+
+
+def teams_of(session: Session, user_id: int) -> list[Team]:
+    query = (select(Team).join(TeamMember, col(TeamMember.team_id) == col(Team.id))
+             .where(TeamMember.user_id == user_id).order_by(col(Team.id)))
+    return list(session.exec(query))
+
+
+# -- absences --------------------------------------------------------------------------
+
+
+def add_absence(session: Session, user_id: int, starts_at: datetime, ends_at: datetime,
+                reason: str | None) -> Absence:
+    get(session, user_id)
+    row = Absence(user_id=user_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def absences(session: Session, user_id: int, *, after: int | None, limit: int) -> list[Absence]:
+    query = select(Absence).where(Absence.user_id == user_id).order_by(col(Absence.id))
+    if after is not None:
+        query = query.where(col(Absence.id) > after)
+    return list(session.exec(query.limit(limit)))
+
+
+def delete_absence(session: Session, user_id: int, absence_id: int) -> None:
+    row = session.get(Absence, absence_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"absence {absence_id} of user {user_id} does not exist")
+    session.delete(row)
+    session.flush()
+
+
+# -- the recipient ---------------------------------------------------------------------
+
+
+def working_calendar(session: Session, user: User) -> Calendar | None:
+    """The user's calendar (their own, else their first team's that has one), read in the
+    user's zone; None when neither names one that exists (the user is always at work)."""
+    names = [user.calendar] if user.calendar else []
+    if user.id is not None:
+        names += [team.calendar for team in teams_of(session, user.id) if team.calendar]
+    for name in names:
+        documents, _ = calendars.resolve(session, [name])
+        if name in documents:
+            document = {**documents[name], "time_zone": user.time_zone}
+            return Calendar.model_validate({**document, "name": name})
+    return None
+
+
+def recipient(session: Session, user_id: int, now: datetime | None = None) -> UserRecipient | None:
     """The user a message to ``user_id`` goes to, or None when there is no such user."""
     if not 1 <= user_id <= MAX_USER_ID:  # not an id the database can hold: no such user
         return None
     user = session.get(User, user_id)
     if user is None or user.id is None:
         return None
-    return UserRecipient(id=user.id, email=user.email)
+    now = now or utcnow()
+    calendar = working_calendar(session, user)
+    pinned = None
+    if calendar is not None:  # pinned now, so a decision in a workflow never reads the package
+        pinned = pin_holidays([calendar.country] if calendar.country else [], now.year, now.year + 1)
+    rows = session.exec(
+        select(Absence).where(Absence.user_id == user.id, col(Absence.ends_at) > now)
+        .order_by(col(Absence.starts_at)).limit(RECIPIENT_ABSENCES))
+    periods = tuple(AbsencePeriod(starts_at=as_utc(a.starts_at), ends_at=as_utc(a.ends_at))  # type: ignore[arg-type]
+                    for a in rows)
+    return UserRecipient(
+        id=user.id, email=user.email, phone=user.phone, locale=user.locale, time_zone=user.time_zone,
+        channels=tuple(Channel(c) for c in user.notify_channels or ()), active=user.active,
+        calendar=calendar, holidays=pinned, absences=periods,
+    )
 
-
-class Language(BaseModel):
-    """The language and zone a message to a user is written in (a ``rendering.Reader``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    locale: str = "en"
-    time_zone: str = "UTC"
-
-
-def reader(session: Session, user_id: int) -> Language | None:
-    """The language and zone a message to ``user_id`` is written in (None: no such user)."""
-    if not 1 <= user_id <= MAX_USER_ID:
-        return None
-    user = session.get(User, user_id)
-    return None if user is None else Language(locale=user.locale, time_zone=user.time_zone)

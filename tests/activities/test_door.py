@@ -336,7 +336,7 @@ class TestMessagesToUsers:
         prepared = door.prepare(_to_user(contact_id, "run_e", rep), "run_e:s:1", NOON, [])
         assert prepared.result is not None
         assert (prepared.result.state, prepared.result.reason) == (
-            LedgerState.SKIPPED, f"no_recipient: user {rep} has no email address")
+            LedgerState.SKIPPED, f"no_recipient: user {rep} has no address on their channels (email)")
 
     def test_an_old_input_with_an_address_from_the_data_is_skipped(self, door_env) -> None:  # type: ignore[no-untyped-def]
         # An activity scheduled before this change (retried after it) carries ``to``: the alert

@@ -90,7 +90,7 @@ class TestCreate:
     async def test_normalizes_fields(self, api: httpx.AsyncClient) -> None:
         body = await create(api, **ANNA)
         assert without_times(body) == ANNA | {
-            "id": 1, "email": "Anna@example.test", "phone": "+36301234567", "locale": "hu-HU"
+            "id": 1, "email": "Anna@example.test", "phone": "+36301234567", "locale": "hu-HU", "owner_id": None
         }  # fmt: skip
         assert RFC3339_UTC.match(body["created_at"])
         assert RFC3339_UTC.match(body["updated_at"])
@@ -109,7 +109,7 @@ class TestCreate:
         assert without_times(body) == {
             "id": 1, "external_id": None, "name": "Ivan", "email": None, "phone": "+79123456789",
             "locale": "ru", "time_zone": "Europe/Moscow", "attributes": {}, "given_name": None,
-            "family_name": None,
+            "family_name": None, "owner_id": None,
         }  # fmt: skip
 
     async def test_every_invalid_field_is_named(self, api: httpx.AsyncClient) -> None:
@@ -278,7 +278,7 @@ class TestUpsert:
         expected = {
             "id": 1, "external_id": "crm-7", "name": "Ivan", "email": "ivan@example.test",
             "phone": None, "locale": "ru", "time_zone": "UTC", "attributes": {},
-            "given_name": None, "family_name": None,
+            "given_name": None, "family_name": None, "owner_id": None,
         }  # fmt: skip
         assert without_times(first.json()) == expected
         # The body is the whole contact: fields left out go back to their defaults.

@@ -74,17 +74,19 @@ class TestSave:
     async def test_a_malformed_to_user_is_a_422_with_its_path(self, api: httpx.AsyncClient) -> None:
         await api.put("/v1/templates/email/welcome/ru", json={"subject": "Привет", "text": "Привет!"})
         internal = {"type": "send", "channel": "internal", "template": "welcome"}
+        contact_mail = {"type": "send", "channel": "email", "template": "welcome"}
         response = await save(api, doc("notify", {"id": "a", **internal, "to_user": "rep@example.test"},
-                                       {"id": "b", **internal}))
+                                       {"id": "b", **contact_mail, "urgent": True}))
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
         # Step 0 fails the schema; step 1, which parses, is checked all the same.
-        assert [e["path"] for e in response.json()["errors"]] == ["/steps/0/to_user", "/steps/1/to_user"]
-        response = await save(api, doc("notify", {"id": "b", **internal}))
-        assert response.status_code == 422
-        assert [(e["path"], e["message"]) for e in response.json()["errors"]] == [
-            ("/steps/0/to_user", "an internal send names its user: to_user is a user id or a path such as data.rep_id")]
+        assert [(e["path"], e["message"]) for e in response.json()["errors"]][1:] == [
+            ("/steps/1/urgent", "urgent is for internal sends (to a user's working time)")]
+        assert response.json()["errors"][0]["path"] == "/steps/0/to_user"
         assert (await api.get("/v1/definitions/notify")).status_code == 404
+        # Without to_user an internal send goes to the contact's owner: a valid step.
+        response = await save(api, doc("notify", {"id": "b", **internal}))
+        assert response.status_code == 201, response.text
 
     async def test_long_sms_is_a_warning_per_locale(self, api: httpx.AsyncClient) -> None:
         long_text = "Hello {{ contact.name }}! " + "x" * 600

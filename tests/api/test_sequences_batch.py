@@ -81,13 +81,16 @@ class TestBatch:
 
     async def test_a_rep_key_may_enroll_a_batch(self, live: LiveStack) -> None:
         await save_definition(live.api, welcome_definition("batch_rep", wait="PT1H"))
-        contact = await create_contact(live.api, email="rep@example.test")
         rep = await create_user(live.api, "rep", "Rita")
+        contact = await create_contact(live.api, email="rep@example.test", owner_id=rep["id"])
+        other = await create_contact(live.api, email="other@example.test")  # not the rep's
         response = await live.api.post(BATCH.format(name="batch_rep"),
-                                       json={"contacts": [{"contact_id": contact["id"]}]},
+                                       json={"contacts": [{"contact_id": contact["id"]},
+                                                          {"contact_id": other["id"]}]},
                                        headers={"Authorization": f"Bearer {rep['api_key']}"})
         assert response.status_code == 200, response.text
-        assert response.json()["summary"] == {"total": 1, "created": 1, "existing": 0, "failed": 0}
+        assert response.json()["summary"] == {"total": 2, "created": 1, "existing": 0, "failed": 1}
+        assert response.json()["items"][1]["problem"]["status"] == 404
 
 
 class TestBatchLimits:

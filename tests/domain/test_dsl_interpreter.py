@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -92,7 +93,29 @@ class TestInternalRecipients:
 
     def test_a_version_saved_before_to_user_without_rep_email_skips_as_it_did(self) -> None:
         d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
-        action = next_action(d, RunState(), ctx(data={}))
+        action = next_action(d, RunState(), replace(ctx(data={}), owner_recipient=False))
+        assert action == Note("a", 1, "send", StepState.SKIPPED, "no_recipient: the step names no user (to_user)")
+
+    def test_without_to_user_the_contacts_owner_is_the_recipient(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t", "urgent": True})
+        owned = ANNA.model_copy(update={"owner_id": 9})
+        # The owner wins over an old run's data address; an explicit to_user wins over the owner.
+        action = next_action(d, RunState(), ctx(contact=owned, data={"rep_email": "rep@example.test"}))
+        assert action == Send("a", 1, Channel.EMAIL, "t", Category.SERVICE, to_user=9, urgent=True)
+        explicit = definition({"id": "a", "type": "send", "channel": "internal", "template": "t", "to_user": 3})
+        assert next_action(explicit, RunState(), ctx(contact=owned)) == Send(
+            "a", 1, Channel.EMAIL, "t", Category.SERVICE, to_user=3)
+
+    def test_without_to_user_and_without_an_owner_the_send_is_skipped(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
+        assert next_action(d, RunState(), ctx(data={})) == Note(
+            "a", 1, "send", StepState.SKIPPED,
+            "no_recipient: the step names no user (to_user) and the contact has no owner")
+
+    def test_a_run_recorded_before_owners_ignores_the_owner(self) -> None:
+        d = definition({"id": "a", "type": "send", "channel": "internal", "template": "t"})
+        owned = ANNA.model_copy(update={"owner_id": 9})
+        action = next_action(d, RunState(), replace(ctx(contact=owned), owner_recipient=False))
         assert action == Note("a", 1, "send", StepState.SKIPPED, "no_recipient: the step names no user (to_user)")
 
     def test_waits_compute_absolute_due_times(self) -> None:

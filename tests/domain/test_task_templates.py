@@ -9,9 +9,9 @@ import pytest
 
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Channel
+from followthrough.policy.people_policy import UserRecipient
 from followthrough.rendering import FileTemplateSource, Renderer
 from followthrough.settings import PROJECT_ROOT
-from followthrough.store.users import Language
 
 RENDERER = Renderer(FileTemplateSource(PROJECT_ROOT / "templates"), "en")
 ANNA = ContactSnapshot(id=2, name="Анна Иванова", phone="+79990001122", locale="ru", time_zone="Europe/Moscow")
@@ -36,7 +36,7 @@ class TestReminder:
         self, locale: str, subject: str, due_line: str, note: str
     ) -> None:
         message = RENDERER.render(Channel.EMAIL, "task_reminder", ANNA, {"task": TASK},
-                                  reader=Language(locale=locale, time_zone="Europe/Budapest"), timeline=TIMELINE)
+                                  reader=UserRecipient(id=1, locale=locale, time_zone="Europe/Budapest"), timeline=TIMELINE)
         assert message.locale_used == locale
         assert message.subject == subject
         lines = message.text.splitlines()
@@ -46,7 +46,7 @@ class TestReminder:
 
     def test_a_task_without_a_contact_shows_the_reps_time_only(self) -> None:
         message = RENDERER.render(Channel.SMS, "task_reminder", ContactSnapshot(), {"task": TASK},
-                                  reader=Language(locale="en", time_zone="Europe/Budapest"))
+                                  reader=UserRecipient(id=1, locale="en", time_zone="Europe/Budapest"))
         assert message.text == "Call back at 09:00"
 
 
@@ -55,7 +55,7 @@ class TestDigest:
         tasks = [TASK, {**TASK, "title": "Send the quote", "contact": ""}]
         message = RENDERER.render(Channel.EMAIL, "task_overdue_digest", ContactSnapshot(),
                                   {"owner": {"name": "Olga"}, "tasks": tasks},
-                                  reader=Language(locale="ru", time_zone="Europe/Moscow"))
+                                  reader=UserRecipient(id=1, locale="ru", time_zone="Europe/Moscow"))
         assert message.subject == "Olga: 2 просроченные задачи"
         assert message.text.splitlines()[2:] == ["- Call back (28.03.2027, 10:00), Анна Иванова",
                                                  "- Send the quote (28.03.2027, 10:00)"]

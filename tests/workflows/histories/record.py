@@ -37,7 +37,7 @@ from followthrough.devserver import temporal_test_server
 from followthrough.enrollment import enroll
 from followthrough.models.runs import RunEvent
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
-from followthrough.store import contacts, definitions
+from followthrough.store import contacts, definitions, users
 from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
@@ -75,6 +75,8 @@ class Scenario:
     #: Twilio-compatible server: number -> (HTTP status, Twilio code) on every request.
     twilio_rule: tuple[int, int] | None = None
     history_limit: int | None = None
+    #: The contact has an owner (a rep with an email), for ``internal`` sends without ``to_user``.
+    owner: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -121,6 +123,10 @@ SCENARIOS: dict[str, Scenario] = {
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "PT1H"},
         {"id": "again", "type": "if", "condition": "run.visits.mail < 4", "then": "mail"}]},
         history_limit=30),
+    # An internal send without to_user goes to the contact's owner (``internal-to-owner``).
+    "internal_to_owner": Scenario({"steps": [
+        {"id": "tell", "type": "send", "channel": "internal", "template": "welcome"},
+        {"id": "mail", **MAIL}]}, owner=True),
 }
 
 
@@ -164,8 +170,11 @@ async def record(target: Path, names: list[str]) -> None:
                 twilio.rules_by_to[phone] = scenario.twilio_rule
             with session_scope(engine) as session:
                 definitions.save(session, name, "sequence", document, publish=True)
+                owner = users.create(session, name=f"Owner {index}", email=f"o{index}@example.test",
+                                     role="rep")[0].id if scenario.owner else None
                 contact_id = contacts.create(session, {
-                    "name": f"Replay {index}", "email": f"r{index}@example.test", "phone": phone}).id
+                    "name": f"Replay {index}", "email": f"r{index}@example.test", "phone": phone,
+                    "owner_id": owner}).id
 
             async def client():  # type: ignore[no-untyped-def]
                 return env.client

@@ -93,7 +93,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     url = named or postgres.DEFAULT_URL
     found = postgres.probe(url)
     if found.status == "ok":
-        _POSTGRES["server"] = postgres.describe(url)
+        _POSTGRES.servers.add(postgres.describe(url))
         yield url
         return
     if found.status == "refused":
@@ -101,14 +101,14 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     if named:
         pytest.fail(postgres.unreachable_message(url, found), pytrace=False)
     with postgres.throwaway_server(tmp_path_factory.mktemp("postgres")) as own:
-        _POSTGRES["server"] = "a throwaway server (pgserver), none answered at 127.0.0.1:5432"
+        _POSTGRES.servers.add("a throwaway server (pgserver), none answered at 127.0.0.1:5432")
         yield own
 
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    """A database of our own on the session's PostgreSQL server."""
-    with postgres.temporary_database(postgres_admin_url) as url:
+    """A database of our own on the session's PostgreSQL server (one per xdist worker)."""
+    with postgres.temporary_database(postgres_admin_url, os.environ.get("PYTEST_XDIST_WORKER", "")) as url:
         yield url
 
 
@@ -240,8 +240,9 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
             pass  # already closed
 
 
-#: What the PostgreSQL half of the run used, for the closing summary.
-_POSTGRES: dict[str, object] = {"server": None, "passed": 0, "failed": 0}
+#: What the PostgreSQL half of the run used, for the closing summary: in an xdist worker, that
+#: worker's share (sent to the controller at its end); in the controller, the whole run's.
+_POSTGRES = postgres.Tally()
 
 
 def _uses_postgres(item: pytest.Item) -> bool:
@@ -253,12 +254,23 @@ def _uses_postgres(item: pytest.Item) -> bool:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     report = yield
     if report.when == "call" and _uses_postgres(item):
-        _POSTGRES["passed" if report.passed else "failed"] += 1  # type: ignore[operator]
+        _POSTGRES.record(report.passed)
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its share of the PostgreSQL tally to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["ft_postgres"] = _POSTGRES.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent when xdist is not loaded
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up each worker's share (a worker that crashed sent none; its tests
+    are reported as failed by xdist itself)."""
+    _POSTGRES.add(getattr(node, "workeroutput", {}).get("ft_postgres", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    ran = int(_POSTGRES["passed"]) + int(_POSTGRES["failed"])  # type: ignore[call-overload]
-    where = f" on {_POSTGRES['server']}" if _POSTGRES["server"] else ""
-    terminalreporter.write_line(
-        f"PostgreSQL: {ran} tests ran ({_POSTGRES['passed']} passed, {_POSTGRES['failed']} failed){where}")
+    terminalreporter.write_line(_POSTGRES.line())

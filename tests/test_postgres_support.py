@@ -45,3 +45,27 @@ class TestThrowawayServer:
             with psycopg.connect(admin) as conn:
                 assert name not in [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
         assert postgres.probe(admin).status == "unreachable"
+
+
+class TestTally:
+    def test_the_summary_counts_every_workers_share(self) -> None:
+        gw0, gw1 = postgres.Tally(), postgres.Tally()
+        gw0.servers.add("postgresql://postgres@127.0.0.1:5432/test")
+        for passed in (True, True, False):
+            gw0.record(passed)
+        gw1.servers.add("postgresql://postgres@127.0.0.1:5432/test")
+        gw1.record(True)
+        controller = postgres.Tally()
+        for share in (gw0.as_dict(), gw1.as_dict(), {}):  # {}: a worker that sent nothing
+            controller.add(share)
+        assert controller.line() == ("PostgreSQL: 4 tests ran (3 passed, 1 failed) "
+                                     "on postgresql://postgres@127.0.0.1:5432/test")
+
+    def test_no_server_no_where(self) -> None:
+        assert postgres.Tally().line() == "PostgreSQL: 0 tests ran (0 passed, 0 failed)"
+
+
+class TestTemporaryDatabase:
+    def test_its_name_says_which_worker_it_is_for(self, postgres_admin_url: str) -> None:
+        with postgres.temporary_database(postgres_admin_url, "gw7") as url:
+            assert (make_url(url).database or "").startswith("ft_test_gw7_")

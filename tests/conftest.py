@@ -31,6 +31,7 @@ from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.support import postgres
+from tests.support.sqlite_templates import SqliteTemplates, sqlite_file
 
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789"
@@ -74,12 +75,22 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplates:
+    """Migrated (and seeded) SQLite databases made once, copied per test (support/sqlite_templates.py)."""
+    return SqliteTemplates(tmp_path_factory.mktemp("sqlite-templates"))
+
+
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    """A migrated SQLite database with the built-in templates and definitions."""
+def engine(settings: Settings, sqlite_templates: SqliteTemplates) -> Iterator[Engine]:
+    """A migrated SQLite database with the built-in templates and definitions, of this test's own."""
+    path = sqlite_file(settings.resolved_database_url)
+    if path is not None:
+        sqlite_templates.copy(path, seed_from=settings)
     engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    seed_builtins(engine, settings)
+    if path is None:
+        upgrade(engine)
+        seed_builtins(engine, settings)
     yield engine
     engine.dispose()
 
@@ -116,8 +127,9 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """The storage tests run on both databases."""
     if request.param == "sqlite":
+        # A migrated database of the test's own, copied from the session's template.
+        request.getfixturevalue("sqlite_templates").copy(tmp_path / "store.sqlite3")
         engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-        upgrade(engine)
         yield engine
         engine.dispose()
     else:

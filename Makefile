@@ -26,8 +26,11 @@ install: uv
 dev: install
 	$(UV) run --frozen followthrough dev
 
+# The suite on TEST_WORKERS processes (pytest-xdist; each starts its own Temporal servers and
+# PostgreSQL database). Tests that must share one process get an xdist_group mark.
+TEST_WORKERS ?= 2
 test: install
-	$(UV) run --frozen pytest -q
+	$(UV) run --frozen pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(UV) run --frozen ruff check .

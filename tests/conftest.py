@@ -252,6 +252,13 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
             pass  # already closed
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (they wait tens of seconds on the wall clock: heartbeat timeouts,
+    processes killed and restarted) run first, so under xdist they overlap with the rest
+    instead of being the run's tail. The order is otherwise kept (and the same in every worker)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 #: What the PostgreSQL half of the run used, for the closing summary: in an xdist worker, that
 #: worker's share (sent to the controller at its end); in the controller, the whole run's.
 _POSTGRES = postgres.Tally()

@@ -23,6 +23,8 @@ from tests.support.waiting import eventually
 from worker import HEARTBEAT_THROTTLE
 from workflows._support import DELIVERY_HEARTBEAT
 
+pytestmark = pytest.mark.slow
+
 #: Longer than the heartbeat timeout plus the last throttled heartbeat: Temporal times the
 #: attempt out while the worker cannot say it is alive.
 STARVED = (DELIVERY_HEARTBEAT + HEARTBEAT_THROTTLE).total_seconds() + 3

@@ -291,5 +291,22 @@ def pytest_testnodedown(node: object, error: object) -> None:
     _POSTGRES.add(getattr(node, "workeroutput", {}).get("ft_postgres", {}))
 
 
+#: In the xdist controller: per worker, the tests it ran and the seconds they took (setup, call
+#: and teardown), to see whether the run is balanced.
+_WORKERS: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    node = getattr(report, "node", None)  # set by xdist on the reports a controller receives
+    if node is None:
+        return
+    share = _WORKERS.setdefault(node.gateway.id, [0, 0.0])
+    share[0] += report.when == "teardown"  # one per test, whatever its outcome
+    share[1] += report.duration
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(_POSTGRES.line())
+    if _WORKERS:
+        terminalreporter.write_line("Workers: " + ", ".join(
+            f"{name} {int(count)} tests in {seconds:.0f} s" for name, (count, seconds) in sorted(_WORKERS.items())))

@@ -278,10 +278,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """An xdist worker hands its share of the PostgreSQL tally to the controller."""
+    """An xdist worker hands its share of the PostgreSQL tally to the controller. The controller
+    fails a green run in which fewer tests ran than were collected: xdist's scope-based modes
+    (loadscope, loadfile, loadgroup) key tests by node id and silently run one of several that
+    share an id (Schemathesis' test_api_conforms_to_its_openapi items do)."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["ft_postgres"] = _POSTGRES.as_dict()
+    ran = sum(int(count) for count, _ in _WORKERS.values())
+    if _WORKERS and session.exitstatus == pytest.ExitCode.OK and ran != session.testscollected:
+        _WORKERS["lost"] = [session.testscollected - ran, 0.0]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent when xdist is not loaded
@@ -307,6 +314,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(_POSTGRES.line())
+    lost = _WORKERS.pop("lost", None)
     if _WORKERS:
         terminalreporter.write_line("Workers: " + ", ".join(
             f"{name} {int(count)} tests in {seconds:.0f} s" for name, (count, seconds) in sorted(_WORKERS.items())))
+    if lost:
+        terminalreporter.write_line(f"{int(lost[0])} collected tests never ran (see pytest_sessionfinish)", red=True)

@@ -65,7 +65,8 @@ class TestTally:
         assert postgres.Tally().line() == "PostgreSQL: 0 tests ran (0 passed, 0 failed)"
 
 
-class TestTemporaryDatabase:
-    def test_its_name_says_which_worker_it_is_for(self, postgres_admin_url: str) -> None:
-        with postgres.temporary_database(postgres_admin_url, "gw7") as url:
-            assert (make_url(url).database or "").startswith("ft_test_gw7_")
+class TestDatabaseName:
+    def test_it_says_which_worker_it_is_for_and_is_new_each_time(self) -> None:
+        first, second = postgres.database_name("gw7"), postgres.database_name("gw7")
+        assert first.startswith("ft_test_gw7_") and first != second
+        assert postgres.database_name().startswith("ft_test_") and "__" not in postgres.database_name()

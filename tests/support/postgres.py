@@ -79,12 +79,17 @@ def throwaway_server(directory: Path) -> Iterator[str]:
         server.cleanup()
 
 
+def database_name(owner: str = "") -> str:
+    """A new database name; ``owner`` (e.g. the xdist worker, ``gw0``) goes into it, so a
+    database left behind by a killed run says whose it was."""
+    return "_".join(filter(None, ("ft_test", owner, secrets.token_hex(6))))
+
+
 @contextmanager
 def temporary_database(admin_url: str, owner: str = "") -> Iterator[str]:
-    """A database of the session's own on the server, as an SQLAlchemy URL; dropped after.
-    ``owner`` (e.g. the xdist worker, ``gw0``) goes into the name, so a database left behind by
-    a killed run says whose it was."""
-    name = "_".join(filter(None, ("ft_test", owner, secrets.token_hex(6))))
+    """A database of the session's own on the server (named by ``database_name``), as an
+    SQLAlchemy URL; dropped after."""
+    name = database_name(owner)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)

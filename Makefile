@@ -26,8 +26,12 @@ install: uv
 dev: install
 	$(UV) run --frozen followthrough dev
 
+# The suite on TEST_WORKERS processes (pytest-xdist; each starts its own Temporal servers and
+# PostgreSQL database). `--dist load` hands out tests by index: the scope-based modes (loadgroup,
+# loadfile) key them by node id and would run one of the Schemathesis items that share theirs.
+TEST_WORKERS ?= 2
 test: install
-	$(UV) run --frozen pytest -q
+	$(UV) run --frozen pytest -q -n $(TEST_WORKERS) --dist load
 
 lint: install
 	$(UV) run --frozen ruff check .

@@ -31,6 +31,7 @@ from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.support import postgres
+from tests.support.sqlite_templates import SqliteTemplates, sqlite_file
 
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789"
@@ -74,12 +75,22 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplates:
+    """Migrated (and seeded) SQLite databases made once, copied per test (support/sqlite_templates.py)."""
+    return SqliteTemplates(tmp_path_factory.mktemp("sqlite-templates"))
+
+
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    """A migrated SQLite database with the built-in templates and definitions."""
+def engine(settings: Settings, sqlite_templates: SqliteTemplates) -> Iterator[Engine]:
+    """A migrated SQLite database with the built-in templates and definitions, of this test's own."""
+    path = sqlite_file(settings.resolved_database_url)
+    if path is not None:
+        sqlite_templates.copy(path, seed_from=settings)
     engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    seed_builtins(engine, settings)
+    if path is None:
+        upgrade(engine)
+        seed_builtins(engine, settings)
     yield engine
     engine.dispose()
 
@@ -93,7 +104,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     url = named or postgres.DEFAULT_URL
     found = postgres.probe(url)
     if found.status == "ok":
-        _POSTGRES["server"] = postgres.describe(url)
+        _POSTGRES.servers.add(postgres.describe(url))
         yield url
         return
     if found.status == "refused":
@@ -101,14 +112,14 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     if named:
         pytest.fail(postgres.unreachable_message(url, found), pytrace=False)
     with postgres.throwaway_server(tmp_path_factory.mktemp("postgres")) as own:
-        _POSTGRES["server"] = "a throwaway server (pgserver), none answered at 127.0.0.1:5432"
+        _POSTGRES.servers.add("a throwaway server (pgserver), none answered at 127.0.0.1:5432")
         yield own
 
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    """A database of our own on the session's PostgreSQL server."""
-    with postgres.temporary_database(postgres_admin_url) as url:
+    """A database of our own on the session's PostgreSQL server (one per xdist worker)."""
+    with postgres.temporary_database(postgres_admin_url, os.environ.get("PYTEST_XDIST_WORKER", "")) as url:
         yield url
 
 
@@ -116,8 +127,9 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """The storage tests run on both databases."""
     if request.param == "sqlite":
+        # A migrated database of the test's own, copied from the session's template.
+        request.getfixturevalue("sqlite_templates").copy(tmp_path / "store.sqlite3")
         engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-        upgrade(engine)
         yield engine
         engine.dispose()
     else:
@@ -243,8 +255,16 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
             pass  # already closed
 
 
-#: What the PostgreSQL half of the run used, for the closing summary.
-_POSTGRES: dict[str, object] = {"server": None, "passed": 0, "failed": 0}
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (they wait tens of seconds on the wall clock: heartbeat timeouts,
+    processes killed and restarted) run first, so under xdist they overlap with the rest
+    instead of being the run's tail. The order is otherwise kept (and the same in every worker)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+#: What the PostgreSQL half of the run used, for the closing summary: in an xdist worker, that
+#: worker's share (sent to the controller at its end); in the controller, the whole run's.
+_POSTGRES = postgres.Tally()
 
 
 def _uses_postgres(item: pytest.Item) -> bool:
@@ -256,12 +276,50 @@ def _uses_postgres(item: pytest.Item) -> bool:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     report = yield
     if report.when == "call" and _uses_postgres(item):
-        _POSTGRES["passed" if report.passed else "failed"] += 1  # type: ignore[operator]
+        _POSTGRES.record(report.passed)
     return report
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its share of the PostgreSQL tally to the controller. The controller
+    fails a green run in which fewer tests ran than were collected: xdist's scope-based modes
+    (loadscope, loadfile, loadgroup) key tests by node id and silently run one of several that
+    share an id (Schemathesis' test_api_conforms_to_its_openapi items do)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["ft_postgres"] = _POSTGRES.as_dict()
+    ran = sum(int(count) for count, _ in _WORKERS.values())
+    if _WORKERS and session.exitstatus == pytest.ExitCode.OK and ran != session.testscollected:
+        _WORKERS["lost"] = [session.testscollected - ran, 0.0]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent when xdist is not loaded
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up each worker's share (a worker that crashed sent none; its tests
+    are reported as failed by xdist itself)."""
+    _POSTGRES.add(getattr(node, "workeroutput", {}).get("ft_postgres", {}))
+
+
+#: In the xdist controller: per worker, the tests it ran and the seconds they took (setup, call
+#: and teardown), to see whether the run is balanced.
+_WORKERS: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    node = getattr(report, "node", None)  # set by xdist on the reports a controller receives
+    if node is None:
+        return
+    share = _WORKERS.setdefault(node.gateway.id, [0, 0.0])
+    share[0] += report.when == "teardown"  # one per test, whatever its outcome
+    share[1] += report.duration
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    ran = int(_POSTGRES["passed"]) + int(_POSTGRES["failed"])  # type: ignore[call-overload]
-    where = f" on {_POSTGRES['server']}" if _POSTGRES["server"] else ""
-    terminalreporter.write_line(
-        f"PostgreSQL: {ran} tests ran ({_POSTGRES['passed']} passed, {_POSTGRES['failed']} failed){where}")
+    terminalreporter.write_line(_POSTGRES.line())
+    lost = _WORKERS.pop("lost", None)
+    if _WORKERS:
+        terminalreporter.write_line("Workers: " + ", ".join(
+            f"{name} {int(count)} tests in {seconds:.0f} s" for name, (count, seconds) in sorted(_WORKERS.items())))
+    if lost:
+        terminalreporter.write_line(f"{int(lost[0])} collected tests never ran (see pytest_sessionfinish)", red=True)

@@ -13,8 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from followthrough.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def _free_ports(count: int) -> list[int]:

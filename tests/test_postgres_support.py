@@ -45,3 +45,28 @@ class TestThrowawayServer:
             with psycopg.connect(admin) as conn:
                 assert name not in [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
         assert postgres.probe(admin).status == "unreachable"
+
+
+class TestTally:
+    def test_the_summary_counts_every_workers_share(self) -> None:
+        gw0, gw1 = postgres.Tally(), postgres.Tally()
+        gw0.servers.add("postgresql://postgres@127.0.0.1:5432/test")
+        for passed in (True, True, False):
+            gw0.record(passed)
+        gw1.servers.add("postgresql://postgres@127.0.0.1:5432/test")
+        gw1.record(True)
+        controller = postgres.Tally()
+        for share in (gw0.as_dict(), gw1.as_dict(), {}):  # {}: a worker that sent nothing
+            controller.add(share)
+        assert controller.line() == ("PostgreSQL: 4 tests ran (3 passed, 1 failed) "
+                                     "on postgresql://postgres@127.0.0.1:5432/test")
+
+    def test_no_server_no_where(self) -> None:
+        assert postgres.Tally().line() == "PostgreSQL: 0 tests ran (0 passed, 0 failed)"
+
+
+class TestDatabaseName:
+    def test_it_says_which_worker_it_is_for_and_is_new_each_time(self) -> None:
+        first, second = postgres.database_name("gw7"), postgres.database_name("gw7")
+        assert first.startswith("ft_test_gw7_") and first != second
+        assert postgres.database_name().startswith("ft_test_") and "__" not in postgres.database_name()

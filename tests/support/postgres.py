@@ -4,7 +4,8 @@
 server at ``DEFAULT_URL`` when one answers there, and otherwise start a throwaway server of
 their own from the locked ``pgserver`` wheel (PostgreSQL binaries packaged for pip), in a
 temporary directory, stopped at the end of the session. Each session works in a database of its
-own, created and dropped here.
+own, created and dropped here; under pytest-xdist each worker has its own session, so its own
+database (and, without a shared server, its own throwaway server).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import secrets
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -78,10 +79,17 @@ def throwaway_server(directory: Path) -> Iterator[str]:
         server.cleanup()
 
 
+def database_name(owner: str = "") -> str:
+    """A new database name; ``owner`` (e.g. the xdist worker, ``gw0``) goes into it, so a
+    database left behind by a killed run says whose it was."""
+    return "_".join(filter(None, ("ft_test", owner, secrets.token_hex(6))))
+
+
 @contextmanager
-def temporary_database(admin_url: str) -> Iterator[str]:
-    """A database of the session's own on the server, as an SQLAlchemy URL; dropped after."""
-    name = "ft_test_" + secrets.token_hex(6)
+def temporary_database(admin_url: str, owner: str = "") -> Iterator[str]:
+    """A database of the session's own on the server (named by ``database_name``), as an
+    SQLAlchemy URL; dropped after."""
+    name = database_name(owner)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name)
@@ -90,3 +98,33 @@ def temporary_database(admin_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Tally:
+    """What the PostgreSQL half of a run did, for the closing summary line. Each xdist worker
+    keeps its own; the controller adds them up (``add``), so the line counts the whole run."""
+
+    passed: int = 0
+    failed: int = 0
+    servers: set[str] = field(default_factory=set)
+
+    def record(self, passed: bool) -> None:
+        if passed:
+            self.passed += 1
+        else:
+            self.failed += 1
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data: what a worker sends to the controller (execnet carries only builtins)."""
+        return {"passed": self.passed, "failed": self.failed, "servers": sorted(self.servers)}
+
+    def add(self, other: dict[str, object]) -> None:
+        self.passed += int(other.get("passed", 0))  # type: ignore[call-overload]
+        self.failed += int(other.get("failed", 0))  # type: ignore[call-overload]
+        self.servers.update(other.get("servers", ()))  # type: ignore[arg-type]
+
+    def line(self) -> str:
+        where = f" on {'; '.join(sorted(self.servers))}" if self.servers else ""
+        return (f"PostgreSQL: {self.passed + self.failed} tests ran ({self.passed} passed, "
+                f"{self.failed} failed){where}")

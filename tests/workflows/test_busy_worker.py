@@ -8,7 +8,6 @@ than the heartbeat timeout. "Exactly once" is counted at the SMTP server.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from typing import Any
@@ -22,6 +21,8 @@ from tests.support.factories import create_contact, enroll, save_definition
 from tests.support.waiting import eventually
 from worker import HEARTBEAT_THROTTLE
 from workflows._support import DELIVERY_HEARTBEAT
+
+pytestmark = pytest.mark.slow
 
 #: Longer than the heartbeat timeout plus the last throttled heartbeat: Temporal times the
 #: attempt out while the worker cannot say it is alive.
@@ -63,7 +64,13 @@ class TestRetriedWhileSending:
         # found the row pending and backed off, and keeps asking while the first one is held.
         activity = await eventually(backed_off, timeout=20)
         assert activity.attempt >= 2
-        await asyncio.sleep(6)  # longer than IN_FLIGHT_POLL: at least one more retry backs off
+
+        async def backed_off_again() -> Any:
+            again = await backed_off()
+            return again if again is not None and again.attempt > activity.attempt else None
+
+        # At least one more retry backs off (within IN_FLIGHT_POLL) while the first is held.
+        await eventually(backed_off_again, timeout=20)
         rows = await _rows(live, run["run_id"])
         assert [(r["state"], r["attempts"]) for r in rows] == [("pending", 1)]
 

@@ -16,6 +16,8 @@ from tests.conftest import LiveStack
 from tests.support.factories import create_contact, enroll, save_definition
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.slow
+
 #: The worker sends heartbeats at least every 3 s (worker.HEARTBEAT_THROTTLE): a cancellation
 #: reaches a running activity with the next heartbeat's answer, within about 5 s.
 CANCEL_REACHES_ACTIVITY = 9.0

@@ -25,6 +25,8 @@ from tests.conftest import terminate_open_runs
 from tests.support.processes import start_worker
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.slow
+
 
 def _setup(engine: Engine, category: str) -> int:
     document = {"name": f"crash_{category}", "kind": "sequence", "category": category,

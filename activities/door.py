@@ -4,6 +4,7 @@ thread). Each public method is one unit of work."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,6 +39,7 @@ from followthrough.store import (
 )
 from followthrough.store.db import as_utc, session_scope
 from followthrough.store.tables import Delivery, utcnow
+from followthrough.store.templates import DbTemplateSource
 from followthrough.unsubscribe import unsubscribe_headers
 
 #: SMTP replies that say the mailbox does not exist (RFC 3463 5.1.x): a hard bounce.
@@ -101,10 +103,17 @@ class Door:
         start_to_close: timedelta | None = None,
     ) -> Prepared:
         """Look up the key, decide, and claim the row (``pending``) for a send now; or return
-        the final result. Raises ``AttemptInFlight`` while another attempt may still run."""
-        # 1. The key: a final outcome is returned unchanged; an attempt known to be over without
-        # an outcome is uncertain; one that may still be running is waited for (never resent).
+        the final result. Raises ``AttemptInFlight`` while another attempt may still run.
+
+        One transaction, the contact locked from its start: the key read here is the one the
+        claim acts on (an attempt for the same key holds the same contact's lock), and the
+        contact, the policy and the row are each read once (issue 9: two transactions per
+        message, each re-reading them, were a sixth of the worker's CPU)."""
         with session_scope(self._engine) as session:
+            policy_state.lock_contact(session, input.contact_id)
+            # 1. The key: a final outcome is returned unchanged; an attempt known to be over
+            # without an outcome is uncertain; one that may still be running is waited for
+            # (never resent).
             row = ledger.get_by_key(session, key, for_update=True)
             config = policy.get_config(session)
             uncertain_before = False
@@ -124,18 +133,16 @@ class Door:
                 uncertain_before = True
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
-            snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
+            contact = contacts.get(session, input.contact_id)
+            snapshot = contacts.snapshot(contact)
             # A message to a user: the address comes from the users table, nowhere else.
             user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
-        # 2. Render every channel the decision may pick, outside any transaction.
-        candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
-        rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
-        # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
-        with session_scope(self._engine) as session:
-            policy_state.lock_contact(session, input.contact_id)
-            row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
-            if row.state == LedgerState.PENDING:  # claimed by another attempt since step 1
-                raise attempt_in_flight(_deadline(row), self._clock())
+            # 2. Render every channel the decision may pick (templates read in this transaction).
+            candidates = [sticky] if sticky else [c for c in (input.channel, *input.fallbacks) if c not in failed]
+            with self._templates_through(session):
+                rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
+            # 3. Decide and claim the row; the commit comes before sending.
+            row = row or _claim(session, input, key)
             if input.legacy_to:
                 decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
             elif input.to_user_id is not None:
@@ -145,13 +152,11 @@ class Door:
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
-                contact = contacts.get(session, input.contact_id)
                 state = policy_state.load_state(session, contact, now, config)
                 refused = _refusal(sticky, Category(input.category), state)
                 decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
                             else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
-                contact = contacts.get(session, input.contact_id)
                 state = policy_state.load_state(session, contact, now, config)
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)
@@ -160,6 +165,12 @@ class Door:
             deadline = self._clock() + self.attempt_budget(decision.channel or input.channel, start_to_close)
             return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
                                deadline)
+
+    def _templates_through(self, session: Session) -> AbstractContextManager[None]:
+        """Templates from the database are read in the door's transaction (never on a second
+        pooled connection while this one is held); other sources are read as they are."""
+        source = self._renderer.source
+        return source.reading_through(session) if isinstance(source, DbTemplateSource) else nullcontext()
 
     def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
         try:

@@ -133,8 +133,7 @@ class Door:
                 uncertain_before = True
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
-            contact = contacts.get(session, input.contact_id)
-            snapshot = contacts.snapshot(contact)
+            snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
             # A message to a user: the address comes from the users table, nowhere else.
             user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
             # 2. Render every channel the decision may pick (templates read in this transaction).
@@ -152,11 +151,13 @@ class Door:
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
+                contact = contacts.get(session, input.contact_id)
                 state = policy_state.load_state(session, contact, now, config)
                 refused = _refusal(sticky, Category(input.category), state)
                 decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
                             else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
+                contact = contacts.get(session, input.contact_id)
                 state = policy_state.load_state(session, contact, now, config)
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)

@@ -36,7 +36,7 @@ def _claim(
     engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
-        contacts.get(session, contact_id)
+        contact = contacts.get(session, contact_id)
         version = _active_sequence(session, name)
         # The run pins its calendars like its version: later edits do not move its waits.
         pinned, missing = calendars.resolve(session, calendars.referenced(version.document))
@@ -58,6 +58,7 @@ def _claim(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
+            contact=contacts.snapshot(contact),
         )
         return run, True, start
 

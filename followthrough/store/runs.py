@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from functools import cache
 from typing import Any
 
 from sqlalchemy import update
@@ -140,6 +141,16 @@ def record_step(session: Session, step: StepRecord) -> None:
 _STEP_FIELDS = ("step_id", "type", "state", "started_at", "finished_at", "due_at", "reason")
 
 
+@cache
+def _upsert_steps(dialect: str) -> Any:
+    """One statement per dialect, its parameters given per call: compiled once (a statement
+    built with each call's values compiled afresh every time)."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(RunStep)
+    return statement.on_conflict_do_update(
+        index_elements=["run_id", "seq"], set_={name: statement.excluded[name] for name in _STEP_FIELDS})
+
+
 def record_steps(session: Session, records: list[StepRecord]) -> None:
     """Upsert step executions by (run id, sequence number), safe to retry; later records of the
     same (run id, seq) win, as if written in order. One ``INSERT ... ON CONFLICT DO UPDATE``
@@ -150,12 +161,7 @@ def record_steps(session: Session, records: list[StepRecord]) -> None:
     latest = {(r.run_id, r.seq): r for r in records}
     rows = [{"run_id": r.run_id, "seq": r.seq, **{name: getattr(r, name) for name in _STEP_FIELDS}}
             for r in latest.values()]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(RunStep).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["run_id", "seq"], set_={name: statement.excluded[name] for name in _STEP_FIELDS})
-    session.execute(statement)
+    session.execute(_upsert_steps(session.get_bind().dialect.name), rows)
     run_ids = sorted({r.run_id for r in records})
     session.execute(update(Run).where(col(Run.id).in_(run_ids)).values(updated_at=utcnow()))
 

@@ -109,13 +109,18 @@ class BaselineActivities:
 
 async def _serve(args: argparse.Namespace) -> None:
     from temporalio.client import Client
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
     from temporalio.worker import Worker
 
-    from followthrough.temporal import metrics_runtime
+    from followthrough.temporal import _TASK_BUCKETS as TASK_BUCKETS
 
     # The same SDK metrics (and histogram buckets) as the Followthrough worker, so the workflow
     # task latency of both sides can be compared.
-    runtime = metrics_runtime(args.metrics_bind) if args.metrics_bind else None
+    runtime = None
+    if args.metrics_bind:
+        buckets = {"temporal_workflow_task_execution_latency": TASK_BUCKETS}
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=args.metrics_bind, histogram_bucket_overrides=buckets)))
     client = await Client.connect(args.address, runtime=runtime)
     twilio = TwilioClient(
         args.twilio_sid, args.twilio_token, http_client=_ApiBaseHttpClient(args.twilio_base),

@@ -77,7 +77,9 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(deps),
-        activity_executor=ThreadPoolExecutor(max_workers=16),
+        # The synchronous activities (the runs' bookkeeping, local activities) run here, apart
+        # from the event loop's default executor where deliveries queue their database work.
+        activity_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bookkeeping"),
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         build_id=build_id(),

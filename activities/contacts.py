@@ -3,8 +3,6 @@ another sequence for the contact."""
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.client import Client
@@ -30,14 +28,15 @@ class ContactActivities:
         self._engine = engine
         self._settings = settings
 
+    # Synchronous local activities, on the worker's activity executor (see RunActivities).
     @activity.defn(name="load_contact")
-    async def load_contact(self, input: LoadContactInput) -> ContactSnapshot:
-        return await asyncio.to_thread(self._load, input)
+    def load_contact(self, input: LoadContactInput) -> ContactSnapshot:
+        return self._load(input)
 
     @activity.defn(name="set_contact_attribute")
-    async def set_attribute(self, input: SetAttributeInput) -> ContactSnapshot:
+    def set_attribute(self, input: SetAttributeInput) -> ContactSnapshot:
         """Idempotent: setting the value it already has changes nothing and records nothing."""
-        return await asyncio.to_thread(self._set, input)
+        return self._set(input)
 
     @activity.defn(name="start_sequence")
     async def start_sequence(self, input: StartSequenceInput) -> StartSequenceResult:

@@ -152,9 +152,10 @@ class DeliveryActivities:
             runs.record_steps(session, records)
 
     @activity.defn(name="give_up")
-    async def give_up(self, input: GiveUpInput) -> LedgerState | None:
-        """Close the row the run stops asking about; returns its final state (None: no row)."""
-        return await asyncio.to_thread(self._door.give_up, input)
+    def give_up(self, input: GiveUpInput) -> LedgerState | None:
+        """Close the row the run stops asking about; returns its final state (None: no row).
+        A synchronous local activity, on the worker's activity executor (see RunActivities)."""
+        return self._door.give_up(input)
 
 
 def _more_channels(input: DeliverInput, failed: list[Channel]) -> bool:

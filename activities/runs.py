@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import Engine
 from temporalio import activity
 
@@ -14,37 +12,27 @@ from followthrough.store.db import session_scope
 
 
 class RunActivities:
+    """Synchronous activities: the worker runs them on its activity executor's threads
+    (worker.py), not on the event loop's default executor where the deliveries' database work
+    and provider calls queue. A workflow task that waits for one of these local activities
+    then waits for the database only, not for that queue (issue 9: workflow task latency)."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     @activity.defn(name="record_step")
-    async def record_step(self, step: StepRecord) -> None:
-        await asyncio.to_thread(self._record_step, step)
-
-    @activity.defn(name="record_steps")
-    async def record_steps(self, records: StepRecords) -> None:
-        """Several step records in one transaction (``lean-bookkeeping``)."""
-        await asyncio.to_thread(self._record_steps, records.steps)
-
-    @activity.defn(name="finish_run")
-    async def finish_run(self, finish: RunFinish) -> None:
-        await asyncio.to_thread(self._finish_run, finish)
-
-    @activity.defn(name="pin_holidays")
-    async def pin_holidays(self, input: PinHolidaysInput) -> dict[str, PinnedHolidays]:
-        """Public holiday dates for a continuing run (read from the installed package here,
-        outside the workflow, and then carried in its input)."""
-        return await asyncio.to_thread(pin_holidays, input.countries, input.first_year, input.last_year)
-
-    def _record_step(self, step: StepRecord) -> None:
+    def record_step(self, step: StepRecord) -> None:
         with session_scope(self._engine) as session:
             runs.record_step(session, step)
 
-    def _record_steps(self, records: list[StepRecord]) -> None:
+    @activity.defn(name="record_steps")
+    def record_steps(self, records: StepRecords) -> None:
+        """Several step records in one transaction (``lean-bookkeeping``)."""
         with session_scope(self._engine) as session:
-            runs.record_steps(session, records)
+            runs.record_steps(session, records.steps)
 
-    def _finish_run(self, finish: RunFinish) -> None:
+    @activity.defn(name="finish_run")
+    def finish_run(self, finish: RunFinish) -> None:
         with session_scope(self._engine) as session:
             runs.record_steps(session, finish.steps)
             run = runs.get(session, finish.run_id)
@@ -59,3 +47,9 @@ class RunActivities:
                     + (f": {run.reason}" if run.reason else ""),
                     run_id=run.id,
                 )
+
+    @activity.defn(name="pin_holidays")
+    def pin_holidays(self, input: PinHolidaysInput) -> dict[str, PinnedHolidays]:
+        """Public holiday dates for a continuing run (read from the installed package here,
+        outside the workflow, and then carried in its input)."""
+        return pin_holidays(input.countries, input.first_year, input.last_year)

@@ -109,9 +109,19 @@ class BaselineActivities:
 
 async def _serve(args: argparse.Namespace) -> None:
     from temporalio.client import Client
+    from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
     from temporalio.worker import Worker
 
-    client = await Client.connect(args.address)
+    from followthrough.temporal import _TASK_BUCKETS as TASK_BUCKETS
+
+    # The same SDK metrics (and histogram buckets) as the Followthrough worker, so the workflow
+    # task latency of both sides can be compared.
+    runtime = None
+    if args.metrics_bind:
+        buckets = {"temporal_workflow_task_execution_latency": TASK_BUCKETS}
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=args.metrics_bind, histogram_bucket_overrides=buckets)))
+    client = await Client.connect(args.address, runtime=runtime)
     twilio = TwilioClient(
         args.twilio_sid, args.twilio_token, http_client=_ApiBaseHttpClient(args.twilio_base),
         environment={"BENCH": "1"},  # not os.environ: TWILIO_REGION/EDGE would move the host
@@ -137,6 +147,7 @@ def main() -> None:
     parser.add_argument("--twilio-base", required=True)
     parser.add_argument("--twilio-sid", required=True)
     parser.add_argument("--twilio-token", required=True)
+    parser.add_argument("--metrics-bind", default=None, help="serve SDK metrics (Prometheus) here")
     asyncio.run(_serve(parser.parse_args()))
 
 

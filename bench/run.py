@@ -66,6 +66,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="sample the Followthrough worker with py-spy during the burst; collapsed stacks to FILE "
         "(CPU figures then include the sampler's cost on this machine)",
     )
+    parser.add_argument(
+        "--py-spy-gil", action="store_true",
+        help="with --py-spy: sample only the thread holding the GIL (Python CPU, not waits)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="FT_LOG_LEVEL of the API and worker")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
@@ -91,7 +95,7 @@ async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict
             await side.children.spawn(
                 "py-spy", str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
                 str(side.pids()["worker"]), "--rate", "100", "--format", "raw", "--nonblocking",
-                "--output", str(spy.resolve()),
+                "--output", str(spy.resolve()), *(["--gil"] if args.py_spy_gil else []),
             )
         burst = await load.burst(side, outbox.store, many, args.concurrency, args.timeout)
         if spy is not None:
@@ -151,11 +155,13 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         row("burst: worker CPU per message (ms)", cpu(fb, "worker") * 1000 / n2,  # type: ignore[operator]
             cpu(bb, "baseline-worker") * 1000 / n2, ".2f"),  # type: ignore[operator]
         row("burst: workflow task execution p99 (ms, SDK histogram bucket bound)",
-            bucket_percentile(fb.task_buckets, 99) if fb.task_buckets else None, None, ".0f", ratio=False),
+            bucket_percentile(fb.task_buckets, 99) if fb.task_buckets else None,
+            bucket_percentile(bb.task_buckets, 99) if bb.task_buckets else None, ".0f", ratio=False),
         row("burst: workflow task execution p50 (ms, SDK histogram bucket bound)",
-            bucket_percentile(fb.task_buckets, 50) if fb.task_buckets else None, None, ".0f", ratio=False),
+            bucket_percentile(fb.task_buckets, 50) if fb.task_buckets else None,
+            bucket_percentile(bb.task_buckets, 50) if bb.task_buckets else None, ".0f", ratio=False),
         row("burst: workflow tasks executed", fb.task_buckets.get(math.inf) if fb.task_buckets else None,
-            None, ".0f", ratio=False),
+            bb.task_buckets.get(math.inf) if bb.task_buckets else None, ".0f", ratio=False),
         row(f'worker log: "{EXCEEDED}" lines', ft["exceeded"], base["exceeded"], "d", ratio=False),  # type: ignore[arg-type]
         row("burst: Temporal server CPU (s)", cpu(fb, "temporal-followthrough"), cpu(bb, "temporal-baseline"), ".1f"),
         row("burst: API CPU (s)", cpu(fb, "api"), None, ".1f", ratio=False),

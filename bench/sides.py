@@ -89,10 +89,23 @@ class Side:
     def pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self.children.procs.items()}
 
+    #: Where the side's worker serves its SDK metrics (Prometheus), None: it does not.
+    metrics_bind: str | None = None
+
     async def task_latency_buckets(self) -> dict[float, float] | None:
         """The worker's workflow task execution latency histogram (cumulative counts by upper
         bound in ms, every label set summed), when the side exposes SDK metrics."""
-        return None
+        if self.metrics_bind is None:
+            return None
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://{self.metrics_bind}/metrics")).text
+        buckets: dict[float, float] = {}
+        for line in text.splitlines():
+            match = _TASK_BUCKET.match(line)
+            if match:
+                bound = float(match["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + float(match["count"])
+        return buckets
 
     def log_count(self, text: str) -> int | None:
         """Lines of the worker's log containing ``text`` (None: not known for this side)."""
@@ -209,17 +222,6 @@ class FollowthroughSide(Side):
 
         await asyncio.gather(*(create(p) for p in people))
 
-    async def task_latency_buckets(self) -> dict[float, float] | None:
-        async with httpx.AsyncClient() as http:
-            text = (await http.get(f"http://{self.metrics_bind}/metrics")).text
-        buckets: dict[float, float] = {}
-        for line in text.splitlines():
-            match = _TASK_BUCKET.match(line)
-            if match:
-                bound = float(match["le"])
-                buckets[bound] = buckets.get(bound, 0.0) + float(match["count"])
-        return buckets
-
     def log_count(self, text: str) -> int | None:
         log = self.work / "worker.log"
         return log.read_text(errors="replace").count(text) if log.exists() else 0
@@ -249,6 +251,7 @@ class BaselineSide(Side):
         self.outbox = outbox
         self.task_queue = "bench-baseline"
         self.children = Children(work)
+        self.metrics_bind = f"127.0.0.1:{free_port()}"
 
     async def start(self, concurrency: int) -> None:
         db_file, extra = TEMPORAL_DB[self.temporal_db]
@@ -261,7 +264,7 @@ class BaselineSide(Side):
             "--task-queue", self.task_queue, "--smtp-port", str(self.outbox.smtp.port),
             "--twilio-base", self.outbox.twilio.base_url,
             "--twilio-sid", self.outbox.twilio.account_sid,
-            "--twilio-token", self.outbox.twilio.auth_token,
+            "--twilio-token", self.outbox.twilio.auth_token, "--metrics-bind", self.metrics_bind,
         )
 
     async def enroll(self, person: Recipient) -> None:

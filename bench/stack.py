@@ -137,7 +137,24 @@ async def start_temporal(
         *search_attribute_flags(), *extra,
     )
     await wait_port(port, 60, process)
+    await _wait_healthy(f"127.0.0.1:{port}", 60)
     return f"127.0.0.1:{port}", process
+
+
+async def _wait_healthy(address: str, within: float) -> None:
+    """The port opens before the frontend answers: on a loaded machine a client connecting at
+    once was refused ("Frontend is not healthy yet") and the benchmark died."""
+    from temporalio.client import Client
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await Client.connect(address)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 class TimedStore(OutboxStore):

@@ -14,6 +14,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from followthrough import ids
 from followthrough.calendar import PinnedHolidays, pin_holidays
 from followthrough.errors import Conflict, NotFound, ServiceUnavailable
+from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
@@ -36,7 +37,7 @@ def _claim(
     engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
-        contacts.get(session, contact_id)
+        contact = contacts.get(session, contact_id)
         version = _active_sequence(session, name)
         # The run pins its calendars like its version: later edits do not move its waits.
         pinned, missing = calendars.resolve(session, calendars.referenced(version.document))
@@ -58,8 +59,19 @@ def _claim(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
+            contact=_carried(contacts.snapshot(contact)),
         )
         return run, True, start
+
+
+#: A contact larger than this (its attributes, as JSON) is not carried in the run's input: the
+#: run loads it itself, so a large contact never makes the start itself too large to accept.
+CARRIED_CONTACT_MAX = 64 * 1024
+
+
+def _carried(snapshot: ContactSnapshot) -> ContactSnapshot | None:
+    """The snapshot the run starts from, or None: the run loads the contact (a local activity)."""
+    return snapshot if len(snapshot.model_dump_json()) <= CARRIED_CONTACT_MAX else None
 
 
 def _active_sequence(session: Session, name: str) -> DefinitionVersion:

@@ -31,6 +31,10 @@ class SequenceInput(BaseModel):
     #: Continue as new once the history has this many events, besides whenever Temporal
     #: suggests it (None: only then). Tests set it low; production leaves it unset.
     history_limit: int | None = None
+    #: The contact as enrollment read it: the run's first snapshot, so its first decision
+    #: needs no local activity to load it (None: the run loads it). Personal data: payloads
+    #: are encrypted (followthrough.codec), as for ``carry``.
+    contact: ContactSnapshot | None = None
 
 
 class RunCarry(BaseModel):

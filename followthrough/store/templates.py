@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -60,16 +62,39 @@ class DbTemplateSource:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._local = threading.local()
+
+    @contextmanager
+    def reading_through(self, session: Session) -> Iterator[None]:
+        """Templates this thread reads meanwhile go through ``session`` (the caller's open
+        transaction) instead of a connection of their own: a thread that holds a pooled
+        connection must never wait for a second one (threads that all did would exhaust the
+        pool and wait for each other), and one unit of work is cheaper than two."""
+        previous = getattr(self._local, "session", None)
+        self._local.session = session
+        try:
+            yield
+        finally:
+            self._local.session = previous
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        current: Session | None = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+        else:
+            with read_scope(self._engine) as session:
+                yield session
 
     def get(self, channel: str, name: str, locale: str) -> TemplateParts | None:
-        with read_scope(self._engine) as session:
+        with self._session() as session:
             row = get_row(session, channel, name, locale)
             if row is None:
                 return None
             return TemplateParts(subject=row.subject, text=row.text, html=row.html)
 
     def locales(self, channel: str, name: str) -> list[str]:
-        with read_scope(self._engine) as session:
+        with self._session() as session:
             query = select(TemplateRow.locale).where(
                 TemplateRow.channel == channel, TemplateRow.name == name
             )

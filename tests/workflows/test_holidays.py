@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -42,6 +44,11 @@ async def _office_step(engine: Engine, run_id: str) -> RunStep:
             return next((s for s in runs.steps(session, run_id) if s.step_id == "office"), None)
 
     return await eventually(check)
+
+
+async def _with_timer(handle: WorkflowHandle) -> WorkflowHistory | None:
+    history = await handle.fetch_history()
+    return history if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events) else None
 
 
 def _utc(value: datetime | None) -> datetime:
@@ -137,7 +144,9 @@ class TestPinnedHolidays:
         async with running_worker(ts_env.client, settings, engine):
             handle = await start_sequence(ts_env.client, settings, run, start)
             step = await _office_step(engine, run.id)
-            self.history = await handle.fetch_history()
+            # The step record is written by a local activity inside the workflow task; its
+            # markers reach the history once that task completes (the wait's timer with it).
+            self.history = await eventually(lambda: _with_timer(handle))
             await handle.terminate("test done")
         return step
 

@@ -35,9 +35,11 @@ from channels.outbox import (
 from followthrough.bootstrap import seed_builtins
 from followthrough.devserver import temporal_test_server
 from followthrough.enrollment import enroll
+from followthrough.ids import task_workflow_id
 from followthrough.models.runs import RunEvent
+from followthrough.models.tasks import CompleteInput
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
-from followthrough.store import contacts, definitions
+from followthrough.store import contacts, definitions, users
 from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
@@ -67,6 +69,18 @@ async def _cancel_in_the_wait(env: WorkflowEnvironment, handle: WorkflowHandle) 
     await env.sleep(timedelta(minutes=1))
 
 
+async def _complete_the_task(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Complete the task the run waits for (the last one it made) through its Update."""
+    await env.sleep(timedelta(minutes=1))
+    history = await handle.fetch_history()
+    made = [json.loads(event.activity_task_completed_event_attributes.result.payloads[0].data)
+            for event in history.events if event.HasField("activity_task_completed_event_attributes")]
+    [*_, task_id] = [m["task_id"] for m in made if isinstance(m, dict) and m.get("task_id")]
+    await env.client.get_workflow_handle(task_workflow_id(task_id)).execute_update(
+        "complete", CompleteInput(outcome="interested"))
+    await env.sleep(timedelta(hours=1))
+
+
 @dataclass(frozen=True)
 class Scenario:
     body: dict[str, Any]
@@ -75,6 +89,8 @@ class Scenario:
     #: Twilio-compatible server: number -> (HTTP status, Twilio code) on every request.
     twilio_rule: tuple[int, int] | None = None
     history_limit: int | None = None
+    #: The contact has an owner (a rep): what a ``task`` step's task goes to.
+    owned: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -113,6 +129,14 @@ SCENARIOS: dict[str, Scenario] = {
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "PT1H"},
         {"id": "again", "type": "if", "condition": "run.visits.mail < 4", "then": "mail"}]},
         history_limit=30),
+    # A task without wait, then one the run waits for: completed with an outcome the run reads.
+    "task_step": Scenario({"steps": [
+        {"id": "brochure", "type": "task", "kind": "todo", "title": "Send the brochure", "due": {"after": "PT4H"}},
+        {"id": "call", "type": "task", "kind": "call", "title": "Call back", "due": {"after": "P1D", "at": "10:00"},
+         "wait": True, "timeout": "P2D", "as": "call"},
+        {"id": "check", "type": "if", "condition": "events.call.data.outcome == 'interested'", "then": "thanks"},
+        {"id": "done", "type": "exit", "reason": "no_interest"},
+        {"id": "thanks", **MAIL}]}, _complete_the_task, owned=True),
 }
 
 
@@ -156,8 +180,13 @@ async def record(target: Path, names: list[str]) -> None:
                 twilio.rules_by_to[phone] = scenario.twilio_rule
             with session_scope(engine) as session:
                 definitions.save(session, name, "sequence", document, publish=True)
+                owner_id = None
+                if scenario.owned:
+                    owner_id = users.create(session, name=f"Rep {index}", email=f"rep{index}@example.test",
+                                            role="rep")[0].id
                 contact_id = contacts.create(session, {
-                    "name": f"Replay {index}", "email": f"r{index}@example.test", "phone": phone}).id
+                    "name": f"Replay {index}", "email": f"r{index}@example.test", "phone": phone,
+                    "owner_id": owner_id}).id
 
             async def client():  # type: ignore[no-untyped-def]
                 return env.client

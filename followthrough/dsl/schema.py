@@ -57,6 +57,18 @@ def _duration(value: str) -> str:
 UserRef = Annotated[int, Field(ge=1, le=MAX_USER_ID)] | Annotated[str, Field(pattern=USER_PATH_PATTERN)]
 
 
+def _user_value(name: str, value: Any) -> Any:
+    """A user reference as written: an id in range (never a boolean) or a path."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_USER_ID:
+            raise ValueError(f"a user id is between 1 and {MAX_USER_ID}")
+        return value
+    if isinstance(value, str) and re.fullmatch(USER_PATH_PATTERN, value):
+        return value
+    raise ValueError(f"{name} is a user id (an integer) or a path such as data.rep_id or "
+                     "contact.attributes.owner_id")
+
+
 class SendStep(_Strict):
     """Send one message. ``internal`` notifies a user (a rep, a manager) named by ``to_user``,
     by email at the address the ``users`` table holds for that user."""
@@ -82,14 +94,7 @@ class SendStep(_Strict):
         channel = info.data.get("channel")
         if channel is not None and channel != "internal":
             raise ValueError("to_user is for channel internal only; a contact's message goes to the contact")
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not 1 <= value <= MAX_USER_ID:
-                raise ValueError(f"a user id is between 1 and {MAX_USER_ID}")
-            return value
-        if isinstance(value, str) and re.fullmatch(USER_PATH_PATTERN, value):
-            return value
-        raise ValueError("to_user is a user id (an integer) or a path such as data.rep_id or "
-                         "contact.attributes.owner_id")
+        return _user_value("to_user", value)
 
 
 class BusinessTime(_Strict):
@@ -276,6 +281,11 @@ class TaskStep(_Strict):
     @classmethod
     def _check(cls, value: str | None) -> str | None:
         return value if value is None else _duration(value)
+
+    @field_validator("owner", mode="before")
+    @classmethod
+    def _owner(cls, value: Any) -> Any:
+        return value if value is None else _user_value("owner", value)
 
     @model_validator(mode="after")
     def _waiting(self) -> TaskStep:

@@ -151,8 +151,10 @@ class TaskWorkflow:
             if self._continue_suggested() and workflow.all_handlers_finished():
                 workflow.continue_as_new(self._input.model_copy(update={"entity": self._task}))
             seen = self._changes
-            if not await self._sleep_until(step.at, seen):
-                continue  # an action changed the task: decide again
+            if not await self._sleep_until(step.at, seen) or self._changes != seen:
+                # An action changed the task (also in the activation that fired the timer):
+                # decide again.
+                continue
             await self._carry_out(step, seen)
 
     async def _tell_run(self) -> None:

@@ -414,21 +414,26 @@ class SequenceWorkflow:
         with ``wait``, wait for it to end (its workflow signals ``task.completed`` or
         ``task.cancelled`` to this run) or for the timeout."""
         await self._write_steps()
-        result: RunTaskResult = await workflow.execute_activity_method(
-            TaskActivities.create_for_run,
-            RunTaskInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
-                         contact_id=self._input.contact_id, kind=action.kind, title=action.title,
-                         note=action.note, due=RelativeDue(**action.due) if action.due is not None else None,
-                         due_at=action.due_at, owner_id=action.owner, priority=action.priority,
-                         at=workflow.now()),
-            start_to_close_timeout=START_TO_CLOSE,
-            schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
-            retry_policy=START_RETRY,
-        )
+        try:
+            result: RunTaskResult = await workflow.execute_activity_method(
+                TaskActivities.create_for_run,
+                RunTaskInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
+                             contact_id=self._input.contact_id, kind=action.kind, title=action.title,
+                             note=action.note, due=RelativeDue(**action.due) if action.due is not None else None,
+                             due_at=action.due_at, owner_id=action.owner, priority=action.priority,
+                             at=workflow.now()),
+                start_to_close_timeout=START_TO_CLOSE,
+                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
+                retry_policy=START_RETRY,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            # The database or Temporal stayed unavailable for an hour: the step fails, the run goes on.
+            await self._no_task(action, StepState.FAILED, f"gave up: {err.cause or err}")
+            return
         if result.task_id is None:
-            if action.wait:  # conditions see a task that never came: not received
-                self._state.events[action.store_as or "task"] = {"received": False, "data": {}}
-            await self._note(Note(action.step_id, action.visit, "task", StepState.SKIPPED, result.reason))
+            await self._no_task(action, StepState.SKIPPED, result.reason)
             return
         made = f"task {result.task_id} for user {result.owner_id}, due {result.due_at:%Y-%m-%d %H:%M} UTC"
         if not action.wait:
@@ -480,6 +485,11 @@ class SequenceWorkflow:
             what = "started" if result.created else "already running"
             await self._note(Note(action.step_id, action.visit, "start", StepState.DONE,
                                   f"{action.definition}: run {result.run_id} {what}"))
+
+    async def _no_task(self, action: CreateTask, state: StepState, reason: str | None) -> None:
+        if action.wait:  # conditions see a task that never came: not received
+            self._state.events[action.store_as or "task"] = {"received": False, "data": {}}
+        await self._note(Note(action.step_id, action.visit, "task", state, reason))
 
     async def _note(self, note: Note) -> None:
         now = workflow.now()

@@ -125,10 +125,11 @@ class CreateTask:
             due = self.due_at.isoformat()
         else:
             spec = self.due or {}
+            zone = str(spec.get("zone", "owner"))
             due = f"in {spec.get('after')}{' working time' if spec.get('business') else ''}"
             if spec.get("at"):
                 due += f" at {spec['at']}"
-            due += f" ({spec.get('zone', 'owner')}'s zone)" if spec.get("zone") in ("owner", "contact") else f" ({spec.get('zone')})"
+            due += f" ({zone}'s zone)" if zone in ("owner", "contact") else f" ({zone})"
         return f"{self.kind} '{self.title}' for {owner}, due {due}"
 
     def waiting(self, task_id: int | None) -> WaitFor:

@@ -86,7 +86,7 @@ def create_app(
     app.state.engine = engine
     app.state.db_slots = asyncio.Semaphore(DB_SESSION_SLOTS)
     app.state.temporal = TemporalGateway(settings, temporal_client)
-    app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
     app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)
     # The last added runs first: rate limits turn a flood away before any body is read.

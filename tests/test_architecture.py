@@ -11,6 +11,7 @@ from followthrough.settings import PROJECT_ROOT
 
 #: The workflow-safe core (◆ in ARCHITECTURE.md): pure, clock-free, no I/O.
 PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl", "followthrough/policy",
+             "followthrough/calendar.py", "followthrough/clock.py", "followthrough/recurrence.py",
              "followthrough/tasks/due.py", "followthrough/tasks/lifecycle.py", "followthrough/tasks/invite.py",
              "followthrough/tasks/recurrence.py"]
 COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "cli_enroll", "devstack", "bench", "tests"}

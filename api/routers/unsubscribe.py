@@ -17,7 +17,7 @@ from sqlmodel import Session
 from api.deps import SessionDep, SettingsDep
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.models.vocab import Category, Channel
-from followthrough.rendering import fallback_chain
+from followthrough.rendering import fallback_chain, salutation
 from followthrough.settings import Settings
 from followthrough.store import contacts, preferences
 from followthrough.unsubscribe import BadUnsubscribeToken, read_token
@@ -70,7 +70,7 @@ def _page(
     locales = [*fallback_chain(contact.locale, settings.default_locale), "en"]
     template = env.select_template([f"preferences.{locale}.html.j2" for locale in locales])
     html = template.render(
-        name=contact.name,
+        name=salutation(contacts.snapshot(contact).model_dump()),
         channel=str(channel),
         category=str(category),
         subscribed={str(c): consent[c] for c in OPTIONAL},

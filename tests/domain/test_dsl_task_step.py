@@ -100,6 +100,13 @@ class TestSimulated:
         assert isinstance(plan[-1].action, End) and plan[-1].action.reason == "won"
         assert state.events["call"]["data"]["outcome"] == "yes"
 
+    def test_a_timeout_in_working_time_counts_on_the_calendar(self) -> None:
+        step = {**WAITING, "timeout": {"after": "PT8H", "business": True}}
+        action = next_action(definition({"id": "t", **step}), RunState(), Context(now=NOW, contact=ANNA))
+        # Wednesday 08:00 UTC + 8 working hours of the default calendar (09:00-17:00 in its
+        # zone): the whole working day, not 16:00.
+        assert isinstance(action, CreateTask) and action.until == datetime(2024, 6, 5, 17, tzinfo=UTC)
+
     def test_the_timeout_takes_the_other_branch(self) -> None:
         plan, _ = simulate(definition({"id": "t", **WAITING}, *self.BRANCH), start=NOW, contact=ANNA)
         assert (plan[0].outcome, plan[0].ended) == ("timed out", NOW + timedelta(days=2))

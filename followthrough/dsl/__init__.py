@@ -41,7 +41,7 @@ unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, d
   ``contact`` or an IANA name) or ``{expression}`` giving an RFC 3339 instant; ``owner`` a user
   id or a path (default: the contact's owner). With ``wait`` (which needs ``as``) the run waits
   for the task's ``task.completed`` / ``task.cancelled`` (signalled to this run by the task's
-  workflow) or ``timeout``; conditions read ``events.<as>.received`` and ``.data.outcome``.
+  workflow) or ``timeout`` (in ``wait_for``'s forms); conditions read ``events.<as>.received`` and ``.data.outcome``.
   What cannot be decided (no owner, a due that is not an instant or already past) is a skip.
 
 Expression names (``expressions.NAMES``): ``contact``, ``data``, ``lead`` (``score``), ``events``,

@@ -9,10 +9,10 @@ Events arriving at any time are buffered in the state (the ``event`` signal), ne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepRecords,
     )
-    from followthrough.models.tasks import RelativeDue, RunTaskInput, RunTaskResult
+    from followthrough.models.tasks import RelativeDue, RunTaskInput
     from followthrough.models.vocab import LedgerState, RunStatus, StepState
     from workflows._support import (
         BOOKKEEPING_RETRY,
@@ -73,6 +73,9 @@ with workflow.unsafe.imports_passed_through():
         START_SCHEDULE_TO_CLOSE,
         START_TO_CLOSE,
     )
+
+In = TypeVar("In")  # an activity's input and result
+Out = TypeVar("Out")
 
 #: Ledger outcome -> step state shown on the run.
 _STEP_STATE = {
@@ -414,24 +417,17 @@ class SequenceWorkflow:
         """Create the step's task (an idempotent activity: one task per run, step and visit);
         with ``wait``, wait for it to end (its workflow signals ``task.completed`` or
         ``task.cancelled`` to this run) or for the timeout."""
-        await self._write_steps()
-        try:
-            result: RunTaskResult = await workflow.execute_activity_method(
-                TaskActivities.create_for_run,
-                RunTaskInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
-                             contact_id=self._input.contact_id, kind=action.kind, title=action.title,
-                             note=action.note, due=RelativeDue(**action.due) if action.due is not None else None,
-                             due_at=action.due_at, owner_id=action.owner, priority=action.priority,
-                             at=workflow.now()),
-                start_to_close_timeout=START_TO_CLOSE,
-                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
-                retry_policy=START_RETRY,
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
+        result, gave_up = await self._run_activity(
+            TaskActivities.create_for_run,
+            RunTaskInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
+                         contact_id=self._input.contact_id, kind=action.kind, title=action.title,
+                         note=action.note, due=RelativeDue(**action.due) if action.due is not None else None,
+                         due_at=action.due_at, owner_id=action.owner, priority=action.priority,
+                         at=workflow.now()),
+        )
+        if result is None:
             # The database or Temporal stayed unavailable for an hour: the step fails, the run goes on.
-            await self._no_task(action, StepState.FAILED, f"gave up: {err.cause or err}")
+            await self._no_task(action, StepState.FAILED, gave_up)
             return
         if result.task_id is None:
             await self._no_task(action, StepState.SKIPPED, result.reason)
@@ -463,22 +459,14 @@ class SequenceWorkflow:
                               f"{action.key} = {action.value!r}"))
 
     async def _start(self, action: StartDefinition) -> None:
-        await self._write_steps()
-        try:
-            result = await workflow.execute_activity_method(
-                ContactActivities.start_sequence,
-                StartSequenceInput(run_id=self._input.run_id, step_id=action.step_id,
-                                   contact_id=self._input.contact_id, definition=action.definition,
-                                   data=dict(action.data)),
-                start_to_close_timeout=START_TO_CLOSE,
-                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
-                retry_policy=START_RETRY,
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED,
-                                  f"gave up: {err.cause or err}"))
+        result, gave_up = await self._run_activity(
+            ContactActivities.start_sequence,
+            StartSequenceInput(run_id=self._input.run_id, step_id=action.step_id,
+                               contact_id=self._input.contact_id, definition=action.definition,
+                               data=dict(action.data)),
+        )
+        if result is None:
+            await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED, gave_up))
             return
         if result.run_id is None:
             await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED, result.reason))
@@ -486,6 +474,22 @@ class SequenceWorkflow:
             what = "started" if result.created else "already running"
             await self._note(Note(action.step_id, action.visit, "start", StepState.DONE,
                                   f"{action.definition}: run {result.run_id} {what}"))
+
+    async def _run_activity(self, method: Callable[[Any, In], Awaitable[Out]], input: In) -> tuple[Out | None, str]:
+        """A step's activity on our database and Temporal (``start``, ``task``), retried for up
+        to an hour: (its result, ""), or (None, why it gave up). The held step records are
+        written first, so the run shows the step under way."""
+        await self._write_steps()
+        try:
+            result = await workflow.execute_activity_method(
+                method, input, start_to_close_timeout=START_TO_CLOSE,
+                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE, retry_policy=START_RETRY,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            return None, f"gave up: {err.cause or err}"
+        return result, ""
 
     async def _no_task(self, action: CreateTask, state: StepState, reason: str | None) -> None:
         if action.wait:  # conditions see a task that never came: not received

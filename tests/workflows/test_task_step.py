@@ -145,6 +145,19 @@ class TestWithoutWait:
         assert _steps(env.engine, run_id)[0] == ("call", "skipped", "no_owner: data.rep_id is not set")
 
 
+    async def test_what_the_api_would_refuse_is_a_skip_with_its_reason(self, env: Env) -> None:
+        anna = contact(env.engine, owner_id=person(env.engine, "Peter"))
+        _save(env.engine, "task_refused", [
+            {"id": "stranger", **CALL, "owner": 424242},
+            {"id": "past", **CALL, "due": {"expression": "data.when"}}, *BRANCHES[-1:]])
+        run_id, handle = await _enroll(env, "task_refused", anna, {"when": "2020-01-01T10:00:00+01:00"})
+        await handle.result()
+        assert _run_tasks(env.engine, run_id) == []
+        assert _steps(env.engine, run_id)[:2] == [
+            ("stranger", "skipped", "The owner does not exist. owner_id: user 424242 does not exist"),
+            ("past", "skipped", "The due time cannot be used. due: that is 2020-01-01 09:00 UTC, already past")]
+
+
 class TestWait:
     async def test_completion_through_the_update_continues_with_the_outcome(self, env: Env) -> None:
         rep = person(env.engine, "Peter")

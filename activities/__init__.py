@@ -33,4 +33,4 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     tasks = TaskActivities(deps.engine, deps.settings)
     return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
             runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence,
-            tasks.sync, tasks.message, tasks.next_occurrence]
+            tasks.sync, tasks.message, tasks.next_occurrence, tasks.create_for_run, tasks.tell_run]

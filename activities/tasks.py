@@ -8,18 +8,27 @@ import asyncio
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
+from temporalio.service import RPCError, RPCStatusCode
 
+from followthrough import ids
+from followthrough.dsl.interpreter import TASK_CANCELLED, TASK_COMPLETED
+from followthrough.errors import FollowthroughError
+from followthrough.models.runs import RunEvent
 from followthrough.models.tasks import (
     MessageData,
     MessageDataInput,
     NextOccurrence,
     NextOccurrenceInput,
+    RunTaskInput,
+    RunTaskResult,
+    TaskEndedInput,
     TaskSync,
 )
+from followthrough.models.vocab import ACTIVE_RUN_STATUSES, TaskState
 from followthrough.settings import Settings
 from followthrough.store import tasks
 from followthrough.store.db import as_utc, read_scope, session_scope
-from followthrough.store.tables import Contact, Task, User
+from followthrough.store.tables import Contact, Run, Task, User
 from followthrough.tasks import service
 from followthrough.tasks.recurrence import next_due
 
@@ -50,6 +59,50 @@ class TaskActivities:
             return NextOccurrence()
         await service.start(activity.client(), self._settings, created)
         return NextOccurrence(task_id=created.id, due_at=tasks.due_at(created))
+
+    @activity.defn(name="create_run_task")
+    async def create_for_run(self, input: RunTaskInput) -> RunTaskResult:
+        """A sequence's ``task`` step, through the API's own creation (``service.create``): the
+        owner defaults to the contact's, the due time is computed the same way. Idempotent: the
+        row is keyed ``<run id>:<step id>:<visit>``, so a retry finds the task its first attempt
+        made (and starts or finds its workflow) instead of making a second one. What the API
+        would refuse (no owner, an unknown one, a due time already past) is a skip, with why."""
+        draft = service.TaskDraft(
+            kind=input.kind, title=input.title, note=input.note,
+            due=input.due_at or input.due,  # type: ignore[arg-type]
+            contact_id=input.contact_id, owner_id=input.owner_id, priority=input.priority,
+            run_id=input.run_id, run_key=ids.ledger_key(input.run_id, input.step_id, input.visit),
+        )
+        try:
+            task = await service.create(self._engine, activity.client(), self._settings, draft, input.at)
+        except FollowthroughError as exc:  # a 4xx of the API: nothing to retry
+            details = "; ".join(f"{e.path.lstrip('/')}: {e.message}" for e in exc.errors)
+            return RunTaskResult(reason=f"{exc.message} {details}".strip())
+        return RunTaskResult(task_id=task.id, due_at=tasks.due_at(task), owner_id=task.owner_id)
+
+    @activity.defn(name="task_ended")
+    async def tell_run(self, input: TaskEndedInput) -> None:
+        """Signal the run that created the task (``task.completed`` with the outcome, or
+        ``task.cancelled``) straight to its workflow, not through the contact's fan-out: the
+        event is this run's alone. A run that has ended hears nothing (its workflow id may
+        already belong to a later enrollment)."""
+        workflow_id = await asyncio.to_thread(self._active_run, input.run_id)
+        if workflow_id is None:
+            return
+        kind = TASK_COMPLETED if input.state == TaskState.DONE else TASK_CANCELLED
+        event = RunEvent(kind=kind, data={"task_id": input.task_id, "state": input.state.value,
+                                          "outcome": input.outcome})
+        try:
+            await activity.client().get_workflow_handle(workflow_id).signal("event", event)
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+            activity.logger.info("run %s ended before its task %s did", input.run_id, input.task_id)
+
+    def _active_run(self, run_id: str) -> str | None:
+        with read_scope(self._engine) as session:
+            run = session.get(Run, run_id)
+            return run.workflow_id if run is not None and run.status in ACTIVE_RUN_STATUSES else None
 
     def _follow(self, task_id: int) -> Task | None:
         with session_scope(self._engine) as session:

@@ -267,6 +267,14 @@ def _step(planned: Planned, door: DryRunDoor, why: str) -> PreviewStep | None:
             planned.outcome or "", "timed out")
         return PreviewStep(action.step_id, action.visit, "wait_for", StepState.DONE, at, at, ended,
                            due_at=action.until, reason=reason)
+    if isinstance(action, dsl.CreateTask):
+        reason = f"would create a {action.describe()}"
+        if action.wait:
+            reason += {"interrupted": f"; {why}", "received": "; the task ended",
+                       "waiting": "; waiting for the task (no timeout)"}.get(planned.outcome or "", "; timed out")
+        state = StepState.ACTIVE if planned.outcome == "waiting" else StepState.DONE
+        return PreviewStep(action.step_id, action.visit, "task", state, at, at, ended,
+                           due_at=action.until, reason=reason)
     if isinstance(action, dsl.SetValue):
         return PreviewStep(action.step_id, action.visit, "set", StepState.DONE, at, at, at,
                            reason=f"{action.key} = {action.value!r}")

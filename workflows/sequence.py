@@ -9,10 +9,10 @@ Events arriving at any time are buffered in the state (the ``event`` signal), ne
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -22,9 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
     from activities.delivery import DeliveryActivities
     from activities.runs import RunActivities
+    from activities.tasks import TaskActivities
     from followthrough.calendar import calendars_with
     from followthrough.dsl.interpreter import (
         Context,
+        CreateTask,
         End,
         Note,
         RunState,
@@ -58,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepRecords,
     )
+    from followthrough.models.tasks import RelativeDue, RunTaskInput
     from followthrough.models.vocab import LedgerState, RunStatus, StepState
     from workflows._support import (
         BOOKKEEPING_RETRY,
@@ -70,6 +73,9 @@ with workflow.unsafe.imports_passed_through():
         START_SCHEDULE_TO_CLOSE,
         START_TO_CLOSE,
     )
+
+In = TypeVar("In")  # an activity's input and result
+Out = TypeVar("Out")
 
 #: Ledger outcome -> step state shown on the run.
 _STEP_STATE = {
@@ -190,6 +196,8 @@ class SequenceWorkflow:
                     await self._set(action)
                 elif isinstance(action, StartDefinition):
                     await self._start(action)
+                elif isinstance(action, CreateTask):
+                    await self._task(action)
                 else:
                     await self._note(action)
         except BaseException as err:
@@ -365,19 +373,19 @@ class SequenceWorkflow:
     def _why(self) -> str:
         return "stopped" if self._state.stop_reason is not None else "goal reached"
 
-    async def _sleep_until(self, until: datetime, also: Callable[[], bool] | None = None) -> bool:
-        """Wait on a durable timer until ``until``; True when the run was interrupted (stop,
-        goal) or ``also`` became true first."""
+    async def _sleep_until(self, until: datetime | None, also: Callable[[], bool] | None = None) -> bool:
+        """Wait on a durable timer until ``until`` (None: no timer); True when the run was
+        interrupted (stop, goal) or ``also`` became true first."""
         if interrupted(self._state) or (also is not None and also()):
             return True
-        delay = until - workflow.now()
-        if delay <= timedelta(0):
+        delay = until - workflow.now() if until is not None else None
+        if delay is not None and delay <= timedelta(0):
             return False
         await self._write_steps()  # what the run shows while it waits
         try:
             await workflow.wait_condition(
                 lambda: interrupted(self._state) or (also is not None and also()),
-                timeout=delay, timeout_summary="wait",
+                timeout=delay, timeout_summary="wait" if delay is not None else None,
             )
             return True
         except TimeoutError:
@@ -395,21 +403,50 @@ class SequenceWorkflow:
         )
         await self._load_contact()  # the contact may have changed while we waited
 
-    async def _wait_for(self, action: WaitFor) -> None:
+    async def _wait_for(self, action: WaitFor, type_: str = "wait_for", waiting: str | None = None) -> None:
         started = workflow.now()
-        await self._record(action.step_id, "wait_for", StepState.ACTIVE, started_at=started,
-                           due_at=action.until, reason=f"waiting for {action.event}")
-        await self._sleep_until(action.until, lambda: has_event(self._state, action.event))
+        await self._record(action.step_id, type_, StepState.ACTIVE, started_at=started,
+                           due_at=action.until, reason=waiting or f"waiting for {action.event}")
+        await self._sleep_until(action.until, lambda: has_event(self._state, action))
         self._waited += 1
         if interrupted(self._state):
             reason = self._why()
+        elif resolve_wait_for(self._state, action):
+            got = self._state.events[action.store_as]["data"]
+            reason = (f"{action.event} received" if action.task_id is None
+                      else f"task {action.task_id} {got.get('state')}: {got.get('outcome')}")
         else:
-            reason = f"{action.event} received" if resolve_wait_for(self._state, action) else "timed out"
+            reason = "timed out"
         await self._record(
-            action.step_id, "wait_for", StepState.DONE, started_at=started,
+            action.step_id, type_, StepState.DONE, started_at=started,
             finished_at=workflow.now(), due_at=action.until, reason=reason,
         )
         await self._load_contact()
+
+    async def _task(self, action: CreateTask) -> None:
+        """Create the step's task (an idempotent activity: one task per run, step and visit);
+        with ``wait``, wait for it to end (its workflow signals ``task.completed`` or
+        ``task.cancelled`` to this run) or for the timeout."""
+        result, gave_up = await self._run_activity(
+            TaskActivities.create_for_run,
+            RunTaskInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
+                         contact_id=self._input.contact_id, kind=action.kind, title=action.title,
+                         note=action.note, due=RelativeDue(**action.due) if action.due is not None else None,
+                         due_at=action.due_at, owner_id=action.owner, priority=action.priority,
+                         at=workflow.now()),
+        )
+        if result is None:
+            # The database or Temporal stayed unavailable for an hour: the step fails, the run goes on.
+            await self._no_task(action, StepState.FAILED, gave_up)
+            return
+        if result.task_id is None:
+            await self._no_task(action, StepState.SKIPPED, result.reason)
+            return
+        made = f"task {result.task_id} for user {result.owner_id}, due {result.due_at:%Y-%m-%d %H:%M} UTC"
+        if not action.wait:
+            await self._note(Note(action.step_id, action.visit, "task", StepState.DONE, made))
+            return
+        await self._wait_for(action.waiting(result.task_id), "task", f"{made}; waiting for it")
 
     async def _set(self, action: SetValue) -> None:
         try:
@@ -432,22 +469,14 @@ class SequenceWorkflow:
                               f"{action.key} = {action.value!r}"))
 
     async def _start(self, action: StartDefinition) -> None:
-        await self._write_steps()
-        try:
-            result = await workflow.execute_activity_method(
-                ContactActivities.start_sequence,
-                StartSequenceInput(run_id=self._input.run_id, step_id=action.step_id,
-                                   contact_id=self._input.contact_id, definition=action.definition,
-                                   data=dict(action.data)),
-                start_to_close_timeout=START_TO_CLOSE,
-                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
-                retry_policy=START_RETRY,
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED,
-                                  f"gave up: {err.cause or err}"))
+        result, gave_up = await self._run_activity(
+            ContactActivities.start_sequence,
+            StartSequenceInput(run_id=self._input.run_id, step_id=action.step_id,
+                               contact_id=self._input.contact_id, definition=action.definition,
+                               data=dict(action.data)),
+        )
+        if result is None:
+            await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED, gave_up))
             return
         if result.run_id is None:
             await self._note(Note(action.step_id, action.visit, "start", StepState.FAILED, result.reason))
@@ -455,6 +484,27 @@ class SequenceWorkflow:
             what = "started" if result.created else "already running"
             await self._note(Note(action.step_id, action.visit, "start", StepState.DONE,
                                   f"{action.definition}: run {result.run_id} {what}"))
+
+    async def _run_activity(self, method: Callable[[Any, In], Awaitable[Out]], input: In) -> tuple[Out | None, str]:
+        """A step's activity on our database and Temporal (``start``, ``task``), retried for up
+        to an hour: (its result, ""), or (None, why it gave up). The held step records are
+        written first, so the run shows the step under way."""
+        await self._write_steps()
+        try:
+            result = await workflow.execute_activity_method(
+                method, input, start_to_close_timeout=START_TO_CLOSE,
+                schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE, retry_policy=START_RETRY,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            return None, f"gave up: {err.cause or err}"
+        return result, ""
+
+    async def _no_task(self, action: CreateTask, state: StepState, reason: str | None) -> None:
+        if action.wait:  # conditions see a task that never came: not received
+            self._state.events[action.store_as or "task"] = {"received": False, "data": {}}
+        await self._note(Note(action.step_id, action.visit, "task", state, reason))
 
     async def _note(self, note: Note) -> None:
         now = workflow.now()

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ReassignInput,
         RescheduleInput,
         SnoozeInput,
+        TaskEndedInput,
         TaskEntity,
         TaskInput,
         TaskResult,
@@ -144,6 +145,7 @@ class TaskWorkflow:
             if step.kind == "end":
                 # Answer every action under way (a cancel still withdrawing invitations).
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._tell_run()
                 return TaskResult(state=self._task.state, outcome=self._task.outcome,
                                   next_task_id=await self._next_occurrence())
             if self._continue_suggested() and workflow.all_handlers_finished():
@@ -154,6 +156,19 @@ class TaskWorkflow:
                 # decide again.
                 continue
             await self._carry_out(step, seen)
+
+    async def _tell_run(self) -> None:
+        """A sequence's ``task`` step made this task: its run hears that it ended (only such
+        tasks carry a run, so tasks from the API issue no new command)."""
+        task = self._task
+        if task.run_id is None:
+            return
+        await workflow.execute_activity_method(
+            TaskActivities.tell_run,
+            TaskEndedInput(task_id=task.task_id, run_id=task.run_id, state=task.state, outcome=task.outcome),
+            start_to_close_timeout=START_TO_CLOSE, schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
+            retry_policy=START_RETRY,
+        )
 
     async def _next_occurrence(self) -> int | None:
         """A completed recurring task: its next occurrence becomes a new task (and workflow)."""

@@ -131,6 +131,8 @@ class TaskPublic(BaseModel):
     #: The invitation's RFC 5545 SEQUENCE (raised on every reschedule).
     ics_sequence: int
     workflow_id: str
+    #: The sequence run whose ``task`` step created the task (None: created through the API).
+    run_id: str | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime
     closed_at: UtcDateTime | None
@@ -145,7 +147,8 @@ class TaskPublic(BaseModel):
             due=DueTimes(utc=due, owner=_local(due, owner_zone),
                          contact=_local(due, contact_zone) if contact_zone else None),
             snoozed_until=as_utc(task.snoozed_until), ics_sequence=task.ics_sequence,
-            workflow_id=task.workflow_id, created_at=as_utc(task.created_at),  # type: ignore[arg-type]
+            workflow_id=task.workflow_id, run_id=task.run_id,
+            created_at=as_utc(task.created_at),  # type: ignore[arg-type]
             updated_at=as_utc(task.updated_at), closed_at=as_utc(task.closed_at),  # type: ignore[arg-type]
         )
 

@@ -37,6 +37,14 @@ unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, d
 - ``set: {target, value | expression}``: ``contact.attributes.<key>`` or ``lead.score`` (stored as
   the contact attribute ``lead_score``).
 - ``start: {definition, data}``: enroll the contact in another sequence's active version.
+- ``task: {kind, title, note, due, owner, priority, wait, timeout, as}``: create a task (kind
+  call | meeting | email | todo) through the tasks service, once per run, step and visit.
+  ``due`` is ``{after, business, at, zone}`` (the API's relative form; zone ``owner``,
+  ``contact`` or an IANA name) or ``{expression}`` giving an RFC 3339 instant; ``owner`` a user
+  id or a path (default: the contact's owner). With ``wait`` (which needs ``as``) the run waits
+  for the task's ``task.completed`` / ``task.cancelled`` (signalled to this run by the task's
+  workflow) or ``timeout`` (in ``wait_for``'s forms); conditions read ``events.<as>.received`` and ``.data.outcome``.
+  What cannot be decided (no owner, a due that is not an instant or already past) is a skip.
 
 Expression names (``expressions.NAMES``): ``contact``, ``data``, ``lead`` (``score``), ``events``,
 ``run`` (``visits``). See ``expressions.py``.

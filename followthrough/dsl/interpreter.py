@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from followthrough.calendar import BUILTIN_CALENDARS, Calendar
@@ -29,6 +29,7 @@ from followthrough.dsl.schema import (
     SetStep,
     SplitStep,
     StartStep,
+    TaskStep,
     WaitForStep,
     WaitStep,
 )
@@ -86,12 +87,61 @@ class Wait:
 
 @dataclass(frozen=True)
 class WaitFor:
+    """Wait for ``event`` until ``until`` (None: for as long as it takes, a task's wait without
+    a timeout). A task's wait names its task: only that task's end counts."""
+
     step_id: str
     visit: int
     event: str
-    until: datetime
+    until: datetime | None
     store_as: str
     type: str = "wait_for"
+    task_id: int | None = None
+
+
+#: The events a task's workflow sends to the run that created it when it ends.
+TASK_COMPLETED, TASK_CANCELLED = "task.completed", "task.cancelled"
+
+
+@dataclass(frozen=True)
+class CreateTask:
+    """Create a task (``task`` step). ``due`` is the relative form (``after``, ``business``,
+    ``at``, ``zone``) the owner's zone and calendar turn into an instant, or ``due_at`` one
+    already known; ``owner`` None: the contact's owner. ``until``: the wait's end (with
+    ``wait``; None without a timeout)."""
+
+    step_id: str
+    visit: int
+    kind: str
+    title: str
+    note: str | None
+    due: Mapping[str, Any] | None
+    due_at: datetime | None
+    owner: int | None
+    priority: str
+    wait: bool = False
+    until: datetime | None = None
+    store_as: str | None = None
+    type: str = "task"
+
+    def describe(self) -> str:
+        """The task in words, for the run's step record and the preview."""
+        owner = f"user {self.owner}" if self.owner is not None else "the contact's owner"
+        if self.due_at is not None:
+            due = self.due_at.isoformat()
+        else:
+            spec = self.due or {}
+            zone = str(spec.get("zone", "owner"))
+            due = f"in {spec.get('after')}{' working time' if spec.get('business') else ''}"
+            if spec.get("at"):
+                due += f" at {spec['at']}"
+            due += f" ({zone}'s zone)" if zone in ("owner", "contact") else f" ({zone})"
+        return f"{self.kind} '{self.title}' for {owner}, due {due}"
+
+    def waiting(self, task_id: int | None) -> WaitFor:
+        """The wait for this task's end (``task_id`` None in a preview: any task's end)."""
+        return WaitFor(self.step_id, self.visit, TASK_COMPLETED, self.until, self.store_as or "task",
+                       task_id=task_id)
 
 
 @dataclass(frozen=True)
@@ -132,7 +182,7 @@ class End:
     step_id: str | None = None  # the exit step, when one ended the run
 
 
-Action = Send | Wait | WaitFor | SetValue | StartDefinition | Note | End
+Action = Send | Wait | WaitFor | SetValue | StartDefinition | CreateTask | Note | End
 
 
 def names(state: RunState, ctx: Context) -> dict[str, Any]:
@@ -182,6 +232,8 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
         return _set(step, visit, state, ctx)
     if isinstance(step, StartStep):
         return StartDefinition(step.id, visit, step.definition, dict(step.data))
+    if isinstance(step, TaskStep):
+        return _task(step, visit, state, ctx)
     return _jump(definition, step, visit, state, ctx)
 
 
@@ -237,6 +289,47 @@ def _wait(step: WaitStep, visit: int, state: RunState, ctx: Context) -> Action:
         return Note(step.id, visit, "wait", StepState.DONE, f"{description}: due {due.isoformat()} has passed")
     state.since_wait = 0
     return Wait(step.id, visit, due, description)
+
+
+def _task(step: TaskStep, visit: int, state: RunState, ctx: Context) -> Action:
+    owner = None
+    if step.owner is not None:
+        owner, problem = user_ref(step.owner, ctx)
+        if owner is None:
+            return Note(step.id, visit, "task", StepState.SKIPPED, f"no_owner: {problem}")
+    due, due_at = None, None
+    if step.due.expression is not None:
+        due_at, problem = _instant(step.due.expression, state, ctx)
+        if due_at is None:
+            return Note(step.id, visit, "task", StepState.SKIPPED, f"due: {problem}")
+    else:
+        due = step.due.model_dump(exclude={"expression"})
+    until = None
+    if step.wait:
+        state.since_wait = 0
+        if step.timeout is not None:
+            try:
+                until = timeout_due(step.timeout, ctx.now, ctx.contact.model_dump(mode="json"), ctx.calendars)
+            except ValueError as exc:  # as a wait_for's: validation names these
+                return End(RunStatus.FAILED, f"task timeout: {exc}", step_id=step.id)
+    return CreateTask(step.id, visit, step.kind.value, step.title, step.note, due, due_at, owner,
+                      step.priority.value, step.wait, until, step.as_)
+
+
+def _instant(expression: str, state: RunState, ctx: Context) -> tuple[datetime | None, str | None]:
+    """An expression's value as an instant: a datetime or an RFC 3339 string with an offset."""
+    try:
+        value = expressions.evaluate(expression, names(state, ctx))
+    except expressions.ExpressionError as exc:
+        return None, f"expression error: {exc}"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None, f"{expression} is not a date-time ({value[:40]!r})"
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return None, f"{expression} is not a date-time with an offset ({repr(value)[:40]})"
+    return value.astimezone(UTC), None
 
 
 def _set(step: SetStep, visit: int, state: RunState, ctx: Context) -> Action:
@@ -296,15 +389,22 @@ def receive(definition: SequenceDefinition, state: RunState, event: RunEvent, ct
         goal_reached(definition, state, ctx)
 
 
-def has_event(state: RunState, kind: str) -> bool:
-    return any(e.kind == kind for e in state.inbox)
+def has_event(state: RunState, action: WaitFor) -> bool:
+    return any(awaited(action, e) for e in state.inbox)
+
+
+def awaited(action: WaitFor, event: RunEvent) -> bool:
+    """Whether ``event`` ends ``action``: its kind; for a task's wait, that task's end."""
+    if action.task_id is not None:
+        return event.kind in (TASK_COMPLETED, TASK_CANCELLED) and event.data.get("task_id") == action.task_id
+    return event.kind == action.event
 
 
 def resolve_wait_for(state: RunState, action: WaitFor) -> bool:
     """After a ``wait_for``: consume the oldest buffered event of its kind (True), or record the
     timeout (False). Conditions then read ``events.<store_as>.received`` / ``.data``."""
     for position, event in enumerate(state.inbox):
-        if event.kind == action.event:
+        if awaited(action, event):
             state.inbox = state.inbox[:position] + state.inbox[position + 1:]
             state.events[action.store_as] = {"received": True, "data": dict(event.data)}
             return True

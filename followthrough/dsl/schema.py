@@ -22,10 +22,10 @@ from pydantic import (
     model_validator,
 )
 
-from followthrough.calendar import TIME_PATTERN
+from followthrough.calendar import TIME_PATTERN, zone
 from followthrough.clock import Relative
 from followthrough.dsl.durations import parse_duration, parse_signed_duration
-from followthrough.models.vocab import Category, Channel
+from followthrough.models.vocab import Category, Channel, TaskKind, TaskPriority
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
@@ -49,6 +49,8 @@ MAX_BRAND_LENGTH = 100
 MAX_STEPS = 500
 
 StepId = Annotated[str, Field(pattern=STEP_ID_PATTERN)]
+#: What a ``wait_for`` or a ``task`` step stores its event under (``events.<name>``).
+StoreName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 SendChannel = Literal["email", "sms", "voice", "internal"]
 
 
@@ -64,6 +66,22 @@ def _duration(value: str) -> str:
     return value
 
 
+#: A user: an id, or a path to one (``data.rep_id``, ``contact.attributes.owner_id``).
+UserRef = Annotated[int, Field(ge=1, le=MAX_USER_ID)] | Annotated[str, Field(pattern=USER_PATH_PATTERN)]
+
+
+def _user_value(name: str, value: Any) -> Any:
+    """A user reference as written: an id in range (never a boolean) or a path."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_USER_ID:
+            raise ValueError(f"a user id is between 1 and {MAX_USER_ID}")
+        return value
+    if isinstance(value, str) and re.fullmatch(USER_PATH_PATTERN, value):
+        return value
+    raise ValueError(f"{name} is a user id (an integer) or a path such as data.rep_id or "
+                     "contact.attributes.owner_id")
+
+
 class SendStep(_Strict):
     """Send one message. ``internal`` notifies a user (a rep, a manager) named by ``to_user``
     (left out: the contact's owner), on the user's own channels and addresses (``users``)."""
@@ -76,8 +94,7 @@ class SendStep(_Strict):
     category: Category | None = None  # overrides the definition's category
     #: ``internal`` only: a user id, or a path (``data.rep_id``) to one. Required for
     #: ``internal`` by ``validate.py``, not here, so versions pinned by older runs still load.
-    to_user: (Annotated[int, Field(ge=1, le=MAX_USER_ID)] | Annotated[str, Field(pattern=USER_PATH_PATTERN)]
-              | None) = Field(
+    to_user: UserRef | None = Field(
         default=None,
         description="internal sends: a user id, or a path to one: data.<key> or contact.attributes.<key>",
     )
@@ -93,14 +110,7 @@ class SendStep(_Strict):
         channel = info.data.get("channel")
         if channel is not None and channel != "internal":
             raise ValueError("to_user is for channel internal only; a contact's message goes to the contact")
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not 1 <= value <= MAX_USER_ID:
-                raise ValueError(f"a user id is between 1 and {MAX_USER_ID}")
-            return value
-        if isinstance(value, str) and re.fullmatch(USER_PATH_PATTERN, value):
-            return value
-        raise ValueError("to_user is a user id (an integer) or a path such as data.rep_id or "
-                         "contact.attributes.owner_id")
+        return _user_value("to_user", value)
 
 
 class BusinessTime(_Strict):
@@ -178,7 +188,7 @@ class WaitForStep(_Strict):
     type: Literal["wait_for"] = "wait_for"
     event: str = Field(pattern=EVENT_PATTERN)
     timeout: Timeout
-    as_: str | None = Field(default=None, alias="as", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    as_: StoreName | None = Field(default=None, alias="as")
 
     @property
     def store_as(self) -> str:
@@ -247,9 +257,76 @@ class StartStep(_Strict):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-STEP_TYPES = ("send", "wait", "wait_for", "if", "split", "goto", "exit", "set", "start")
+class TaskDue(_Strict):
+    """When a task step's task is due: the clock's relative form (``after``, with ``business``,
+    ``at`` and ``zone`` as a task created through the API takes them), or an ``expression``
+    giving an instant (an RFC 3339 string with an offset, e.g. ``data.callback_at``)."""
+
+    after: str | None = None
+    business: bool = False
+    at: str | None = Field(default=None, pattern=TIME_PATTERN)
+    #: ``owner`` (the task's owner), ``contact`` or an IANA zone name.
+    zone: str = Field(default="owner", max_length=64)
+    expression: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str | None) -> str | None:
+        return value if value is None else _duration(value)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in ("owner", "contact"):
+            zone(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TaskDue:
+        if (self.after is None) == (self.expression is None):
+            raise ValueError("a due time needs exactly one of after (a relative time) or expression")
+        if self.expression is not None and (self.business or self.at is not None or self.zone != "owner"):
+            raise ValueError("business, at and zone go with after, not with an expression")
+        return self
+
+
+class TaskStep(_Strict):
+    """Create a task for a person (the contact's owner unless ``owner`` names one), through the
+    same service as ``POST /v1/tasks``. With ``wait``, the run waits until the task is completed
+    (or cancelled), at most ``timeout``; conditions then read ``events.<as>.data.outcome``."""
+
+    id: StepId
+    type: Literal["task"] = "task"
+    kind: TaskKind
+    title: str = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=4000)
+    due: TaskDue
+    owner: UserRef | None = Field(
+        default=None, description="a user id, or a path to one: data.<key> or contact.attributes.<key>; "
+                                  "default: the contact's owner")
+    priority: TaskPriority = TaskPriority.NORMAL
+    wait: bool = False
+    #: As a ``wait_for``'s: elapsed time (``P2D``) or the clock's relative time (working hours).
+    timeout: Timeout | None = None
+    as_: StoreName | None = Field(default=None, alias="as")
+
+    @field_validator("owner", mode="before")
+    @classmethod
+    def _owner(cls, value: Any) -> Any:
+        return value if value is None else _user_value("owner", value)
+
+    @model_validator(mode="after")
+    def _waiting(self) -> TaskStep:
+        if self.wait and self.as_ is None:
+            raise ValueError("a task step with wait names where its outcome goes: as")
+        if not self.wait and (self.timeout is not None or self.as_ is not None):
+            raise ValueError("timeout and as go with wait: true")
+        return self
+
+
+STEP_TYPES = ("send", "wait", "wait_for", "if", "split", "goto", "exit", "set", "start", "task")
 AnyStep = (SendStep | WaitStep | WaitForStep | IfStep | SplitStep | GotoStep | ExitStep | SetStep
-           | StartStep)
+           | StartStep | TaskStep)
 Step = Annotated[AnyStep, Field(discriminator="type")]
 
 

@@ -2,7 +2,8 @@
 
 For the preview and for tests. Waits move the clock to their due time; scheduled events arrive
 at their time (buffered exactly like the workflow's ``event`` signal); ``set`` changes the
-simulated contact; starts are only listed. Sends are only listed too, unless a dry-run ``door``
+simulated contact; starts are only listed, and so are tasks (a task's wait ends with a scheduled
+``task.completed`` event, or its timeout; without either the preview ends there, waiting). Sends are only listed too, unless a dry-run ``door``
 is given: it answers each send as the delivery door would, and "deferred until T" (quiet hours,
 a cap, a hold) moves the clock to T and asks again, exactly like the workflow's deferral loop.
 """
@@ -18,12 +19,14 @@ from followthrough.calendar import BUILTIN_CALENDARS, Calendar
 from followthrough.dsl.interpreter import (
     Action,
     Context,
+    CreateTask,
     End,
     RunState,
     Send,
     SetValue,
     Wait,
     WaitFor,
+    awaited,
     interrupted,
     next_action,
     receive,
@@ -44,7 +47,9 @@ MIN_DEFERRAL = timedelta(seconds=1)
 class Planned:
     at: datetime  # when the action starts on the simulated clock
     action: Action
-    outcome: str | None = None  # wait_for: "received" or "timed out"; waits, sends: "interrupted"
+    #: wait_for and waiting tasks: "received", "timed out" or "waiting" (no end in sight); waits,
+    #: sends: "interrupted"
+    outcome: str | None = None
     ended: datetime | None = None  # when it was over: a wait's end, a deferred send's last ask
 
 
@@ -61,16 +66,26 @@ def simulate(
                   calendars=dict(calendars if calendars is not None else BUILTIN_CALENDARS))
     plan: list[Planned] = []
 
-    def deliver_until(limit: datetime, kind: str | None) -> datetime | None:
-        """Deliver events due by ``limit``; the time the wait ends early, if it does."""
+    def deliver_until(limit: datetime | None, wait: WaitFor | None) -> datetime | None:
+        """Deliver events due by ``limit`` (None: all); the time the wait ends early, if it does."""
         nonlocal ctx
-        while pending and pending[0][0] <= limit:
+        while pending and (limit is None or pending[0][0] <= limit):
             at, event = pending.pop(0)
             ctx = replace(ctx, now=max(at, ctx.now))
             receive(definition, state, event, ctx)
-            if interrupted(state) or (kind is not None and event.kind == kind):
+            if interrupted(state) or (wait is not None and awaited(wait, event)):
                 return ctx.now
         return None
+
+    def wait_for(started: datetime, wait: WaitFor, action: Action) -> Planned:
+        nonlocal ctx
+        early = deliver_until(wait.until, wait)
+        if early is None and wait.until is None:
+            return Planned(started, action, "waiting")
+        ctx = replace(ctx, now=early or wait.until or ctx.now)
+        outcome = "interrupted" if interrupted(state) else (
+            "received" if resolve_wait_for(state, wait) else "timed out")
+        return Planned(started, action, outcome, ctx.now)
 
     def deliver(action: Send) -> str | None:
         """Ask the door until the send is settled; "interrupted" when a stop (or the goal) ends
@@ -93,11 +108,11 @@ def simulate(
             ctx = replace(ctx, now=early or action.until)
             plan.append(Planned(started, action, "interrupted" if early else None, ctx.now))
         elif isinstance(action, WaitFor):
-            early = deliver_until(action.until, action.event)
-            ctx = replace(ctx, now=early or action.until)
-            outcome = "interrupted" if interrupted(state) else (
-                "received" if resolve_wait_for(state, action) else "timed out")
-            plan.append(Planned(started, action, outcome, ctx.now))
+            plan.append(wait_for(started, action, action))
+        elif isinstance(action, CreateTask) and action.wait:
+            plan.append(wait_for(started, action.waiting(None), action))
+            if plan[-1].outcome == "waiting":
+                break
         elif isinstance(action, Send) and door is not None:
             plan.append(Planned(started, action, deliver(action), ctx.now))
         else:

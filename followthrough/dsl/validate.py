@@ -28,6 +28,7 @@ from followthrough.dsl.schema import (
     SetStep,
     SplitStep,
     Step,
+    TaskStep,
     WaitForStep,
     WaitStep,
 )
@@ -61,6 +62,7 @@ def validate(
         locales, known = definition.locales, set(definition.index_of())
     _ids(steps, errors)
     _references(steps, known, errors)
+    _task_names(steps, document, errors)
     if definition is not None:
         _graph(definition, errors)
         if definition.goal is not None:
@@ -74,6 +76,11 @@ def validate(
             _sms_length(locales, step, at, sms_segments, sms_segment_limit, warnings)
         elif isinstance(step, IfStep):
             _expression(f"{at}/condition", step.condition, errors)
+        elif isinstance(step, TaskStep):
+            if step.due.expression is not None:
+                _expression(f"{at}/due/expression", step.due.expression, errors)
+            if isinstance(step.timeout, Relative):
+                _timeout(step.timeout, f"{at}/timeout", has_calendar, errors)
         elif isinstance(step, SetStep) and step.expression is not None:
             _expression(f"{at}/expression", step.expression, errors)
         elif isinstance(step, SplitStep):
@@ -159,6 +166,28 @@ def _references(steps: list[tuple[int, AnyStep]], known: set[str], errors: Error
                 errors.add(f"/steps/{index}/{field}", f"no step with id '{target}'")
 
 
+def _task_names(steps: list[tuple[int, AnyStep]], document: Any, errors: ErrorList) -> None:
+    """A task step's ``as`` is its own: conditions would read another step's event (or an event
+    of that name) under ``events.<as>`` otherwise."""
+    stop_on = document.get("stop_on") if isinstance(document, dict) else None
+    events = {str(e) for e in stop_on} if isinstance(stop_on, list) else set()
+    events |= {step.event for _, step in steps if isinstance(step, WaitForStep)}
+    owners: dict[str, list[int]] = {}
+    for index, step in steps:
+        if isinstance(step, WaitForStep | TaskStep) and step.as_ is not None:
+            owners.setdefault(step.as_, []).append(index)
+        elif isinstance(step, WaitForStep):
+            owners.setdefault(step.event, []).append(index)
+    for index, step in steps:
+        if not isinstance(step, TaskStep) or step.as_ is None:
+            continue
+        others = [n for n in owners[step.as_] if n != index]
+        if others:
+            errors.add(f"/steps/{index}/as", f"'{step.as_}' is also where /steps/{others[0]} keeps its event")
+        elif step.as_ in events:
+            errors.add(f"/steps/{index}/as", f"'{step.as_}' is also the name of an event (events.{step.as_})")
+
+
 def _graph(definition: Definition, errors: ErrorList) -> None:
     edges = successors(definition)
     for index in unreachable(edges):
@@ -166,7 +195,7 @@ def _graph(definition: Definition, errors: ErrorList) -> None:
     # A wait until a date attribute may not wait at all (the date has passed), so it cannot
     # break a loop; every other wait always moves the clock forward.
     waits = [(isinstance(s, WaitStep) and s.until_date is None) or s.type == "wait_for"
-             for s in definition.steps]
+             or (isinstance(s, TaskStep) and s.wait) for s in definition.steps]
     for cycle in waitless_cycles(edges, waits):
         names = " -> ".join(definition.steps[i].id for i in [*cycle, cycle[0]])
         errors.add(f"/steps/{cycle[0]}", f"these steps can loop without any wait: {names}")

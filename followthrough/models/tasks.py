@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from followthrough.models.vocab import TaskPriority, TaskState
+from followthrough.models.vocab import TaskKind, TaskPriority, TaskState
 
 
 class RelativeDue(BaseModel):
@@ -64,6 +64,8 @@ class TaskEntity(BaseModel):
     digest_sent: bool = False
     #: Owners an invitation went to: a cancel (or a reassign) withdraws it from them.
     invited: list[int] = Field(default_factory=list)
+    #: The sequence run whose ``task`` step created the task: told when it is done or cancelled.
+    run_id: str | None = None
 
 
 class TaskInput(BaseModel):
@@ -163,3 +165,41 @@ class Invite(BaseModel):
     method: Literal["REQUEST", "CANCEL"] = "REQUEST"
     starts_at: datetime
     duration: timedelta = timedelta(minutes=30)
+
+
+class RunTaskInput(BaseModel):
+    """A sequence's ``task`` step: create its task (once per run, step and visit)."""
+
+    run_id: str
+    step_id: str
+    visit: int
+    contact_id: int | None = None
+    kind: TaskKind
+    title: str
+    note: str | None = None
+    #: Relative (``RelativeDue``'s fields) or an instant already computed (``due_at``).
+    due: RelativeDue | None = None
+    due_at: datetime | None = None
+    #: None: the contact's owner.
+    owner_id: int | None = None
+    priority: TaskPriority = TaskPriority.NORMAL
+    #: The run's clock when the step was reached: the relative due time counts from it.
+    at: datetime
+
+
+class RunTaskResult(BaseModel):
+    """The task (created now or by an earlier attempt), or why there is none (a skip)."""
+
+    task_id: int | None = None
+    due_at: datetime | None = None
+    owner_id: int | None = None
+    reason: str | None = None
+
+
+class TaskEndedInput(BaseModel):
+    """Tell a task's run that it ended: ``task.completed`` or ``task.cancelled``."""
+
+    task_id: int
+    run_id: str
+    state: TaskState
+    outcome: str | None = None

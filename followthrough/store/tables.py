@@ -157,6 +157,12 @@ class Task(SQLModel, table=True):
     escalated_at: datetime | None = _ts(default=None)
     #: The occurrence this task follows (a recurring task's previous one).
     previous_id: int | None = Field(default=None, foreign_key="tasks.id")
+    #: The sequence run that created the task (a ``task`` step): it hears when the task ends,
+    #: and cancelling the run's work can find its tasks.
+    run_id: str | None = Field(default=None, index=True, foreign_key="runs.id", max_length=40)
+    #: A ``task`` step's task: ``<run id>:<step id>:<visit>``, so a retried creation finds the
+    #: task it made instead of making a second one.
+    run_key: str | None = Field(default=None, unique=True, max_length=200)
     workflow_id: str = Field(max_length=200)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)

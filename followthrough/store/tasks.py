@@ -33,6 +33,11 @@ def get(session: Session, task_id: int) -> Task:
     return task
 
 
+def by_run_key(session: Session, run_key: str) -> Task | None:
+    """The task a sequence's ``task`` step made (``<run id>:<step id>:<visit>``), if any."""
+    return session.exec(select(Task).where(Task.run_key == run_key)).first()
+
+
 def list_page(session: Session, *, owner_id: int | None = None, state: TaskState | None = None,
               due_before: datetime | None = None, after: int | None = None, limit: int = 50) -> list[Task]:
     """Oldest first by id; the cursor is the last id seen."""

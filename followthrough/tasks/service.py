@@ -52,6 +52,9 @@ class TaskDraft:
     remind_before: timedelta = timedelta(minutes=15)
     priority: TaskPriority = TaskPriority.NORMAL
     rrule: str | None = None
+    #: A sequence's ``task`` step: its run, and ``<run id>:<step id>:<visit>`` (one task per key).
+    run_id: str | None = None
+    run_key: str | None = None
 
 
 def timings(settings: Settings) -> TaskTimings:
@@ -87,6 +90,8 @@ def user_or_422(session: Session, user_id: int, path: str) -> User:
 
 def _claim(engine: Engine, draft: TaskDraft, now: datetime, rep: int | None) -> Task:
     with session_scope(engine) as session:
+        if draft.run_key is not None and (made := tasks.by_run_key(session, draft.run_key)) is not None:
+            return made  # a retried step: the task its first attempt made
         contact = None
         if draft.contact_id is not None:
             contact = session.get(Contact, draft.contact_id)
@@ -104,7 +109,7 @@ def _claim(engine: Engine, draft: TaskDraft, now: datetime, rep: int | None) -> 
         return tasks.create(session, {
             "owner_id": owner_id, "contact_id": draft.contact_id, "kind": draft.kind, "title": draft.title,
             "note": draft.note, "due_at": due_at, "remind_before": int(draft.remind_before.total_seconds()),
-            "priority": draft.priority, "rrule": draft.rrule,
+            "priority": draft.priority, "rrule": draft.rrule, "run_id": draft.run_id, "run_key": draft.run_key,
         })
 
 
@@ -116,18 +121,22 @@ def _discard(engine: Engine, task_id: int) -> None:
 def start_input(task: Task, settings: Settings) -> TaskInput:
     entity = TaskEntity(task_id=task.id or 0, owner_id=task.owner_id, contact_id=task.contact_id,
                         due_at=tasks.due_at(task), remind_before=tasks.remind_before(task),
-                        priority=TaskPriority(task.priority), rrule=task.rrule)
+                        priority=TaskPriority(task.priority), rrule=task.rrule, run_id=task.run_id)
     return TaskInput(entity=entity, timings=timings(settings), history_limit=settings.workflow_history_limit)
 
 
 async def create(engine: Engine, client: Client, settings: Settings, draft: TaskDraft, now: datetime,
                  rep: int | None = None) -> Task:
     """Write the row, then start ``task-<id>``; a start that fails takes the row back (503).
-    ``rep``: the caller is this rep, who creates tasks for themselves only (and by default)."""
+    ``rep``: the caller is this rep, who creates tasks for themselves only (and by default).
+    A draft with a ``run_key`` (a sequence's step) is made once: a retry finds the row and
+    starts (or finds) its workflow, and the row stays when the start fails, for that retry."""
     task = await asyncio.to_thread(_claim, engine, draft, now, rep)
     try:
         await start(client, settings, task)
     except Exception as exc:
+        if draft.run_key is not None:
+            raise
         await asyncio.to_thread(_discard, engine, task.id or 0)
         raise ServiceUnavailable(f"the task could not be started: {exc}") from exc
     return task

@@ -52,6 +52,7 @@ class TestCreate:
         task = response.json()
         assert (task["owner_id"], task["state"], task["remind_before"], task["ics_sequence"]) == (rep, "open", "PT15M", 0)
         assert task["workflow_id"] == f"task-{task['id']}"
+        assert task["run_id"] is None  # not made by a sequence's task step
         assert task["due"]["utc"] == due.isoformat(timespec="microseconds").replace("+00:00", "Z")
         assert task["due"]["contact"] == {"zone": "Europe/Moscow",
                                           "local": due.astimezone(ZoneInfo("Europe/Moscow")).isoformat()}

@@ -20,6 +20,7 @@ from jinja2 import nodes
 from followthrough.bootstrap import load_definition_file
 from followthrough.dsl.interpreter import (
     Context,
+    CreateTask,
     End,
     Note,
     Send,
@@ -372,6 +373,8 @@ def _describe(item: Planned) -> tuple[Any, ...]:
         return at, "set", action.step_id, action.key, action.value
     if isinstance(action, StartDefinition):
         return at, "start", action.step_id, action.definition, dict(action.data)
+    if isinstance(action, CreateTask):
+        return at, "task", action.step_id, action.describe(), action.priority
     if isinstance(action, End):
         return at, "end", str(action.status), action.reason
     channel = f"internal to user {action.to_user}" if action.to_user is not None else str(action.channel)
@@ -420,12 +423,19 @@ class TestHotelStay:
 
 
 class TestOrderProblem:
+    def test_without_a_rep_the_task_is_skipped(self) -> None:
+        plan, _ = simulate(DEFINITION_LIST["order_problem"], start=START, contact=BUDAPEST_CONTACT,
+                           data=SAMPLE_DATA["order_problem"][1])
+        assert [_describe(item) for item in plan][3] == (
+            "2026-12-09 08:00", "task", "call_customer", "no_owner: data.rep_id is not set")
+
     def test_unresolved_after_48_hours(self) -> None:
         assert _plan("order_problem") == [
             ("2026-12-07 08:00", "send", "acknowledge", "email", "order_problem_ack", "transactional", ()),
             ("2026-12-07 08:00", "wait_for", "wait_for_resolution", "order.resolved", "2026-12-09 08:00", "timed out"),
             ("2026-12-09 08:00", "send", "apology", "sms", "order_problem_apology", "service", ("email",)),
-            ("2026-12-09 08:00", "send", "alert_rep", "internal to user 7", "order_problem_escalation", "transactional", ()),
+            ("2026-12-09 08:00", "task", "call_customer", "call 'Call the customer about their unresolved order "
+             "problem' for user 7, due in PT2H working time (owner's zone)", "urgent"),
             ("2026-12-09 08:00", "end", "completed", "unresolved_after_48h"),
         ]
 
@@ -520,8 +530,9 @@ class TestLeadNurture:
     def test_a_sales_ready_lead_goes_to_the_rep_and_the_trial(self) -> None:
         contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": 55}})
         assert _plan("lead_nurture", contact)[4:] == [
-            ("2026-12-14 10:00", "if", "score_check", "true -> notify_rep"),
-            ("2026-12-14 10:00", "send", "notify_rep", "internal to user 7", "nurture_sales_ready", "marketing", ()),
+            ("2026-12-14 10:00", "if", "score_check", "true -> call_lead"),
+            ("2026-12-14 10:00", "task", "call_lead", "call 'Call the sales-ready lead from the nurture track' for "
+             "user 7, due in PT8H working time (owner's zone)", "normal"),
             ("2026-12-14 10:00", "start", "start_trial", "saas_trial", {"source": "lead_nurture"}),
             ("2026-12-14 10:00", "set", "mark_sales_ready", "nurture_stage", "sales_ready"),
             ("2026-12-14 10:00", "end", "completed", "sales_ready"),

@@ -9,6 +9,8 @@ import pytest
 from followthrough.dsl.validate import validate
 
 MAIL = {"type": "send", "channel": "email", "template": "welcome"}
+TASK = {"type": "task", "kind": "call", "title": "Call Anna", "due": {"after": "P1D", "at": "10:00"}}
+WAITING = {**TASK, "wait": True, "timeout": "P2D", "as": "call"}
 
 
 def doc(*steps: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -86,6 +88,46 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
      [("/steps/0/to_user", "a user id (an integer) or a path")]),
     ("to_user on a contact's message", doc({"id": "a", **MAIL, "to_user": "data.rep_id"}),
      [("/steps/0/to_user", "for channel internal only")]),
+    # task steps
+    ("unknown kind", doc({"id": "t", **TASK, "kind": "fax"}), [("/steps/0/kind", "'call', 'meeting', 'email' or 'todo'")]),
+    ("no title", doc({"id": "t", **TASK, "title": ""}), [("/steps/0/title", "at least 1 character")]),
+    ("no due", doc({"id": "t", "type": "task", "kind": "call", "title": "x"}), [("/steps/0/due", "Field required")]),
+    ("bad due duration", doc({"id": "t", **TASK, "due": {"after": "tomorrow"}}),
+     [("/steps/0/due/after", "not an ISO-8601 duration")]),
+    ("due in two forms", doc({"id": "t", **TASK, "due": {"after": "P1D", "expression": "data.when"}}),
+     [("/steps/0/due", "exactly one of after")]),
+    ("due in no form", doc({"id": "t", **TASK, "due": {"at": "10:00"}}), [("/steps/0/due", "exactly one of after")]),
+    ("bad due time of day", doc({"id": "t", **TASK, "due": {"after": "P1D", "at": "10h"}}), [("/steps/0/due/at", "pattern")]),
+    ("unknown due zone", doc({"id": "t", **TASK, "due": {"after": "P1D", "zone": "Mars/Olympus"}}),
+     [("/steps/0/due/zone", "not an IANA time zone name")]),
+    ("zone with an expression", doc({"id": "t", **TASK, "due": {"expression": "data.when", "zone": "contact"}}),
+     [("/steps/0/due", "go with after")]),
+    ("due expression that does not parse", doc({"id": "t", **TASK, "due": {"expression": "data.when +"}}),
+     [("/steps/0/due/expression", "does not parse")]),
+    ("unknown priority", doc({"id": "t", **TASK, "priority": "high"}), [("/steps/0/priority", "'normal' or 'urgent'")]),
+    ("owner not a user", doc({"id": "t", **TASK, "owner": "rep@example.test"}),
+     [("/steps/0/owner", "owner is a user id (an integer) or a path")]),
+    ("owner a boolean", doc({"id": "t", **TASK, "owner": True}), [("/steps/0/owner", "owner is a user id")]),
+    ("wait without as", doc({"id": "t", **TASK, "wait": True}), [("/steps/0", "names where its outcome goes: as")]),
+    ("timeout without wait", doc({"id": "t", **TASK, "timeout": "P1D"}), [("/steps/0", "go with wait: true")]),
+    ("as without wait", doc({"id": "t", **TASK, "as": "call"}), [("/steps/0", "go with wait: true")]),
+    ("bad timeout", doc({"id": "t", **WAITING, "timeout": "2d"}), [("/steps/0/timeout", "not an ISO-8601 duration")]),
+    ("task timeout on an unknown calendar", doc({"id": "t", **WAITING, "timeout": {"after": "PT8H", "business": True,
+                                                                                  "calendar": "mars"}}),
+     [("/steps/0/timeout/calendar", "no calendar named 'mars'")]),
+    ("as taken by another task", doc({"id": "a", **WAITING}, {"id": "b", **WAITING}),
+     [("/steps/0/as", "/steps/1 keeps its event"), ("/steps/1/as", "/steps/0 keeps its event")]),
+    ("as taken by a wait_for", doc({"id": "a", "type": "wait_for", "event": "reply", "timeout": "P1D", "as": "call"},
+                                   {"id": "b", **WAITING}),
+     [("/steps/1/as", "/steps/0 keeps its event")]),
+    ("as is a wait_for's event", doc({"id": "a", "type": "wait_for", "event": "reply", "timeout": "P1D"},
+                                     {"id": "b", **WAITING, "as": "reply"}),
+     [("/steps/1/as", "/steps/0 keeps its event")]),
+    ("as is a stop event", doc({"id": "b", **WAITING, "as": "reply"}, stop_on=["reply"]),
+     [("/steps/0/as", "also the name of an event")]),
+    # Without wait a task step takes no time: a loop through it alone makes tasks for ever.
+    ("loop of tasks", doc({"id": "a", **TASK}, {"id": "b", "type": "goto", "goto": "a"}),
+     [("/steps/0", "loop without any wait: a -> b -> a")]),
 ]
 
 

@@ -29,7 +29,14 @@ def test_every_action_has_a_history() -> None:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     }
     assert updates == {"complete", "snooze", "reschedule", "reassign", "cancel"}
-    assert {p.stem for p in HISTORIES} == {"task_lifecycle", "task_recurring"}
+    assert {p.stem for p in HISTORIES} == {"task_lifecycle", "task_recurring", "task_of_a_run"}
+
+
+def test_a_task_made_by_a_run_tells_it() -> None:
+    [history] = [_history(p) for p in HISTORIES if p.stem == "task_of_a_run"]
+    activities = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                  if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert activities[-1] == "task_ended"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

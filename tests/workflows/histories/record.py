@@ -35,7 +35,9 @@ from channels.outbox import (
 from followthrough.bootstrap import seed_builtins
 from followthrough.devserver import temporal_test_server
 from followthrough.enrollment import enroll
+from followthrough.ids import task_workflow_id
 from followthrough.models.runs import RunEvent
+from followthrough.models.tasks import CompleteInput
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
 from followthrough.store import contacts, definitions, users
 from followthrough.store.db import make_engine, session_scope, upgrade
@@ -67,6 +69,18 @@ async def _cancel_in_the_wait(env: WorkflowEnvironment, handle: WorkflowHandle) 
     await env.sleep(timedelta(minutes=1))
 
 
+async def _complete_the_task(env: WorkflowEnvironment, handle: WorkflowHandle) -> None:
+    """Complete the task the run waits for (the last one it made) through its Update."""
+    await env.sleep(timedelta(minutes=1))
+    history = await handle.fetch_history()
+    made = [json.loads(event.activity_task_completed_event_attributes.result.payloads[0].data)
+            for event in history.events if event.HasField("activity_task_completed_event_attributes")]
+    [*_, task_id] = [m["task_id"] for m in made if isinstance(m, dict) and m.get("task_id")]
+    await env.client.get_workflow_handle(task_workflow_id(task_id)).execute_update(
+        "complete", CompleteInput(outcome="interested"))
+    await env.sleep(timedelta(hours=1))
+
+
 @dataclass(frozen=True)
 class Scenario:
     body: dict[str, Any]
@@ -75,7 +89,8 @@ class Scenario:
     #: Twilio-compatible server: number -> (HTTP status, Twilio code) on every request.
     twilio_rule: tuple[int, int] | None = None
     history_limit: int | None = None
-    #: The contact has an owner (a rep with an email), for ``internal`` sends without ``to_user``.
+    #: The contact has an owner (a rep with an email): where ``internal`` sends without
+    #: ``to_user`` and a ``task`` step's task go.
     owner: bool = False
 
 
@@ -127,6 +142,14 @@ SCENARIOS: dict[str, Scenario] = {
     "internal_to_owner": Scenario({"steps": [
         {"id": "tell", "type": "send", "channel": "internal", "template": "welcome"},
         {"id": "mail", **MAIL}]}, owner=True),
+    # A task without wait, then one the run waits for: completed with an outcome the run reads.
+    "task_step": Scenario({"steps": [
+        {"id": "brochure", "type": "task", "kind": "todo", "title": "Send the brochure", "due": {"after": "PT4H"}},
+        {"id": "call", "type": "task", "kind": "call", "title": "Call back", "due": {"after": "P1D", "at": "10:00"},
+         "wait": True, "timeout": "P2D", "as": "call"},
+        {"id": "check", "type": "if", "condition": "events.call.data.outcome == 'interested'", "then": "thanks"},
+        {"id": "done", "type": "exit", "reason": "no_interest"},
+        {"id": "thanks", **MAIL}]}, _complete_the_task, owner=True),
 }
 
 

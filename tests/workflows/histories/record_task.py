@@ -2,7 +2,7 @@
 `uv run python -m tests.workflows.histories.record_task`.
 
 Each scenario drives a task on the time-skipping server (reminder, actions, overdue, the
-manager's digest, recurrence) against the real loopback SMTP server; its history is written to
+manager's digest, recurrence, a sequence's task telling its run) against the real loopback SMTP server; its history is written to
 ``task/`` next to this file. Only scenarios without a file are recorded unless named: a stored
 history stands for the code that recorded it and must keep replaying.
 """
@@ -18,12 +18,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import (
     outbox_settings,
 )
 from followthrough.bootstrap import seed_builtins
+from followthrough.enrollment import enroll
 from followthrough.models.tasks import (
     CancelInput,
     CompleteInput,
@@ -33,8 +35,10 @@ from followthrough.models.tasks import (
 )
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
 from followthrough.settings import Settings
+from followthrough.store import definitions
 from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
+from followthrough.store.tables import Task
 from followthrough.tasks import service
 from tests.conftest import make_settings
 from tests.support.stack import running_worker
@@ -75,7 +79,29 @@ async def _recurring(env: WorkflowEnvironment, engine: Engine, settings: Setting
     return task.workflow_id
 
 
-SCENARIOS: dict[str, Scenario] = {"task_lifecycle": _lifecycle, "task_recurring": _recurring}
+async def _of_a_run(env: WorkflowEnvironment, engine: Engine, settings: Settings) -> str:
+    """A sequence's ``task`` step made the task; completing it signals that run."""
+    with session_scope(engine) as session:
+        definitions.save(session, "call_step", "sequence", {
+            "name": "call_step", "kind": "sequence", "locales": ["en"], "steps": [
+                {"id": "call", "type": "task", "kind": "call", "title": "Call back",
+                 "due": {"after": "PT2H"}, "wait": True, "as": "call"}]}, publish=True)
+    anna = contact(engine, owner_id=person(engine, "Rosa"))
+
+    async def client():  # type: ignore[no-untyped-def]
+        return env.client
+
+    run, _ = await enroll(engine, client, settings, "call_step", anna, {})
+    await env.sleep(timedelta(minutes=1))
+    with session_scope(engine) as session:
+        [task] = session.exec(select(Task).where(Task.run_id == run.id)).all()
+    await service.act(engine, env.client, task, "complete", CompleteInput(outcome="interested"))
+    await env.client.get_workflow_handle(run.workflow_id).result()
+    return task.workflow_id
+
+
+SCENARIOS: dict[str, Scenario] = {"task_lifecycle": _lifecycle, "task_recurring": _recurring,
+                                  "task_of_a_run": _of_a_run}
 
 
 async def record(target: Path, names: list[str]) -> None:

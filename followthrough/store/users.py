@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from followthrough.dsl.schema import MAX_USER_ID
 from followthrough.policy.people_policy import UserRecipient
@@ -42,3 +42,11 @@ def recipient(session: Session, user_id: int) -> UserRecipient | None:
     if user is None or user.id is None:
         return None
     return UserRecipient(id=user.id, email=user.email)
+
+
+def find_by_phone(session: Session, phone: str) -> User | None:
+    """The user whose phone (E.164) sent an SMS: a rep answering a reminder. Inbound SMS is
+    matched to users before contacts."""
+    if not phone:
+        return None
+    return session.exec(select(User).where(User.phone == phone).order_by(col(User.id))).first()

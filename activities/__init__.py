@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from activities.brief import BriefActivities
 from activities.contacts import ContactActivities
 from activities.delivery import DeliveryActivities
 from activities.runs import RunActivities
@@ -29,5 +30,7 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
     runs = RunActivities(deps.engine)
     people = ContactActivities(deps.engine, deps.settings)
+    brief = BriefActivities(deps.engine)
     return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
-            runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence]
+            runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence,
+            brief.gather_brief]

@@ -124,7 +124,10 @@ class Door:
                 uncertain_before = True
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
-            snapshot = contacts.snapshot(contacts.get(session, input.contact_id))
+            # A message to a user about no contact (a daily brief) is written for the user: their
+            # language and zone.
+            snapshot = (contacts.snapshot(contacts.get(session, input.contact_id))
+                        if input.contact_id is not None else users.reader_snapshot(session, input.to_user_id))
             # A message to a user: the address comes from the users table, nowhere else.
             user = users.recipient(session, input.to_user_id) if input.to_user_id is not None else None
         # 2. Render every channel the decision may pick, outside any transaction.
@@ -132,7 +135,10 @@ class Door:
         rendered = {c: self._render(input, c, snapshot) for c in dict.fromkeys(candidates)}
         # 3. Lock the contact, decide, and claim the row in one transaction; commit before sending.
         with session_scope(self._engine) as session:
-            policy_state.lock_contact(session, input.contact_id)
+            if input.contact_id is not None:
+                policy_state.lock_contact(session, input.contact_id)
+            else:
+                session.connection()  # a user's message about no contact: the transaction starts now
             row = ledger.get_by_key(session, key, for_update=True) or _claim(session, input, key)
             if row.state == LedgerState.PENDING:  # claimed by another attempt since step 1
                 raise attempt_in_flight(_deadline(row), self._clock())
@@ -145,13 +151,13 @@ class Door:
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
-                contact = contacts.get(session, input.contact_id)
+                contact = contacts.get(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 refused = _refusal(sticky, Category(input.category), state)
                 decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
                             else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
-                contact = contacts.get(session, input.contact_id)
+                contact = contacts.get(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)
@@ -210,7 +216,7 @@ class Door:
             callback = f"{self._settings.public_base_url}/v1/webhooks/twilio/status"
         elif input.to_user_id is None and input.category != Category.TRANSACTIONAL:
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
-            headers = unsubscribe_headers(self._settings, input.contact_id, input.category)
+            headers = unsubscribe_headers(self._settings, input.recipient_contact, input.category)
         return OutboundMessage(
             channel=channel, key=key, to=address or "", text=rendered.text or "",
             subject=rendered.subject, html=rendered.html, locale=rendered.locale_used,
@@ -246,7 +252,7 @@ class Door:
             if to_contact and exc.code in HARD_BOUNCE_CODES and message.channel == Channel.EMAIL:
                 suppressions.add(session, Channel.EMAIL, message.to, reason=reason, source="bounce")
             elif to_contact and exc.code == TWILIO_OPTED_OUT:
-                preferences.revoke(session, input.contact_id, Channel.SMS, None, source="provider")
+                preferences.revoke(session, input.recipient_contact, Channel.SMS, None, source="provider")
             return _result(row)
 
     def retrying(self, key: str, exc: TransientChannelError) -> None:

@@ -1,7 +1,8 @@
 """Deterministic workflows, one per module. ``WORKFLOWS`` is the one registry."""
 
+from workflows.brief import BriefWorkflow
 from workflows.sequence import SequenceWorkflow
 
-WORKFLOWS = [SequenceWorkflow]
+WORKFLOWS = [SequenceWorkflow, BriefWorkflow]
 
-__all__ = ["WORKFLOWS", "SequenceWorkflow"]
+__all__ = ["WORKFLOWS", "BriefWorkflow", "SequenceWorkflow"]

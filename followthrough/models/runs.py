@@ -59,7 +59,9 @@ class DeliverInput(BaseModel):
     run_id: str
     step_id: str
     visit: int = 1
-    contact_id: int
+    #: The contact the message is to or about; None: a message to a user about no contact
+    #: (``to_user_id`` is then set).
+    contact_id: int | None = None
     channel: Channel
     template: str
     category: Category = Category.SERVICE
@@ -86,6 +88,19 @@ class DeliverInput(BaseModel):
             # Every old input has the key; only a contact's message has it null.
             data = {k: v for k, v in data.items() if k != "to"} | {"legacy_to": bool(data["to"])}
         return data
+
+    @property
+    def recipient_contact(self) -> int:
+        """The contact a contact's own message goes to (``to_user_id`` unset)."""
+        if self.contact_id is None:
+            raise ValueError("a message to a user has no recipient contact")
+        return self.contact_id
+
+    @model_validator(mode="after")
+    def _someone(self) -> DeliverInput:
+        if self.contact_id is None and self.to_user_id is None:
+            raise ValueError("a message goes to a contact or to a user")
+        return self
 
 
 class DeliverResult(BaseModel):

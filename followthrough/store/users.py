@@ -8,6 +8,7 @@ import secrets
 from sqlmodel import Session, col, select
 
 from followthrough.dsl.schema import MAX_USER_ID
+from followthrough.models.contact import ContactSnapshot
 from followthrough.policy.people_policy import UserRecipient
 from followthrough.store.tables import User
 
@@ -50,3 +51,18 @@ def find_by_phone(session: Session, phone: str) -> User | None:
     if not phone:
         return None
     return session.exec(select(User).where(User.phone == phone).order_by(col(User.id))).first()
+
+
+def reader_snapshot(session: Session, user_id: int | None) -> ContactSnapshot:
+    """What renders a message to a user about no contact: the user's name, language and zone
+    (an unknown user: the defaults; the people policy then skips the message)."""
+    user = session.get(User, user_id) if user_id is not None and 1 <= user_id <= MAX_USER_ID else None
+    if user is None:
+        return ContactSnapshot()
+    return ContactSnapshot(id=None, name=user.name, email=user.email, phone=user.phone,
+                           locale=user.locale, time_zone=user.time_zone)
+
+
+def every(session: Session) -> list[User]:
+    """Every user, oldest first (the daily brief keeps one Schedule per active user)."""
+    return list(session.exec(select(User).order_by(col(User.id))))

@@ -42,7 +42,7 @@ def add_task(engine: Engine, *, owner_id: int, title: str, due_at: datetime, sta
         values["id"] = task_id
     with engine.begin() as conn:
         result = conn.execute(insert(TASKS).values(**values))
-        return task_id if task_id is not None else int(result.inserted_primary_key[0])  # type: ignore[index]
+        return task_id if task_id is not None else int(result.lastrowid)
 
 
 @workflow.defn(name="ContractTaskWorkflow", sandboxed=False)  # test support: imports the store

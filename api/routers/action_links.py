@@ -19,6 +19,7 @@ from api import pages
 from api.deps import EngineDep, SettingsDep
 from followthrough import action_links
 from followthrough.action_links import (
+    ActionHandler,
     ActionRegistry,
     LinkClaim,
     LinkProblem,
@@ -46,6 +47,12 @@ def _registry(request: Request) -> ActionRegistry:
 def _verify(engine: Engine, settings: Settings, token: str) -> LinkClaim:
     with read_scope(engine) as session:
         return action_links.verify(session, settings, token)
+
+
+async def _open(request: Request, engine: Engine, settings: Settings, token: str) -> tuple[LinkClaim, ActionHandler]:
+    """The verified link and its handler, or :class:`LinkRefused`."""
+    claim = await asyncio.to_thread(_verify, engine, settings, token)
+    return claim, _registry(request).handler(claim)
 
 
 def _consume(engine: Engine, settings: Settings, token: str) -> LinkClaim:
@@ -76,8 +83,7 @@ async def action_page(
 ) -> HTMLResponse:
     """What the link will do, with a button to do it; an ``open`` link shows its subject."""
     try:
-        claim = await asyncio.to_thread(_verify, engine, settings, token)
-        handler = _registry(request).handler(claim)
+        claim, handler = await _open(request, engine, settings, token)
         view = await handler.describe(claim.subject_id)
         if view is None:
             raise LinkRefused(LinkProblem.REJECTED, claim.locale)
@@ -95,8 +101,7 @@ async def act(
 ) -> HTMLResponse:
     """Do what the link says, once; the page it answers with is the confirmation."""
     try:
-        claim = await asyncio.to_thread(_verify, engine, settings, token)
-        handler = _registry(request).handler(claim)
+        claim, handler = await _open(request, engine, settings, token)
         if claim.action not in handler.actions:  # a view link acts on nothing
             raise LinkRefused(LinkProblem.INVALID, claim.locale)
         claim = await asyncio.to_thread(_consume, engine, settings, token)

@@ -111,6 +111,12 @@ class TestCommands:
         assert "пришлите 1 (или ГОТОВО)" in twiml
         assert await _calls(live, task_id) == []
 
+    async def test_help_from_a_rep_lists_the_reminder_commands(self, live: LiveStack, queue: str) -> None:
+        rep = _rep(live.engine)
+        task_id = await _reminded(live, queue, rep, "Call Anna Petrova", NOW)
+        assert "reply 1 (or DONE) when it is done, 2 (or LATER)" in await _text(live, "HELP")
+        assert await _calls(live, task_id) == []
+
     async def test_without_a_reminder_the_rep_is_told_so(self, live: LiveStack) -> None:
         _rep(live.engine)
         assert "There is no reminder to answer right now." in await _text(live, "1")

@@ -21,7 +21,7 @@ from followthrough.settings import Settings
 from followthrough.store import users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import ActionLink
-from tests.support.tasks import add_task, start_task, task_workflows, unique_task_id
+from tests.support.task_stand_in import add_task, start_task, task_workflows, unique_task_id
 
 
 def _user(engine: Engine, locale: str = "ru") -> int:

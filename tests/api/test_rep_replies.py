@@ -16,7 +16,7 @@ from followthrough.store.db import session_scope
 from followthrough.store.tables import InboundMessage
 from tests.conftest import LiveStack
 from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
-from tests.support.tasks import add_task, start_task, task_workflows, unique_task_id
+from tests.support.task_stand_in import add_task, start_task, task_workflows, unique_task_id
 from tests.support.waiting import eventually
 
 REP_PHONE = "+15555550777"

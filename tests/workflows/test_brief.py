@@ -23,7 +23,7 @@ from followthrough.store import calendars, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Absence, Delivery
 from tests.support.stack import running_worker
-from tests.support.tasks import add_task
+from tests.support.task_stand_in import add_task
 from workflows.brief import BriefWorkflow
 
 EVERY_DAY = {"week": {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}

@@ -2,8 +2,11 @@
 merges: the ``tasks`` table's contract columns, and a task workflow with the contract's updates
 (``complete``, ``snooze``) run on the real Temporal dev server.
 
-Merge seam: with the tasks branch in, ``ensure_tasks_table`` finds the real table (migration
-0012) and ``ContractTaskWorkflow`` gives way to ``workflows.task.TaskWorkflow``.
+Merge seam: with the tasks branch in, the real ``tasks`` table has more required columns, so
+``add_task`` becomes the tasks branch's ``tests.support.tasks.new_task`` (the service) and
+``ContractTaskWorkflow`` gives way to ``workflows.task.TaskWorkflow``. A trial merge with
+``i11-tasks`` ran the SMS ``kész`` and a snooze link against the real TaskWorkflow, and the
+brief's plan against the real table.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def plan_brief(session: Session, user_id: int, at: datetime,
     day = BriefDay(start=midnight.astimezone(UTC), end=end, now=at.astimezone(UTC))
     found = [BriefSection(name=name, items=read(session, user.id, day))
              for name, read in (sections if sections is not None else SECTIONS)]
-    plan = BriefPlan(local_date=local.date(), sections=[s for s in found if s.items])
+    plan = BriefPlan(name=user.name, local_date=local.date(), sections=[s for s in found if s.items])
     return plan if plan.sections else plan.model_copy(update={"reason": "nothing_to_say"})
 
 

@@ -51,7 +51,7 @@ class BriefWorkflow:
         message = DeliverInput(
             run_id=brief_run_id(input.user_id, plan.local_date), step_id=STEP, to_user_id=input.user_id,
             channel=Channel.EMAIL, template="daily_brief", category=Category.SERVICE,
-            data={"date": plan.local_date.isoformat(),
+            data={"date": plan.local_date.isoformat(), "name": plan.name,
                   "sections": [s.model_dump(mode="json") for s in plan.sections]},
         )
         while True:

@@ -43,6 +43,8 @@ class BriefPlan(BaseModel):
     ``day_off``, ``nothing_to_say``)."""
 
     reason: str | None = None
+    #: How the brief greets the user (their name as stored).
+    name: str = ""
     #: The user's local date of the brief; with the user, the ledger's run id (one a day).
     local_date: date | None = None
     sections: list[BriefSection] = Field(default_factory=list)

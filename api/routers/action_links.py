@@ -94,7 +94,8 @@ async def action_page(
                         title=view.title, details=view.details, form_action=f"/a/{token}", result="")
 
 
-@router.post("/a/{token}", response_class=HTMLResponse, responses=_RESPONSES)  # type: ignore[arg-type]
+@router.post("/a/{token}", response_class=HTMLResponse, responses={  # type: ignore[arg-type]
+    **_RESPONSES, 503: {"description": "Temporal did not answer: nothing changed, the link works again"}})
 async def act(
     token: str, request: Request, engine: EngineDep, settings: SettingsDep,
     accept_language: Annotated[str, Header()] = "",

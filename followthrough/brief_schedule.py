@@ -40,6 +40,8 @@ log = get_logger("brief")
 BRIEF_WORKFLOW = "BriefWorkflow"
 #: A brief missed while Temporal or the workers were down is still sent within this window.
 CATCHUP = timedelta(hours=2)
+#: Schedules synced at once at start-up (each is one or two RPCs to Temporal).
+SYNC_CONCURRENCY = 16
 #: Ends a brief run that waits for the user's working time (workflows/brief.py waits less).
 BRIEF_TIMEOUT = timedelta(hours=12)
 
@@ -105,9 +107,15 @@ async def sync_all(client: Client, settings: Settings, engine: Engine) -> dict[s
         with read_scope(engine) as session:
             return [(u.id, u.time_zone, u.active) for u in users.every(session) if u.id is not None]
 
+    slots = asyncio.Semaphore(SYNC_CONCURRENCY)
+
+    async def one(user_id: int, time_zone: str, active: bool) -> ScheduleChange:
+        async with slots:
+            return await sync_user(client, settings, user_id, time_zone, active)
+
+    changes = await asyncio.gather(*(one(*user) for user in await asyncio.to_thread(read)))
     counts: dict[str, int] = {}
-    for user_id, time_zone, active in await asyncio.to_thread(read):
-        change = await sync_user(client, settings, user_id, time_zone, active)
+    for change in changes:
         counts[change.value] = counts.get(change.value, 0) + 1
     log.info("brief schedules in step", **counts)
     return counts

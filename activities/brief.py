@@ -18,9 +18,6 @@ from followthrough.store import calendars, task_reads
 from followthrough.store.db import read_scope
 from followthrough.store.tables import Absence, Team, TeamMember, User
 
-#: The calendar of a user who has none (neither their own nor a team's): Monday to Friday.
-FALLBACK_CALENDAR = "default"
-
 
 @dataclass(frozen=True)
 class BriefDay:
@@ -54,17 +51,20 @@ def overdue(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
 SECTIONS: list[tuple[str, SectionReader]] = [("due_today", due_today), ("overdue", overdue)]
 
 
-def working_calendar(session: Session, user: User) -> Calendar:
-    """The user's calendar (their own, else their first team's that has one, else Monday to
-    Friday), read in the user's zone.
+def working_calendar(session: Session, user: User) -> Calendar | None:
+    """The user's calendar (their own, else their first team's that has one), read in the user's
+    zone; None: no working time is known, the user is always at work (as the people policy has
+    it), so every day is a brief day.
 
     Merge seam: the people branch's ``store.users.working_calendar`` answers the same question."""
     names = [user.calendar] if user.calendar else []
     query = (select(Team.calendar).join(TeamMember, col(TeamMember.team_id) == col(Team.id))
              .where(TeamMember.user_id == user.id).order_by(col(Team.id)))
     names += [name for name in session.exec(query) if name]
-    documents, _ = calendars.resolve(session, [*names, FALLBACK_CALENDAR])
-    name = next((n for n in names if n in documents), FALLBACK_CALENDAR)
+    documents, _ = calendars.resolve(session, names)
+    name = next((n for n in names if n in documents), None)
+    if name is None:
+        return None
     return Calendar.model_validate({**documents[name], "name": name, "time_zone": user.time_zone})
 
 
@@ -80,7 +80,8 @@ def plan_brief(session: Session, user_id: int, at: datetime,
                                                  col(Absence.ends_at) > at)).first()
     if away is not None:
         return BriefPlan(reason="absent", local_date=local.date())
-    if not working_calendar(session, user).periods_on(local.date()):
+    calendar = working_calendar(session, user)
+    if calendar is not None and not calendar.periods_on(local.date()):
         return BriefPlan(reason="day_off", local_date=local.date())
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     # Wall-clock arithmetic: the next local midnight, also on a 23- or 25-hour day (DST).

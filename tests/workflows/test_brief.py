@@ -21,7 +21,7 @@ from followthrough.models.brief import BriefInput, BriefResult
 from followthrough.settings import Settings
 from followthrough.store import calendars, users
 from followthrough.store.db import session_scope
-from followthrough.store.tables import Absence, Delivery
+from followthrough.store.tables import Absence, Delivery, Team, TeamMember
 from tests.support.stack import running_worker
 from tests.support.task_stand_in import add_task
 from workflows.brief import BriefWorkflow
@@ -140,6 +140,22 @@ class TestTheBrief:
         add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
         assert await brief.run(rep) == BriefResult(sent=False, reason="day_off")
         assert brief.mail(rep) == []
+
+    async def test_the_teams_calendar_when_the_user_has_none(self, brief: Brief) -> None:
+        rep = brief.user(calendar=None)
+        with session_scope(brief.engine) as session:
+            team = Team(name=f"t{uuid.uuid4().hex[:8]}", calendar="never")
+            session.add(team)
+            session.flush()
+            assert team.id is not None
+            session.add(TeamMember(team_id=team.id, user_id=rep))
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        assert await brief.run(rep) == BriefResult(sent=False, reason="day_off")
+
+    async def test_without_any_calendar_every_day_is_a_brief_day(self, brief: Brief) -> None:
+        rep = brief.user(calendar=None)
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        assert (await brief.run(rep)).sent is True
 
     async def test_an_inactive_user_gets_none(self, brief: Brief) -> None:
         rep = brief.user(active=False)

@@ -25,7 +25,11 @@ from followthrough.errors import FieldError, FollowthroughError
 from followthrough.settings import MissingSecret, Settings
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     import httpx
+
+    from followthrough.rendering import TemplateSource
 
 # Each command imports what only it needs (the worker, FastAPI and uvicorn, httpx, Alembic),
 # so `followthrough worker` starts without the API's or the HTTP client's imports (issue 9).
@@ -90,6 +94,7 @@ def worker() -> None:
 
 
 def _run_worker() -> None:
+    from followthrough.logging import get_logger
     from worker import run_worker
 
     settings = _settings()
@@ -97,7 +102,7 @@ def _run_worker() -> None:
     try:
         asyncio.run(run_worker(settings))
     except RuntimeError as exc:
-        err.print(f"[red]worker failed[/red]: {exc}")
+        get_logger("worker").error(f"worker failed: {exc}")
         raise typer.Exit(1) from exc
 
 
@@ -113,22 +118,26 @@ def api() -> None:
     _require_secrets(settings, admin=True)
     configure_logging(settings.log_level)
     asyncio.run(_check_search_attributes(settings))
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+    # log_config=None: uvicorn's loggers go to the one handler configure_logging set up (its
+    # own would print coloured text lines next to our JSON).
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
                 log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
 
 
 async def _check_search_attributes(settings: Settings) -> None:
+    """Said as log lines (configure_logging ran): the service's messages share one format."""
+    from followthrough.logging import get_logger
     from followthrough.temporal import connect, missing_search_attributes
 
     try:
         client = await asyncio.wait_for(connect(settings), timeout=5)
         missing = await missing_search_attributes(client, settings.temporal_namespace)
     except Exception as exc:
-        err.print(f"[yellow]Temporal is not answering yet[/yellow] ({exc}); starting anyway.")
+        get_logger("api").warning(f"Temporal is not answering yet ({exc}); starting anyway")
         return
     if missing:
-        err.print(f"[red]Temporal namespace '{settings.temporal_namespace}' lacks search "
-                  f"attributes[/red]: {', '.join(missing)}")
+        get_logger("api").error(f"Temporal namespace '{settings.temporal_namespace}' lacks search attributes: "
+                  f"{', '.join(missing)}")
         raise typer.Exit(2)
 
 
@@ -155,10 +164,17 @@ def outbox_list(
 
 
 @definitions_app.command("validate")
-def definitions_validate(files: list[Path]) -> None:
-    """Validate definition files fully (schema, steps, expressions, the templates under
-    FT_TEMPLATES_DIR per locale, built-in and file calendars; SMS length as warnings).
-    Prints every problem with its path; exits 1 when any file has errors."""
+def definitions_validate(
+    files: list[Path],
+    api_url: str = typer.Option("", envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)"),
+    api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key (default: the data directory's admin_api_key)"),
+) -> None:
+    """Validate definition files fully (schema, steps, expressions, templates per locale,
+    built-in and file calendars; SMS length as warnings). Templates are the files under
+    FT_TEMPLATES_DIR and, when an API is configured (FT_API_URL or a key), the ones stored
+    through it. Prints every problem with its path; exits 1 when any file has errors."""
+    from contextlib import ExitStack
+
     from followthrough.bootstrap import (
         calendars_dir,
         read_definition_document,
@@ -167,37 +183,64 @@ def definitions_validate(files: list[Path]) -> None:
     )
     from followthrough.calendar import BUILTIN_CALENDARS
     from followthrough.dsl.validate import validate
-    from followthrough.rendering import FileTemplateSource, Renderer
+    from followthrough.rendering import Renderer
     from followthrough.store.calendars import load_files
 
     settings = _settings()
-    source = FileTemplateSource(settings.templates_dir)
-    renderer = Renderer(source, settings.default_locale)
     try:
         known = set(BUILTIN_CALENDARS) | {c.name for c in load_files(calendars_dir(settings))}
     except FollowthroughError as exc:
         _print_problems(exc.message, exc.errors)
         raise typer.Exit(1) from exc
     failed = False
-    for path in files:
-        try:
-            document = read_definition_document(path)
-        except FollowthroughError as exc:
-            failed = True
-            _print_problems(f"{path}: {exc.message}", exc.errors)
-            continue
-        definition, errors, warnings = validate(
-            document, template_lookup(source), calendar_exists=known.__contains__,
-            sms_segments=sms_segment_counter(renderer, settings.default_time_zone),
-        )
-        if warnings:
-            _print_problems(f"{path}: {len(warnings)} warning(s)", warnings, level="yellow")
-        if definition is None:
-            failed = True
-            _print_problems(f"{path}: {len(errors)} error(s)", errors)
-        else:
-            print(f"{path}: ok ({definition.name}, {len(definition.steps)} steps)")
+    with ExitStack() as stack:
+        source = _template_source(settings, api_url, api_key, stack)
+        renderer = Renderer(source, settings.default_locale, settings.brand_name)
+        for path in files:
+            try:
+                document = read_definition_document(path)
+            except FollowthroughError as exc:
+                failed = True
+                _print_problems(f"{path}: {exc.message}", exc.errors)
+                continue
+            definition, errors, warnings = validate(
+                document, template_lookup(source), calendar_exists=known.__contains__,
+                sms_segments=sms_segment_counter(renderer, settings.default_time_zone),
+            )
+            if warnings:
+                _print_problems(f"{path}: {len(warnings)} warning(s)", warnings, level="yellow")
+            if definition is None:
+                failed = True
+                _print_problems(f"{path}: {len(errors)} error(s)", errors)
+            else:
+                print(f"{path}: ok ({definition.name}, {len(definition.steps)} steps)")
     raise typer.Exit(1 if failed else 0)
+
+
+def _template_source(settings: Settings, api_url: str, api_key: str, stack: ExitStack) -> TemplateSource:
+    """The files under FT_TEMPLATES_DIR, then the templates stored through the API when one is
+    configured, so a definition the API accepts is not refused here. An API that does not
+    answer leaves the files, said in one line."""
+    import httpx
+
+    from cli_api import ApiTemplateSource, api_configured
+    from followthrough.rendering import ChainTemplateSource, FileTemplateSource
+
+    files = FileTemplateSource(settings.templates_dir)
+    if not api_configured(api_url, api_key):
+        return files
+    url = api_url or default_api_url()
+    try:
+        stored = ApiTemplateSource.load(stack.enter_context(api_client(url, api_key)))
+    except httpx.HTTPStatusError as exc:
+        reason = f"answered HTTP {exc.response.status_code}"
+    except httpx.TransportError as exc:
+        reason = f"is not answering ({exc or type(exc).__name__})"
+    else:
+        return ChainTemplateSource(files, stored)
+    _print_problems(f"templates: the API at {url} {reason}; checking the files under "
+                    f"{settings.templates_dir} only", [], level="yellow")
+    return files
 
 
 @definitions_app.command("apply")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from followthrough.rendering import TemplateParts
+
 KEY_FILE = "admin_api_key"
 
 
@@ -73,3 +75,44 @@ def connect(base_url: str, given_key: str, **client_options: Any) -> httpx.Clien
     headers = {"Authorization": f"Bearer {key.value}"} if key.value else {}
     return httpx.Client(base_url=base_url, headers=headers,
                         event_hooks={"response": [refused]}, **client_options)
+
+
+def api_configured(api_url: str, given_key: str) -> bool:
+    """Whether the user pointed the CLI at an API: a URL, a key, or the key `make dev` wrote."""
+    return bool(api_url or os.environ.get("FT_API_URL") or resolve_key(given_key).value)
+
+
+class ApiTemplateSource:
+    """The templates stored through the API, as a template source: their names listed once
+    (``GET /v1/templates``), their parts fetched only when asked (the SMS length check)."""
+
+    def __init__(self, client: httpx.Client, stored: set[tuple[str, str, str]]) -> None:
+        self.client = client
+        self.stored = stored
+
+    @classmethod
+    def load(cls, client: httpx.Client) -> ApiTemplateSource:
+        """Every stored template's channel, name and locale, page by page; an answer other
+        than 200 raises ``httpx.HTTPStatusError``."""
+        stored: set[tuple[str, str, str]] = set()
+        params: dict[str, str | int] = {"limit": 200}
+        while True:
+            page = client.get("/v1/templates", params=params).raise_for_status().json()
+            stored.update((t["channel"], t["name"], t["locale"]) for t in page["items"])
+            if not page.get("next_cursor"):
+                return cls(client, stored)
+            params["cursor"] = page["next_cursor"]
+
+    def get(self, channel: str, name: str, locale: str) -> TemplateParts | None:
+        from followthrough.rendering import TemplateParts
+
+        if (str(channel), name, locale) not in self.stored:
+            return None
+        response = self.client.get(f"/v1/templates/{channel}/{name}/{locale}")
+        if response.status_code != 200:
+            return None
+        found = response.json()
+        return TemplateParts(subject=found["subject"], text=found["text"], html=found["html"])
+
+    def locales(self, channel: str, name: str) -> list[str]:
+        return sorted(loc for c, n, loc in self.stored if (c, n) == (str(channel), name))

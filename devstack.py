@@ -19,12 +19,14 @@ from pathlib import Path
 from channels.outbox import OutboxHandle, run_outbox
 from followthrough.codec import new_key
 from followthrough.devserver import temporal_cli
+from followthrough.logging import configure_logging, get_logger
 from followthrough.private_files import open_private, private_dir
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
 
 CLI = str(PROJECT_ROOT / "cli.py")
+log = get_logger("dev")
 
 
 def _secret_file(path: Path, make: callable) -> str:  # type: ignore[valid-type]
@@ -151,7 +153,7 @@ class DevStack:
             code = await process.wait()
             if self.stopping.is_set():
                 return
-            print(f"[dev] {name} exited with {code}; restarting in {delay:.0f} s", file=sys.stderr)
+            log.warning(f"{name} exited with {code}; restarting in {delay:.0f} s")
             try:
                 await asyncio.wait_for(self.stopping.wait(), timeout=delay)
             except TimeoutError:
@@ -159,6 +161,7 @@ class DevStack:
 
     async def run(self) -> int:
         s = self.settings
+        configure_logging(s.log_level)  # this process's own lines (and the outbox's) as the children's
         private_dir(s.data_dir)
         key = admin_key(s)
         self.env.update(FT_ADMIN_API_KEY=key, FT_DATA_DIR=str(s.data_dir.resolve()), **dev_secrets(s))
@@ -179,7 +182,7 @@ class DevStack:
             await _wait_port(s.api_host, s.api_port, 60)
             self._banner(key, address)
             await self.stopping.wait()
-            print("\n[dev] stopping: the worker finishes in-flight activities...", file=sys.stderr)
+            log.info("stopping: the worker finishes in-flight activities")
             await self.stop_children()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
@@ -192,7 +195,7 @@ class DevStack:
                     await asyncio.wait_for(self.temporal.wait(), timeout=15)
                 except TimeoutError:
                     self.temporal.kill()
-        print("[dev] stopped", file=sys.stderr)
+        log.info("stopped")
         return 0
 
     async def stop_children(self) -> None:

@@ -24,7 +24,7 @@ from followthrough.run_watch import watch
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
-from followthrough.temporal import connect, metrics_runtime, missing_search_attributes
+from followthrough.temporal import connect, missing_search_attributes, process_runtime
 from workflows import WORKFLOWS
 
 log = get_logger("worker")
@@ -56,7 +56,7 @@ def build_id() -> str:
 
 def build_deps(settings: Settings) -> ActivityDeps:
     engine = make_engine(settings.resolved_database_url)
-    renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
     return ActivityDeps(
         settings=settings, engine=engine, renderer=renderer, channels=build_channels(settings)
     )
@@ -112,15 +112,15 @@ async def run_worker(settings: Settings) -> None:
     before ``async with worker`` is kept short (issue 9: process start -> polling within 1.5 s,
     ``bench/startup.py``); what can wait (the Twilio senders) is done after."""
     configure_logging(settings.log_level)
-    runtime = metrics_runtime(settings.worker_metrics_bind) if settings.worker_metrics_bind else None
-    client = await connect(settings, runtime)
+    client = await connect(settings, process_runtime(settings.log_level, settings.worker_metrics_bind))
     missing = await missing_search_attributes(client, settings.temporal_namespace)
     if missing:
-        raise SystemExit(
+        log.error(
             f"Temporal namespace '{settings.temporal_namespace}' lacks search attributes: "
             f"{', '.join(missing)}. Register them, e.g. `temporal operator search-attribute "
             f"create --name {missing[0]} --type Keyword`."
         )
+        raise SystemExit(2)
     deps = build_deps(settings)
     await asyncio.to_thread(upgrade, deps.engine)
     worker = build_worker(client, settings, deps)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -38,7 +39,7 @@ from followthrough.store import (
 )
 from followthrough.store.db import as_utc, session_scope
 from followthrough.store.tables import Delivery, utcnow
-from followthrough.unsubscribe import unsubscribe_headers
+from followthrough.unsubscribe import unsubscribe_headers, unsubscribe_url
 
 #: SMTP replies that say the mailbox does not exist (RFC 3463 5.1.x): a hard bounce.
 HARD_BOUNCE_CODES = frozenset({"smtp_550", "smtp_551", "smtp_553"})
@@ -168,10 +169,14 @@ class Door:
                                deadline)
 
     def _render(self, input: DeliverInput, channel: Channel, snapshot: ContactSnapshot) -> RenderedMessage | str:
+        run: dict[str, Any] = {"id": input.run_id, "definition": input.definition_name}
+        if _has_unsubscribe(input, channel):
+            # The same link as the List-Unsubscribe header, visible in the body (templates show
+            # it as run.unsubscribe_url): not every mail app shows the header's button.
+            run["unsubscribe_url"] = unsubscribe_url(self._settings, input.contact_id, channel, input.category)
         try:
             return self._renderer.render(
-                channel, input.template, snapshot, input.data,
-                run={"id": input.run_id, "definition": input.definition_name}, now=input.at,
+                channel, input.template, snapshot, input.data, run=run, now=input.at, brand=input.brand,
             )
         except TemplateError as exc:
             return str(exc)
@@ -214,7 +219,7 @@ class Door:
         callback = None
         if channel in (Channel.SMS, Channel.VOICE):
             callback = f"{self._settings.public_base_url}/v1/webhooks/twilio/status"
-        elif input.to_user_id is None and input.category != Category.TRANSACTIONAL:
+        elif _has_unsubscribe(input, channel):
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
             headers = unsubscribe_headers(self._settings, input.recipient_contact, input.category)
         return OutboundMessage(
@@ -369,3 +374,8 @@ def _result(row: Delivery, *, uncertain_before: bool = False) -> DeliverResult:
 
 def _address(channel: Channel, snapshot: ContactSnapshot) -> str | None:
     return snapshot.email if channel == Channel.EMAIL else snapshot.phone
+
+
+def _has_unsubscribe(input: DeliverInput, channel: Channel) -> bool:
+    """An email to a contact that is not transactional carries an unsubscribe link."""
+    return channel == Channel.EMAIL and input.to_user_id is None and input.category != Category.TRANSACTIONAL

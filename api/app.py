@@ -88,7 +88,7 @@ def create_app(
     app.state.engine = engine
     app.state.db_slots = asyncio.Semaphore(DB_SESSION_SLOTS)
     app.state.temporal = TemporalGateway(settings, temporal_client)
-    app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
     # What one-click links in messages do, by subject kind (tickets' surveys register later).
     app.state.action_registry = ActionRegistry()
     app.state.action_registry.register(TaskLinkActions(engine, app.state.temporal))

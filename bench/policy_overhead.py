@@ -111,7 +111,7 @@ def measure(iterations: int, recent: int, warm_up: int) -> dict[str, list[Timing
     work = Path(tempfile.mkdtemp(prefix="ft-policy-"))
     try:
         settings, engine, contact_id = _setup(work, recent)
-        door = Door(engine, Renderer(DbTemplateSource(engine), settings.default_locale), settings)  # type: ignore[arg-type]
+        door = Door(engine, Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name), settings)  # type: ignore[arg-type]
         now = datetime.now(UTC)
         intent = MessageIntent(channel=Channel.EMAIL, category=Category.SERVICE, fallbacks=[Channel.SMS])
         with session_scope(engine) as session:  # type: ignore[arg-type]

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="ft-preview-"))
     try:
         settings, engine, contact_id = _setup(work)
-        renderer = Renderer(DbTemplateSource(engine), settings.default_locale)  # type: ignore[arg-type]
+        renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)  # type: ignore[arg-type]
         timings: list[float] = []
         result = None
         for _ in range(args.iterations):

@@ -18,7 +18,7 @@ All arithmetic on elapsed time is done in UTC: subtracting two aware datetimes t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -205,37 +205,64 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
-def add_business_time(calendar: Calendar, start: datetime, duration: timedelta) -> datetime:
-    """``start`` plus ``duration`` of working time on ``calendar``, in UTC. Time outside the
-    working periods (nights, lunch, weekends, holidays) does not count."""
+def working_spans(calendar: Calendar, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The working periods of ``calendar`` from ``start`` on, in order, as UTC (begin, end) pairs;
+    a period under way at ``start`` begins at ``start``. Ends after ``_HORIZON_DAYS`` days."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     tz = zone(calendar.time_zone)
     cursor = start.astimezone(UTC)
-    remaining = duration
     day = cursor.astimezone(tz).date()
     for _ in range(_HORIZON_DAYS):
         for opens, closes in calendar.periods_on(day):
             begin, end = _local(day, opens, tz), _local(day, closes, tz)
-            if end <= cursor:
-                continue
-            begin = max(begin, cursor)
-            if end - begin >= remaining:
-                return begin + remaining
-            remaining -= end - begin
-            cursor = end
+            if end > cursor:
+                yield max(begin, cursor), end
+                cursor = end
         day += timedelta(days=1)
+
+
+def add_business_time(calendar: Calendar, start: datetime, duration: timedelta) -> datetime:
+    """``start`` plus ``duration`` of working time on ``calendar``, in UTC. Time outside the
+    working periods (nights, lunch, weekends, holidays) does not count. A zero ``duration`` gives
+    the first working instant at or after ``start`` (a period's end belongs to the next one)."""
+    remaining = duration
+    for begin, end in working_spans(calendar, start):
+        if end - begin >= remaining:
+            return begin + remaining
+        remaining -= end - begin
     raise ValueError(f"calendar '{calendar.name}' has no working time within {_HORIZON_DAYS} days")
 
 
-def next_local_time(time_zone: str, at: str, now: datetime) -> datetime:
-    """The next occurrence (strictly after ``now``) of wall-clock ``at`` in ``time_zone``, in UTC.
-    On a spring-forward day a time in the gap (02:30) means the first instant after the gap."""
+def business_time_between(calendar: Calendar, start: datetime, end: datetime) -> timedelta:
+    """The working time on ``calendar`` from ``start`` to ``end`` (zero when ``end`` is not
+    later): the inverse of ``add_business_time``, exact to the microsecond."""
+    total = timedelta(0)
+    if end <= start:
+        return total
+    for begin, close in working_spans(calendar, start):
+        if begin >= end:
+            break
+        total += min(close, end) - begin
+    return total
+
+
+def next_working_minute(calendar: Calendar, at: datetime) -> datetime:
+    """The first instant at or after ``at`` inside a working period of ``calendar``, in UTC: ``at``
+    itself during working time, else the next opening (a closing time counts as closed)."""
+    return add_business_time(calendar, at, timedelta(0))
+
+
+def next_local_time(time_zone: str, at: str, now: datetime, day: date | None = None) -> datetime:
+    """The next occurrence (strictly after ``now``) of wall-clock ``at`` in ``time_zone``, in UTC,
+    on ``day`` (default, or when earlier: ``now``'s local date) or the days after it. On a
+    spring-forward day a time in the gap (02:30) means the first instant after the gap."""
     tz = zone(time_zone)
     wanted = parse_time(at)
-    day = now.astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    first = today if day is None else max(day, today)
     for offset in range(3):
-        candidate = _local(day + timedelta(days=offset), wanted, tz)
+        candidate = _local(first + timedelta(days=offset), wanted, tz)
         if candidate > now:
             return candidate
     raise AssertionError("unreachable: a time of day recurs within two days")  # pragma: no cover

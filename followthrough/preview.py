@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from followthrough import rendering
-from followthrough.calendar import BUILTIN_CALENDARS, Calendar
+from followthrough.calendar import Calendar, calendars_with
 from followthrough.dsl import interpreter as dsl
 from followthrough.dsl.schema import SequenceDefinition
 from followthrough.dsl.simulate import Planned, simulate
@@ -45,6 +45,7 @@ from followthrough.policy.people_policy import (
 )
 from followthrough.rendering import Renderer, SmsStats, TemplateError, normalize_locale
 from followthrough.sms_encoding import sms_info
+from followthrough.store import calendars as calendar_store
 from followthrough.store import contacts, definitions, policy, policy_state, users
 from followthrough.store.tables import Contact
 
@@ -158,7 +159,7 @@ class DryRunDoor:
         try:
             rendered = self._renderer.render(channel, action.template, ctx.contact, ctx.data,
                                              run={"id": "preview", "definition": self._definition_name},
-                                             now=ctx.now)
+                                             now=ctx.now, brand=action.brand)
         except TemplateError as exc:  # the real door records this as a failed message
             outcome.state, outcome.reason = StepState.FAILED, f"render_error: {exc}"
             return None
@@ -217,6 +218,9 @@ def preview_sequence(
         if row.kind != "sequence":
             raise Conflict(f"'{name}' is a {row.kind} definition, not a sequence")
         definition, pinned = SequenceDefinition.model_validate(row.document), row.version
+        if calendars is None:  # the calendars a run would pin: stored ones, then the built-ins
+            documents, _missing = calendar_store.resolve(session, calendar_store.referenced(row.document))
+            calendars = calendars_with(documents)
         config = policy.get_config(session)
         contact = contacts.snapshot(contacts.get(session, contact_id)) if contact_id is not None else None
     contact = contact or sample or ContactSnapshot()
@@ -225,8 +229,7 @@ def preview_sequence(
     events = list(events)
     plan, state = simulate(
         definition, start=start, contact=contact, data=dict(data or {}), events=events,
-        calendars=calendars if calendars is not None else BUILTIN_CALENDARS,
-        max_actions=MAX_ACTIONS, door=door,
+        calendars=calendars, max_actions=MAX_ACTIONS, door=door,
     )
     why = "stopped" if state.stop_reason is not None else "goal reached"
     steps = [step for planned in plan if (step := _step(planned, door, why)) is not None]

@@ -36,6 +36,8 @@ CHANNEL_PARTS: dict[Channel, dict[str, bool]] = {
     Channel.VOICE: {"text": True},
 }
 CONTEXT_NAMES = frozenset({"contact", "data", "run"})
+#: The enrollment data key that names the sender (the brand the contact knows).
+BRAND_KEY = "company"
 
 # Hidden context entries read by the formatting filters (filters are bound per environment,
 # so per-render settings have to travel in the context).
@@ -219,9 +221,13 @@ def _today(context: Context, zone: tzinfo | None) -> date:
 def relative_day(context: Context, value: Any) -> str:
     """How far a date is from the day the message goes out, in words of the contact's language:
     ``today`` / ``tomorrow`` / ``in 3 days`` (``сегодня`` / ``завтра`` / ``через 3 дня``), so a
-    late enrollment never says "see you tomorrow" on the day itself."""
-    moment, locale = _localized(context, value)
-    days = (moment.date() - _today(context, moment.tzinfo)).days
+    late enrollment never says "see you tomorrow" on the day itself. An integer is a count of
+    days from that day: ``2 | relative_day`` -> "in 2 days", ``-2 | relative_day`` -> "2 days ago"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        days, locale = value, _locale_of(context)
+    else:
+        moment, locale = _localized(context, value)
+        days = (moment.date() - _today(context, moment.tzinfo)).days
     words = _RELATIVE_DAYS.get(locale.language, ())
     if 0 <= days < len(words):
         return words[days]
@@ -254,15 +260,29 @@ def _locale_of(context: Context) -> Locale:
 
 
 def first_name(value: Any) -> str:
-    """The first word of a full name; wrong where the family name comes first (hu), so hu
-    templates use the full name."""
+    """Whom an informal greeting names: ``contact | first_name`` is the contact's ``given_name``,
+    else the first word of ``name``; a string gives its first word. The first word is wrong where
+    the family name comes first (hu, often ru): set ``given_name`` for those contacts."""
+    if isinstance(value, Mapping):
+        if value.get("given_name"):
+            return str(value["given_name"])
+        value = value.get("name")
     words = str(value or "").split()
     return words[0] if words else ""
 
 
+def salutation(contact: Any) -> str:
+    """Whom a formal greeting names (``Kedves {{ contact | salutation }}!``): the contact's
+    ``given_name`` when known, else the whole display name, which is never cut at a guessed
+    word boundary."""
+    if isinstance(contact, Mapping):
+        return str(contact.get("given_name") or contact.get("name") or "")
+    return str(contact or "")
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "format_date": format_date, "format_datetime": format_datetime, "first_name": first_name,
-    "relative_day": relative_day, "plural": plural,
+    "salutation": salutation, "relative_day": relative_day, "plural": plural,
 }
 
 
@@ -290,9 +310,10 @@ def _template_line(exc: BaseException) -> int | None:
 class Renderer:
     """Renders templates from a source for a contact, with locale fallback and a compile cache."""
 
-    def __init__(self, source: TemplateSource, default_locale: str = "en") -> None:
+    def __init__(self, source: TemplateSource, default_locale: str = "en", brand: str = "Followthrough") -> None:
         self.source = source
         self.default_locale = normalize_locale(default_locale)
+        self.brand = brand
         self._envs = {flag: build_environment(autoescape=flag) for flag in (False, True)}
         # Keyed by source text: an edited template compiles afresh, an unchanged one never again.
         self._compile = lru_cache(maxsize=1024)(self._compile_uncached)
@@ -305,14 +326,16 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        brand: str | None = None,
     ) -> RenderedMessage:
         """Render the best locale for the contact: ``ru-RU`` -> ``ru`` -> the default locale.
-        ``now`` is the day relative dates count from (the run's clock; default: now)."""
+        ``now`` is the day relative dates count from (the run's clock; default: now); ``brand``
+        the definition's (``data.company`` when the data has none; default: the renderer's)."""
         channel = Channel(channel)
         chain = fallback_chain(contact.locale, self.default_locale)
         for locale in chain:
             if (parts := self.source.get(channel, name, locale)) is not None:
-                return self.render_parts(channel, name, locale, parts, contact, data, run, now)
+                return self.render_parts(channel, name, locale, parts, contact, data, run, now, brand)
         tried = ", ".join(chain)
         raise TemplateNotFound(f"template {channel}/{name} not found for locales {tried}")
 
@@ -326,6 +349,7 @@ class Renderer:
         data: Mapping[str, Any] | None = None,
         run: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        brand: str | None = None,
     ) -> RenderedMessage:
         """Render given parts (a stored template or an unsaved draft) as ``locale``."""
         channel = Channel(channel)
@@ -338,7 +362,7 @@ class Renderer:
         same_language = contact_locale.split("-")[0] == locale.split("-")[0]
         context = {
             "contact": contact.model_dump(),
-            "data": dict(data or {}),
+            "data": self.branded(data, brand),
             "run": dict(run or {}),
             _LOCALE_VAR: contact_locale if same_language else locale,
             _TZ_VAR: contact.time_zone,
@@ -359,6 +383,15 @@ class Renderer:
             text=out["text"].strip(),
             html=out.get("html"),
         )
+
+    def branded(self, data: Mapping[str, Any] | None, brand: str | None = None) -> dict[str, Any]:
+        """The enrollment data with the sender's name as ``company``: the enrollment's own, else
+        the definition's ``brand``, else the renderer's (``FT_BRAND_NAME``). One name, so a shop's
+        customer never reads a message signed with ours."""
+        data = dict(data or {})
+        if not data.get(BRAND_KEY):
+            data[BRAND_KEY] = brand or self.brand
+        return data
 
     def _render_part(self, label: str, part: str, text: str, context: dict[str, Any]) -> str:
         try:

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     #: The whole SMTP session of one message (connect to QUIT), not each reply's wait.
     smtp_timeout: float = Field(default=30.0, gt=0, le=PROVIDER_TIMEOUT_MAX)
     mail_from: str = "Followthrough <noreply@followthrough.example.test>"
+    #: The sender's name contacts see in messages (templates read it as ``data.company``; SMS
+    #: keyword answers too). A definition's ``brand`` and an enrollment's ``data.company``
+    #: override it. Set it: the default is this project's name, not yours.
+    brand_name: str = Field(default="Followthrough", min_length=1, max_length=100)
 
     twilio_account_sid: str = ""  # empty: start the dev outbox Twilio-compatible server
     twilio_auth_token: str = ""

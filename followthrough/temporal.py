@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from functools import cache
+
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from followthrough.codec import encrypting_converter
@@ -60,16 +70,38 @@ def search_attribute_flags() -> list[str]:
 _TASK_BUCKETS = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0]
 
 
-def metrics_runtime(bind: str) -> Runtime:
-    """A Temporal runtime whose SDK metrics Prometheus scrapes at ``http://<bind>/metrics``."""
-    buckets = {"temporal_workflow_task_execution_latency": _TASK_BUCKETS}
-    return Runtime(telemetry=TelemetryConfig(
-        metrics=PrometheusConfig(bind_address=bind, histogram_bucket_overrides=buckets)))
+#: The Python logger Temporal's core (Rust) logs are forwarded to.
+CORE_LOGGER = "temporalio.core"
+
+
+def core_logging(log_level: str) -> LoggingConfig:
+    """The core's logs forwarded to the ``temporalio.core`` Python logger, so they come out in
+    the process's one format (followthrough/logging.py) instead of the core's own coloured
+    console lines. The core says WARN and up (its INFO is per-poller chatter), everything at
+    FT_LOG_LEVEL=DEBUG."""
+    level = log_level.upper()
+    core = "DEBUG" if level == "DEBUG" else "ERROR" if level in ("ERROR", "CRITICAL") else "WARN"
+    return LoggingConfig(filter=TelemetryFilter(core_level=core, other_level="ERROR"),
+                         forwarding=LogForwardingConfig(
+                             logger=logging.getLogger(CORE_LOGGER), append_target_to_name=False,
+                             prepend_target_on_message=False, append_log_fields_to_message=False))
+
+
+@cache
+def process_runtime(log_level: str = "INFO", metrics_bind: str = "") -> Runtime:
+    """The process's Temporal runtime (one per process: each has its own threads): the core's
+    logs forwarded to ours and, when ``metrics_bind`` is set, the SDK's metrics for Prometheus
+    at ``http://<metrics_bind>/metrics``."""
+    metrics = None
+    if metrics_bind:
+        buckets = {"temporal_workflow_task_execution_latency": _TASK_BUCKETS}
+        metrics = PrometheusConfig(bind_address=metrics_bind, histogram_bucket_overrides=buckets)
+    return Runtime(telemetry=TelemetryConfig(logging=core_logging(log_level), metrics=metrics))
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client for the configured Temporal, with our data converter (and ``runtime``, e.g.
-    :func:`metrics_runtime`; None: the SDK's default)."""
+    """A client for the configured Temporal, with our data converter, on ``runtime`` (default:
+    :func:`process_runtime` at FT_LOG_LEVEL, no metrics)."""
     converter = data_converter(settings)  # before the network: a missing key fails fast
     tls: bool | TLSConfig = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
@@ -83,7 +115,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         data_converter=converter,
         tls=tls,
         api_key=settings.temporal_api_key or None,
-        runtime=runtime,
+        runtime=runtime or process_runtime(settings.log_level),
     )
 
 

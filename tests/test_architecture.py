@@ -10,7 +10,8 @@ import pytest
 from followthrough.settings import PROJECT_ROOT
 
 #: The workflow-safe core (◆ in ARCHITECTURE.md): pure, clock-free, no I/O.
-PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl", "followthrough/policy"]
+PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl", "followthrough/policy",
+             "followthrough/calendar.py", "followthrough/clock.py", "followthrough/recurrence.py"]
 COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "cli_enroll", "devstack", "bench", "tests"}
 IO_MODULES = {"sqlalchemy", "sqlmodel", "aiosmtplib", "twilio", "httpx", "requests", "socket", "subprocess",
               "fastapi", "psycopg", "os", "random", "uuid", "time", "threading", "followthrough.store",

@@ -39,6 +39,13 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 class TestValidate:
+    @pytest.fixture(autouse=True)
+    def no_api(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """No API configured (no URL, no key, an empty data directory): the files only, silently."""
+        for name in ("FT_API_URL", "FT_ADMIN_API_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "no-data"))
+
     def test_valid_files_and_the_builtin_definitions(self, tmp_path: Path) -> None:
         path = write(tmp_path, "welcome_mail")
         builtin = PROJECT_ROOT / "definitions" / "welcome_sequence.yaml"
@@ -233,11 +240,15 @@ class TestSecrets:
             port = probe.getsockname()[1]
         monkeypatch.setenv("FT_TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
         monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "data"))
-        mail_log = logging.getLogger("mail.log")
-        level = mail_log.level
+        mail_log, root = logging.getLogger("mail.log"), logging.getLogger()
+        level, root_handlers, root_level = mail_log.level, list(root.handlers), root.level
         yield
-        structlog.reset_defaults()  # the worker configured logging for its process
+        # `api` and `worker` configured logging for their process: undo it for the next test.
+        structlog.reset_defaults()
         mail_log.setLevel(level)
+        root.handlers[:] = root_handlers
+        root.setLevel(root_level)
+        logging.captureWarnings(False)
 
     def test_api_refuses_to_start_without_a_secret_key(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("FT_ADMIN_API_KEY", ADMIN_KEY)

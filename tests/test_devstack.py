@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -48,8 +49,9 @@ class TestDev:
         env.update(FT_DATA_DIR=str(tmp_path / "data"), FT_API_PORT=str(api), FT_TEMPORAL_PORT=str(temporal),
                    FT_TEMPORAL_UI_PORT=str(ui), FT_OUTBOX_SMTP_PORT=str(smtp), FT_OUTBOX_TWILIO_PORT=str(twilio))
         log = (tmp_path / "dev.log").open("wb")
+        errors = (tmp_path / "dev.err").open("wb")  # a file: every log line of every process is JSON
         process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "cli.py"), "dev"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                   stdout=log, stderr=errors, start_new_session=True)
         try:
             health = _wait_healthy(f"http://127.0.0.1:{api}/healthz", process, 90)
             assert health.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
@@ -91,9 +93,17 @@ class TestDev:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             log.close()
+            errors.close()
         output = (tmp_path / "dev.log").read_text()
-        assert "Admin key    " + key in output and "[dev] stopped" in output
-        assert "[dev] worker exited with -9; restarting" in output
+        assert "Admin key    " + key in output
+        # stderr off a terminal: the supervisor's, the worker's and the API's lines (uvicorn's,
+        # Temporal's and Alembic's too) are JSON lines, with no colour codes.
+        err_text = (tmp_path / "dev.err").read_text()
+        assert "\x1b[" not in err_text
+        records = [json.loads(line) for line in err_text.splitlines()]
+        assert {"dev", "worker", "uvicorn.error", "uvicorn.access"} <= {r["logger"] for r in records}
+        said = [r["event"] for r in records if r["logger"] == "dev"]
+        assert said[-1] == "stopped" and "worker exited with -9; restarting in 1 s" in said
         assert all(_port_closed(p) for p in (api, temporal, smtp, twilio))
         _assert_private(tmp_path / "data")
         # The Temporal server's own storage holds the runs' histories, encrypted: the addresses

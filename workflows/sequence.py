@@ -277,6 +277,7 @@ class SequenceWorkflow:
             fallbacks=list(action.fallbacks),
             data=self._input.data,
             definition_name=self._input.definition_name,
+            brand=action.brand,
             to_user_id=action.to_user,
             legacy_to=action.legacy_to,
         )

@@ -61,7 +61,7 @@ def get_contact(contact_id: ContactId, session: SessionDep) -> ContactPublic:
 def update_contact(
     contact_id: ContactId, body: ContactUpdate, session: SessionDep
 ) -> ContactPublic:
-    """Change only the fields sent; ``null`` clears email, phone or external_id."""
+    """Change only the fields sent; ``null`` clears email, phone, external_id, given_name or family_name."""
     contact = contacts.get(session, contact_id)
     contacts.update(session, contact, body.model_dump(exclude_unset=True))
     return ContactPublic.model_validate(contact)

@@ -13,6 +13,7 @@ from api import pages
 from api.deps import SessionDep, SettingsDep
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.models.vocab import Category, Channel
+from followthrough.rendering import salutation
 from followthrough.settings import Settings
 from followthrough.store import contacts, preferences
 from followthrough.unsubscribe import BadUnsubscribeToken, read_token
@@ -46,7 +47,7 @@ def _page(
     consent = preferences.get(session, contact_id).consent[channel]
     return pages.render(
         settings, "preferences", contact.locale,
-        name=contact.name,
+        name=salutation(contacts.snapshot(contact).model_dump()),
         channel=str(channel),
         category=str(category),
         subscribed={str(c): consent[c] for c in OPTIONAL},

@@ -21,6 +21,8 @@ OBJECT_LIMIT: ContextVar[int] = ContextVar("ft_object_limit", default=DEFAULT_OB
 
 #: Strings: short names and codes, a sentence of free text (reasons, summaries).
 NAME_MAX = 200
+#: A contact's given or family name (the ``contacts`` columns are 100 characters).
+NAME_PART_MAX = 100
 TEXT_MAX = 2000
 LOCALE_MAX = 35  # BCP 47 tags are short; 35 is the longest tag RFC 5646 says to support
 TIME_ZONE_MAX = 64

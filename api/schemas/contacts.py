@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -12,6 +12,7 @@ from api.schemas.bounded import (
     EMAIL_MAX,
     LOCALE_MAX,
     NAME_MAX,
+    NAME_PART_MAX,
     PHONE_MAX,
     TIME_ZONE_MAX,
     FreeObject,
@@ -57,8 +58,16 @@ class _ContactFields(BaseModel):
         return checked(contact_fields.validate_time_zone, value)
 
 
+#: A given or family name: optional, never blank. ``name`` stays the display name; templates
+#: greet by ``given_name`` when it is known (Russian and Hungarian names are often stored
+#: surname first, so the first word of ``name`` is not always the given name).
+NamePart = Annotated[str, Field(min_length=1, max_length=NAME_PART_MAX)]
+
+
 class ContactBase(_ContactFields):
     name: str = Field(default="", max_length=NAME_MAX)
+    given_name: NamePart | None = None
+    family_name: NamePart | None = None
     email: str | None = Field(default=None, max_length=EMAIL_MAX)
     phone: str | None = Field(default=None, max_length=PHONE_MAX)
     #: Omitted: the service default (``FT_DEFAULT_LOCALE``), applied by the router.
@@ -86,9 +95,12 @@ class ContactUpsert(ContactBase):
 
 
 class ContactUpdate(_ContactFields):
-    """A partial update: only the fields sent change; ``null`` clears email, phone, external_id."""
+    """A partial update: only the fields sent change; ``null`` clears email, phone, external_id,
+    given_name and family_name."""
 
     name: str | None = Field(default=None, max_length=NAME_MAX)
+    given_name: NamePart | None = None
+    family_name: NamePart | None = None
     email: str | None = Field(default=None, max_length=EMAIL_MAX)
     phone: str | None = Field(default=None, max_length=PHONE_MAX)
     locale: str | None = Field(default=None, max_length=LOCALE_MAX)
@@ -109,6 +121,8 @@ class ContactSample(_ContactFields):
     """A made-up contact for template previews."""
 
     name: str = Field(default="Anna Example", max_length=NAME_MAX)
+    given_name: NamePart | None = None
+    family_name: NamePart | None = None
     email: str | None = Field(default=None, max_length=EMAIL_MAX)
     phone: str | None = Field(default=None, max_length=PHONE_MAX)
     locale: str | None = Field(default=None, max_length=LOCALE_MAX)
@@ -122,6 +136,8 @@ class ContactPublic(BaseModel):
     id: int
     external_id: str | None
     name: str
+    given_name: str | None
+    family_name: str | None
     email: str | None
     phone: str | None
     locale: str

@@ -3,7 +3,10 @@
 A sequence (``kind: sequence``) has ``name``, ``description``, ``category`` (transactional |
 service | sales | marketing), ``locales``, ``stop_on`` (event names: ``reply`` or custom; such an
 event ends the run as ``stopped``), an optional ``goal`` (a condition checked after every step and
-every event; true ends the run as ``converted``) and ``steps``, each with an ``id`` and a ``type``:
+every event; true ends the run as ``converted``), an optional ``brand`` (the sender's name the
+contact knows, ``data.company`` in templates, unless the enrollment data gives its own ``company``;
+unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, documented: ``key:
+{description, required, example}``) and ``steps``, each with an ``id`` and a ``type``:
 
 - ``send``: ``channel`` (email | sms | voice | internal), ``template``, ``fallback`` channels,
   ``category`` override. ``internal`` notifies a user and needs ``to_user``: a user id (``7``)
@@ -20,7 +23,12 @@ every event; true ends the run as ``converted``) and ``steps``, each with an ``i
   (default 09:00). A missing or unparseable date skips the step with the reason; a due time
   already past does not wait.
 - ``wait_for: {event, timeout, as}``: conditions then see ``events.<as or event>.received`` and
-  ``.data``. Events that arrive earlier are buffered and consumed oldest first.
+  ``.data``. Events that arrive earlier are buffered and consumed oldest first. ``timeout`` is
+  an ISO 8601 duration of elapsed time, or the clock's relative time (``followthrough.clock.
+  Relative``): ``{after: PT8H, business: true, calendar: office}`` is 8 working hours,
+  ``{after: P1D, business: true, at: "10:00", zone: contact}`` the next working day at 10:00 in
+  the contact's zone (``business`` counts days as working days; the calendar defaults to
+  ``default``, the zone to the contact's; ``zone: owner`` is refused in a sequence).
 - ``if: {condition, then, else}`` (``else`` defaults to the next step); ``split: {variants:
   [{percent, goto}]}`` (percents sum to 100; the variant is a stable hash of contact id + step id);
   ``goto``; ``exit: {reason}`` (run ``completed`` with that reason).

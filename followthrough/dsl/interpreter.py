@@ -19,7 +19,6 @@ from typing import Any
 
 from followthrough.calendar import BUILTIN_CALENDARS, Calendar
 from followthrough.dsl import expressions
-from followthrough.dsl.durations import parse_duration
 from followthrough.dsl.schema import (
     MAX_USER_ID,
     ExitStep,
@@ -33,7 +32,7 @@ from followthrough.dsl.schema import (
     WaitForStep,
     WaitStep,
 )
-from followthrough.dsl.waits import due_time, lookup, split_bucket
+from followthrough.dsl.waits import due_time, lookup, split_bucket, timeout_due
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent, RunState
 from followthrough.models.vocab import Category, Channel, RunStatus, StepState
@@ -66,6 +65,8 @@ class Send:
     #: A version saved before ``to_user`` sent this to ``data.rep_email``: it still asks the door
     #: (same commands for histories recorded then), which only records it as skipped.
     legacy_to: bool = False
+    #: The definition's ``brand`` (None: the setting's), filling ``data.company`` when rendering.
+    brand: str | None = None
     type: str = "send"
 
 
@@ -165,7 +166,10 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
         return _wait(step, visit, state, ctx)
     if isinstance(step, WaitForStep):
         state.since_wait = 0
-        until = ctx.now + parse_duration(step.timeout)
+        try:
+            until = timeout_due(step.timeout, ctx.now, ctx.contact.model_dump(mode="json"), ctx.calendars)
+        except ValueError as exc:  # validation names these; a run can only meet them if data changed
+            return End(RunStatus.FAILED, f"wait_for timeout: {exc}", step_id=step.id)
         return WaitFor(step.id, visit, step.event, until, step.store_as)
     if isinstance(step, ExitStep):
         return End(RunStatus.COMPLETED, step.reason, step_id=step.id)
@@ -185,12 +189,15 @@ def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Conte
             # Replay safety, not delivery: runs pinned to a version saved before to_user asked
             # the door here, and a replayed history must find the same commands. Only the fact
             # travels, never the address; the door skips it (people_policy.LEGACY_ADDRESS).
-            return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True)
+            return Send(step.id, visit, Channel.EMAIL, step.template, category, legacy_to=True,
+                        brand=definition.brand)
         user_id, problem = user_ref(step.to_user, ctx)
         if user_id is None:
             return Note(step.id, visit, "send", StepState.SKIPPED, f"no_recipient: {problem}")
-        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id)
-    return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback))
+        return Send(step.id, visit, Channel.EMAIL, step.template, category, to_user=user_id,
+                    brand=definition.brand)
+    return Send(step.id, visit, Channel(step.channel), step.template, category, tuple(step.fallback),
+                brand=definition.brand)
 
 
 def user_ref(ref: int | str | None, ctx: Context) -> tuple[int | None, str | None]:

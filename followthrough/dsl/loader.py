@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from followthrough.clock import FORM_TAGS
 from followthrough.dsl.schema import STEP_TYPES, Definition
 from followthrough.errors import ErrorList, FieldError, ValidationFailed
 
@@ -72,12 +73,13 @@ def schema_errors(document: Any) -> tuple[Definition | None, list[FieldError]]:
 
 def _pointer(location: tuple[Any, ...]) -> str:
     """A pydantic error location as a JSON Pointer. Discriminated unions add the tag right after
-    the list index (``steps/2/send/template``); validators add ``function-...``: drop both."""
+    the list index (``steps/2/send/template``) or, for the clock's forms, after the field
+    (``timeout/relative-time/after``); validators add ``function-...``: drop them all."""
     parts: list[str] = []
     previous: Any = None
     for part in location:
         text = str(part)
-        dropped = text.startswith(("function-", "tagged-union")) or (
+        dropped = text.startswith(("function-", "tagged-union")) or text in FORM_TAGS or (
             isinstance(previous, int) and text in STEP_TYPES)
         if not dropped:
             parts.append(text.replace("~", "~0").replace("/", "~1"))

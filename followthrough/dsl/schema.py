@@ -10,9 +10,20 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from followthrough.calendar import TIME_PATTERN
+from followthrough.clock import Relative
 from followthrough.dsl.durations import parse_duration, parse_signed_duration
 from followthrough.models.vocab import Category, Channel
 
@@ -33,6 +44,8 @@ MAX_USER_ID = 2**31 - 1
 #: contact attribute ``lead_score``).
 SET_TARGET_PATTERN = r"^(contact\.attributes\.[A-Za-z_][A-Za-z0-9_]{0,63}|lead\.score)$"
 RESERVED_NAMES = frozenset({"schema"})
+DATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MAX_BRAND_LENGTH = 100
 MAX_STEPS = 500
 
 StepId = Annotated[str, Field(pattern=STEP_ID_PATTERN)]
@@ -134,19 +147,35 @@ class WaitStep(_Strict):
         return self
 
 
+def _timeout_form(value: Any) -> str:
+    return "relative-time" if isinstance(value, dict | Relative) else "iso-duration"
+
+
+def _duration_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a timeout is an ISO-8601 duration (P2D) or an object such as "
+                         "{after: PT8H, business: true}")
+    return _duration(value)
+
+
+#: How long a ``wait_for`` waits: an ISO-8601 duration of elapsed time (``P2D``), or the clock's
+#: relative time (``{after: PT8H, business: true, calendar: office}``: 8 working hours; ``at``
+#: and ``zone``, ``contact`` or an IANA name, as in ``followthrough.clock.Relative``).
+Timeout = Annotated[
+    Annotated[str, BeforeValidator(_duration_text), Tag("iso-duration")]
+    | Annotated[Relative, Tag("relative-time")],
+    Discriminator(_timeout_form),
+]
+
+
 class WaitForStep(_Strict):
     """Wait for an event, at most ``timeout``. Conditions then see ``events.<as or event>``."""
 
     id: StepId
     type: Literal["wait_for"] = "wait_for"
     event: str = Field(pattern=EVENT_PATTERN)
-    timeout: str
+    timeout: Timeout
     as_: str | None = Field(default=None, alias="as", pattern=r"^[a-z][a-z0-9_]{0,63}$")
-
-    @field_validator("timeout")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return _duration(value)
 
     @property
     def store_as(self) -> str:
@@ -221,11 +250,25 @@ AnyStep = (SendStep | WaitStep | WaitForStep | IfStep | SplitStep | GotoStep | E
 Step = Annotated[AnyStep, Field(discriminator="type")]
 
 
+class DataField(_Strict):
+    """One documented key of the enrollment data: what it means, whether a run needs it, and a
+    sample value (previews, docs and the built-ins' tests render with the samples)."""
+
+    description: str = Field(default="", max_length=1000)
+    required: bool = False
+    example: Any = None
+
+
 class SequenceDefinition(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     kind: Literal["sequence"] = "sequence"
     description: str = ""
     category: Category = Category.SERVICE
+    #: The sender's name the contact knows (templates read it as ``data.company``), unless the
+    #: enrollment data carries its own ``company``; unset: the ``FT_BRAND_NAME`` setting.
+    brand: str | None = Field(default=None, min_length=1, max_length=MAX_BRAND_LENGTH)
+    #: The enrollment data the steps and templates read (``data.<key>``), documented.
+    data: dict[Annotated[str, Field(pattern=DATA_KEY_PATTERN)], DataField] = Field(default_factory=dict)
     locales: list[str] = Field(default_factory=lambda: ["en"])
     #: Events that end the run as ``stopped``: "reply" and custom event names.
     stop_on: list[Annotated[str, Field(pattern=EVENT_PATTERN)]] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from followthrough.calendar import BUILTIN_CALENDARS
+from followthrough.clock import Relative
 from followthrough.dsl.expressions import validate_expression
 from followthrough.dsl.graph import successors, unreachable, waitless_cycles
 from followthrough.dsl.loader import schema_errors
@@ -27,6 +28,7 @@ from followthrough.dsl.schema import (
     SetStep,
     SplitStep,
     Step,
+    WaitForStep,
     WaitStep,
 )
 from followthrough.errors import ErrorList, FieldError
@@ -84,6 +86,8 @@ def validate(
         elif isinstance(step, WaitStep) and step.business is not None:
             if not has_calendar(step.business.calendar):
                 errors.add(f"{at}/business/calendar", f"no calendar named '{step.business.calendar}'")
+        elif isinstance(step, WaitForStep) and isinstance(step.timeout, Relative):
+            _timeout(step.timeout, f"{at}/timeout", has_calendar, errors)
     if definition is None and isinstance(document, dict) and isinstance(document.get("goal"), str):
         _expression("/goal", document["goal"], errors)
     if errors:
@@ -169,6 +173,15 @@ def _graph(definition: Definition, errors: ErrorList) -> None:
     for cycle in waitless_cycles(edges, waits):
         names = " -> ".join(definition.steps[i].id for i in [*cycle, cycle[0]])
         errors.add(f"/steps/{cycle[0]}", f"these steps can loop without any wait: {names}")
+
+
+def _timeout(timeout: Relative, at: str, has_calendar: Callable[[str], bool], errors: ErrorList) -> None:
+    if timeout.zone == "owner":
+        errors.add(f"{at}/zone", "a sequence knows the contact's zone, not an owner's: use contact "
+                                 "or an IANA name such as Europe/Budapest")
+    name = timeout.calendar or "default"
+    if timeout.business and not has_calendar(name):
+        errors.add(f"{at}/calendar", f"no calendar named '{name}'")
 
 
 def _expression(path: str, text: str, errors: ErrorList) -> None:

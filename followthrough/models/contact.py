@@ -9,7 +9,9 @@ class ContactSnapshot(BaseModel):
     """What rendering and delivery need to know about a contact."""
 
     id: int | None = None
-    name: str = ""
+    name: str = ""  # the display name, as the CRM shows it
+    given_name: str | None = None  # whom the salutation greets; None: derived from ``name``
+    family_name: str | None = None
     email: str | None = None
     phone: str | None = None
     locale: str = "en"

@@ -69,6 +69,9 @@ class DeliverInput(BaseModel):
     at: datetime | None = None  # the run's clock when it asked (workflow.now()); policy time
     data: dict[str, Any] = Field(default_factory=dict)
     definition_name: str | None = None
+    #: The definition's ``brand``: ``data.company`` when the enrollment data has none (None: the
+    #: ``FT_BRAND_NAME`` setting).
+    brand: str | None = None
     #: An ``internal`` notification: the user it goes to. The door reads the address from the
     #: users table; an input never carries an address. None: the message is the contact's.
     to_user_id: int | None = None

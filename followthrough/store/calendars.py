@@ -123,10 +123,15 @@ def resolve(session: Session, names: Iterable[str]) -> tuple[dict[str, dict[str,
 
 
 def referenced(document: dict[str, Any]) -> list[str]:
-    """The calendars a definition document's business-time waits name (``default`` when none)."""
+    """The calendars a definition document's business time names: ``wait`` steps' ``business``
+    and ``wait_for`` timeouts with ``business: true`` (``default`` when they name none)."""
     names: set[str] = set()
     for step in document.get("steps") or []:
-        business = step.get("business") if isinstance(step, dict) else None
+        if not isinstance(step, dict):
+            continue
+        business, timeout = step.get("business"), step.get("timeout")
         if step.get("type") == "wait" and isinstance(business, dict):
             names.add(str(business.get("calendar") or "default"))
+        if step.get("type") == "wait_for" and isinstance(timeout, dict) and timeout.get("business"):
+            names.add(str(timeout.get("calendar") or "default"))
     return sorted(names)

@@ -70,6 +70,8 @@ def snapshot(contact: Contact) -> ContactSnapshot:
     return ContactSnapshot(
         id=contact.id,
         name=contact.name,
+        given_name=contact.given_name,
+        family_name=contact.family_name,
         email=contact.email,
         phone=contact.phone,
         locale=contact.locale,

@@ -137,6 +137,27 @@ class TestDecisionsOnTheLedger:
         prepared = door.prepare(_input(contact_id, "run_t", Channel.EMAIL, Category.TRANSACTIONAL), "run_t:s:1", NOON, [])
         assert prepared.message is not None and prepared.message.headers == {}
 
+    def test_a_marketing_email_shows_the_headers_unsubscribe_link_in_its_body(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_u", Channel.EMAIL).model_copy(
+            update={"template": "nurture_intro", "brand": "Kovács Bolt"})
+        prepared = door.prepare(inp, "run_u:s:1", NOON, [])
+        assert prepared.message is not None
+        url = prepared.message.headers["List-Unsubscribe"].strip("<>")
+        assert f"Itt leiratkozhat, és azonnal leállítjuk a küldést: {url}" in prepared.message.text
+        assert prepared.message.subject == "Köszönjük érdeklődését! – Kovács Bolt"  # the definition's brand
+
+    def test_a_transactional_email_has_no_unsubscribe_link(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_v", Channel.EMAIL, Category.TRANSACTIONAL).model_copy(
+            update={"template": "nurture_intro"})
+        prepared = door.prepare(inp, "run_v:s:1", NOON, [])
+        assert prepared.message is not None
+        assert "/u/" not in prepared.message.text
+        assert "levelezőprogramja leiratkozási lehetőségét" in prepared.message.text
+
 
 class TestPermanentFailures:
     def test_hard_bounce_suppresses_the_address(self, door_env) -> None:  # type: ignore[no-untyped-def]

@@ -24,6 +24,8 @@ ANNA = {
     "time_zone": "Europe/Budapest",
     "attributes": {"plan": "pro"},
     "external_id": "crm-1",
+    "given_name": "Anna",
+    "family_name": "Kovács",
 }
 
 
@@ -106,7 +108,8 @@ class TestCreate:
         engine.dispose()
         assert without_times(body) == {
             "id": 1, "external_id": None, "name": "Ivan", "email": None, "phone": "+79123456789",
-            "locale": "ru", "time_zone": "Europe/Moscow", "attributes": {},
+            "locale": "ru", "time_zone": "Europe/Moscow", "attributes": {}, "given_name": None,
+            "family_name": None,
         }  # fmt: skip
 
     async def test_every_invalid_field_is_named(self, api: httpx.AsyncClient) -> None:
@@ -144,6 +147,31 @@ class TestCreate:
         assert response.json()["code"] == "conflict"
         assert response.json()["detail"] == "a contact with external_id 'crm-1' already exists"
         assert len((await api.get("/v1/contacts")).json()["items"]) == 1
+
+
+class TestNameParts:
+    async def test_given_and_family_name_are_kept_apart_from_the_display_name(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        created = await create(api, name="Kovács Anna", given_name="Anna", family_name="Kovács",
+                               email="anna@example.test")
+        read = (await api.get(f"/v1/contacts/{created['id']}")).json()
+        assert (read["name"], read["given_name"], read["family_name"]) == ("Kovács Anna", "Anna", "Kovács")
+        patched = await api.patch(f"/v1/contacts/{created['id']}", json={"given_name": "Panna"})
+        assert (patched.json()["name"], patched.json()["given_name"]) == ("Kovács Anna", "Panna")
+
+    @pytest.mark.parametrize(("value", "message"), [
+        ("", "String should have at least 1 character"),
+        ("x" * 101, "String should have at most 100 characters"),
+        (7, "Input should be a valid string"),
+    ])
+    async def test_bounded(self, api: httpx.AsyncClient, value: object, message: str) -> None:
+        body = {"email": "anna@example.test", "given_name": value, "family_name": value}
+        for response in (await api.post("/v1/contacts", json=body),
+                         await api.put("/v1/contacts/by-external-id/crm-9", json=body)):
+            assert response.status_code == 422
+            assert [(e["path"], e["message"]) for e in response.json()["errors"]] == [
+                ("/given_name", message), ("/family_name", message)]
 
 
 class TestRead:
@@ -207,7 +235,7 @@ class TestUpdate:
 
     async def test_null_clears_optional_fields(self, api: httpx.AsyncClient) -> None:
         created = await create(api, **ANNA)
-        body = {"email": None, "phone": None, "external_id": None}
+        body = {"email": None, "phone": None, "external_id": None, "given_name": None, "family_name": None}
         response = await api.patch(f"/v1/contacts/{created['id']}", json=body)
         assert response.status_code == 200
         assert without_times(response.json()) == without_times(created) | body
@@ -250,12 +278,24 @@ class TestUpsert:
         expected = {
             "id": 1, "external_id": "crm-7", "name": "Ivan", "email": "ivan@example.test",
             "phone": None, "locale": "ru", "time_zone": "UTC", "attributes": {},
+            "given_name": None, "family_name": None,
         }  # fmt: skip
         assert without_times(first.json()) == expected
         # The body is the whole contact: fields left out go back to their defaults.
         changed = {"name": "Ivan Petrov", "email": None, "phone": "+79123456789", "locale": "en"}
         assert without_times(second.json()) == expected | changed
         assert len((await api.get("/v1/contacts")).json()["items"]) == 1
+
+    async def test_a_crm_sync_carries_the_name_parts(self, api: httpx.AsyncClient) -> None:
+        """Russian CRMs often store "Иванова Анна": the parts say which word is the given name."""
+        url = "/v1/contacts/by-external-id/crm-8"
+        body = {"name": "Иванова Анна", "given_name": "Анна", "family_name": "Иванова", "locale": "ru"}
+        first = await api.put(url, json=body)
+        assert first.status_code == 201
+        assert (first.json()["given_name"], first.json()["family_name"]) == ("Анна", "Иванова")
+        # A sync without them resets them, like every field the body leaves out.
+        second = await api.put(url, json={"name": "Иванова Анна", "locale": "ru"})
+        assert (second.json()["given_name"], second.json()["family_name"]) == (None, None)
 
     async def test_external_id_comes_from_the_path(self, api: httpx.AsyncClient) -> None:
         response = await api.put("/v1/contacts/by-external-id/crm-7", json={"external_id": "x"})

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from followthrough.settings import Settings
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Suppression
-from tests.conftest import LiveStack
+from tests.conftest import LiveStack, make_settings
 from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
 from tests.support.waiting import eventually
 
@@ -170,6 +172,20 @@ class TestHelp:
         timeline = await _timeline(api, contact["id"])
         assert [(e["kind"], e["data"].get("keyword")) for e in reversed(timeline)] == [
             ("inbound.keyword", "help"), ("keyword.reply", "help")]
+
+
+class TestBrand:
+    """Keyword answers have no enrollment data: FT_BRAND_NAME names the sender."""
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, brand_name="Kovács Bolt")
+
+    async def test_the_answer_is_signed_with_the_brand(self, api: httpx.AsyncClient, settings: Settings) -> None:
+        await create_contact(api, phone="+15555550306", locale="hu")
+        answer = await _sms(api, settings, "+15555550306", "STOP", "e1")
+        assert answer == ("Kovács Bolt: leiratkozott, több SMS-t nem küldünk. "
+                          "Újra feliratkozás: válaszoljon FELIRATKOZÁS.")
 
 
 class TestSignals:

@@ -70,7 +70,7 @@ class TestRussianContact:
         assert (mail["subject"], mail["locale_used"], mail["to"]) == (
             "Добро пожаловать в Followthrough!", "ru", "anna@example.test")
         assert mail["text"].startswith("Здравствуйте, Анна Иванова!") and "lang=\"ru\"" in mail["html"]
-        text = "Анна, спасибо за регистрацию! Скоро мы вам позвоним."
+        text = "Followthrough: Анна, спасибо за регистрацию! Скоро мы вам позвоним."
         assert (sms["text"], sms["to"]) == (text, "+79161234567")
         assert sms["sms"] == {"encoding": "UCS-2", "characters": len(text), "segments": 1}
         assert call["text"].startswith("Здравствуйте, Анна Иванова! Вас приветствует Followthrough.")

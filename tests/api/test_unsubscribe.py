@@ -106,8 +106,20 @@ class TestPage:
         cid = (await create_contact(api, locale="ru-RU"))["id"]
         response = await api.get(path(settings, cid))
         assert '<html lang="ru">' in response.text
-        assert "Отписаться от «Новости и акции»" in response.text
+        assert "Отписаться от рассылки «Новости и акции»" in response.text
         assert re.search("[А-Яа-яЁё]", response.text)
+
+    @pytest.mark.parametrize(("fields", "greeting"), [
+        ({"name": "Kovács Anna"}, "<p>Kedves Kovács Anna! Ezekről írunk Önnek:</p>"),
+        ({"name": "Kovács Anna", "given_name": "Anna"}, "<p>Kedves Anna! Ezekről írunk Önnek:</p>"),
+        ({"name": ""}, "<p>Üdvözöljük! Ezekről írunk Önnek:</p>"),
+    ])
+    async def test_hungarian_page_greets_with_kedves_and_a_name(
+        self, api: httpx.AsyncClient, settings: Settings, fields: dict[str, str], greeting: str
+    ) -> None:
+        cid = (await create_contact(api, locale="hu", **fields))["id"]
+        response = await api.get(path(settings, cid))
+        assert greeting in response.text
 
     async def test_unknown_locale_falls_back_to_the_default(
         self, api: httpx.AsyncClient, settings: Settings
@@ -181,7 +193,7 @@ class TestResubscribe:
                                   json={"consent": {"email": {"marketing": True}}})
         assert refused.status_code == 409
         page = await api.get(path(settings, cid), headers={"Authorization": ""})
-        assert 'value="resubscribe">Снова подписаться на «Новости и акции»' in page.text
+        assert 'value="resubscribe">Снова подписаться на рассылку «Новости и акции»' in page.text
         assert 'value="category"' not in page.text  # already unsubscribed from it
         response = await api.post(path(settings, cid), data={"scope": "resubscribe"},
                                   headers={"Authorization": ""})

@@ -15,16 +15,33 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from jinja2 import nodes
 
 from followthrough.bootstrap import load_definition_file
-from followthrough.dsl.interpreter import End, Note, SetValue, StartDefinition, Wait, WaitFor
+from followthrough.dsl.interpreter import (
+    Context,
+    End,
+    Note,
+    Send,
+    SetValue,
+    StartDefinition,
+    Wait,
+    WaitFor,
+)
 from followthrough.dsl.schema import SendStep, SequenceDefinition
 from followthrough.dsl.simulate import Planned, simulate
 from followthrough.dsl.validate import validate
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
-from followthrough.models.vocab import Channel
-from followthrough.rendering import FileTemplateSource, Renderer, validate_template
+from followthrough.models.vocab import Category, Channel
+from followthrough.rendering import (
+    PARTS,
+    FileTemplateSource,
+    RenderedMessage,
+    Renderer,
+    build_environment,
+    validate_template,
+)
 from followthrough.settings import PROJECT_ROOT
 from followthrough.sms_encoding import sms_info
 
@@ -46,43 +63,18 @@ CONTACTS = {
     "hu": ContactSnapshot(id=3, name="Kovács Anna", email="anna@example.test", phone="+36201234567",
                           locale="hu", time_zone="Europe/Budapest"),
 }
-#: Per definition: the enrollment data with every key its templates read, and with only the keys
-#: they cannot do without (the others have defaults or are left out of the text).
-SAMPLE_DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "hotel_stay": (
-        {"hotel_name": "Hotel Aurora Budapest", "arrival_date": "2026-12-10",
-         "departure_date": "2026-12-13", "booking_reference": "AUR-48213", "check_in_time": "14:00",
-         "check_out_time": "12:00", "hotel_address": "Váci utca 12, 1052 Budapest",
-         "hotel_phone": "+36 1 555 0100", "review_url": "https://reviews.example.test/aurora",
-         "rep_id": 7},
-        {"hotel_name": "Hotel Aurora", "arrival_date": "2026-12-10", "departure_date": "2026-12-13"},
-    ),
-    "order_problem": (
-        {"order_id": "WS-100482", "problem": "The parcel arrived damaged.", "company": "Nordlicht Shop",
-         "support_url": "https://shop.example.test/support/100482", "rep_id": 7},
-        {"order_id": "WS-100482"},
-    ),
-    "saas_trial": (
-        {"company": "Acme Cloud", "login_url": "https://app.example.test/login",
-         "upgrade_url": "https://app.example.test/billing", "trial_ends_on": "2026-12-21",
-         "rep_name": "Maria Lopez", "source": "signup"},
-        {},
-    ),
-    "lead_nurture": (
-        {"company": "Acme Cloud", "content_url": "https://example.test/ebook",
-         "case_study_url": "https://example.test/case-study", "guide_url": "https://example.test/guide",
-         "demo_url": "https://example.test/demo", "rep_id": 7},
-        {},
-    ),
-    "welcome_sequence": ({"company": "Acme Cloud", "login_url": "https://app.example.test/login"}, {}),
-}
-
-
 def _files() -> list[Path]:
     return sorted(p for p in DEFINITIONS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
 
 DEFINITION_LIST = {path.stem: load_definition_file(path) for path in _files()}
+#: Per definition: the enrollment data its documentation gives (every key with its example),
+#: and only the keys a run cannot do without (the others have defaults or are left out).
+SAMPLE_DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    name: ({key: field.example for key, field in d.data.items()},
+           {key: field.example for key, field in d.data.items() if field.required})
+    for name, d in DEFINITION_LIST.items()
+}
 
 
 def _template_exists(channel: str, name: str, locale: str) -> bool:
@@ -171,12 +163,191 @@ class TestTemplates:
 
     def test_dates_are_localized(self) -> None:
         data = SAMPLE_DATA["hotel_stay"][1]
-        texts = {loc: RENDERER.render(Channel.EMAIL, "hotel_pre_arrival", CONTACTS[loc], data).text
+        day_before = datetime(2026, 12, 9, 10, tzinfo=BUDAPEST)
+        texts = {loc: RENDERER.render(Channel.EMAIL, "hotel_pre_arrival", CONTACTS[loc], data, now=day_before).text
                  for loc in LOCALES}
         assert "tomorrow, December 10, 2026." in texts["en"]
         # CLDR puts a narrow no-break space (U+202F) before the Russian year abbreviation.
         assert "Завтра, 10 декабря 2026\u202fг., мы будем рады" in texts["ru"]
         assert "Szeretettel várjuk holnap (2026. december 10.) szállodánkban." in texts["hu"]
+
+
+def _data_read_by_templates(definition: SequenceDefinition) -> set[str]:
+    """Every ``data.<key>`` (or ``data["<key>"]``) the definition's templates read, in any
+    part and shipped locale, found in the templates' syntax trees."""
+    env, found = build_environment(autoescape=False), set()
+    for channel, template in _templates_used(definition):
+        for locale in LOCALES:
+            parts = SOURCE.get(channel, template, locale)
+            for source in filter(None, (getattr(parts, part) for part in PARTS) if parts else ()):
+                tree = env.parse(source)
+                found |= {n.attr for n in tree.find_all(nodes.Getattr)
+                          if isinstance(n.node, nodes.Name) and n.node.name == "data"}
+                found |= {n.arg.value for n in tree.find_all(nodes.Getitem)
+                          if isinstance(n.node, nodes.Name) and n.node.name == "data"
+                          and isinstance(n.arg, nodes.Const)}
+    return found
+
+
+def _data_read_by_steps(definition: SequenceDefinition) -> set[str]:
+    """Every ``data.<key>`` the steps themselves read: conditions, ``until_date``, ``to_user``."""
+    document = definition.model_dump_json(include={"goal", "steps"})
+    return set(re.findall(r"\bdata\.([A-Za-z_][A-Za-z0-9_]*)", document))
+
+
+def _internal_templates() -> set[str]:
+    return {step.template for d in DEFINITION_LIST.values() for step in d.steps
+            if isinstance(step, SendStep) and step.channel == "internal"}
+
+
+class TestDocumentedData:
+    """The ``data`` a definition documents is exactly what its steps and templates read: no
+    documented key is ignored (``shop_name`` that no template used), none read is unexplained."""
+
+    @pytest.mark.parametrize("file", sorted(DEFINITION_LIST))
+    def test_documented_is_read_and_read_is_documented(self, file: str) -> None:
+        definition = DEFINITION_LIST[file]
+        read = _data_read_by_templates(definition) | _data_read_by_steps(definition)
+        documented = set(definition.data)
+        assert sorted(documented - read) == [], "documented but never read"
+        assert sorted(read - documented) == [], "read but not documented"
+
+    @pytest.mark.parametrize("file", sorted(DEFINITION_LIST))
+    def test_every_key_is_explained_with_an_example(self, file: str) -> None:
+        for key, field in DEFINITION_LIST[file].data.items():
+            assert field.description and field.example is not None, key
+
+    @pytest.mark.parametrize("file", sorted(DEFINITION_LIST))
+    def test_the_sender_is_company(self, file: str) -> None:
+        """One name for the sender: every built-in reads ``data.company``, never a second name."""
+        assert "company" in _data_read_by_templates(DEFINITION_LIST[file])
+
+
+class TestBrand:
+    """``FT_BRAND_NAME`` signs every message a contact gets when the enrollment names no sender."""
+
+    BRAND = "Kovács Bolt"
+    renderer = Renderer(SOURCE, "en", BRAND)
+
+    @pytest.mark.parametrize(("definition", "channel", "template", "locale"), RENDER_CASES)
+    def test_the_brand_signs_every_message(self, definition: SequenceDefinition, channel: Channel,
+                                           template: str, locale: str) -> None:
+        message = self.renderer.render(channel, template, CONTACTS[locale], SAMPLE_DATA[definition.name][1])
+        whole = f"{message.subject or ''}\n{message.text}\n{message.html or ''}"
+        assert "Followthrough" not in whole
+        if template not in _internal_templates():
+            assert self.BRAND in whole, whole
+
+    def test_the_definition_brand_and_the_enrollment_company_come_first(self) -> None:
+        contact, data = CONTACTS["hu"], {"order_id": "WS-1"}
+        render = self.renderer.render
+        assert render(Channel.SMS, "order_problem_apology", contact, data).text.startswith("Kovács Bolt:")
+        assert render(Channel.SMS, "order_problem_apology", contact, data,
+                      brand="Nordlicht").text.startswith("Nordlicht:")
+        assert render(Channel.SMS, "order_problem_apology", contact, {**data, "company": "Aurora"},
+                      brand="Nordlicht").text.startswith("Aurora:")
+
+
+class TestWords:
+    """No count of hours or days typed into a built-in: plural forms come from CLDR rules
+    (``plural``) and day words from the dates (``relative_day``)."""
+
+    HARD_CODED = re.compile(
+        r"\b(\d+|one|two|three|four|five|один|два|две|три|четыре|пять|két|három|négy|öt)"
+        r"\s+(hours?|days?|weeks?|час\w*|дн\w*|день|недел\w*|ór\w*|nap\b|napj\w*|napon|hét\w*)",
+        re.IGNORECASE,
+    )
+
+    @pytest.mark.parametrize("item", FileTemplateSource(PROJECT_ROOT / "templates").load_all(), ids=str)
+    def test_no_hard_coded_counts(self, item: tuple[Channel, str, str, Any]) -> None:
+        parts = item[3]
+        for part in PARTS:
+            text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "", getattr(parts, part) or "", flags=re.S)
+            assert self.HARD_CODED.findall(text) == [], f"{item[:3]} {part}"
+
+    @pytest.mark.parametrize(("locale", "ack", "alert"), [
+        ("en", "within 48 hours.", "Unresolved for 48 hours:"),
+        ("ru", "в течение 48 часов.", "Не решено за 48 часов:"),
+        ("hu", "48 órán belül", "48 órája megoldatlan"),
+    ])
+    def test_the_48_hours_are_in_plural_form(self, locale: str, ack: str, alert: str) -> None:
+        data = SAMPLE_DATA["order_problem"][0]
+        assert ack in RENDERER.render(Channel.EMAIL, "order_problem_ack", CONTACTS[locale], data).text
+        subject = RENDERER.render(Channel.EMAIL, "order_problem_escalation", CONTACTS[locale], data).subject
+        assert subject is not None and subject.startswith(alert)
+
+
+class TestHotelWords:
+    """The hotel counts days from the dates: a booking made on the day of arrival hears
+    "today", never "see you tomorrow"; the arrival SMS is one segment in ru and hu."""
+
+    @staticmethod
+    def _sent(start: datetime, locale: str) -> list[RenderedMessage]:
+        sent: list[RenderedMessage] = []
+
+        def door(action: Send, ctx: Context) -> None:
+            sent.append(RENDERER.render(action.channel, action.template, ctx.contact, ctx.data,
+                                        now=ctx.now, brand=action.brand))
+
+        simulate(DEFINITION_LIST["hotel_stay"], start=start, contact=CONTACTS[locale],
+                 data=SAMPLE_DATA["hotel_stay"][0], door=door)
+        return sent
+
+    @pytest.mark.parametrize(("locale", "subject", "sms"), [
+        ("en", "See you today at Aurora Budapest",
+         "Aurora Budapest: Hi Anna, we look forward to welcoming you today. Check-in from 14:00. Safe travels!"),
+        ("ru", "Aurora Budapest: ждём вас сегодня",
+         "Aurora Budapest: ждём вас сегодня, заселение с 14:00. Хорошей дороги!"),
+        ("hu", "Ma szeretettel várjuk – Aurora Budapest",
+         "Aurora Budapest: ma szeretettel várjuk, bejelentkezés 14:00 órától."),
+    ])
+    def test_a_same_day_booking_says_today(self, locale: str, subject: str, sms: str) -> None:
+        email, arrival = self._sent(datetime(2026, 12, 10, 13, tzinfo=BUDAPEST), locale)[:2]
+        assert email.subject == subject
+        assert (arrival.channel, arrival.text) == (Channel.SMS, sms)
+        for text in (email.text, arrival.text):
+            assert not re.search(r"tomorrow|завтра|holnap", text, re.IGNORECASE), text
+
+    @pytest.mark.parametrize(("locale", "subject"), [
+        ("en", "See you tomorrow at Aurora Budapest"),
+        ("ru", "Aurora Budapest: ждём вас завтра"),
+        ("hu", "Holnap szeretettel várjuk – Aurora Budapest"),
+    ])
+    def test_a_booking_made_ahead_says_tomorrow(self, locale: str, subject: str) -> None:
+        assert self._sent(START, locale)[0].subject == subject
+
+    @pytest.mark.parametrize("locale", ["ru", "hu"])
+    def test_the_arrival_sms_is_one_segment(self, locale: str) -> None:
+        arrival = self._sent(START, locale)[1]
+        assert arrival.channel == Channel.SMS
+        assert sms_info(arrival.text).segments == 1, arrival.text
+        assert "отел" not in arrival.text.lower()  # the hotel's own name says it is a hotel
+
+
+MARKETING_EMAILS = [
+    pytest.param(definition, step.template, locale, id=f"{name}-{step.template}-{locale}")
+    for name, definition in DEFINITION_LIST.items()
+    for step in definition.steps
+    if isinstance(step, SendStep) and step.channel == "email"
+    and (step.category or definition.category) == Category.MARKETING
+    for locale in LOCALES
+]
+
+
+class TestUnsubscribeLink:
+    URL = "https://ft.example.test/u/eyJjIjo3fQ.signature"
+
+    def test_the_built_ins_send_marketing_email(self) -> None:
+        assert len(MARKETING_EMAILS) == 5 * len(LOCALES)  # four nurture emails, the hotel's thank-you
+
+    @pytest.mark.parametrize(("definition", "template", "locale"), MARKETING_EMAILS)
+    def test_every_marketing_email_shows_the_link(self, definition: SequenceDefinition, template: str,
+                                                  locale: str) -> None:
+        message = RENDERER.render(Channel.EMAIL, template, CONTACTS[locale], SAMPLE_DATA[definition.name][0],
+                                  run={"unsubscribe_url": self.URL})
+        line = next(line for line in message.text.splitlines() if self.URL in line)
+        words = {"en": "Unsubscribe", "ru": "Отпишитесь", "hu": "leiratkozhat"}[locale]
+        assert words in line, line
 
 
 # --- simulations ---------------------------------------------------------------------------

@@ -190,3 +190,13 @@ class TestCountry:
         assert Calendar(name="x", country="UK").country == "UK"
         with pytest.raises(ValidationError, match="no public-holiday data"):
             Calendar(name="x", country="XX")
+
+
+class TestNextLocalTimeOnADay:
+    @pytest.mark.parametrize(("day", "expected"), [
+        (date(2024, 6, 12), bud(2024, 6, 12, 9, 30)),  # a later day: its own 09:30
+        (date(2024, 6, 10), bud(2024, 6, 11, 9, 30)),  # today's has passed: tomorrow's
+        (date(2024, 6, 1), bud(2024, 6, 11, 9, 30)),  # a day in the past counts from today
+    ])
+    def test_from_a_given_day(self, day: date, expected: datetime) -> None:
+        assert next_local_time("Europe/Budapest", "09:30", bud(2024, 6, 10, 12), day) == expected.astimezone(UTC)

@@ -27,7 +27,7 @@ from followthrough.dsl.schema import SequenceDefinition
 from followthrough.dsl.simulate import simulate
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
-from followthrough.models.vocab import Category, Channel, StepState
+from followthrough.models.vocab import Category, Channel, RunStatus, StepState
 
 NOW = datetime(2024, 6, 7, 14, tzinfo=UTC)  # a Friday
 ANNA = ContactSnapshot(id=1, name="Anna", locale="hu", time_zone="Europe/Budapest",
@@ -169,6 +169,25 @@ class TestEvents:
         assert wait_for == WaitFor("f", 1, "reply", NOW + timedelta(days=3), "answer")
         assert resolve_wait_for(state, wait_for) is True and state.inbox == []
         assert state.events["answer"] == {"received": True, "data": {"text": "yes"}}
+
+    @pytest.mark.parametrize(("timeout", "expected"), [
+        ("P2D", NOW + timedelta(days=2)),  # elapsed time, as before
+        # Friday 16:00 Budapest + 8 working hours (9-12, 13-17): Friday 1 h, Monday 7 h to 17:00.
+        ({"after": "PT8H", "business": True, "calendar": "budapest_office"}, datetime(2024, 6, 10, 15, tzinfo=UTC)),
+        # The default calendar (09:00-17:00 UTC): Friday 14:00 + 8 h is Monday 14:00.
+        ({"after": "PT8H", "business": True}, datetime(2024, 6, 10, 14, tzinfo=UTC)),
+        # One working day, then 10:00 in the contact's zone (Budapest, UTC+2).
+        ({"after": "P1D", "business": True, "at": "10:00", "zone": "contact"}, datetime(2024, 6, 10, 8, tzinfo=UTC)),
+    ])
+    def test_a_wait_for_timeout_through_the_clock(self, timeout: Any, expected: datetime) -> None:
+        d = definition({"id": "f", "type": "wait_for", "event": "reply", "timeout": timeout})
+        assert next_action(d, RunState(), ctx()) == WaitFor("f", 1, "reply", expected, "reply")
+
+    def test_a_timeout_the_run_cannot_compute_fails_the_run_with_the_reason(self) -> None:
+        d = definition({"id": "f", "type": "wait_for", "event": "reply",
+                        "timeout": {"after": "PT8H", "business": True, "calendar": "gone"}})
+        action = next_action(d, RunState(), ctx())
+        assert action == End(RunStatus.FAILED, "wait_for timeout: no calendar named 'gone'", step_id="f")
 
     def test_stop_on_and_goal(self) -> None:
         d = definition({"id": "w", "type": "wait", "duration": "P1D"}, stop_on=["reply"], goal="events.paid.received")

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from followthrough.calendar import Calendar
 from followthrough.dsl.interpreter import Context, End, Send, Wait
 from followthrough.dsl.schema import SequenceDefinition
 from followthrough.dsl.simulate import simulate
@@ -18,6 +19,7 @@ from followthrough.policy.contact_policy import PolicyConfig, QuietHours
 from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.preview import preview_sequence
 from followthrough.rendering import Renderer, TemplateParts
+from followthrough.store import calendars as calendar_store
 from followthrough.store import contacts, definitions, policy, preferences, templates, users
 from followthrough.store.db import session_scope
 from followthrough.store.templates import DbTemplateSource
@@ -97,6 +99,12 @@ class TestPreviewService:
         assert [(d.at, d.until, d.reason) for d in two.deferrals] == [
             (START, START + timedelta(days=1), "cap:marketing:P1D")]
 
+    def test_the_definitions_brand_names_the_sender_unless_the_data_does(self, engine: Engine) -> None:
+        _save(engine, "branded", {"id": "hello", **MAIL}, brand="Nordlicht Shop")
+        own = _preview(engine, "branded").steps[0].message
+        given = _preview(engine, "branded", data={"company": "Aurora"}).steps[0].message
+        assert (own.subject, given.subject) == ("Welcome to Nordlicht Shop, Anna!", "Welcome to Aurora, Anna!")
+
     def test_a_stored_contact_is_decided_on_its_stored_consent(self, engine: Engine) -> None:
         _save(engine, "sms_first", {"id": "text", **SMS, "fallback": ["email"]})
         with session_scope(engine) as session:
@@ -173,3 +181,18 @@ class TestPreviewService:
         result = _preview(engine, "forever")
         assert result.end is None and len(result.steps) == 1000
         assert result.warnings == ["the preview stopped after 1000 actions without reaching the end"]
+
+    def test_stored_calendars_count_as_a_run_would_pin_them(self, engine: Engine) -> None:
+        # A desk open 10:00-12:00 UTC on weekdays: from Wednesday 08:00 UTC, 3 working hours end
+        # on Thursday at 11:00, for a business wait and a wait_for timeout alike.
+        desk = Calendar(name="desk", week={d: [("10:00", "12:00")] for d in ("mon", "tue", "wed", "thu", "fri")})
+        with session_scope(engine) as session:
+            calendar_store.put(session, desk)
+        _save(engine, "desk_hours",
+              {"id": "w", "type": "wait", "business": {"duration": "PT3H", "calendar": "desk"}},
+              {"id": "f", "type": "wait_for", "event": "reply",
+               "timeout": {"after": "PT3H", "business": True, "calendar": "desk"}})
+        wait, wait_for = _preview(engine, "desk_hours").steps
+        thursday = datetime(2024, 6, 6, 11, tzinfo=UTC)
+        assert (wait.due_at, wait_for.started_at) == (thursday, thursday)
+        assert wait_for.due_at == datetime(2024, 6, 7, 12, tzinfo=UTC)  # Thu 11-12, Fri 10-12

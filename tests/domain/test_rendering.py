@@ -38,17 +38,17 @@ SAMPLE_CONTACTS = {
 }
 
 #: How each shipped template greets the sample contact (en and ru SMS use the first name only;
-#: Hungarian puts the family name first, so hu always uses the full name).
+#: Hungarian puts the family name first, so hu uses the full name unless given_name is set).
 OPENINGS = {
     (Channel.EMAIL, "en"): "Hi Anna,\n\nThank you for signing up with Followthrough.",
     (Channel.EMAIL, "ru"): "Здравствуйте, Анна Иванова!\n\nСпасибо за регистрацию в Followthrough.",
     (Channel.EMAIL, "hu"): "Kedves Kovács Anna!\n\nKöszönjük, hogy regisztrált nálunk.",
     (Channel.SMS, "en"): "Hi Anna, thanks for signing up with Followthrough!",
-    (Channel.SMS, "ru"): "Анна, спасибо за регистрацию!",
-    (Channel.SMS, "hu"): "Kedves Kovács Anna! Köszönjük a regisztrációt,",
+    (Channel.SMS, "ru"): "Followthrough: Анна, спасибо за регистрацию!",
+    (Channel.SMS, "hu"): "Followthrough: köszönjük a regisztrációt,",
     (Channel.VOICE, "en"): "Hello Anna, this is Followthrough.",
     (Channel.VOICE, "ru"): "Здравствуйте, Анна Иванова! Вас приветствует Followthrough.",
-    (Channel.VOICE, "hu"): "Jó napot kívánok, Kovács Anna!",
+    (Channel.VOICE, "hu"): "Jó napot kívánok, Kovács Anna! Followthrough ügyfélszolgálatától hívjuk.",
 }
 
 
@@ -270,6 +270,25 @@ class TestFilters:
         )
         assert rendered.text == expected
 
+    @pytest.mark.parametrize(("fields", "first", "formal"), [
+        ({"name": "Иванова Анна", "given_name": "Анна"}, "Анна", "Анна"),  # surname first
+        ({"name": "Kovács Anna"}, "Kovács", "Kovács Anna"),  # no parts: never a guessed word
+        ({"name": "Kovács Anna", "given_name": ""}, "Kovács", "Kovács Anna"),
+        ({"name": "", "given_name": None}, "", ""),
+    ])
+    def test_greetings_prefer_the_given_name(self, fields: dict, first: str, formal: str) -> None:
+        rendered = sms_renderer("{{ contact | first_name }}|{{ contact | salutation }}").render(
+            "sms", "t", contact(**fields))
+        assert rendered.text == f"{first}|{formal}"
+
+    def test_the_shipped_greetings_use_the_given_name(self) -> None:
+        renderer = Renderer(FileTemplateSource(TEMPLATES), "en")
+        anna = {"name": "Иванова Анна", "given_name": "Анна", "family_name": "Иванова"}
+        ru = renderer.render("email", "welcome", contact(locale="ru", **anna))
+        hu = renderer.render("email", "welcome", contact(locale="hu", name="Kovács Anna", given_name="Anna"))
+        assert ru.text.startswith("Здравствуйте, Анна!\n")
+        assert hu.text.startswith("Kedves Anna!\n")
+
     def test_format_date_rejects_a_number(self) -> None:
         with pytest.raises(RenderError) as caught:
             sms_renderer("{{ 5 | format_date }}").render("sms", "t", contact())
@@ -296,12 +315,35 @@ class TestRelativeDay:
         ("hu", "Europe/Budapest", "2026-06-11", "holnap"),
         ("hu", "Europe/Budapest", "2026-06-14", "4 nap múlva"),
         ("en", "UTC", "2026-06-08", "2 days ago"),
+        ("ru-RU", "UTC", 2, "послезавтра"),  # a count of days from the send's day
+        ("hu", "UTC", -2, "2 nappal ezelőtt"),
+        ("en", "UTC", 0, "today"),
     ])
-    def test_words_for_the_day(self, locale: str, zone: str, day: str, expected: str) -> None:
+    def test_words_for_the_day(self, locale: str, zone: str, day: str | int, expected: str) -> None:
         renderer = Renderer(DictSource({("sms", "t", loc): TemplateParts(text="{{ data.day | relative_day }}")
                                         for loc in ("en", "ru", "hu")}), "en")
         message = renderer.render("sms", "t", contact(locale=locale, time_zone=zone), {"day": day}, now=self.NOW)
         assert message.text == expected
+
+
+class TestBrand:
+    """One sender name: the enrollment's ``company``, else the definition's, else the setting's."""
+
+    renderer = sms_renderer("{{ data.company }}")
+
+    @pytest.mark.parametrize(("data", "brand", "expected"), [
+        ({}, None, "Followthrough"),  # the renderer's default: FT_BRAND_NAME's default
+        ({}, "Nordlicht", "Nordlicht"),
+        ({"company": "Aurora"}, "Nordlicht", "Aurora"),
+        ({"company": ""}, "Nordlicht", "Nordlicht"),  # blank is no name
+    ])
+    def test_precedence(self, data: dict, brand: str | None, expected: str) -> None:
+        assert self.renderer.render("sms", "t", contact(), data, brand=brand).text == expected
+
+    def test_the_renderer_brand_is_the_setting(self) -> None:
+        renderer = Renderer(DictSource({("sms", "t", "en"): TemplateParts(text="{{ data.company }}")}), "en",
+                            "Kovács Bolt")
+        assert renderer.render("sms", "t", contact()).text == "Kovács Bolt"
 
 
 class TestPlural:
@@ -377,7 +419,7 @@ class TestFileTemplateSource:
         parts = FileTemplateSource(TEMPLATES).get(Channel.EMAIL, "welcome", "ru")
         assert parts is not None
         assert (
-            parts.subject == "Добро пожаловать в {{ data.company | default('Followthrough') }}!\n"
+            parts.subject == "Добро пожаловать в {{ data.company }}!\n"
         )
         assert parts.text is not None and parts.text.startswith("{% set company")
         assert parts.html is not None and parts.html.startswith("{% set company")

@@ -121,3 +121,12 @@ class TestResolve:
         ]}
         assert calendars.referenced(document) == ["default", "shop"]
         assert calendars.referenced({}) == []
+
+    def test_wait_for_timeouts_in_working_time_reference_their_calendars(self) -> None:
+        document = {"steps": [
+            {"id": "a", "type": "wait_for", "event": "reply", "timeout": {"after": "PT8H", "business": True, "calendar": "desk"}},
+            {"id": "b", "type": "wait_for", "event": "reply", "timeout": {"after": "P1D", "business": True}},
+            {"id": "c", "type": "wait_for", "event": "reply", "timeout": {"after": "P1D", "at": "10:00"}},
+            {"id": "d", "type": "wait_for", "event": "reply", "timeout": "P2D"},
+        ]}
+        assert calendars.referenced(document) == ["default", "desk"]

@@ -18,7 +18,7 @@ from worker import build_worker
 
 
 def make_deps(settings: Settings, engine: Engine) -> ActivityDeps:
-    renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
     return ActivityDeps(settings=settings, engine=engine, renderer=renderer,
                         channels=build_channels(settings))
 

@@ -80,7 +80,7 @@ async def _preview_then_run(ts_env: WorkflowEnvironment, engine: Engine, setting
     """Preview from the server's clock, then enroll at once (the worker is already up, so the
     run starts within milliseconds of that clock reading)."""
     settings = settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
-    renderer = Renderer(DbTemplateSource(engine), settings.default_locale)
+    renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
 
     async def client():  # type: ignore[no-untyped-def]
         return ts_env.client

@@ -14,7 +14,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import OutboxHandle
+from followthrough import clock
 from followthrough.calendar import BUILTIN_CALENDARS, add_business_time, next_local_time
+from followthrough.clock import Relative
 from followthrough.dsl.waits import split_bucket
 from followthrough.enrollment import enroll
 from followthrough.models.runs import RunEvent, SequenceResult
@@ -198,6 +200,30 @@ class TestEvents:
         assert out.result.reason == "not resolved in a day"
         assert out.steps[0][1:] == ("done", "timed out")
         assert out.due["resolved"] == out.started["resolved"] + timedelta(days=1)
+
+    async def test_wait_for_times_out_in_working_time(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        office = {"after": "PT8H", "business": True, "calendar": "budapest_office"}
+        callback = {"after": "P1D", "business": True, "at": "10:00", "zone": "contact"}
+        _save(engine, "await_in_office_hours", [
+            {"id": "office", "type": "wait_for", "event": "reply", "timeout": office},
+            {"id": "callback", "type": "wait_for", "event": "reply", "timeout": callback},
+        ])
+        contact_id = _contact(engine, time_zone="Europe/Moscow")
+        out = await _run(ts_env, engine, edge_settings, "await_in_office_hours", contact_id, skip=timedelta(days=10))
+        assert out.result.status == "completed"
+        assert [(s, st, r) for s, st, r in out.steps] == [("office", "done", "timed out"), ("callback", "done", "timed out")]
+        # Eight working hours on the Budapest office's calendar (lunch, nights, weekends, holidays).
+        assert out.due["office"] == add_business_time(BUILTIN_CALENDARS["budapest_office"], out.started["office"],
+                                                      timedelta(hours=8))
+        # The next working day of the default calendar, at 10:00 in the contact's zone.
+        expected = clock.due(Relative.model_validate(callback), out.started["callback"], zone_name="Europe/Moscow",
+                             zones={"contact": "Europe/Moscow"}, calendar=BUILTIN_CALENDARS["default"])
+        assert out.due["callback"] == expected
+        local = expected.astimezone(ZoneInfo("Europe/Moscow"))
+        assert (local.hour, local.minute, local.weekday() < 5) == (10, 0, True)
+        assert out.started["callback"] - out.due["office"] < timedelta(seconds=5)
 
     async def test_goal_reached_by_an_event_converts_the_run(
         self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle

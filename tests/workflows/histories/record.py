@@ -90,6 +90,14 @@ SCENARIOS: dict[str, Scenario] = {
         {"id": "nudge", **SMS},
         {"id": "done", "type": "exit", "reason": "no_reply"},
         {"id": "thanks", **MAIL}]}),
+    # wait_for timeouts in working time through the clock (issue 11): 8 working hours on a
+    # pinned calendar, then the next working day at 10:00 in the contact's zone.
+    "business_wait_for": Scenario({"steps": [
+        {"id": "answer", "type": "wait_for", "event": "reply",
+         "timeout": {"after": "PT8H", "business": True, "calendar": "budapest_office"}},
+        {"id": "callback", "type": "wait_for", "event": "reply",
+         "timeout": {"after": "P1D", "business": True, "at": "10:00", "zone": "contact"}},
+        {"id": "mail", **MAIL}]}),
     # Sales: at most two a day (the default cap), so the third message is deferred a day.
     "deferral": Scenario({"steps": [
         {"id": "one", **MAIL}, {"id": "two", **MAIL}, {"id": "three", **MAIL}]}, category="sales"),

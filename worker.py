@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import ActivityDeps, build_activities
 from channels.registry import build_channels
+from followthrough.brief_schedule import sync_all
 from followthrough.logging import configure_logging, get_logger
 from followthrough.rendering import Renderer
 from followthrough.run_watch import watch
@@ -97,6 +98,15 @@ async def _prepare_channels(deps: ActivityDeps) -> None:
         log.warning("channel senders not built ahead", error=str(exc))
 
 
+async def _sync_briefs(client: Client, settings: Settings, deps: ActivityDeps) -> None:
+    """Every user's daily-brief Schedule, in step with the users table (idempotent). A failure
+    is only logged: the next start, or the user's next change, puts it right."""
+    try:
+        await sync_all(client, settings, deps.engine)
+    except Exception as exc:
+        log.warning("brief schedules not synced", error=str(exc))
+
+
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully.
 
@@ -127,11 +137,13 @@ async def run_worker(settings: Settings) -> None:
         gc.freeze()
         gc.enable()
         prepared = asyncio.create_task(_prepare_channels(deps))
+        briefs = asyncio.create_task(_sync_briefs(client, settings, deps))
         # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
         watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))
         await stop.wait()
         watcher.cancel()
         await prepared
+        await briefs
         log.info("worker stopping: letting in-flight activities finish")
     await deps.channels.aclose()
     log.info("worker stopped")

@@ -1,8 +1,8 @@
 """Who may do what: one table, route (method + path template) -> roles, and one dependency.
 
 Every route of the app is either on the short ``PUBLIC`` allow-list (no key: health, the
-signed Twilio webhooks, the unsubscribe page, the OpenAPI docs, the definitions' JSON Schema) or
-in ``ACCESS`` with the roles allowed to call it. ``authorize`` is installed once, on the app, and
+signed Twilio webhooks, the unsubscribe page, one-click action links, the OpenAPI docs, the
+definitions' JSON Schema) or in ``ACCESS`` with the roles allowed to call it. ``authorize`` is installed once, on the app, and
 decides from the table; ``check_routes`` runs in ``create_app`` so an app with a route that is in
 neither list (or a stale table entry) refuses to build. The README's "Who may do what" table is
 ``markdown_table()``; a test keeps the two equal.
@@ -30,13 +30,16 @@ STAFF = frozenset({Role.ADMIN, Role.MANAGER})
 EVERYONE = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
 
 #: Routes served without a key. Each one protects itself or shows nothing private: the Twilio
-#: webhooks check ``X-Twilio-Signature``, the preference page its signed token.
+#: webhooks check ``X-Twilio-Signature``, the preference page and the one-click action links their
+#: signed tokens (an action link is also single-use and expires).
 PUBLIC: frozenset[Key] = frozenset({
     ("GET", "/healthz"),
     ("POST", "/v1/webhooks/twilio/sms"),
     ("POST", "/v1/webhooks/twilio/status"),
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),
+    ("GET", "/a/{token}"),
+    ("POST", "/a/{token}"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

@@ -17,6 +17,7 @@ from api.deps import DB_SESSION_SLOTS, get_temporal
 from api.limits import InputLimits, RateLimiter, WriteRateLimit
 from api.media import require_json_body
 from api.routers import (
+    action_links,
     calendars,
     contacts,
     definitions,
@@ -39,8 +40,10 @@ from api.routers import (
     webhooks,
 )
 from api.services.inbound_email import smtp_callback
+from api.services.task_actions import TaskLinkActions
 from api.temporal import TemporalGateway
 from channels.inbound.smtp_listener import InboundSmtpListener
+from followthrough.action_links import ActionRegistry
 from followthrough.bootstrap import seed_builtins
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
@@ -88,6 +91,9 @@ def create_app(
     app.state.db_slots = asyncio.Semaphore(DB_SESSION_SLOTS)
     app.state.temporal = TemporalGateway(settings, temporal_client)
     app.state.renderer = Renderer(DbTemplateSource(engine), settings.default_locale, settings.brand_name)
+    # What one-click links in messages do, by subject kind (tickets' surveys register later).
+    app.state.action_registry = ActionRegistry()
+    app.state.action_registry.register(TaskLinkActions(engine, app.state.temporal))
     app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)
     # The last added runs first: rate limits turn a flood away before any body is read.
@@ -95,7 +101,8 @@ def create_app(
                        object_limit=settings.max_object_bytes)
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, teams, templates, calendars, preview, definitions, sequences, runs, deliveries,
-                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, inbound, tasks):
+                   outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, action_links, inbound,
+                   tasks):
         app.include_router(module.router)
     access.check_routes(app)
     errors.document(app, public=access.PUBLIC, temporal=get_temporal)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +30,7 @@ class MissingSecret(RuntimeError):
 
     HINTS = {
         "FT_ADMIN_API_KEY": "the admin's API key",
-        "FT_SECRET_KEY": "signs unsubscribe links; e.g. `python -c 'import secrets; "
+        "FT_SECRET_KEY": "signs unsubscribe and action links; e.g. `python -c 'import secrets; "
                          "print(secrets.token_urlsafe(32))'`",
         "FT_PAYLOAD_KEYS": "encrypts Temporal payloads; base64 of 32 random bytes, e.g. "
                            "`python -c 'import os, base64; print(base64.b64encode(os.urandom(32)).decode())'`",
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".followthrough")
     database_url: str = ""  # empty: SQLite file under data_dir
     admin_api_key: str = ""
-    #: Signs unsubscribe links. Several keys, comma-separated, newest first: the first signs,
+    #: Signs unsubscribe and one-click action links. Several keys, comma-separated, newest first: the first signs,
     #: all verify (rotation). Required by the API and the worker; `dev` generates one.
     secret_key: str = ""
     #: AES-256 keys (base64 of 32 bytes) of the Temporal payload codec, comma-separated, newest
@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     twilio_timeout: float = Field(default=30.0, gt=0, le=PROVIDER_TIMEOUT_MAX)
 
     public_base_url: str = "http://127.0.0.1:8000"
+    #: How long a one-click action link in a message works (ISO 8601, e.g. ``P7D``, or seconds).
+    action_link_max_age: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    #: The daily brief's local time in each user's own zone, on their working days.
+    brief_time: time = time(8, 30)
 
     outbox: bool = False  # set by `followthrough dev`: the API serves the dev outbox captures
     outbox_smtp_port: int = 8025

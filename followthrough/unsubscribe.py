@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData
 
 from followthrough.errors import NotFound
 from followthrough.models.vocab import Category, Channel
 from followthrough.settings import Settings
+from followthrough.signing import serializer
 
 _SALT = "unsubscribe"  # a key used for other links cannot sign an unsubscribe token
 
@@ -23,17 +24,11 @@ class BadUnsubscribeToken(NotFound):
     code = "unsubscribe_link_invalid"
 
 
-def _serializer(settings: Settings) -> URLSafeSerializer:
-    # itsdangerous takes keys oldest first and signs with the last; FT_SECRET_KEY lists the
-    # newest first. Every key verifies, so links in emails sent before a rotation keep working.
-    return URLSafeSerializer(list(reversed(settings.signing_keys)), salt=_SALT)
-
-
 def make_token(settings: Settings, contact_id: int, channel: Channel, category: Category) -> str:
     """The signed token for one contact, channel and category (stable: no expiry, since an
     unsubscribe link in an old email must keep working)."""
     payload = {"c": contact_id, "k": str(Category(category)), "ch": str(Channel(channel))}
-    token: str = _serializer(settings).dumps(payload)
+    token: str = serializer(settings, _SALT).dumps(payload)
     return token
 
 
@@ -55,7 +50,7 @@ def read_token(settings: Settings, token: str) -> tuple[int, Channel, Category]:
     """``(contact_id, channel, category)`` from a token; :class:`BadUnsubscribeToken` when the
     signature or the content is not ours."""
     try:
-        payload: Any = _serializer(settings).loads(token)
+        payload: Any = serializer(settings, _SALT).loads(token)
     except BadData as exc:
         raise BadUnsubscribeToken("This unsubscribe link is not valid.") from exc
     try:

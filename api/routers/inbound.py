@@ -69,6 +69,8 @@ class InboundPublic(BaseModel):
     body: str
     contact_id: int | None
     matched: bool
+    #: The user who sent it (a rep answering a reminder); such a message has no contact.
+    user_id: int | None = None
     received_at: UtcDateTime
 
 

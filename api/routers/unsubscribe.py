@@ -3,21 +3,17 @@ the signed token is the authorisation, and it names exactly one contact, channel
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Literal
 
-from babel import negotiate_locale
 from fastapi import APIRouter, Form, Header
 from fastapi.responses import HTMLResponse
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session
 
+from api import pages
 from api.deps import SessionDep, SettingsDep
 from followthrough.errors import FieldError, FollowthroughError
 from followthrough.models.vocab import Category, Channel
-from followthrough.rendering import fallback_chain, salutation
+from followthrough.rendering import salutation
 from followthrough.settings import Settings
 from followthrough.store import contacts, preferences
 from followthrough.unsubscribe import BadUnsubscribeToken, read_token
@@ -27,25 +23,12 @@ router = APIRouter(tags=["unsubscribe"])
 #: What "unsubscribe from everything" covers: transactional mail (receipts, password resets)
 #: is not a subscription, so it stays on.
 OPTIONAL = [c for c in Category if c != Category.TRANSACTIONAL]
-# The token sits in the URL: keep it out of Referer headers, caches and search indexes.
-_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
 class MissingUnsubscribeChoice(FollowthroughError):
     code = "unsubscribe_choice_missing"
 
 
-@lru_cache(maxsize=4)
-def _environment(pages_dir: Path) -> SandboxedEnvironment:
-    # Pages are data like message templates: sandboxed, strict, HTML autoescaped.
-    return SandboxedEnvironment(
-        loader=FileSystemLoader(pages_dir), autoescape=True, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )
-
-
-#: The languages the pages are written in (templates/pages/*.<locale>.html.j2).
-PAGE_LOCALES = ["en", "ru", "hu"]
 _INVALID = {404: {"description": "The link is not valid: a page in the visitor's language",
                   "content": {"text/html": {"schema": {"type": "string"}}}}}
 
@@ -53,11 +36,7 @@ _INVALID = {404: {"description": "The link is not valid: a page in the visitor's
 def _invalid_link(settings: Settings, accept_language: str) -> HTMLResponse:
     """A link we did not sign (cut short by a mail client, mistyped) is a page a person can
     read, in the language the browser asks for: there is no contact to take it from."""
-    wanted = [part.split(";")[0].strip() for part in accept_language.split(",") if part.strip()]
-    locale = negotiate_locale(wanted, PAGE_LOCALES, sep="-") or settings.default_locale
-    env = _environment(settings.templates_dir / "pages")
-    template = env.select_template([f"invalid_link.{locale}.html.j2", "invalid_link.en.html.j2"])
-    return HTMLResponse(template.render(), status_code=404, headers=_HEADERS)
+    return pages.render(settings, "invalid_link", pages.visitor_locale(settings, accept_language), 404)
 
 
 def _page(
@@ -66,10 +45,8 @@ def _page(
     contact_id, channel, category = read_token(settings, token)
     contact = contacts.get(session, contact_id)
     consent = preferences.get(session, contact_id).consent[channel]
-    env = _environment(settings.templates_dir / "pages")
-    locales = [*fallback_chain(contact.locale, settings.default_locale), "en"]
-    template = env.select_template([f"preferences.{locale}.html.j2" for locale in locales])
-    html = template.render(
+    return pages.render(
+        settings, "preferences", contact.locale,
         name=salutation(contacts.snapshot(contact).model_dump()),
         channel=str(channel),
         category=str(category),
@@ -77,7 +54,6 @@ def _page(
         action=f"/u/{token}",
         done=done,
     )
-    return HTMLResponse(html, headers=_HEADERS)
 
 
 @router.get("/u/{token}", response_class=HTMLResponse, responses=_INVALID)  # type: ignore[arg-type]

@@ -5,12 +5,13 @@ is "not found"."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 from sqlmodel import Session
 
-from api.deps import AccessDep, SessionDep
+from api.deps import AccessDep, SessionDep, SettingsDep, TemporalDep
 from api.schemas.common import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -29,6 +30,7 @@ from api.schemas.users import (
     UserPublic,
     UserUpdate,
 )
+from api.services.briefs import keep_brief_in_step
 from followthrough.errors import ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from followthrough.models.vocab import Role
 from followthrough.store import scope, teams, users
@@ -67,10 +69,15 @@ def _writable(session: Session, access: Access, user_id: int) -> User:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_user(body: UserCreate, session: SessionDep) -> UserCreated:
-    """Create a user; the response carries its API key, shown only this once."""
-    user, api_key = users.create(session, name=body.name, email=body.email, role=body.role.value)
-    return UserCreated.model_validate({**public(session, user).model_dump(), "api_key": api_key})
+async def create_user(body: UserCreate, session: SessionDep, settings: SettingsDep,
+                      temporal: TemporalDep) -> UserCreated:
+    """Create a user; the response carries its API key, shown only this once. The user's
+    daily brief is scheduled (best effort; the worker's start-up syncs every user)."""
+    user, api_key = await asyncio.to_thread(
+        users.create, session, name=body.name, email=body.email, role=body.role.value)
+    await keep_brief_in_step(temporal, settings, user)
+    created = await asyncio.to_thread(public, session, user)
+    return UserCreated.model_validate({**created.model_dump(), "api_key": api_key})
 
 
 @router.get("")
@@ -88,10 +95,19 @@ def get_user(user_id: UserId, session: SessionDep, access: AccessDep) -> UserPub
 
 
 @router.patch("/{user_id}")
-def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, access: AccessDep) -> UserPublic:
+async def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, access: AccessDep,
+                      settings: SettingsDep, temporal: TemporalDep) -> UserPublic:
     """Change only the fields sent. A user changes their own profile, but not ``role``,
     ``active`` or ``manager_id`` (admins only). A 422 names every bad field at once: a calendar
-    that does not exist, a manager who is not a user or who reports to this one."""
+    that does not exist, a manager who is not a user or who reports to this one. A new zone or
+    ``active`` moves the user's daily brief with it."""
+    user = await asyncio.to_thread(_update, session, access, user_id, body)
+    if {"time_zone", "active"} & body.model_fields_set:
+        await keep_brief_in_step(temporal, settings, user)
+    return await asyncio.to_thread(public, session, user)
+
+
+def _update(session: Session, access: Access, user_id: int, body: UserUpdate) -> User:
     user = _writable(session, access, user_id)
     fields: dict[str, Any] = body.model_dump(exclude_unset=True, mode="json")
     if access.role != Role.ADMIN:
@@ -103,7 +119,7 @@ def update_user(user_id: UserId, body: UserUpdate, session: SessionDep, access: 
     teams.check_references(session, errors, fields, user_id=user_id)
     if errors:
         raise ValidationFailed("The user has invalid fields.", errors=errors.items)
-    return public(session, users.update(session, user, fields))
+    return users.update(session, user, fields)
 
 
 @router.post("/{user_id}/absences", status_code=status.HTTP_201_CREATED)

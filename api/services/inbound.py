@@ -11,6 +11,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.services.rep_replies import handle_rep_sms
 from followthrough.errors import ServiceUnavailable
 from followthrough.keywords import Keyword, KeywordKind, parse_keyword
 from followthrough.logging import get_logger
@@ -18,8 +19,18 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Channel, EventKind
 from followthrough.rendering import Renderer, TemplateError
-from followthrough.store import contacts, inbound, ledger, preferences, runs, suppressions, timeline
+from followthrough.store import (
+    contacts,
+    inbound,
+    ledger,
+    preferences,
+    runs,
+    suppressions,
+    timeline,
+    users,
+)
 from followthrough.store.db import session_scope
+from followthrough.store.tables import User
 
 log = get_logger("inbound")
 
@@ -34,6 +45,7 @@ class InboundOutcome:
     reply_text: str | None = None  # a keyword's confirmation, answered in the webhook's TwiML
     inbound_id: int | None = None
     matched: bool = False
+    user_id: int | None = None  # the sender is this user (a rep answering a reminder)
 
 
 def _sms_events(keyword: Keyword | None, outcome: InboundOutcome, form: dict[str, str]) -> list[RunEvent]:
@@ -49,6 +61,11 @@ def _find_sender(engine: Engine, sender: str) -> ContactSnapshot | None:
     with session_scope(engine) as session:
         matches = contacts.find_by_phone(session, sender) if sender else []
         return contacts.snapshot(matches[0]) if matches else None
+
+
+def _find_user(engine: Engine, sender: str) -> User | None:
+    with session_scope(engine) as session:
+        return users.find_by_phone(session, sender)
 
 
 def _keyword_reply(renderer: Renderer | None, keyword: Keyword, contact: ContactSnapshot | None,
@@ -134,8 +151,18 @@ async def handle_inbound_sms(
     engine: Engine, client_factory: Any, form: dict[str, str], renderer: Renderer | None = None
 ) -> InboundOutcome:
     """Record an inbound SMS once (Twilio retries webhooks), act on a keyword, signal the
-    contact's runs. ``reply_text`` is the keyword confirmation for the TwiML answer."""
+    contact's runs. ``reply_text`` is the keyword confirmation for the TwiML answer.
+
+    A sender who is a user (a rep answering a reminder) is matched before contacts: their text
+    acts on their task (api/services/rep_replies.py) and never reaches a customer's runs. STOP
+    and START stay keywords for everyone, since the carrier acts on them whoever sends them."""
     keyword = parse_keyword(form.get("Body", ""))
+    if keyword is None or keyword.kind is KeywordKind.HELP:
+        user = await asyncio.to_thread(_find_user, engine, form.get("From", ""))
+        if user is not None:
+            inbound_id, text = await handle_rep_sms(engine, client_factory, form, user, renderer)
+            return InboundOutcome(new=inbound_id is not None, contact_id=None, inbound_id=inbound_id,
+                                  reply_text=text, user_id=user.id)
     contact = await asyncio.to_thread(_find_sender, engine, form.get("From", ""))
     # Rendered before the write transaction: on SQLite the renderer's own read would wait for
     # the write lock our transaction holds.

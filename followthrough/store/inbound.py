@@ -11,16 +11,17 @@ from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import InboundMessage, utcnow
 
 
+def find(session: Session, provider_id: str) -> InboundMessage | None:
+    """The message a provider id names, if it was stored."""
+    return session.exec(select(InboundMessage).where(InboundMessage.provider_id == provider_id)).first()
+
+
 def store(session: Session, **fields: Any) -> tuple[InboundMessage, bool]:
     """Insert an inbound message; (existing, False) when the provider id was seen already
     (Twilio retries webhooks)."""
     provider_id = fields.get("provider_id")
-    if provider_id:
-        existing = session.exec(
-            select(InboundMessage).where(InboundMessage.provider_id == provider_id)
-        ).first()
-        if existing is not None:
-            return existing, False
+    if provider_id and (existing := find(session, provider_id)) is not None:
+        return existing, False
     row = InboundMessage(**fields)
     try:
         with session.begin_nested():

@@ -109,3 +109,13 @@ def list_page(
 
 def by_message_id(session: Session, provider_id: str) -> Delivery | None:
     return session.exec(select(Delivery).where(Delivery.provider_id == provider_id)).first()
+
+
+def latest_sent_to_user(session: Session, user_id: int, run_id_prefix: str) -> Delivery | None:
+    """The last message that reached ``user_id`` from a run whose id starts with
+    ``run_id_prefix`` (``task-``: the reminder a rep's SMS answer is about)."""
+    query = (select(Delivery)
+             .where(Delivery.to_user_id == user_id, col(Delivery.run_id).startswith(run_id_prefix),
+                    col(Delivery.state).in_([LedgerState.SENT, LedgerState.DELIVERED]))
+             .order_by(col(Delivery.sent_at).desc().nulls_last(), col(Delivery.id).desc()))
+    return session.exec(query).first()

@@ -263,6 +263,9 @@ class InboundMessage(SQLModel, table=True):
     # a webhook retried after Temporal was down delivers them then (processed once, never lost).
     events: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     signalled_at: datetime | None = _ts(default=None)
+    #: The user (a rep answering a reminder) the sender's number belongs to; such a message is
+    #: never matched to a contact.
+    user_id: int | None = Field(default=None, index=True, foreign_key="users.id")
 
 
 class TemplateRow(SQLModel, table=True):
@@ -374,3 +377,22 @@ class CalendarRow(SQLModel, table=True):
     document: dict[str, Any] = _json()
     source: str = Field(default="api", max_length=16)  # api | file
     updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class ActionLink(SQLModel, table=True):
+    """A one-click action link sent in a message (``task:42`` ``done``): the single-use record
+    behind its signed token. ``used_at`` is set once, atomically, by the request that acts."""
+
+    __tablename__ = "action_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: What the link acts on, ``<kind>:<id>`` (``task:42``; later ``ticket:7``).
+    subject: str = Field(index=True, max_length=64)
+    action: str = Field(max_length=32)
+    #: The language of the pages the link opens: its reader's, taken when it was issued.
+    locale: str = Field(default="en", max_length=35)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(default=None)
+    #: What acting did (the subject's new state, or why it was refused).
+    result: str | None = Field(default=None, max_length=200)

@@ -146,3 +146,16 @@ def recipient(session: Session, user_id: int, now: datetime | None = None) -> Us
         calendar=calendar, holidays=pinned, absences=periods,
     )
 
+
+
+def find_by_phone(session: Session, phone: str) -> User | None:
+    """The user whose phone (E.164) sent an SMS: a rep answering a reminder. Inbound SMS is
+    matched to users before contacts."""
+    if not phone:
+        return None
+    return session.exec(select(User).where(User.phone == phone).order_by(col(User.id))).first()
+
+
+def every(session: Session) -> list[User]:
+    """Every user, oldest first (the daily brief keeps one Schedule per active user)."""
+    return list(session.exec(select(User).order_by(col(User.id))))

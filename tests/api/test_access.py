@@ -24,6 +24,8 @@ ALLOW_LIST = {
     ("POST", "/v1/webhooks/twilio/status"),
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),
+    ("GET", "/a/{token}"),
+    ("POST", "/a/{token}"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

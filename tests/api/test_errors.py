@@ -11,7 +11,11 @@ from followthrough.settings import Settings
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 PUBLIC = {"/healthz", "/v1/definitions/schema", "/v1/webhooks/twilio/sms",
-          "/v1/webhooks/twilio/status", "/u/{token}"}
+          "/v1/webhooks/twilio/status", "/u/{token}", "/a/{token}"}
+#: Pages a person reads, on purpose not problems: a broken unsubscribe link, and an action link
+#: that is forged (404), refused by its subject (409), expired or used (410).
+PAGES = {("GET", "/u/{token}", "404")} | {(method, "/a/{token}", status) for method in ("GET", "POST")
+                                          for status in ("404", "409", "410")}
 
 
 @pytest.fixture
@@ -30,8 +34,8 @@ def test_every_error_is_a_problem(openapi: dict[str, Any]) -> None:
         for method, path, op in _operations(openapi)
         for status, response in op["responses"].items()
         if status[0] in "45" and response.get("content") != PROBLEM
-        # On purpose: the health body, and the page a person reads for a broken unsubscribe link.
-        and (method, path, status) not in {("GET", "/healthz", "503"), ("GET", "/u/{token}", "404")}
+        # On purpose: the health body, and the pages a person reads.
+        and (method, path, status) not in {("GET", "/healthz", "503"), *PAGES}
     ]
     assert not_problems == []
     assert "HTTPValidationError" not in openapi["components"]["schemas"]
@@ -67,6 +71,8 @@ def test_public_routes_document_what_they_answer(openapi: dict[str, Any]) -> Non
         "POST /v1/webhooks/twilio/status": ["200", "400", "403", "413", "415", "422", "429"],
         "GET /u/{token}": ["200", "404", "422"],
         "POST /u/{token}": ["200", "400", "404", "413", "415", "422", "429"],
+        "GET /a/{token}": ["200", "404", "409", "410", "422"],
+        "POST /a/{token}": ["200", "400", "404", "409", "410", "413", "415", "422", "429", "503"],
     }
     twiml = openapi["paths"]["/v1/webhooks/twilio/sms"]["post"]["responses"]["200"]["content"]
     assert twiml == {"application/xml": {"schema": {"type": "string"}}}

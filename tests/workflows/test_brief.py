@@ -1,0 +1,176 @@
+"""The daily brief workflow on the time-skipping server, with the production worker and the
+loopback outbox: one message with today's tasks in time order and the overdue ones; nothing
+to say, an absent user or a day off: no message."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from channels.outbox import OutboxHandle
+from followthrough.calendar import Calendar
+from followthrough.models.brief import BriefInput, BriefResult
+from followthrough.settings import Settings
+from followthrough.store import calendars, users
+from followthrough.store.db import session_scope
+from followthrough.store.tables import Absence, Delivery, Team, TeamMember, User
+from tests.support.stack import running_worker
+from tests.support.task_stand_in import add_task
+from workflows.brief import BriefWorkflow
+
+EVERY_DAY = {"week": {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+
+
+def morning_zone(now: datetime) -> str:
+    """A fixed-offset zone where ``now`` is between 08:00 and 09:00, so "today" has room on
+    both sides whatever the hour the test runs at."""
+    offset = (8 - now.hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"
+
+
+@dataclass
+class Brief:
+    client: Client
+    settings: Settings
+    engine: Engine
+    outbox: OutboxHandle
+    now: datetime
+
+    def user(self, *, locale: str = "en", calendar: str | None = "every_day", active: bool = True) -> int:
+        with session_scope(self.engine) as session:
+            user, _ = users.create(session, name="Rita Kovács", email=f"rita-{uuid.uuid4().hex[:6]}@example.test",
+                                   role="rep")
+            user.locale, user.time_zone, user.calendar, user.active = locale, morning_zone(self.now), calendar, active
+            session.add(user)
+            session.flush()
+            assert user.id is not None
+            return user.id
+
+    async def run(self, user_id: int) -> BriefResult:
+        return await self.client.execute_workflow(
+            BriefWorkflow.run, BriefInput(user_id=user_id), id=f"brief-test-{uuid.uuid4().hex[:8]}",
+            task_queue=self.settings.task_queue, execution_timeout=timedelta(hours=12))
+
+    def mail(self, user_id: int) -> list[tuple[str | None, str]]:
+        with session_scope(self.engine) as session:
+            address = session.get(User, user_id).email
+        return [(c.subject, c.text) for c in self.outbox.store.list(channel="email", to=address)]
+
+
+@pytest.fixture
+async def brief(ts_env: WorkflowEnvironment, edge_settings: Settings, engine: Engine,
+                outbox: OutboxHandle) -> AsyncIterator[Brief]:
+    settings = edge_settings.model_copy(update={"task_queue": f"brief-{uuid.uuid4().hex[:12]}"})
+    with session_scope(engine) as session:
+        calendars.put(session, Calendar.model_validate({"name": "every_day", **EVERY_DAY}))
+        calendars.put(session, Calendar.model_validate({"name": "never", "week": {}}))
+    async with running_worker(ts_env.client, settings, engine):
+        yield Brief(ts_env.client, settings, engine, outbox, await ts_env.get_current_time())
+
+
+class TestTheBrief:
+    async def test_one_message_with_todays_tasks_in_time_order_and_the_overdue_ones(self, brief: Brief) -> None:
+        rep, other = brief.user(), brief.user()
+        now = brief.now
+        add_task(brief.engine, owner_id=rep, title="Send the quote to Kovács Kft.", due_at=now + timedelta(hours=3))
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=now + timedelta(hours=1))
+        add_task(brief.engine, owner_id=rep, title="Demo follow-up", due_at=now - timedelta(days=1, hours=2))
+        add_task(brief.engine, owner_id=rep, title="Confirm the meeting", due_at=now - timedelta(hours=1),
+                 state="overdue")
+        add_task(brief.engine, owner_id=rep, title="Tomorrow's call", due_at=now + timedelta(hours=20))
+        add_task(brief.engine, owner_id=rep, title="Already done", due_at=now + timedelta(hours=2), state="done")
+        add_task(brief.engine, owner_id=other, title="Someone else's call", due_at=now + timedelta(hours=2))
+
+        result = await brief.run(rep)
+
+        assert (result.sent, result.state) == (True, "sent")
+        [(subject, text)] = brief.mail(rep)
+        assert subject is not None and subject.startswith("Your day, ")
+        lines = [line for line in text.splitlines() if line.strip()]
+        local = lambda at: at.astimezone(_zone(brief, rep)).strftime("%H:%M")  # noqa: E731
+        assert lines[:4] == ["Good morning, Rita!", "Due today (2):",
+                             f"- {local(now + timedelta(hours=1))} Call Anna Petrova",
+                             f"- {local(now + timedelta(hours=3))} Send the quote to Kovács Kft."]
+        assert lines[4] == "Overdue (2):"
+        assert [line.split(" ", 3)[-1] for line in lines[5:7]] == ["Demo follow-up", "Confirm the meeting"]
+        assert "Tomorrow's call" not in text and "Already done" not in text and "Someone else" not in text
+        assert brief.mail(other) == []
+
+    async def test_in_the_users_language(self, brief: Brief) -> None:
+        rep = brief.user(locale="ru")
+        add_task(brief.engine, owner_id=rep, title="Позвонить Анне", due_at=brief.now + timedelta(hours=1))
+        assert (await brief.run(rep)).sent is True
+        [(subject, text)] = brief.mail(rep)
+        assert subject is not None and subject.startswith("Ваш день, ")
+        assert "На сегодня (1):" in text and "Позвонить Анне" in text
+
+    async def test_twice_in_a_day_is_one_message(self, brief: Brief) -> None:
+        rep = brief.user()
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        first, second = await brief.run(rep), await brief.run(rep)
+        assert (first.state, second.state) == ("sent", "sent")
+        assert len(brief.mail(rep)) == 1
+
+    async def test_nothing_to_say_sends_nothing(self, brief: Brief) -> None:
+        rep = brief.user()
+        add_task(brief.engine, owner_id=rep, title="Closed", due_at=brief.now + timedelta(hours=1), state="cancelled")
+        assert await brief.run(rep) == BriefResult(sent=False, reason="nothing_to_say")
+        assert brief.mail(rep) == [] and _ledger(brief) == []
+
+    async def test_an_absent_user_gets_none(self, brief: Brief) -> None:
+        rep = brief.user()
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        with session_scope(brief.engine) as session:
+            session.add(Absence(user_id=rep, starts_at=brief.now - timedelta(days=1),
+                                ends_at=brief.now + timedelta(days=2), reason="holiday"))
+        assert await brief.run(rep) == BriefResult(sent=False, reason="absent")
+        assert brief.mail(rep) == [] and _ledger(brief) == []
+
+    async def test_a_day_off_gets_none(self, brief: Brief) -> None:
+        rep = brief.user(calendar="never")
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        assert await brief.run(rep) == BriefResult(sent=False, reason="day_off")
+        assert brief.mail(rep) == []
+
+    async def test_the_teams_calendar_when_the_user_has_none(self, brief: Brief) -> None:
+        rep = brief.user(calendar=None)
+        with session_scope(brief.engine) as session:
+            team = Team(name=f"t{uuid.uuid4().hex[:8]}", calendar="never")
+            session.add(team)
+            session.flush()
+            assert team.id is not None
+            session.add(TeamMember(team_id=team.id, user_id=rep))
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        assert await brief.run(rep) == BriefResult(sent=False, reason="day_off")
+
+    async def test_without_any_calendar_every_day_is_a_brief_day(self, brief: Brief) -> None:
+        rep = brief.user(calendar=None)
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        assert (await brief.run(rep)).sent is True
+
+    async def test_an_inactive_user_gets_none(self, brief: Brief) -> None:
+        rep = brief.user(active=False)
+        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        assert await brief.run(rep) == BriefResult(sent=False, reason="inactive")
+        assert brief.mail(rep) == []
+
+
+def _zone(brief: Brief, user_id: int):  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    with session_scope(brief.engine) as session:
+        return ZoneInfo(session.get(User, user_id).time_zone)
+
+
+def _ledger(brief: Brief) -> list[str]:
+    with session_scope(brief.engine) as session:
+        return [d.key for d in session.exec(select(Delivery))]

@@ -146,7 +146,7 @@ def due(spec: datetime | Relative, now: datetime, *, zone_name: str = "UTC",
         if spec.tzinfo is None:
             raise ClockError("a due instant needs an offset (RFC 3339), e.g. 2025-06-10T15:00:00+02:00")
         return spec.astimezone(UTC)
-    tz_name = _resolve_zone(spec.zone, zone_name, zones or {})
+    tz_name = resolve_zone(spec.zone, zone_name, zones or {})
     after = parse_signed_duration(spec.after)
     if not spec.business:
         if spec.at is None:
@@ -169,7 +169,9 @@ def due(spec: datetime | Relative, now: datetime, *, zone_name: str = "UTC",
     return candidate
 
 
-def _resolve_zone(named: str | None, default: str, zones: Mapping[str, str]) -> str:
+def resolve_zone(named: str | None, default: str, zones: Mapping[str, str]) -> str:
+    """The IANA zone ``named`` stands for: a role (``owner``, ``contact``) looked up in ``zones``,
+    an IANA name as it is, nothing: ``default``. Raises ClockError for an unknown one."""
     found = default if named is None else zones.get(named) if named in ZONE_ROLES else named
     if not found:
         raise ClockError(f"the {named}'s time zone is not known here")

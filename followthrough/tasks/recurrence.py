@@ -1,32 +1,21 @@
 """A recurring task's next occurrence: an RFC 5545 RRULE read on the owner's wall clock, counted
-from the series' first due time (so ``COUNT`` and ``UNTIL`` end the series). Pure."""
+from the series' first due time (so ``COUNT`` and ``UNTIL`` end the series). The arithmetic and
+the bounds are the shared ``followthrough.recurrence``'s; pure."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from dateutil.rrule import rrulestr
-
-from followthrough.calendar import zone
+from followthrough.recurrence import check_rrule, next_occurrence
 
 
 def next_due(rule: str, series_start: datetime, after: datetime, time_zone: str) -> datetime | None:
     """The first occurrence strictly after ``after`` (UTC), or None when the series has ended.
     "Every Monday at 09:00" stays 09:00 local across DST changes."""
-    tz = zone(time_zone)
-    start = series_start.astimezone(tz).replace(tzinfo=None)
-    local_after = after.astimezone(tz).replace(tzinfo=None)
-    occurrence = rrulestr(rule, dtstart=start).after(local_after)
-    if occurrence is None:
-        return None
-    return occurrence.replace(tzinfo=tz).astimezone(UTC)
+    return next_occurrence(rule, series_start, after, time_zone)
 
 
 def check_rule(rule: str) -> None:
-    """Raise ValueError when ``rule`` is not an RRULE this module can read (e.g. ``UNTIL`` in UTC:
-    the rule runs on the owner's wall clock, so its ``UNTIL`` is a local time too, without Z)."""
-    wall_clock = datetime.fromisoformat("2000-01-01T00:00")  # naive: a wall-clock time
-    try:
-        rrulestr(rule, dtstart=wall_clock)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not an RFC 5545 RRULE on the owner's wall clock: {exc}") from None
+    """Raise ValueError when ``rule`` is not an RRULE a task may repeat by (one line, at most
+    once an hour, occurring at all; ``UNTIL`` in UTC or as a wall time of the owner's)."""
+    check_rrule(rule)

@@ -68,11 +68,11 @@ class TestRefused:
     @pytest.mark.parametrize(
         ("spec", "contact_zone", "message"),
         [
-            (datetime(2027, 1, 5, 15), "Europe/Moscow", "give an offset or Z"),  # noqa: DTZ001 - naive on purpose
+            (datetime(2027, 1, 5, 15), "Europe/Moscow", "needs an offset"),  # noqa: DTZ001 - naive on purpose
             (RelativeDue(after="P1D", zone="contact"), None, "the task has no contact"),
             (RelativeDue(after="P1D", zone="Mars/Base"), None, "is not an IANA time zone name"),
             (RelativeDue(after="soon"), None, "is not an ISO-8601 duration"),
-            (RelativeDue(after="PT1H", at="08:00"), None, "already past"),
+            (datetime(2027, 1, 3, 9, tzinfo=UTC), None, "already past"),
         ],
         ids=["naive", "no-contact", "bad-zone", "bad-duration", "past"],
     )

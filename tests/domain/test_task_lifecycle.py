@@ -117,7 +117,7 @@ class TestRecurrence:
         second = datetime(2027, 3, 29, 7, tzinfo=UTC)
         assert next_due("FREQ=WEEKLY;COUNT=2", self.MONDAY, second, "Europe/Budapest") is None
 
-    @pytest.mark.parametrize("rule", ["FREQ=SOMETIMES", "FREQ=DAILY;UNTIL=20270323T235959Z"])
+    @pytest.mark.parametrize("rule", ["FREQ=SOMETIMES", "FREQ=MINUTELY", "DTSTART:20270101T090000\nFREQ=DAILY"])
     def test_unreadable_rules_are_refused(self, rule: str) -> None:
-        with pytest.raises(ValueError, match="not an RFC 5545 RRULE on the owner's wall clock"):
+        with pytest.raises(ValueError, match="RRULE|at most once an hour"):
             check_rule(rule)

@@ -14,9 +14,9 @@ from temporalio import activity
 
 from followthrough.calendar import Calendar, zone
 from followthrough.models.brief import BriefItem, BriefPlan, BriefSection, GatherBriefInput
-from followthrough.store import calendars, task_reads
+from followthrough.store import calendars, tasks
 from followthrough.store.db import read_scope
-from followthrough.store.tables import Absence, Team, TeamMember, User
+from followthrough.store.tables import Absence, Task, Team, TeamMember, User
 
 
 @dataclass(frozen=True)
@@ -33,19 +33,19 @@ class BriefDay:
 SectionReader = Callable[[Session, int, BriefDay], list[BriefItem]]
 
 
-def _task_items(lines: list[task_reads.TaskLine]) -> list[BriefItem]:
-    return [BriefItem(id=t.id, title=t.title, kind=t.kind, due_at=t.due_at, contact_id=t.contact_id)
+def _task_items(lines: list[Task]) -> list[BriefItem]:
+    return [BriefItem(id=t.id or 0, title=t.title, kind=str(t.kind), due_at=tasks.due_at(t), contact_id=t.contact_id)
             for t in lines]
 
 
 def due_today(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
     """Open tasks due from now to the end of the user's day, in time order."""
-    return _task_items(task_reads.open_due_between(session, user_id, day.now, day.end))
+    return _task_items(tasks.open_due_between(session, user_id, day.now, day.end))
 
 
 def overdue(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
     """Open tasks whose due time has passed, the oldest first."""
-    return _task_items(task_reads.overdue(session, user_id, day.now))
+    return _task_items(tasks.open_overdue(session, user_id, day.now))
 
 
 SECTIONS: list[tuple[str, SectionReader]] = [("due_today", due_today), ("overdue", overdue)]

@@ -19,9 +19,9 @@ from followthrough.action_links import LinkProblem, LinkRefused
 from followthrough.settings import Settings
 from followthrough.store import users
 from followthrough.store.db import session_scope
-from followthrough.store.tables import ActionLink, Task
+from followthrough.store.tables import ActionLink
 from tests.conftest import LiveStack
-from tests.support.tasks import new_task
+from tests.support.tasks import new_task, task_row
 
 #: Far enough ahead that no reminder goes out while a test runs.
 DUE = (datetime.now(UTC) + timedelta(days=2)).replace(hour=14, minute=0, second=0, microsecond=0)
@@ -71,11 +71,7 @@ async def _task(env: Env, owner_id: int, title: str = "Call Anna Petrova") -> in
 
 
 def _row(env: Env, task_id: int) -> tuple[str, str | None, str | None, bool]:
-    """The task's state, outcome, note, and whether it is snoozed, as its workflow wrote them."""
-    with session_scope(env.engine) as session:
-        task = session.get(Task, task_id)
-        assert task is not None
-        return str(task.state), task.outcome, task.note, task.snoozed_until is not None
+    return task_row(env.engine, task_id)
 
 
 UNTOUCHED = ("open", None, None, False)

@@ -46,6 +46,14 @@ async def new_task(engine: Engine, client: Client, settings: Settings, now: date
     return await service.create(engine, client, settings, draft, now)
 
 
+def task_row(engine: Engine, task_id: int) -> tuple[str, str | None, str | None, bool]:
+    """The task's state, outcome, note, and whether it is snoozed, as its workflow wrote them."""
+    with session_scope(engine) as session:
+        task = session.get(Task, task_id)
+        assert task is not None, f"task {task_id} does not exist"
+        return str(task.state), task.outcome, task.note, task.snoozed_until is not None
+
+
 def next_quarter(moment: datetime) -> datetime:
     """The first quarter hour after ``moment`` (digest windows are aligned to them)."""
     base = moment.replace(minute=0, second=0, microsecond=0)

@@ -11,11 +11,11 @@ from followthrough import ids
 from followthrough.errors import NotFound
 from followthrough.models.tasks import TaskSync
 from followthrough.models.vocab import FINAL_TASK_STATES, TaskState
+from followthrough.store.db import as_utc
+from followthrough.store.tables import Task, utcnow
 
 #: States in which a task still waits for its owner.
 OPEN_STATES = (TaskState.OPEN, TaskState.SNOOZED, TaskState.OVERDUE)
-from followthrough.store.db import as_utc
-from followthrough.store.tables import Task, utcnow
 
 
 def create(session: Session, fields: dict[str, Any]) -> Task:

@@ -85,7 +85,7 @@ async def handle_rep_sms(engine: Engine, client_factory: Any, form: dict[str, st
     result = route.kind.value
     if route.kind is RepReplyKind.ACT and route.command is not None and route.task_id is not None:
         try:
-            result = await act_on_task(await client_factory(), route.task_id, _ACTIONS[route.command], "sms")
+            result = await act_on_task(engine, await client_factory(), route.task_id, _ACTIONS[route.command], "sms")
         except SubjectRejected as exc:
             log.info("rep reply refused", task_id=route.task_id, reason=str(exc))
             result = "rejected"

@@ -8,18 +8,20 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.temporal import TemporalGateway
-from followthrough import ids
 from followthrough.action_links import ActionView, SubjectRejected
 from followthrough.errors import ServiceUnavailable
-from followthrough.models.tasks import CompleteInput, SnoozeInput, TaskView
+from followthrough.models.tasks import CompleteInput, SnoozeInput
 from followthrough.store import tasks
 from followthrough.store.db import read_scope
 from followthrough.store.tables import Task
+from followthrough.tasks import service
+from followthrough.tasks.service import InvalidTransition
 
 #: What "snooze" means from a reminder (SMS ``2``, the email's snooze link).
 SNOOZE = timedelta(hours=1)
@@ -37,24 +39,27 @@ def task_of_run(run_id: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-async def act_on_task(client: Client, task_id: int, action: TaskAction, via: str) -> str:
-    """Complete or snooze the task; returns its new state. :class:`SubjectRejected` when the
-    task's workflow refuses (its validator: already done, cancelled) or is gone;
-    ``ServiceUnavailable`` when Temporal does not answer (nothing changed)."""
-    handle = client.get_workflow_handle(ids.task_workflow_id(task_id))
+async def act_on_task(engine: Engine, client: Client, task_id: int, action: TaskAction, via: str) -> str:
+    """Complete or snooze the task (``service.act_on``); returns its new state.
+    :class:`SubjectRejected` when the task's workflow refuses (its validator: already done,
+    cancelled) or has ended; ``ServiceUnavailable`` when Temporal does not answer (nothing
+    changed)."""
+    update: BaseModel = (CompleteInput(outcome="done", note=f"via {via}") if action is TaskAction.DONE
+                         else SnoozeInput(duration=SNOOZE))
     try:
-        if action is TaskAction.DONE:
-            view = await handle.execute_update("complete", CompleteInput(outcome="done", note=f"via {via}"),
-                                               result_type=TaskView)
-        else:
-            view = await handle.execute_update("snooze", SnoozeInput(duration=SNOOZE), result_type=TaskView)
-    except WorkflowUpdateFailedError as exc:
+        view = await service.act_on(engine, client, task_id, _UPDATES[action], update)
+    except InvalidTransition as exc:
+        raise SubjectRejected(exc.message) from exc
+    except WorkflowUpdateFailedError as exc:  # the update failed for another reason
         raise SubjectRejected(str(exc.cause or exc)) from exc
     except RPCError as exc:
-        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION:
             raise SubjectRejected(f"task {task_id} is closed") from exc
         raise ServiceUnavailable(f"Temporal did not take the update: {exc}") from exc
     return view.state.value
+
+
+_UPDATES = {TaskAction.DONE: "complete", TaskAction.SNOOZE: "snooze"}
 
 
 class TaskLinkActions:
@@ -80,4 +85,4 @@ class TaskLinkActions:
             return tasks.find(session, task_id)
 
     async def perform(self, subject_id: int, action: str) -> str:
-        return await act_on_task(await self._temporal.client(), subject_id, TaskAction(action), "link")
+        return await act_on_task(self._engine, await self._temporal.client(), subject_id, TaskAction(action), "link")

@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from followthrough.calendar import Calendar, zone
+from followthrough.calendar import zone
 from followthrough.models.brief import BriefItem, BriefPlan, BriefSection, GatherBriefInput
-from followthrough.store import calendars, task_reads
+from followthrough.store import tasks, users
 from followthrough.store.db import read_scope
-from followthrough.store.tables import Absence, Team, TeamMember, User
+from followthrough.store.tables import Absence, Task, User
 
 
 @dataclass(frozen=True)
@@ -33,39 +33,22 @@ class BriefDay:
 SectionReader = Callable[[Session, int, BriefDay], list[BriefItem]]
 
 
-def _task_items(lines: list[task_reads.TaskLine]) -> list[BriefItem]:
-    return [BriefItem(id=t.id, title=t.title, kind=t.kind, due_at=t.due_at, contact_id=t.contact_id)
+def _task_items(lines: list[Task]) -> list[BriefItem]:
+    return [BriefItem(id=t.id or 0, title=t.title, kind=str(t.kind), due_at=tasks.due_at(t), contact_id=t.contact_id)
             for t in lines]
 
 
 def due_today(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
     """Open tasks due from now to the end of the user's day, in time order."""
-    return _task_items(task_reads.open_due_between(session, user_id, day.now, day.end))
+    return _task_items(tasks.open_due_between(session, user_id, day.now, day.end))
 
 
 def overdue(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
     """Open tasks whose due time has passed, the oldest first."""
-    return _task_items(task_reads.overdue(session, user_id, day.now))
+    return _task_items(tasks.open_overdue(session, user_id, day.now))
 
 
 SECTIONS: list[tuple[str, SectionReader]] = [("due_today", due_today), ("overdue", overdue)]
-
-
-def working_calendar(session: Session, user: User) -> Calendar | None:
-    """The user's calendar (their own, else their first team's that has one), read in the user's
-    zone; None: no working time is known, the user is always at work (as the people policy has
-    it), so every day is a brief day.
-
-    Merge seam: the people branch's ``store.users.working_calendar`` answers the same question."""
-    names = [user.calendar] if user.calendar else []
-    query = (select(Team.calendar).join(TeamMember, col(TeamMember.team_id) == col(Team.id))
-             .where(TeamMember.user_id == user.id).order_by(col(Team.id)))
-    names += [name for name in session.exec(query) if name]
-    documents, _ = calendars.resolve(session, names)
-    name = next((n for n in names if n in documents), None)
-    if name is None:
-        return None
-    return Calendar.model_validate({**documents[name], "name": name, "time_zone": user.time_zone})
 
 
 def plan_brief(session: Session, user_id: int, at: datetime,
@@ -80,7 +63,7 @@ def plan_brief(session: Session, user_id: int, at: datetime,
                                                  col(Absence.ends_at) > at)).first()
     if away is not None:
         return BriefPlan(reason="absent", local_date=local.date())
-    calendar = working_calendar(session, user)
+    calendar = users.working_calendar(session, user)
     if calendar is not None and not calendar.periods_on(local.date()):
         return BriefPlan(reason="day_off", local_date=local.date())
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough import ids
+from followthrough import action_links, ids
 from followthrough.dsl.interpreter import TASK_CANCELLED, TASK_COMPLETED
 from followthrough.errors import FollowthroughError
 from followthrough.models.runs import RunEvent
@@ -24,13 +24,16 @@ from followthrough.models.tasks import (
     TaskEndedInput,
     TaskSync,
 )
-from followthrough.models.vocab import ACTIVE_RUN_STATUSES, TaskState
+from followthrough.models.vocab import ACTIVE_RUN_STATUSES, FINAL_TASK_STATES, TaskState
 from followthrough.settings import Settings
 from followthrough.store import tasks
 from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Contact, Run, Task, User
 from followthrough.tasks import service
 from followthrough.tasks.recurrence import next_due
+
+#: The one-click links of a task's reminder (see ``api/services/task_actions.py``).
+REMINDER_LINKS = ("done", "snooze", "open")
 
 
 class TaskActivities:
@@ -122,17 +125,30 @@ class TaskActivities:
                 "priority": task.priority, "rrule": task.rrule, "previous_id": task.id,
             })
 
+    def _reminder(self, task_id: int) -> MessageData:
+        """One task's message data; while the task is open it carries one-click links
+        (``data.links.done``, ``.snooze``, ``.open``) in the owner's language. Issued here, in a
+        writing session: a retry issues fresh links, and the message sends whichever it got."""
+        with session_scope(self._engine) as session:
+            task = tasks.get(session, task_id)
+            owner = session.get(User, task.owner_id)
+            data: dict[str, object] = {"task": _task_data(session, task), "owner": _owner_data(owner)}
+            if task.state not in FINAL_TASK_STATES:
+                locale = (owner.locale if owner is not None else None) or self._settings.default_locale
+                data["links"] = action_links.issue_all(session, self._settings, "task", task_id,
+                                                       list(REMINDER_LINKS), locale)
+            return MessageData(data=data, to_user_id=task.owner_id, title=task.title)
+
     def _sync(self, change: TaskSync) -> None:
         with session_scope(self._engine) as session:
             tasks.sync(session, change)
 
     def _message(self, input: MessageDataInput) -> MessageData:
+        if input.kind == "reminder":
+            return self._reminder(input.task_id)
         with read_scope(self._engine) as session:
             task = tasks.get(session, input.task_id)
             owner = session.get(User, task.owner_id)
-            if input.kind == "reminder":
-                return MessageData(data={"task": _task_data(session, task), "owner": _owner_data(owner)},
-                                   to_user_id=task.owner_id, title=task.title)
             manager_id = owner.manager_id if owner is not None else None
             if manager_id is None or input.window is None or input.owner_id is None:
                 return MessageData()

@@ -21,7 +21,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.vocab import Channel
 from followthrough.rendering import Renderer, TemplateError
 from followthrough.rep_replies import RepCommand, RepReplyKind, RepReplyRoute, route_rep_reply
-from followthrough.store import inbound, ledger, task_reads
+from followthrough.store import inbound, ledger, tasks
 from followthrough.store.db import read_scope, session_scope
 from followthrough.store.tables import InboundMessage, User
 
@@ -49,7 +49,7 @@ def _route(engine: Engine, user_id: int, body: str) -> tuple[RepReplyRoute, str]
     with read_scope(engine) as session:
         last = ledger.latest_sent_to_user(session, user_id, TASK_RUN_PREFIX)
         route = route_rep_reply(body, task_of_run(last.run_id) if last else None)
-        task = task_reads.get(session, route.task_id) if route.task_id is not None else None
+        task = tasks.find(session, route.task_id) if route.task_id is not None else None
         return route, task.title if task else ""
 
 
@@ -85,7 +85,7 @@ async def handle_rep_sms(engine: Engine, client_factory: Any, form: dict[str, st
     result = route.kind.value
     if route.kind is RepReplyKind.ACT and route.command is not None and route.task_id is not None:
         try:
-            result = await act_on_task(await client_factory(), route.task_id, _ACTIONS[route.command], "sms")
+            result = await act_on_task(engine, await client_factory(), route.task_id, _ACTIONS[route.command], "sms")
         except SubjectRejected as exc:
             log.info("rep reply refused", task_id=route.task_id, reason=str(exc))
             result = "rejected"

@@ -1,10 +1,5 @@
-"""What a rep's one-click link or SMS reply does to a task: a Temporal Update on its entity
-workflow (``task-<id>``).
-
-Merge seam: the one place that knows the task workflow's contract (the workflow id, the update
-names ``complete`` and ``snooze`` and their arguments, the ledger run id of a task's messages),
-so the tasks branch is coupled to these paths here only.
-"""
+"""What a rep's one-click link or SMS reply does to a task: the ``complete`` or ``snooze``
+Update of its ``TaskWorkflow`` (``task-<id>``), with the workflow's own input models."""
 
 from __future__ import annotations
 
@@ -12,8 +7,8 @@ import asyncio
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -21,8 +16,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.temporal import TemporalGateway
 from followthrough.action_links import ActionView, SubjectRejected
 from followthrough.errors import ServiceUnavailable
-from followthrough.store import task_reads
+from followthrough.models.tasks import CompleteInput, SnoozeInput
+from followthrough.store import tasks
 from followthrough.store.db import read_scope
+from followthrough.store.tables import Task
+from followthrough.tasks import service
+from followthrough.tasks.service import InvalidTransition
 
 #: What "snooze" means from a reminder (SMS ``2``, the email's snooze link).
 SNOOZE = timedelta(hours=1)
@@ -34,44 +33,33 @@ class TaskAction(StrEnum):
     SNOOZE = "snooze"
 
 
-def task_workflow_id(task_id: int) -> str:
-    return f"task-{task_id}"
-
-
 def task_of_run(run_id: str | None) -> int | None:
     """The task whose workflow sent a ledger row (its run id is the workflow id), else None."""
     match = _TASK_RUN.match(run_id or "")
     return int(match.group(1)) if match else None
 
 
-def _iso_duration(value: timedelta) -> str:
-    return f"PT{int(value.total_seconds())}S"
-
-
-async def act_on_task(client: Client, task_id: int, action: TaskAction, via: str) -> str:
-    """Complete or snooze the task; returns its new state. :class:`SubjectRejected` when the
-    task's workflow refuses (its validator: already done, cancelled) or is gone;
-    ``ServiceUnavailable`` when Temporal does not answer (nothing changed)."""
-    handle = client.get_workflow_handle(task_workflow_id(task_id))
+async def act_on_task(engine: Engine, client: Client, task_id: int, action: TaskAction, via: str) -> str:
+    """Complete or snooze the task (``service.act_on``); returns its new state.
+    :class:`SubjectRejected` when the task's workflow refuses (its validator: already done,
+    cancelled) or has ended; ``ServiceUnavailable`` when Temporal does not answer (nothing
+    changed)."""
+    update: BaseModel = (CompleteInput(outcome="done", note=f"via {via}") if action is TaskAction.DONE
+                         else SnoozeInput(duration=SNOOZE))
     try:
-        if action is TaskAction.DONE:
-            result: Any = await handle.execute_update("complete", {"outcome": "done", "note": f"via {via}"})
-        else:
-            result = await handle.execute_update("snooze", {"duration": _iso_duration(SNOOZE)})
-    except WorkflowUpdateFailedError as exc:
+        view = await service.act_on(engine, client, task_id, _UPDATES[action], update)
+    except InvalidTransition as exc:
+        raise SubjectRejected(exc.message) from exc
+    except WorkflowUpdateFailedError as exc:  # the update failed for another reason
         raise SubjectRejected(str(exc.cause or exc)) from exc
     except RPCError as exc:
-        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION:
             raise SubjectRejected(f"task {task_id} is closed") from exc
         raise ServiceUnavailable(f"Temporal did not take the update: {exc}") from exc
-    return _state_of(result)
+    return view.state.value
 
 
-def _state_of(result: Any) -> str:
-    """An update answers with the new state (a string, or a task view carrying ``state``)."""
-    if isinstance(result, dict):
-        return str(result.get("state", ""))
-    return str(getattr(result, "state", result))
+_UPDATES = {TaskAction.DONE: "complete", TaskAction.SNOOZE: "snooze"}
 
 
 class TaskLinkActions:
@@ -90,11 +78,11 @@ class TaskLinkActions:
         if task is None:
             return None
         return ActionView(title=task.title, details={
-            "kind": task.kind, "state": task.state, "due": f"{task.due_at:%Y-%m-%d %H:%M} UTC"})
+            "kind": str(task.kind), "state": str(task.state), "due": f"{tasks.due_at(task):%Y-%m-%d %H:%M} UTC"})
 
-    def _read(self, task_id: int) -> task_reads.TaskLine | None:
+    def _read(self, task_id: int) -> Task | None:
         with read_scope(self._engine) as session:
-            return task_reads.get(session, task_id)
+            return tasks.find(session, task_id)
 
     async def perform(self, subject_id: int, action: str) -> str:
-        return await act_on_task(await self._temporal.client(), subject_id, TaskAction(action), "link")
+        return await act_on_task(self._engine, await self._temporal.client(), subject_id, TaskAction(action), "link")

@@ -14,6 +14,9 @@ from followthrough.models.vocab import FINAL_TASK_STATES, TaskState
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Task, utcnow
 
+#: States in which a task still waits for its owner.
+OPEN_STATES = (TaskState.OPEN, TaskState.SNOOZED, TaskState.OVERDUE)
+
 
 def create(session: Session, fields: dict[str, Any]) -> Task:
     """Insert an open task and name its workflow (``task-<id>``)."""
@@ -31,6 +34,27 @@ def get(session: Session, task_id: int) -> Task:
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
     return task
+
+
+def find(session: Session, task_id: int) -> Task | None:
+    """The task, or None (also for an id no row can have)."""
+    return session.get(Task, task_id) if 1 <= task_id < 2**31 else None
+
+
+def open_due_between(session: Session, owner_id: int, start: datetime, end: datetime) -> list[Task]:
+    """The owner's open tasks due in ``[start, end)``, in time order (the daily brief)."""
+    query = (select(Task).where(Task.owner_id == owner_id, col(Task.state).in_(OPEN_STATES),
+                                col(Task.due_at) >= start, col(Task.due_at) < end)
+             .order_by(col(Task.due_at), col(Task.id)))
+    return list(session.exec(query))
+
+
+def open_overdue(session: Session, owner_id: int, before: datetime, limit: int = 50) -> list[Task]:
+    """The owner's open tasks due before ``before``, the oldest first (the daily brief)."""
+    query = (select(Task).where(Task.owner_id == owner_id, col(Task.state).in_(OPEN_STATES),
+                                col(Task.due_at) < before)
+             .order_by(col(Task.due_at), col(Task.id)).limit(limit))
+    return list(session.exec(query))
 
 
 def by_run_key(session: Session, run_key: str) -> Task | None:

@@ -15,6 +15,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from followthrough import ids
 from followthrough.calendar import Calendar, calendars_with
 from followthrough.errors import (
     Conflict,
@@ -155,7 +156,12 @@ async def start(client: Client, settings: Settings, task: Task) -> None:
 async def act(engine: Engine, client: Client, task: Task, action: str, input: BaseModel) -> TaskView:
     """Run one action (a workflow Update) and return the task's new state. A refused one is a
     409 naming the state; a task whose workflow has ended answers with its final state."""
-    handle = client.get_workflow_handle(task.workflow_id)
+    return await act_on(engine, client, task.id or 0, action, input)
+
+
+async def act_on(engine: Engine, client: Client, task_id: int, action: str, input: BaseModel) -> TaskView:
+    """:func:`act` for a task known by its id (a one-click link, a rep's SMS answer)."""
+    handle = client.get_workflow_handle(ids.task_workflow_id(task_id))
     try:
         return await handle.execute_update(action, input, result_type=TaskView)
     except WorkflowUpdateFailedError as exc:
@@ -166,8 +172,8 @@ async def act(engine: Engine, client: Client, task: Task, action: str, input: Ba
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-        state = await asyncio.to_thread(_state, engine, task.id or 0)
-        raise InvalidTransition(f"task {task.id} is {state}; {action} is not allowed") from exc
+        state = await asyncio.to_thread(_state, engine, task_id)
+        raise InvalidTransition(f"task {task_id} is {state}; {action} is not allowed") from exc
 
 
 def _state(engine: Engine, task_id: int) -> str:

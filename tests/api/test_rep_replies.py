@@ -3,7 +3,6 @@ task of the last reminder sent to that rep, and never reaches a customer's runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,17 +15,11 @@ from followthrough.store.db import session_scope
 from followthrough.store.tables import InboundMessage
 from tests.conftest import LiveStack
 from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
-from tests.support.task_stand_in import add_task, start_task, task_workflows, unique_task_id
+from tests.support.tasks import new_task, task_row
 from tests.support.waiting import eventually
 
 REP_PHONE = "+15555550777"
 _sids = iter(range(10**6))
-
-
-@pytest.fixture
-async def queue(live: LiveStack) -> AsyncIterator[str]:
-    async with task_workflows(live.temporal) as name:
-        yield name
 
 
 def _rep(engine: Engine, locale: str = "en", phone: str = REP_PHONE) -> int:
@@ -39,11 +32,13 @@ def _rep(engine: Engine, locale: str = "en", phone: str = REP_PHONE) -> int:
         return user.id
 
 
-async def _reminded(live: LiveStack, queue: str, user_id: int, title: str, sent_at: datetime) -> int:
-    """A task whose reminder reached the rep, as the task workflow leaves it in the ledger."""
-    task_id = add_task(live.engine, owner_id=user_id, title=title, task_id=unique_task_id(),
-                       due_at=sent_at + timedelta(minutes=15))
-    await start_task(live.temporal, queue, task_id)
+async def _reminded(live: LiveStack, user_id: int, title: str, sent_at: datetime) -> int:
+    """A task (its real workflow running) whose reminder reached the rep, as the task workflow
+    leaves it in the ledger. Due in two days, so the workflow itself sends nothing meanwhile."""
+    task = await new_task(live.engine, live.temporal, live.settings, datetime.now(UTC),
+                          datetime.now(UTC) + timedelta(days=2), owner_id=user_id, title=title)
+    task_id = task.id
+    assert task_id is not None
     with session_scope(live.engine) as session:
         ledger.create(session, key=f"task-{task_id}:remind:1", run_id=f"task-{task_id}", step_id="remind",
                       channel="sms", category="service", template="task_reminder", state="sent",
@@ -61,61 +56,65 @@ async def _text(live: LiveStack, body: str, sender: str = REP_PHONE) -> str:
     return response.text
 
 
-async def _calls(live: LiveStack, task_id: int) -> list[list]:
-    return await live.temporal.get_workflow_handle(f"task-{task_id}").query("history")
+def _row(live: LiveStack, task_id: int) -> tuple[str, str | None, str | None, bool]:
+    return task_row(live.engine, task_id)
+
+
+UNTOUCHED = ("open", None, None, False)
+DONE = ("done", "done", "via sms", False)
+SNOOZED = ("snoozed", None, None, True)
 
 
 NOW = datetime.now(UTC)
 
 
 class TestCommands:
-    @pytest.mark.parametrize(("body", "locale", "call", "answer"), [
-        ("1", "en", ["complete", {"outcome": "done", "note": "via sms"}], "Done: Call Anna Petrova. Well done!"),
-        ("2", "en", ["snooze", {"duration": "PT3600S"}], "Snoozed for an hour: Call Anna Petrova."),
-        ("Готово!", "ru", ["complete", {"outcome": "done", "note": "via sms"}], "Готово: Call Anna Petrova."),
-        ("отложить", "ru", ["snooze", {"duration": "PT3600S"}], "Отложено на час: Call Anna Petrova."),
-        ("Kész", "hu", ["complete", {"outcome": "done", "note": "via sms"}], "Kész: Call Anna Petrova."),
-        ("később", "hu", ["snooze", {"duration": "PT3600S"}], "Egy órával elhalasztva: Call Anna Petrova."),
+    @pytest.mark.parametrize(("body", "locale", "row", "answer"), [
+        ("1", "en", DONE, "Done: Call Anna Petrova. Well done!"),
+        ("2", "en", SNOOZED, "Snoozed for an hour: Call Anna Petrova."),
+        ("Готово!", "ru", DONE, "Готово: Call Anna Petrova."),
+        ("отложить", "ru", SNOOZED, "Отложено на час: Call Anna Petrova."),
+        ("Kész", "hu", DONE, "Kész: Call Anna Petrova."),
+        ("később", "hu", SNOOZED, "Egy órával elhalasztva: Call Anna Petrova."),
     ])
     async def test_the_command_acts_on_the_task_and_is_confirmed_in_the_reps_language(
-        self, live: LiveStack, queue: str, body: str, locale: str, call: list, answer: str,
+        self, live: LiveStack, body: str, locale: str, row: tuple, answer: str,
     ) -> None:
         rep = _rep(live.engine, locale)
-        task_id = await _reminded(live, queue, rep, "Call Anna Petrova", NOW)
+        task_id = await _reminded(live, rep, "Call Anna Petrova", NOW)
         twiml = await _text(live, body)
         assert f"<Message>{answer}" in twiml
-        assert await _calls(live, task_id) == [call]
+        assert _row(live, task_id) == row
         with session_scope(live.engine) as session:
             rows = session.exec(select(InboundMessage)).all()
         assert [(r.body, r.user_id, r.contact_id, r.matched) for r in rows] == [(body, rep, None, False)]
 
-    async def test_the_answer_goes_to_the_task_of_the_last_reminder(self, live: LiveStack, queue: str) -> None:
+    async def test_the_answer_goes_to_the_task_of_the_last_reminder(self, live: LiveStack) -> None:
         rep = _rep(live.engine)
-        newer = await _reminded(live, queue, rep, "Send the quote", NOW)
-        older = await _reminded(live, queue, rep, "Call Anna Petrova", NOW - timedelta(hours=2))
+        newer = await _reminded(live, rep, "Send the quote", NOW)
+        older = await _reminded(live, rep, "Call Anna Petrova", NOW - timedelta(hours=2))
         assert "Done: Send the quote." in await _text(live, "1")
-        assert (await _calls(live, newer), await _calls(live, older)) == (
-            [["complete", {"outcome": "done", "note": "via sms"}]], [])
+        assert (_row(live, newer), _row(live, older)) == (DONE, UNTOUCHED)
 
-    async def test_a_closed_task_is_answered_and_not_acted_on_again(self, live: LiveStack, queue: str) -> None:
+    async def test_a_closed_task_is_answered_and_not_acted_on_again(self, live: LiveStack) -> None:
         rep = _rep(live.engine)
-        task_id = await _reminded(live, queue, rep, "Call Anna Petrova", NOW)
+        task_id = await _reminded(live, rep, "Call Anna Petrova", NOW)
         await _text(live, "1")
         assert "Nothing changed: Call Anna Petrova is already closed." in await _text(live, "2")
-        assert await _calls(live, task_id) == [["complete", {"outcome": "done", "note": "via sms"}]]
+        assert _row(live, task_id) == DONE
 
-    async def test_other_text_gets_the_help_answer_and_changes_nothing(self, live: LiveStack, queue: str) -> None:
+    async def test_other_text_gets_the_help_answer_and_changes_nothing(self, live: LiveStack) -> None:
         rep = _rep(live.engine, "ru")
-        task_id = await _reminded(live, queue, rep, "Call Anna Petrova", NOW)
+        task_id = await _reminded(live, rep, "Call Anna Petrova", NOW)
         twiml = await _text(live, "а кто это?")
         assert "пришлите 1 (или ГОТОВО)" in twiml
-        assert await _calls(live, task_id) == []
+        assert _row(live, task_id) == UNTOUCHED
 
-    async def test_help_from_a_rep_lists_the_reminder_commands(self, live: LiveStack, queue: str) -> None:
+    async def test_help_from_a_rep_lists_the_reminder_commands(self, live: LiveStack) -> None:
         rep = _rep(live.engine)
-        task_id = await _reminded(live, queue, rep, "Call Anna Petrova", NOW)
+        task_id = await _reminded(live, rep, "Call Anna Petrova", NOW)
         assert "reply 1 (or DONE) when it is done, 2 (or LATER)" in await _text(live, "HELP")
-        assert await _calls(live, task_id) == []
+        assert _row(live, task_id) == UNTOUCHED
 
     async def test_without_a_reminder_the_rep_is_told_so(self, live: LiveStack) -> None:
         _rep(live.engine)
@@ -124,17 +123,17 @@ class TestCommands:
 
 class TestNeverACustomerReply:
     async def test_a_rep_sharing_a_number_with_a_contact_does_not_reach_the_contacts_runs(
-        self, live: LiveStack, queue: str,
+        self, live: LiveStack,
     ) -> None:
         await save_definition(live.api, welcome_definition("rep_shared_phone", wait="PT1H"))
         contact = await create_contact(live.api, email="shared@example.test", phone=REP_PHONE)
         run = (await enroll(live.api, "rep_shared_phone", contact["id"])).json()
         await eventually(lambda: _has_steps(live, run["run_id"], 2))
         rep = _rep(live.engine)
-        task_id = await _reminded(live, queue, rep, "Call Anna Petrova", NOW)
+        task_id = await _reminded(live, rep, "Call Anna Petrova", NOW)
         await _text(live, "1")
         await _text(live, "thanks, call you back")  # any text at all: help, never a reply
-        assert await _calls(live, task_id) == [["complete", {"outcome": "done", "note": "via sms"}]]
+        assert _row(live, task_id) == DONE
         # The welcome sequence stops on a reply: it is still running, and nothing reached it.
         assert (await live.api.get(f"/v1/runs/{run['run_id']}")).json()["status"] == "running"
         timeline = (await live.api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]

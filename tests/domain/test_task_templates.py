@@ -23,6 +23,10 @@ TIMELINE = [{"occurred_at": datetime(2027, 3, 27, 9, tzinfo=UTC), "kind": "note"
              "channel": None, "summary": "asked for a discount"}]
 
 
+REPLY_COMMANDS = {"en": "Reply 1 = done, 2 = snooze.", "ru": "Ответьте 1 = готово, 2 = отложить.",
+                  "hu": "Válasz: 1 = kész, 2 = később."}
+
+
 class TestReminder:
     @pytest.mark.parametrize(("locale", "subject", "due_line", "note"), [
         ("en", "Reminder: Call back at 09:00", "Due: 10:00 in Moscow, 09:00 for you (Sunday, March 28, 2027)",
@@ -44,10 +48,34 @@ class TestReminder:
         assert lines[1].endswith("Анна Иванова, +79990001122")
         assert lines[-1].endswith(": asked for a discount")
 
-    def test_a_task_without_a_contact_shows_the_reps_time_only(self) -> None:
+    @pytest.mark.parametrize(("locale", "text"), [
+        ("en", "Call back at 09:00 Reply 1 = done, 2 = snooze."),
+        ("ru", "Call back в 09:00 Ответьте 1 = готово, 2 = отложить."),
+        ("hu", "Call back, 09:00 Válasz: 1 = kész, 2 = később."),
+    ])
+    def test_a_task_without_a_contact_shows_the_reps_time_only_and_the_reply_commands(
+        self, locale: str, text: str
+    ) -> None:
         message = RENDERER.render(Channel.SMS, "task_reminder", ContactSnapshot(), {"task": TASK},
-                                  reader=UserRecipient(id=1, locale="en", time_zone="Europe/Budapest"))
-        assert message.text == "Call back at 09:00"
+                                  reader=UserRecipient(id=1, locale=locale, time_zone="Europe/Budapest"))
+        assert message.text == text
+
+    @pytest.mark.parametrize(("locale", "lines"), [
+        ("en", ["Done: https://x/a/d", "Snooze for an hour: https://x/a/s", "Open the task: https://x/a/o"]),
+        ("ru", ["Выполнено: https://x/a/d", "Отложить на час: https://x/a/s", "Открыть задачу: https://x/a/o"]),
+        ("hu", ["Kész: https://x/a/d", "Elhalasztás egy órával: https://x/a/s",
+                "A feladat megnyitása: https://x/a/o"]),
+    ])
+    @pytest.mark.parametrize("template", ["task_reminder", "task_overdue"])
+    def test_the_email_ends_with_the_one_click_links(self, locale: str, lines: list[str], template: str) -> None:
+        links = {"done": "https://x/a/d", "snooze": "https://x/a/s", "open": "https://x/a/o"}
+        reader = UserRecipient(id=1, locale=locale, time_zone="Europe/Budapest")
+        message = RENDERER.render(Channel.EMAIL, template, ANNA, {"task": TASK, "links": links}, reader=reader)
+        assert message.text.splitlines()[-3:] == lines
+        closed = RENDERER.render(Channel.EMAIL, template, ANNA, {"task": TASK}, reader=reader)
+        assert "https://x/a/" not in closed.text
+        sms = RENDERER.render(Channel.SMS, template, ANNA, {"task": TASK, "links": links}, reader=reader)
+        assert sms.text.endswith(REPLY_COMMANDS[locale])
 
 
 class TestDigest:

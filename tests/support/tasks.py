@@ -12,10 +12,10 @@ from temporalio.client import Client
 
 from channels.outbox import OutboxHandle
 from channels.outbox.store import Capture
-from followthrough.models.tasks import RelativeDue
-from followthrough.models.vocab import TaskKind
+from followthrough.models.tasks import RelativeDue, TaskSync
+from followthrough.models.vocab import TaskKind, TaskState
 from followthrough.settings import Settings
-from followthrough.store import contacts, users
+from followthrough.store import contacts, tasks, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Task
 from followthrough.tasks import service
@@ -44,6 +44,27 @@ async def new_task(engine: Engine, client: Client, settings: Settings, now: date
     draft = TaskDraft(kind=fields.pop("kind", TaskKind.CALL), title=fields.pop("title", "Call back about the quote"),
                       due=due, **fields)
     return await service.create(engine, client, settings, draft, now)
+
+
+def stored_task(engine: Engine, owner_id: int, title: str, due_at: datetime,
+                state: TaskState = TaskState.OPEN, kind: TaskKind = TaskKind.CALL) -> int:
+    """A task row in ``state`` as its workflow would have left it (the store's own ``create``
+    and ``sync``), without a workflow: for readers of the table (the daily brief), which need
+    tasks already overdue or closed, and no reminder of their own going out meanwhile."""
+    with session_scope(engine) as session:
+        task = tasks.create(session, {"owner_id": owner_id, "kind": kind, "title": title, "due_at": due_at})
+        assert task.id is not None
+        if state != TaskState.OPEN:
+            tasks.sync(session, TaskSync(task_id=task.id, state=state, owner_id=owner_id, due_at=due_at))
+        return task.id
+
+
+def task_row(engine: Engine, task_id: int) -> tuple[str, str | None, str | None, bool]:
+    """The task's state, outcome, note, and whether it is snoozed, as its workflow wrote them."""
+    with session_scope(engine) as session:
+        task = session.get(Task, task_id)
+        assert task is not None, f"task {task_id} does not exist"
+        return str(task.state), task.outcome, task.note, task.snoozed_until is not None
 
 
 def next_quarter(moment: datetime) -> datetime:

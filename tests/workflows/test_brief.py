@@ -18,12 +18,13 @@ from temporalio.testing import WorkflowEnvironment
 from channels.outbox import OutboxHandle
 from followthrough.calendar import Calendar
 from followthrough.models.brief import BriefInput, BriefResult
+from followthrough.models.vocab import TaskState
 from followthrough.settings import Settings
 from followthrough.store import calendars, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Absence, Delivery, Team, TeamMember, User
 from tests.support.stack import running_worker
-from tests.support.task_stand_in import add_task
+from tests.support.tasks import stored_task
 from workflows.brief import BriefWorkflow
 
 EVERY_DAY = {"week": {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
@@ -81,14 +82,13 @@ class TestTheBrief:
     async def test_one_message_with_todays_tasks_in_time_order_and_the_overdue_ones(self, brief: Brief) -> None:
         rep, other = brief.user(), brief.user()
         now = brief.now
-        add_task(brief.engine, owner_id=rep, title="Send the quote to Kovács Kft.", due_at=now + timedelta(hours=3))
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=now + timedelta(hours=1))
-        add_task(brief.engine, owner_id=rep, title="Demo follow-up", due_at=now - timedelta(days=1, hours=2))
-        add_task(brief.engine, owner_id=rep, title="Confirm the meeting", due_at=now - timedelta(hours=1),
-                 state="overdue")
-        add_task(brief.engine, owner_id=rep, title="Tomorrow's call", due_at=now + timedelta(hours=20))
-        add_task(brief.engine, owner_id=rep, title="Already done", due_at=now + timedelta(hours=2), state="done")
-        add_task(brief.engine, owner_id=other, title="Someone else's call", due_at=now + timedelta(hours=2))
+        stored_task(brief.engine, rep, "Send the quote to Kovács Kft.", now + timedelta(hours=3))
+        stored_task(brief.engine, rep, "Call Anna Petrova", now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Demo follow-up", now - timedelta(days=1, hours=2))
+        stored_task(brief.engine, rep, "Confirm the meeting", now - timedelta(hours=1), TaskState.OVERDUE)
+        stored_task(brief.engine, rep, "Tomorrow's call", now + timedelta(hours=20))
+        stored_task(brief.engine, rep, "Already done", now + timedelta(hours=2), TaskState.DONE)
+        stored_task(brief.engine, other, "Someone else's call", now + timedelta(hours=2))
 
         result = await brief.run(rep)
 
@@ -107,7 +107,7 @@ class TestTheBrief:
 
     async def test_in_the_users_language(self, brief: Brief) -> None:
         rep = brief.user(locale="ru")
-        add_task(brief.engine, owner_id=rep, title="Позвонить Анне", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Позвонить Анне", brief.now + timedelta(hours=1))
         assert (await brief.run(rep)).sent is True
         [(subject, text)] = brief.mail(rep)
         assert subject is not None and subject.startswith("Ваш день, ")
@@ -115,20 +115,20 @@ class TestTheBrief:
 
     async def test_twice_in_a_day_is_one_message(self, brief: Brief) -> None:
         rep = brief.user()
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Call Anna Petrova", brief.now + timedelta(hours=1))
         first, second = await brief.run(rep), await brief.run(rep)
         assert (first.state, second.state) == ("sent", "sent")
         assert len(brief.mail(rep)) == 1
 
     async def test_nothing_to_say_sends_nothing(self, brief: Brief) -> None:
         rep = brief.user()
-        add_task(brief.engine, owner_id=rep, title="Closed", due_at=brief.now + timedelta(hours=1), state="cancelled")
+        stored_task(brief.engine, rep, "Closed", brief.now + timedelta(hours=1), TaskState.CANCELLED)
         assert await brief.run(rep) == BriefResult(sent=False, reason="nothing_to_say")
         assert brief.mail(rep) == [] and _ledger(brief) == []
 
     async def test_an_absent_user_gets_none(self, brief: Brief) -> None:
         rep = brief.user()
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Call Anna Petrova", brief.now + timedelta(hours=1))
         with session_scope(brief.engine) as session:
             session.add(Absence(user_id=rep, starts_at=brief.now - timedelta(days=1),
                                 ends_at=brief.now + timedelta(days=2), reason="holiday"))
@@ -137,7 +137,7 @@ class TestTheBrief:
 
     async def test_a_day_off_gets_none(self, brief: Brief) -> None:
         rep = brief.user(calendar="never")
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Call Anna Petrova", brief.now + timedelta(hours=1))
         assert await brief.run(rep) == BriefResult(sent=False, reason="day_off")
         assert brief.mail(rep) == []
 
@@ -149,17 +149,17 @@ class TestTheBrief:
             session.flush()
             assert team.id is not None
             session.add(TeamMember(team_id=team.id, user_id=rep))
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Call Anna Petrova", brief.now + timedelta(hours=1))
         assert await brief.run(rep) == BriefResult(sent=False, reason="day_off")
 
     async def test_without_any_calendar_every_day_is_a_brief_day(self, brief: Brief) -> None:
         rep = brief.user(calendar=None)
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Call Anna Petrova", brief.now + timedelta(hours=1))
         assert (await brief.run(rep)).sent is True
 
     async def test_an_inactive_user_gets_none(self, brief: Brief) -> None:
         rep = brief.user(active=False)
-        add_task(brief.engine, owner_id=rep, title="Call Anna Petrova", due_at=brief.now + timedelta(hours=1))
+        stored_task(brief.engine, rep, "Call Anna Petrova", brief.now + timedelta(hours=1))
         assert await brief.run(rep) == BriefResult(sent=False, reason="inactive")
         assert brief.mail(rep) == []
 

@@ -22,7 +22,7 @@ from followthrough.store import calendars, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import User
 from tests.support.stack import running_worker
-from tests.support.task_stand_in import add_task
+from tests.support.tasks import stored_task
 from tests.support.waiting import eventually
 
 EVERY_DAY = {"week": {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
@@ -106,8 +106,8 @@ class TestSchedules:
         # Due within the day whatever the hour the test runs at: from now to local midnight.
         now = datetime.now(UTC)
         due = now + (datetime.combine(now.date() + timedelta(days=1), time(), UTC) - now) / 2
-        add_task(engine, owner_id=user_id, title="Call Anna Petrova", due_at=due)
-        add_task(engine, owner_id=user_id, title="Demo follow-up", due_at=now - timedelta(days=1))
+        stored_task(engine, user_id, "Call Anna Petrova", due)
+        stored_task(engine, user_id, "Demo follow-up", now - timedelta(days=1))
         await sync_user(dev_env.client, scheduled, user_id, "UTC", True)
         with session_scope(engine) as session:
             address = session.get(User, user_id).email

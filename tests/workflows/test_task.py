@@ -98,6 +98,39 @@ class TestReminder:
         assert timedelta(0) <= lateness < timedelta(seconds=2)
 
 
+class TestReminderLinks:
+    async def test_the_reminders_done_link_completes_the_task_through_its_workflow(self, env: Env) -> None:
+        import re
+
+        import httpx
+
+        from api.app import create_app
+
+        rep = person(env.engine, "Hanna", locale="hu")
+        now = await env.ts.get_current_time()
+        due = next_quarter(now) + timedelta(hours=1)
+        task = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep)
+        await env.ts.sleep(due - now - timedelta(minutes=10))
+        [email] = emails_to(env.outbox, "hanna@example.test")
+        links = dict(re.findall(r"^(Kész|Elhalasztás egy órával|A feladat megnyitása): (\S+)$", email.text, re.M))
+        assert set(links) == {"Kész", "Elhalasztás egy órával", "A feladat megnyitása"}, email.text
+        base = env.settings.public_base_url
+        assert all(url.startswith(f"{base}/a/") for url in links.values())
+
+        app = create_app(env.settings, engine=env.engine, temporal_client=env.ts.client)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as web:
+            opened = await web.get(links["A feladat megnyitása"].removeprefix(base))
+            assert opened.status_code == 200 and "Call back about the quote" in opened.text
+            done = await web.post(links["Kész"].removeprefix(base))
+            assert done.status_code == 200, done.text
+            again = await web.post(links["Elhalasztás egy órával"].removeprefix(base))
+            assert again.status_code == 409  # the task is done: its workflow refuses a snooze
+        result = await env.ts.client.get_workflow_handle(task.workflow_id, result_type=TaskResult).result()
+        assert (result.state, result.outcome) == ("done", "done")
+        row = _row(env.engine, task.id)
+        assert (row.state, row.outcome, row.note) == ("done", "done", "via link")
+
+
 class TestActions:
     async def test_reschedule_raises_the_sequence_and_cancel_withdraws_the_invitation(self, env: Env) -> None:
         rep = person(env.engine, "Rita")

@@ -176,7 +176,7 @@ class Door:
                 broken = [c for c, m in rendered.items() if not isinstance(m, RenderedMessage)]
                 skip = [*failed, *broken] if len(broken) < len(rendered) else failed
                 decision = decide_for_user(input.to_user_id, user, sticky, now=now, urgent=input.urgent,
-                                           exclude=skip)
+                                           exclude=skip, chosen_at=input.chosen_at)
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.

@@ -252,8 +252,10 @@ class TaskWorkflow:
             contact_id=task.contact_id, to_user_id=owner_id or task.owner_id,
             channel=Channel.EMAIL, fallbacks=[] if invite and invite.method == "CANCEL" else [Channel.SMS],
             template=template, category=Category.TRANSACTIONAL, data=found.data, invite=invite,
-            # An urgent task's messages go now, even outside the owner's working time.
+            # An urgent task's messages go now, even outside the owner's working time; so does
+            # the reminder of a task the owner set due outside it (they chose that time).
             urgent=task.priority == TaskPriority.URGENT,
+            chosen_at=task.due_at if step_id == "remind" else None,
         ), seen=seen)
 
     async def _withdraw_invitation(self, owner_id: int) -> None:

@@ -82,6 +82,10 @@ class DeliverInput(BaseModel):
     to_user_id: int | None = None
     #: A message to a user that goes now even outside their working time or during an absence.
     urgent: bool = False
+    #: A message to a user about a moment they chose (a task's due time): when it is outside
+    #: their working time, the message is not held for their next working minute (absences
+    #: still hold it). None: no such moment.
+    chosen_at: datetime | None = None
     #: Step records the run has not written yet (``lean-bookkeeping``): a retried or slow
     #: (> 1 s) attempt writes them, so the send shows as under way; the run writes them later.
     steps: list[StepRecord] = Field(default_factory=list)

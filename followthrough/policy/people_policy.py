@@ -9,7 +9,8 @@ with ``to_user_id``). What applies instead is the person's own:
 - their channels, in their order (``notify_channels``): the first one they have an address for;
 - their working time (their calendar's weekly periods and holidays, read in *their* zone) and
   their absences: outside them the message waits for their next working minute, unless it is
-  urgent;
+  urgent; a message for a moment the person chose themselves (a task's due time) outside their
+  working time goes then, outside working time too (absences still hold it);
 - ``active``: a deactivated user is sent nothing.
 
 A user without a calendar (none of their own, none from a team) is always at work.
@@ -85,9 +86,10 @@ def channels_for(user: UserRecipient, exclude: tuple[Channel, ...] | list[Channe
     return [c for c in user.channels if c not in exclude and address_of(user, c)]
 
 
-def next_available(user: UserRecipient, now: datetime) -> datetime:
-    """The user's next working minute at or after ``now`` that is outside every absence (UTC)."""
-    calendar = user.working_calendar()
+def next_available(user: UserRecipient, now: datetime, *, working_time: bool = True) -> datetime:
+    """The user's next working minute at or after ``now`` that is outside every absence (UTC);
+    ``working_time=False``: only the absences hold it."""
+    calendar = user.working_calendar() if working_time else None
     at = now.astimezone(UTC)
     for _ in range(_MAX_HOPS):
         moved = at
@@ -102,13 +104,26 @@ def next_available(user: UserRecipient, now: datetime) -> datetime:
     return at
 
 
+def chosen_off_hours(user: UserRecipient, chosen_at: datetime | None) -> bool:
+    """Whether ``chosen_at`` (a moment the user chose, a task's due time) is outside their
+    working time (their calendar, not their absences): then they meant it, and its messages
+    are not held for their next working minute."""
+    calendar = user.working_calendar()
+    if chosen_at is None or calendar is None:
+        return False
+    at = chosen_at.astimezone(UTC)
+    return next_working_minute(calendar, at) > at
+
+
 def decide_for_user(
     user_id: int, user: UserRecipient | None, channel: Channel | None = None, *,
     now: datetime | None = None, urgent: bool = False, exclude: tuple[Channel, ...] | list[Channel] = (),
+    chosen_at: datetime | None = None,
 ) -> Decision:
     """SEND on the user's first channel with an address (or on ``channel`` alone, when given),
     DEFER to their next working minute outside absences (only with ``now``, never when
-    ``urgent``), or SKIP with a ``no_recipient`` reason. ``exclude``: channels that failed."""
+    ``urgent``; only to an absence's end when ``chosen_at`` is outside their working time), or
+    SKIP with a ``no_recipient`` reason. ``exclude``: channels that failed."""
     if user is None:
         return Decision(verdict=Verdict.SKIP, reason=f"no_recipient: user {user_id} does not exist")
     if not user.active:
@@ -123,7 +138,7 @@ def decide_for_user(
     chosen = usable[0]
     if now is not None and not urgent:
         at = now.astimezone(UTC)
-        until = next_available(user, at)
+        until = next_available(user, at, working_time=not chosen_off_hours(user, chosen_at))
         if until > at:
             absent = any(a.starts_at <= at < a.ends_at for a in user.absences)
             return Decision(verdict=Verdict.DEFER, channel=chosen, until=until, tried=tried,

@@ -13,6 +13,7 @@ from followthrough.policy.people_policy import (
     AbsencePeriod,
     UserRecipient,
     address_of,
+    chosen_off_hours,
     decide_for_user,
     next_available,
 )
@@ -111,6 +112,32 @@ class TestWorkingTime:
                                             ends_at=_at("2026-03-28T00:00:00Z"))])
         decision = decide_for_user(7, user, now=_at("2026-03-27T22:00:00+01:00"), urgent=True)
         assert decision == Decision(verdict=Verdict.SEND, channel=Channel.EMAIL)
+
+    @pytest.mark.parametrize(("now", "due", "until"), [
+        # Due 08:00, before the 09:00 opening: the rep chose it; the reminder goes at 07:45.
+        ("2026-03-26T07:45:00+01:00", "2026-03-26T08:00:00+01:00", None),
+        # Due 09:00, in working time: the 08:45 reminder waits for the opening.
+        ("2026-03-26T08:45:00+01:00", "2026-03-26T09:00:00+01:00", "2026-03-26T09:00:00+01:00"),
+        # Due on Saturday: chosen, it goes on Saturday.
+        ("2026-03-28T10:45:00+01:00", "2026-03-28T11:00:00+01:00", None),
+    ], ids=["due-before-opening", "due-at-opening", "due-on-saturday"])
+    def test_a_due_time_chosen_outside_working_time_is_kept(self, now: str, due: str, until: str | None) -> None:
+        decision = decide_for_user(7, _rep(), now=_at(now), chosen_at=_at(due))
+        if until is None:
+            assert decision == Decision(verdict=Verdict.SEND, channel=Channel.EMAIL)
+        else:
+            assert decision == Decision(verdict=Verdict.DEFER, channel=Channel.EMAIL, until=_at(until),
+                                        reason="outside_working_time")
+        assert chosen_off_hours(_rep(), _at(due)) is (until is None)
+
+    def test_a_chosen_due_time_still_waits_out_an_absence(self) -> None:
+        user = _rep(absences=[AbsencePeriod(starts_at=_at("2026-03-26T00:00:00+01:00"),
+                                            ends_at=_at("2026-03-26T08:30:00+01:00"))])
+        decision = decide_for_user(7, user, now=_at("2026-03-26T07:45:00+01:00"),
+                                   chosen_at=_at("2026-03-26T08:00:00+01:00"))
+        # The absence's end, not the 09:00 opening: the rep chose 08:00.
+        assert decision == Decision(verdict=Verdict.DEFER, channel=Channel.EMAIL,
+                                    until=_at("2026-03-26T08:30:00+01:00"), reason="absent")
 
     def test_no_calendar_is_always_at_work(self) -> None:
         decision = decide_for_user(7, REP, now=_at("2026-03-28T03:00:00+01:00"))

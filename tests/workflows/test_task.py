@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import OutboxHandle
+from followthrough.calendar import Calendar
 from followthrough.models.tasks import (
     CancelInput,
     CompleteInput,
@@ -23,8 +24,9 @@ from followthrough.models.tasks import (
     TaskResult,
 )
 from followthrough.settings import Settings
-from followthrough.store import ledger, tasks, timeline
+from followthrough.store import calendars, ledger, tasks, timeline
 from followthrough.store.db import as_utc, session_scope
+from followthrough.store.tables import User
 from followthrough.tasks import service
 from followthrough.tasks.service import InvalidTransition
 from tests.conftest import terminate_open_runs
@@ -278,3 +280,49 @@ class TestRecurrence:
         await service.act(env.engine, env.ts.client, second, "complete", CompleteInput())
         last = await env.ts.client.get_workflow_handle(second.workflow_id, result_type=TaskResult).result()
         assert last.next_task_id is None
+
+
+def _office_owner(engine: Engine, name: str) -> int:
+    """A rep in UTC whose calendar opens at 09:00 every day (17:00 close)."""
+    calendar = f"nine_{uuid.uuid4().hex[:8]}"
+    week = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    with session_scope(engine) as session:
+        calendars.put(session, Calendar.model_validate({"name": calendar, "week": week}))
+    rep = person(engine, name, time_zone="UTC")
+    with session_scope(engine) as session:
+        user = session.get(User, rep)
+        user.calendar = calendar  # type: ignore[union-attr]
+        session.add(user)
+    return rep
+
+
+class TestWorkingTime:
+    async def test_a_due_time_the_rep_chose_outside_working_time_is_reminded_on_time(self, env: Env) -> None:
+        rep = _office_owner(env.engine, "Early")
+        anna = contact(env.engine, owner_id=rep)
+        now = await env.ts.get_current_time()
+        due = now.replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=1)  # before 09:00
+        await new_task(env.engine, env.ts.client, env.settings, now, due, contact_id=anna)
+
+        await env.ts.sleep(due - timedelta(minutes=16) - now)
+        assert emails_to(env.outbox, "early@example.test") == []
+        await env.ts.sleep(timedelta(minutes=2))  # 07:46: the reminder went at 07:45
+        [email] = emails_to(env.outbox, "early@example.test")
+        assert email.subject == "Reminder: Call back about the quote at 08:00"
+
+    async def test_a_reminder_before_working_time_for_a_due_time_in_it_waits_for_the_opening(
+            self, env: Env) -> None:
+        rep = _office_owner(env.engine, "Punctual")
+        anna = contact(env.engine, owner_id=rep)
+        now = await env.ts.get_current_time()
+        due = now.replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)  # the opening
+        task = await new_task(env.engine, env.ts.client, env.settings, now, due, contact_id=anna)
+
+        await env.ts.sleep(due - timedelta(minutes=13) - now)  # 08:47: the 08:45 reminder waits
+        assert emails_to(env.outbox, "punctual@example.test") == []
+        await env.ts.sleep(timedelta(minutes=14))
+        [email] = emails_to(env.outbox, "punctual@example.test")
+        assert email.subject == "Reminder: Call back about the quote at 09:00"
+        with session_scope(env.engine) as session:
+            [row] = ledger.list_page(session, run_id=f"task-{task.id}")
+        assert timedelta(0) <= as_utc(row.decided_at) - due < timedelta(seconds=2)  # type: ignore[operator]

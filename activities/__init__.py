@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from activities.absence import AbsenceActivities
 from activities.brief import BriefActivities
 from activities.contacts import ContactActivities
 from activities.delivery import DeliveryActivities
@@ -33,7 +34,8 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     people = ContactActivities(deps.engine, deps.settings)
     tasks = TaskActivities(deps.engine, deps.settings)
     brief = BriefActivities(deps.engine)
+    absence = AbsenceActivities(deps.engine)
     return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
             runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence,
             tasks.sync, tasks.message, tasks.next_occurrence, tasks.create_for_run, tasks.tell_run,
-            brief.gather_brief]
+            brief.gather_brief, absence.report]

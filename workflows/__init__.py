@@ -1,9 +1,10 @@
 """Deterministic workflows, one per module. ``WORKFLOWS`` is the one registry."""
 
+from workflows.absence import AbsenceReportWorkflow
 from workflows.brief import BriefWorkflow
 from workflows.sequence import SequenceWorkflow
 from workflows.task import TaskWorkflow
 
-WORKFLOWS = [SequenceWorkflow, TaskWorkflow, BriefWorkflow]
+WORKFLOWS = [SequenceWorkflow, TaskWorkflow, BriefWorkflow, AbsenceReportWorkflow]
 
-__all__ = ["WORKFLOWS", "BriefWorkflow", "SequenceWorkflow", "TaskWorkflow"]
+__all__ = ["WORKFLOWS", "AbsenceReportWorkflow", "BriefWorkflow", "SequenceWorkflow", "TaskWorkflow"]

@@ -30,12 +30,13 @@ from api.schemas.users import (
     UserPublic,
     UserUpdate,
 )
+from api.services.absences import drop_report, report_when_it_starts
 from api.services.briefs import keep_brief_in_step
 from followthrough.errors import ErrorList, FieldError, Forbidden, NotFound, ValidationFailed
 from followthrough.models.vocab import Role
 from followthrough.store import scope, teams, users
 from followthrough.store.scope import Access
-from followthrough.store.tables import User
+from followthrough.store.tables import Absence, User
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -123,12 +124,20 @@ def _update(session: Session, access: Access, user_id: int, body: UserUpdate) ->
 
 
 @router.post("/{user_id}/absences", status_code=status.HTTP_201_CREATED)
-def create_absence(user_id: UserId, body: AbsenceCreate, session: SessionDep,
-                   access: AccessDep) -> AbsencePublic:
-    """Add an out-of-office period: messages to the user wait until it ends (unless urgent)."""
+async def create_absence(user_id: UserId, body: AbsenceCreate, session: SessionDep, access: AccessDep,
+                         temporal: TemporalDep, settings: SettingsDep) -> AbsencePublic:
+    """Add an out-of-office period: messages to the user wait until it ends (unless urgent), and
+    when it starts their manager hears of their tasks due during it."""
+    row = await asyncio.to_thread(_add_absence, session, access, user_id, body)
+    await report_when_it_starts(temporal, settings, row)
+    return AbsencePublic.model_validate(row)
+
+
+def _add_absence(session: Session, access: Access, user_id: int, body: AbsenceCreate) -> Absence:
     _writable(session, access, user_id)
     row = users.add_absence(session, user_id, body.starts_at, body.ends_at, body.reason)
-    return AbsencePublic.model_validate(row)
+    session.commit()  # before its report may read it
+    return row
 
 
 @router.get("/{user_id}/absences")
@@ -141,8 +150,15 @@ def list_absences(user_id: UserId, session: SessionDep, access: AccessDep, curso
 
 
 @router.delete("/{user_id}/absences/{absence_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_absence(user_id: UserId, absence_id: AbsenceId, session: SessionDep,
-                   access: AccessDep) -> Response:
+async def delete_absence(user_id: UserId, absence_id: AbsenceId, session: SessionDep,
+                         access: AccessDep, temporal: TemporalDep) -> Response:
+    """Remove an absence; its report to the manager, if it has not gone yet, is cancelled."""
+    await asyncio.to_thread(_delete_absence, session, access, user_id, absence_id)
+    await drop_report(temporal, absence_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _delete_absence(session: Session, access: Access, user_id: int, absence_id: int) -> None:
     _writable(session, access, user_id)
     users.delete_absence(session, user_id, absence_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    session.commit()

@@ -87,3 +87,22 @@ class TestDigest:
         assert message.subject == "Olga: 2 просроченные задачи"
         assert message.text.splitlines()[2:] == ["- Call back (28.03.2027, 10:00), Анна Иванова",
                                                  "- Send the quote (28.03.2027, 10:00)"]
+
+
+class TestAbsenceReport:
+    @pytest.mark.parametrize(("locale", "subject", "line"), [
+        ("en", "Olga is away: 2 tasks due meanwhile", "- Call back (3/28/27, 10:00\u202fAM), Анна Иванова"),
+        ("ru", "Olga отсутствует: 2 задачи на это время", "- Call back (28.03.2027, 10:00), Анна Иванова"),
+        ("hu", "Olga távol van: 2 feladat esedékes közben", "- Call back (2027. 03. 28. 10:00), Анна Иванова"),
+    ])
+    def test_the_tasks_due_during_the_absence_in_the_managers_language_and_zone(
+            self, locale: str, subject: str, line: str) -> None:
+        tasks = [TASK, {**TASK, "title": "Send the quote", "contact": ""}]
+        absence = {"starts_at": "2027-03-27T22:00:00+00:00", "ends_at": "2027-04-03T22:00:00+00:00"}
+        data = {"owner": {"name": "Olga"}, "tasks": tasks, "absence": absence}
+        reader = UserRecipient(id=1, locale=locale, time_zone="Europe/Moscow")
+        email = RENDERER.render(Channel.EMAIL, "absence_report", ContactSnapshot(), data, reader=reader)
+        assert email.subject == subject
+        assert email.text.splitlines()[2] == line  # the due time in the manager's zone
+        sms = RENDERER.render(Channel.SMS, "absence_report", ContactSnapshot(), data, reader=reader)
+        assert sms.text.endswith("Call back; Send the quote")

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+from sqlalchemy import Engine
 from temporalio.client import WorkflowExecutionStatus
 
 from followthrough.store import users
 from followthrough.store.db import session_scope
+from followthrough.store.tables import Absence
 from tests.conftest import LiveStack
 from tests.support.waiting import eventually
 
@@ -30,3 +33,14 @@ async def test_creating_an_absence_schedules_its_report_and_deleting_it_cancels_
     async def cancelled() -> bool:
         return (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     await eventually(cancelled)
+
+
+async def test_without_temporal_the_absence_is_still_created(api: httpx.AsyncClient, engine: Engine) -> None:
+    with session_scope(engine) as session:
+        rep, _key = users.create(session, name="Ivan", email="ivan@example.test", role="rep")
+    starts = datetime.now(UTC) + timedelta(days=2)
+    response = await api.post(f"/v1/users/{rep.id}/absences", json={
+        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(days=1)).isoformat()})
+    assert response.status_code == 201, response.text  # the report is lost, with a warning
+    with session_scope(engine) as session:
+        assert session.get(Absence, response.json()["id"]) is not None

@@ -4,42 +4,21 @@ tasks due during it."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import Engine
-from temporalio.testing import WorkflowEnvironment
 
 from api.services.absences import start_report
-from channels.outbox import OutboxHandle
-from followthrough.settings import Settings
 from followthrough.store import users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Absence
-from tests.conftest import terminate_open_runs
-from tests.support.stack import running_worker
 from tests.support.tasks import emails_to, person, stored_task
+from tests.workflows import test_task
+from tests.workflows.test_task import Env
 
-
-@dataclass
-class Env:
-    ts: WorkflowEnvironment
-    engine: Engine
-    settings: Settings
-    outbox: OutboxHandle
-
-
-@pytest.fixture
-async def env(ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings,
-              outbox: OutboxHandle) -> AsyncIterator[Env]:
-    settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
-    async with running_worker(ts_env.client, settings, engine):
-        yield Env(ts_env, engine, settings, outbox)
-    await terminate_open_runs(engine, ts_env.client)
+#: The task tests' worker and loopback outbox.
+env = test_task.env
 
 
 def _weekday_morning(after: datetime) -> datetime:

@@ -12,26 +12,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.absence import AbsenceActivities
-    from activities.delivery import DeliveryActivities
-    from followthrough.ids import ledger_key
     from followthrough.models.absence import (
         ABSENCE_REPORT,
         AbsenceReportInput,
         absence_workflow_id,
     )
-    from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
-    from followthrough.models.vocab import Category, Channel, LedgerState
+    from followthrough.models.runs import DeliverInput
+    from followthrough.models.vocab import Category, Channel
+    from workflows import _door as door
     from workflows._support import (
         BOOKKEEPING_RETRY,
-        BOOKKEEPING_START_TO_CLOSE,
-        DELIVERY_HEARTBEAT,
-        DELIVERY_RETRY,
-        DELIVERY_SCHEDULE_TO_CLOSE,
-        DELIVERY_START_TO_CLOSE,
         START_TO_CLOSE,
     )
 
@@ -56,22 +49,5 @@ class AbsenceReportWorkflow:
             channel=Channel.EMAIL, fallbacks=[Channel.SMS], template=ABSENCE_REPORT,
             category=Category.TRANSACTIONAL, data=found.data,
         )
-        while True:
-            try:
-                result: DeliverResult = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver, message.model_copy(update={"at": workflow.now()}),
-                    start_to_close_timeout=DELIVERY_START_TO_CLOSE,
-                    schedule_to_close_timeout=DELIVERY_SCHEDULE_TO_CLOSE,
-                    heartbeat_timeout=DELIVERY_HEARTBEAT, retry_policy=DELIVERY_RETRY,
-                )
-            except ActivityError:
-                await workflow.execute_local_activity_method(
-                    DeliveryActivities.give_up,
-                    GiveUpInput(key=ledger_key(message.run_id, STEP, message.visit), reason="gave_up",
-                                skipped=False),
-                    start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE, retry_policy=BOOKKEEPING_RETRY,
-                )
-                return "gave_up"
-            if result.state != LedgerState.DEFERRED or result.defer_until is None:
-                return result.state.value
-            await workflow.sleep(max(result.defer_until - workflow.now(), timedelta(seconds=1)))
+        result = await door.deliver(message)
+        return result.reason if isinstance(result, door.GaveUp) else result.state.value

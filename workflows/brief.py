@@ -9,24 +9,19 @@ on one day (a manual trigger, a catch-up) still sends once.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.brief import BriefActivities
-    from activities.delivery import DeliveryActivities
-    from followthrough.ids import ledger_key
     from followthrough.models.brief import BriefInput, BriefResult, GatherBriefInput, brief_run_id
-    from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
+    from followthrough.models.runs import DeliverInput
     from followthrough.models.vocab import Category, Channel, LedgerState
+    from workflows import _door as door
     from workflows._support import (
         BOOKKEEPING_RETRY,
         BOOKKEEPING_START_TO_CLOSE,
-        DELIVERY_HEARTBEAT,
-        DELIVERY_RETRY,
-        DELIVERY_START_TO_CLOSE,
     )
 
 #: A brief the people policy defers (before working hours) waits at most this long: later in
@@ -54,28 +49,15 @@ class BriefWorkflow:
             data={"date": plan.local_date.isoformat(), "name": plan.name,
                   "sections": [s.model_dump(mode="json") for s in plan.sections]},
         )
-        while True:
-            try:
-                result: DeliverResult = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver, message.model_copy(update={"at": workflow.now()}),
-                    start_to_close_timeout=DELIVERY_START_TO_CLOSE,
-                    schedule_to_close_timeout=DELIVERY_DEADLINE, heartbeat_timeout=DELIVERY_HEARTBEAT,
-                    retry_policy=DELIVERY_RETRY,
-                )
-            except ActivityError:
-                return await self._give_up(message, "gave_up", skipped=False)
-            if result.state != LedgerState.DEFERRED or result.defer_until is None:
-                return BriefResult(sent=result.state in (LedgerState.SENT, LedgerState.DELIVERED),
-                                   state=result.state.value, reason=result.reason)
-            if result.defer_until - started > MAX_WAIT:
-                return await self._give_up(message, "stale: the user's working time starts too late", skipped=True)
-            await workflow.sleep(max(result.defer_until - workflow.now(), timedelta(seconds=1)))
 
-    async def _give_up(self, message: DeliverInput, reason: str, *, skipped: bool) -> BriefResult:
-        state = await workflow.execute_local_activity_method(
-            DeliveryActivities.give_up,
-            GiveUpInput(key=ledger_key(message.run_id, message.step_id, message.visit), reason=reason,
-                        skipped=skipped),
-            start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE, retry_policy=BOOKKEEPING_RETRY,
-        )
-        return BriefResult(sent=False, reason=reason, state=state.value if state else None)
+        async def wait(until: datetime) -> str | None:
+            if until - started > MAX_WAIT:
+                return "stale: the user's working time starts too late"
+            await workflow.sleep(until - workflow.now())
+            return None
+
+        result = await door.deliver(message, wait=wait, schedule_to_close=DELIVERY_DEADLINE)
+        if isinstance(result, door.GaveUp):
+            return BriefResult(sent=False, reason=result.reason, state=result.state.value if result.state else None)
+        return BriefResult(sent=result.state in (LedgerState.SENT, LedgerState.DELIVERED),
+                           state=result.state.value, reason=result.reason)

@@ -12,13 +12,12 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import DeliveryActivities
     from activities.tasks import TaskActivities
     from followthrough import ids
-    from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
+    from followthrough.models.runs import DeliverInput, DeliverResult
     from followthrough.models.tasks import (
         CancelInput,
         CompleteInput,
@@ -38,13 +37,10 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.models.vocab import Category, Channel, LedgerState, TaskPriority, TaskState
     from followthrough.tasks import lifecycle
     from followthrough.tasks.lifecycle import Next
+    from workflows import _door as door
     from workflows._support import (
         BOOKKEEPING_RETRY,
         BOOKKEEPING_START_TO_CLOSE,
-        DELIVERY_HEARTBEAT,
-        DELIVERY_RETRY,
-        DELIVERY_SCHEDULE_TO_CLOSE,
-        DELIVERY_START_TO_CLOSE,
         START_RETRY,
         START_SCHEDULE_TO_CLOSE,
         START_TO_CLOSE,
@@ -272,34 +268,11 @@ class TaskWorkflow:
         """Through the door; "not now" (the owner's working time) waits on a durable timer and
         asks again with the same key, unless an action changes the task meanwhile (``seen``):
         then the message is withdrawn. None: nothing was sent (withdrawn, or given up)."""
-        key = ids.ledger_key(input.run_id, input.step_id, input.visit)
-        while True:
-            try:
-                result: DeliverResult = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver, input.model_copy(update={"at": workflow.now()}),
-                    start_to_close_timeout=DELIVERY_START_TO_CLOSE,
-                    schedule_to_close_timeout=DELIVERY_SCHEDULE_TO_CLOSE,
-                    heartbeat_timeout=DELIVERY_HEARTBEAT, retry_policy=DELIVERY_RETRY,
-                )
-            except ActivityError as err:
-                if is_cancelled_exception(err):
-                    raise
-                await self._give_up(key, "gave_up", skipped=False)
-                return None
-            if result.state != LedgerState.DEFERRED or result.defer_until is None:
-                return result
-            until = max(result.defer_until, workflow.now() + timedelta(seconds=1))
-            if seen is not None and not await self._sleep_until(until, seen):
-                await self._give_up(key, "task changed while deferred", skipped=True)
-                return None
-            if seen is None:
-                await workflow.sleep(until - workflow.now())
+        async def wait(until: datetime) -> str | None:
+            return None if await self._sleep_until(until, seen) else "task changed while deferred"
 
-    async def _give_up(self, key: str, reason: str, *, skipped: bool) -> None:
-        await workflow.execute_local_activity_method(
-            DeliveryActivities.give_up, GiveUpInput(key=key, reason=reason, skipped=skipped),
-            start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE, retry_policy=BOOKKEEPING_RETRY,
-        )
+        result = await door.deliver(input, wait=None if seen is None else wait)
+        return None if isinstance(result, door.GaveUp) else result
 
     # -- bookkeeping ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Engine
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep, TemporalDep
+from api.deps import AccessDep, EngineDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas.common import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -46,6 +46,7 @@ from followthrough.models.tasks import (
 from followthrough.models.vocab import Role, TaskKind, TaskState
 from followthrough.store import tasks
 from followthrough.store.db import read_scope, session_scope
+from followthrough.store.scope import Access
 from followthrough.store.tables import Contact, Task, User
 from followthrough.tasks import service
 from followthrough.tasks.service import TaskDraft
@@ -72,11 +73,13 @@ def _public_of(session, task: Task) -> TaskPublic:  # type: ignore[no-untyped-de
     return TaskPublic.of(task, owner.time_zone if owner else "UTC", contact.time_zone if contact else None)
 
 
-def _visible(engine: Engine, task_id: int, principal: object) -> Task:
+def _visible(engine: Engine, task_id: int, principal: object, access: Access) -> Task:
+    """The task, or 404 when the caller may not see it: a rep their own tasks, a manager the
+    tasks of the people their scope shows (``FT_MANAGER_SCOPE``), an admin all."""
     with read_scope(engine) as session:
         task = tasks.get(session, task_id)
     mine = _own_only(principal)
-    if mine is not None and task.owner_id != mine:
+    if (mine is not None and task.owner_id != mine) or not access.read.allows_owner(task.owner_id):
         raise NotFound(f"task {task_id} does not exist")
     return task
 
@@ -96,7 +99,7 @@ async def create_task(body: TaskCreate, engine: EngineDep, settings: SettingsDep
 
 @router.get("", summary="Tasks, oldest first")
 def list_tasks(
-    engine: EngineDep, principal: PrincipalDep,
+    engine: EngineDep, principal: PrincipalDep, access: AccessDep,
     owner: Annotated[Id | None, Query(description="Only this user's tasks.")] = None,
     state: TaskState | None = None,
     due_before: Annotated[AwareDatetime | None, Query(description="Only tasks due before (RFC 3339, with an offset).")] = None,
@@ -107,56 +110,57 @@ def list_tasks(
         owner = mine if owner in (None, mine) else -1  # a rep lists their own tasks only
     with read_scope(engine) as session:
         rows = tasks.list_page(session, owner_id=owner, state=state, due_before=due_before,
-                               after=decode_cursor(cursor), limit=limit + 1)
+                               after=decode_cursor(cursor), limit=limit + 1,
+                               owners=None if mine is not None else access.read.owners)
         return page_of(rows, limit, lambda row: _public_of(session, row))
 
 
 @router.get("/{task_id}", summary="A task")
-def get_task(task_id: TaskId, engine: EngineDep, principal: PrincipalDep) -> TaskPublic:
-    _visible(engine, task_id, principal)
+def get_task(task_id: TaskId, engine: EngineDep, principal: PrincipalDep, access: AccessDep) -> TaskPublic:
+    _visible(engine, task_id, principal, access)
     return _public(engine, task_id)
 
 
-async def _act(engine: Engine, temporal, principal: object, task_id: int, action: str,  # type: ignore[no-untyped-def]
-               input: BaseModel) -> TaskPublic:
-    task = await asyncio.to_thread(_visible, engine, task_id, principal)
+async def _act(engine: Engine, temporal, principal: object, access: Access, task_id: int,  # type: ignore[no-untyped-def]
+               action: str, input: BaseModel) -> TaskPublic:
+    task = await asyncio.to_thread(_visible, engine, task_id, principal, access)
     await service.act(engine, await temporal.client(), task, action, input)
     return await asyncio.to_thread(_public, engine, task_id)
 
 
 @router.post("/{task_id}/complete", summary="Complete a task")
 async def complete_task(task_id: TaskId, body: CompleteBody, engine: EngineDep, temporal: TemporalDep,
-                        principal: PrincipalDep) -> TaskPublic:
-    return await _act(engine, temporal, principal, task_id, "complete",
+                        principal: PrincipalDep, access: AccessDep) -> TaskPublic:
+    return await _act(engine, temporal, principal, access, task_id, "complete",
                       CompleteInput(outcome=body.outcome, note=body.note))
 
 
 @router.post("/{task_id}/snooze", summary="Snooze a task's reminder")
 async def snooze_task(task_id: TaskId, body: SnoozeBody, engine: EngineDep, temporal: TemporalDep,
-                      principal: PrincipalDep) -> TaskPublic:
-    return await _act(engine, temporal, principal, task_id, "snooze",
+                      principal: PrincipalDep, access: AccessDep) -> TaskPublic:
+    return await _act(engine, temporal, principal, access, task_id, "snooze",
                       SnoozeInput(duration=parse_duration(body.duration)))
 
 
 @router.post("/{task_id}/reschedule", summary="Move a task to a new due time")
 async def reschedule_task(task_id: TaskId, body: RescheduleBody, engine: EngineDep, temporal: TemporalDep,
-                          principal: PrincipalDep) -> TaskPublic:
-    task = await asyncio.to_thread(_visible, engine, task_id, principal)
+                          principal: PrincipalDep, access: AccessDep) -> TaskPublic:
+    task = await asyncio.to_thread(_visible, engine, task_id, principal, access)
     due_at = await asyncio.to_thread(_due, engine, task, body)
-    return await _act(engine, temporal, principal, task_id, "reschedule", RescheduleInput(due_at=due_at))
+    return await _act(engine, temporal, principal, access, task_id, "reschedule", RescheduleInput(due_at=due_at))
 
 
 @router.post("/{task_id}/reassign", summary="Give a task to another owner")
 async def reassign_task(task_id: TaskId, body: ReassignBody, engine: EngineDep, temporal: TemporalDep,
-                        principal: PrincipalDep) -> TaskPublic:
+                        principal: PrincipalDep, access: AccessDep) -> TaskPublic:
     await asyncio.to_thread(_owner_exists, engine, body.owner_id)
-    return await _act(engine, temporal, principal, task_id, "reassign", ReassignInput(owner_id=body.owner_id))
+    return await _act(engine, temporal, principal, access, task_id, "reassign", ReassignInput(owner_id=body.owner_id))
 
 
 @router.post("/{task_id}/cancel", summary="Cancel a task")
 async def cancel_task(task_id: TaskId, body: CancelBody, engine: EngineDep, temporal: TemporalDep,
-                      principal: PrincipalDep) -> TaskPublic:
-    return await _act(engine, temporal, principal, task_id, "cancel", CancelInput(reason=body.reason))
+                      principal: PrincipalDep, access: AccessDep) -> TaskPublic:
+    return await _act(engine, temporal, principal, access, task_id, "cancel", CancelInput(reason=body.reason))
 
 
 def _due(engine: Engine, task: Task, body: RescheduleBody) -> datetime:

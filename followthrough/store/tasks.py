@@ -63,9 +63,13 @@ def by_run_key(session: Session, run_key: str) -> Task | None:
 
 
 def list_page(session: Session, *, owner_id: int | None = None, state: TaskState | None = None,
-              due_before: datetime | None = None, after: int | None = None, limit: int = 50) -> list[Task]:
-    """Oldest first by id; the cursor is the last id seen."""
+              due_before: datetime | None = None, after: int | None = None, limit: int = 50,
+              owners: frozenset[int] | None = None) -> list[Task]:
+    """Oldest first by id; the cursor is the last id seen. ``owners``: only these users' tasks
+    (a manager's scope; None: anyone's)."""
     query = select(Task).order_by(col(Task.id))
+    if owners is not None:
+        query = query.where(col(Task.owner_id).in_(sorted(owners)))
     if owner_id is not None:
         query = query.where(Task.owner_id == owner_id)
     if state is not None:

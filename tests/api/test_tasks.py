@@ -152,6 +152,25 @@ class TestWhoSeesWhat:
                                   headers=_as(otto_key))
         assert (own.status_code, own.json()["owner_id"]) == (201, otto)
 
+    async def test_a_manager_sees_and_acts_on_their_teams_tasks_only(self, live: LiveStack) -> None:
+        rita, _ = await _rep(live, "Rita")
+        otto, _ = await _rep(live, "Otto")
+        mona = await create_user(live.api, "manager", "Mona")
+        team = await live.api.put("/v1/teams/budapest", json={"members": [{"user_id": rita}],
+                                                               "manager_id": mona["id"]})
+        assert team.status_code == 201, team.text
+        ours = (await _task(live.api, owner_id=rita, due="2099-01-01T10:00:00Z")).json()
+        other = (await _task(live.api, owner_id=otto, due="2099-01-01T11:00:00Z")).json()
+        as_mona = _as(mona["api_key"])
+        assert (await live.api.get(f"/v1/tasks/{ours['id']}", headers=as_mona)).status_code == 200
+        assert (await live.api.get(f"/v1/tasks/{other['id']}", headers=as_mona)).status_code == 404
+        refused = await live.api.post(f"/v1/tasks/{other['id']}/cancel", json={}, headers=as_mona)
+        assert refused.status_code == 404
+        listed = await live.api.get("/v1/tasks", headers=as_mona)
+        assert [t["id"] for t in listed.json()["items"]] == [ours["id"]]
+        done = await live.api.post(f"/v1/tasks/{ours['id']}/complete", json={}, headers=as_mona)
+        assert (done.status_code, done.json()["state"]) == (200, "done")
+
     async def test_filters_and_pages(self, live: LiveStack) -> None:
         rep, _ = await _rep(live, "Rita")
         ids = [(await _task(live.api, owner_id=rep, due=f"2099-01-0{d}T10:00:00Z")).json()["id"] for d in (1, 2, 3)]

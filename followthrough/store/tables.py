@@ -126,6 +126,9 @@ class Run(SQLModel, table=True):
     problem_code: str | None = Field(default=None, index=True, max_length=64)
     problem_message: str | None = Field(default=None, sa_type=Text)
     problem_since: datetime | None = _ts(default=None)
+    #: The entity that owns the run (``lead:12``, ``ticket:7``): cancelling the entity cancels
+    #: everything that names it (``followthrough.entities.cancel_owned``).
+    entity: str | None = Field(default=None, index=True, max_length=40)
 
 
 class Task(SQLModel, table=True):
@@ -163,6 +166,8 @@ class Task(SQLModel, table=True):
     #: A ``task`` step's task: ``<run id>:<step id>:<visit>``, so a retried creation finds the
     #: task it made instead of making a second one.
     run_key: str | None = Field(default=None, unique=True, max_length=200)
+    #: The entity that owns the task (``lead:12``, ``ticket:7``), as on runs.
+    entity: str | None = Field(default=None, index=True, max_length=40)
     workflow_id: str = Field(max_length=200)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
@@ -396,3 +401,151 @@ class ActionLink(SQLModel, table=True):
     used_at: datetime | None = _ts(default=None)
     #: What acting did (the subject's new state, or why it was refused).
     result: str | None = Field(default=None, max_length=200)
+
+
+class Lead(SQLModel, table=True):
+    """A lead: a contact's interest, scored and qualified by a lead policy, routed to a rep and
+    held to the first-touch SLA. Written before its workflow (``lead-<id>``) starts; the workflow
+    keeps it current. The API lists these."""
+
+    __tablename__ = "leads"
+    __table_args__ = (Index("ix_leads_owner_stage", "owner_id", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(index=True, foreign_key="contacts.id")
+    #: The CRM's id: ``PUT /v1/leads/by-external-id/{id}`` never makes a second lead for it.
+    external_id: str | None = Field(default=None, unique=True, max_length=200)
+    source: str = Field(default="api", index=True, max_length=64)
+    attributes: dict[str, Any] = _json()
+    stage: str = Field(index=True, max_length=16)
+    score: float = Field(default=0.0)
+    #: When ``score`` was last computed (decay runs from here).
+    scored_at: datetime | None = _ts(default=None)
+    owner_id: int | None = Field(default=None, foreign_key="users.id")
+    team_id: int | None = Field(default=None, index=True, foreign_key="teams.id")
+    policy_name: str = Field(max_length=64)
+    policy_version: int
+    workflow_id: str = Field(max_length=200)
+    #: The nurture run while the lead is nurtured.
+    nurture_run_id: str | None = Field(default=None, max_length=40)
+    #: The first-touch task of the current owner.
+    task_id: int | None = Field(default=None, foreign_key="tasks.id")
+    reason: str | None = Field(default=None, sa_type=Text)
+    sla_due_at: datetime | None = _ts(default=None)
+    sla_breaches: int = Field(default=0)
+    reassignments: int = Field(default=0)
+    qualified_at: datetime | None = _ts(default=None)
+    assigned_at: datetime | None = _ts(default=None)
+    #: The first touch (the SLA clock stopped); ``first_touch_seconds`` is the business time
+    #: it took on the owner's calendar, for reports.
+    first_touch_at: datetime | None = _ts(default=None)
+    first_touch_seconds: int | None = None
+    converted_at: datetime | None = _ts(default=None)
+    closed_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class LeadEvent(SQLModel, table=True):
+    """Why a lead is where it is: every score change (rule, points, score after), stage change,
+    assignment (rule, team, candidates skipped and why) and SLA step."""
+
+    __tablename__ = "lead_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(index=True, foreign_key="leads.id")
+    #: score | stage | assignment | sla | nurture
+    kind: str = Field(max_length=16)
+    rule: str | None = Field(default=None, max_length=200)
+    points: float | None = None
+    score: float | None = None
+    detail: dict[str, Any] = _json()
+    #: A stable key of the change (the workflow's), so a retried activity records it once.
+    key: str | None = Field(default=None, unique=True, max_length=200)
+    at: datetime = _ts(default_factory=utcnow)
+
+
+class TeamRotation(SQLModel, table=True):
+    """A team's weighted round-robin state. The row is locked while an owner is picked, so
+    leads (and tickets) posted at once are spread exactly by the members' weights."""
+
+    __tablename__ = "team_rotations"
+
+    team_id: int = Field(primary_key=True, foreign_key="teams.id")
+    #: Per member (user id as a string): the current credit of the smooth weighted round robin.
+    state: dict[str, Any] = _json()
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class Ticket(SQLModel, table=True):
+    """A customer's request or complaint, classified and held to an SLA by an SLA policy.
+    Written before its workflow (``ticket-<id>``) starts; the workflow keeps it current."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_team_status", "team_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(index=True, foreign_key="contacts.id")
+    #: The channel the customer used (email | sms | api ...): answers go back on it.
+    channel: str = Field(max_length=16)
+    subject: str = Field(default="", max_length=300)
+    status: str = Field(index=True, max_length=24)
+    priority: str = Field(max_length=16)
+    category: str | None = Field(default=None, max_length=64)
+    team_id: int | None = Field(default=None, foreign_key="teams.id")
+    assignee_id: int | None = Field(default=None, index=True, foreign_key="users.id")
+    policy_name: str = Field(max_length=64)
+    policy_version: int
+    workflow_id: str = Field(max_length=200)
+    #: The provider's id of the message that opened it: intake is idempotent on it.
+    source_message_id: str | None = Field(default=None, unique=True, max_length=300)
+    #: The hold the open complaint places on the contact.
+    hold_id: int | None = None
+    first_response_due_at: datetime | None = _ts(default=None)
+    next_response_due_at: datetime | None = _ts(default=None)
+    resolution_due_at: datetime | None = _ts(default=None)
+    first_response_at: datetime | None = _ts(default=None)
+    #: Business time to the first response and to resolution, for reports.
+    first_response_seconds: int | None = None
+    resolution_seconds: int | None = None
+    resolved_at: datetime | None = _ts(default=None)
+    resolution_note: str | None = Field(default=None, sa_type=Text)
+    closed_at: datetime | None = _ts(default=None)
+    reopened: int = Field(default=0)
+    csat: int | None = None
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class TicketMessage(SQLModel, table=True):
+    """The conversation of a ticket: the customer's messages, agents' responses (sent through
+    the door) and internal notes (never sent)."""
+
+    __tablename__ = "ticket_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(index=True, foreign_key="tickets.id")
+    #: in | out | note
+    direction: str = Field(max_length=8)
+    author_id: int | None = Field(default=None, foreign_key="users.id")
+    channel: str | None = Field(default=None, max_length=16)
+    body: str = Field(default="", sa_type=Text)
+    #: The provider's message id (inbound) or the delivery's ledger key (outbound).
+    message_key: str | None = Field(default=None, unique=True, max_length=300)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class TicketEvent(SQLModel, table=True):
+    """What happened to a ticket: classification (rules that matched), status changes, clock
+    changes (pause, resume, recompute with the remaining budget), warnings and breaches with
+    the tier and who was told."""
+
+    __tablename__ = "ticket_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(index=True, foreign_key="tickets.id")
+    #: classification | status | clock | warning | breach | survey | assignment
+    kind: str = Field(max_length=16)
+    detail: dict[str, Any] = _json()
+    key: str | None = Field(default=None, unique=True, max_length=200)
+    at: datetime = _ts(default_factory=utcnow)

@@ -1,0 +1,78 @@
+"""Weighted round robin inside a team, locked per team: the one place leads and tickets pick an
+owner among a team's members.
+
+Smooth weighted round robin (as nginx balances upstreams): at each pick every *eligible* member
+gains its weight in credit, the member with the most credit wins and pays back the eligible
+total. Over any run of picks with the same eligible members the shares are exact (weights 1, 2, 2
+give 20, 40, 40 of 100), and the order is interleaved (no rep gets five in a row). A member who
+is skipped (inactive, absent, off work, at capacity) gains nothing while skipped, so a rep back
+from leave is not flooded to "catch up".
+
+The team's ``team_rotations`` row is read ``FOR UPDATE`` (PostgreSQL) inside the caller's
+transaction; on SQLite every write transaction is ``BEGIN IMMEDIATE`` and so already alone. So
+concurrent picks for one team are serialised and no two take the same credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from followthrough.store import teams
+from followthrough.store.tables import TeamRotation, utcnow
+
+#: Why a member was passed over, or None when they may take the work.
+Eligibility = Callable[[int], str | None]
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The member chosen (None: nobody eligible) and every member passed over, with why."""
+
+    user_id: int | None
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _locked_row(session: Session, team_id: int) -> TeamRotation:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(TeamRotation).values(team_id=team_id, state={}, updated_at=utcnow())
+    session.exec(statement.on_conflict_do_nothing(index_elements=["team_id"]))  # type: ignore[call-overload]
+    query = select(TeamRotation).where(TeamRotation.team_id == team_id).with_for_update()
+    row = session.exec(query.execution_options(populate_existing=True)).one()
+    return row
+
+
+def pick(session: Session, team_id: int, eligible: Eligibility) -> Pick:
+    """Choose the next member of ``team_id`` by weight among those ``eligible`` says may take
+    it, and record the new credits. Call inside the transaction that records the assignment."""
+    row = _locked_row(session, team_id)
+    credit = {str(k): int(v) for k, v in (row.state or {}).items()}
+    candidates: list[tuple[int, int]] = []
+    skipped: list[tuple[int, str]] = []
+    members = teams.members(session, team_id)
+    for member in members:
+        if member.weight <= 0:
+            skipped.append((member.user_id, "weight 0"))
+            continue
+        reason = eligible(member.user_id)
+        if reason is None:
+            candidates.append((member.user_id, member.weight))
+        else:
+            skipped.append((member.user_id, reason))
+    # Former members' credit goes with them.
+    credit = {k: v for k, v in credit.items() if int(k) in {m.user_id for m in members}}
+    if not candidates:
+        return Pick(None, skipped)
+    total = sum(weight for _, weight in candidates)
+    for user_id, weight in candidates:
+        credit[str(user_id)] = credit.get(str(user_id), 0) + weight
+    chosen = max(candidates, key=lambda c: (credit[str(c[0])], -c[0]))[0]
+    credit[str(chosen)] -= total
+    row.state, row.updated_at = credit, utcnow()
+    session.add(row)
+    session.flush()
+    return Pick(chosen, skipped)

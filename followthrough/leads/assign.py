@@ -33,6 +33,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from followthrough.dsl.expressions import holds
+from followthrough.dsl.schema import MAX_USER_ID
 from followthrough.errors import NotFound
 from followthrough.leads.policy import LeadPolicyDefinition
 from followthrough.leads.scoring import names
@@ -68,18 +69,29 @@ def assign(session: Session, policy: LeadPolicyDefinition, *, contact_id: int,
            lead: Mapping[str, Any], now: datetime, exclude: tuple[int, ...] = (),
            preview: bool = False) -> AssignmentResult:
     """The owner the policy gives the lead now (see the module)."""
-    now = now.astimezone(UTC)
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"contact {contact_id} does not exist")
+    return assign_contact(session, policy, contact=contacts.snapshot(contact).model_dump(mode="json"),
+                          lead=lead, now=now, exclude=exclude, preview=preview)
+
+
+def assign_contact(session: Session, policy: LeadPolicyDefinition, *, contact: Mapping[str, Any],
+                   lead: Mapping[str, Any], now: datetime, exclude: tuple[int, ...] = (),
+                   preview: bool = False) -> AssignmentResult:
+    """``assign`` for a contact given as expressions see it (its ``owner_id`` is the sticky
+    owner): a stored contact's snapshot, or a preview's sample contact."""
+    now = now.astimezone(UTC)
     strategy = policy.assignment
-    rule, team_name = _route(policy, contacts.snapshot(contact).model_dump(mode="json"), lead)
+    rule, team_name = _route(policy, contact, lead)
     team = session.exec(select(Team).where(Team.name == team_name)).first()
-    if strategy.sticky and contact.owner_id is not None and contact.owner_id not in exclude:
-        owner = session.get(User, contact.owner_id)
-        if owner is not None and owner.active:
-            return AssignmentResult(owner.id, _team_of(session, owner.id, team), "sticky",  # type: ignore[arg-type]
-                                    team=team.name if team is not None else None)
+    owner_id = contact.get("owner_id")
+    if strategy.sticky and isinstance(owner_id, int) and owner_id not in exclude:
+        owner = session.get(User, owner_id) if 1 <= owner_id <= MAX_USER_ID else None
+        if owner is not None and owner.id is not None and owner.active:
+            held = _team_of(session, owner.id, team)
+            return AssignmentResult(owner.id, held.id if held else None, "sticky",
+                                    team=held.name if held else None)
     if team is None or team.id is None:
         return AssignmentResult(None, None, rule, team=team_name,
                                 problem=f"team '{team_name}' does not exist")
@@ -103,13 +115,13 @@ def _route(policy: LeadPolicyDefinition, contact: Mapping[str, Any],
     return "default", policy.assignment.default_team
 
 
-def _team_of(session: Session, user_id: int, routed: Team | None) -> int | None:
+def _team_of(session: Session, user_id: int, routed: Team | None) -> Team | None:
     """The team a sticky owner takes the lead for: the routed one when they are in it, else
     their first team (reports count the lead there), else none."""
     if routed is not None and routed.id is not None and session.get(TeamMember, (routed.id, user_id)) is not None:
-        return routed.id
+        return routed
     theirs = users.teams_of(session, user_id)
-    return theirs[0].id if theirs else None
+    return theirs[0] if theirs else None
 
 
 def open_leads(session: Session, user_ids: list[int]) -> dict[int, int]:

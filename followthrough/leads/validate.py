@@ -19,9 +19,10 @@ from followthrough.dsl.expressions import Names
 from followthrough.dsl.schema import EVENT_NAME_MAX
 from followthrough.errors import ErrorList, FieldError
 from followthrough.leads.policy import LeadPolicyDefinition
+from followthrough.leads.scoring import LEAD_KEYS
 
-#: What a lead policy's rules read: the contact and the lead (``lead.attributes.segment``).
-NAMES: Names = {"contact": None, "lead": ("source", "attributes", "score", "stage")}
+#: What a lead policy's rules read (``scoring.names``): the contact and the lead.
+NAMES: Names = {"contact": None, "lead": LEAD_KEYS}
 EXPRESSIONS = [("fit", "*", "when"), ("disqualify", "*", "when"), ("assignment", "rules", "*", "when")]
 TEAMS = [("assignment", "rules", "*", "team"), ("assignment", "default_team")]
 CALENDARS = [("sla", "calendar")]

@@ -327,25 +327,31 @@ def definitions_preview(
     contact_id: int | None = typer.Option(None, help="a stored contact"),
     contact: str | None = typer.Option(None, help='a sample contact as JSON, e.g. \'{"name": "Anna", "locale": "ru", "time_zone": "Europe/Moscow", "email": "anna@example.test"}\''),
     data: str = typer.Option("{}", help="the enrollment data as JSON"),
-    start: str | None = typer.Option(None, help="RFC 3339 start time (default: now)"),
+    lead: str | None = typer.Option(None, help='a lead_policy\'s lead as JSON, e.g. \'{"source": "web", "attributes": {"segment": "smb"}, "events": [{"event": "reply", "at": "2026-04-01T10:00:00Z"}]}\''),
+    ticket: str | None = typer.Option(None, help='an sla_policy\'s ticket as JSON, e.g. \'{"subject": "Жалоба", "text": "...", "channel": "email"}\''),
+    start: str | None = typer.Option(None, help="RFC 3339 start time, or when a policy decides (default: now)"),
     version: int | None = typer.Option(None, help="a version (default: the active one)"),
     as_json: bool = typer.Option(False, "--json", help="print the whole preview as JSON"),
     api_url: str = typer.Option("", envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)"),
     api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key (default: the data directory's admin_api_key)"),
 ) -> None:
-    """What will happen to this contact: every step with its planned time and every message
-    rendered in the contact's language. Nothing is sent or written."""
+    """What will happen to this contact: a sequence's every step with its planned time and every
+    message rendered in the contact's language; a lead policy's score, stage, owner and SLA
+    times for --lead; an SLA policy's category, priority, team and SLA times for --ticket
+    (printed as JSON). Nothing is sent or written."""
     api_url = api_url or default_api_url()
     import httpx
 
     body: dict[str, object] = {}
-    try:
-        body["data"] = json.loads(data)
-        if contact is not None:
-            body["contact"] = json.loads(contact)
-    except json.JSONDecodeError as exc:
-        _print_problems(f"--contact/--data is not JSON: {exc.msg}", [])
-        raise typer.Exit(1) from exc
+    given = {"data": data if data != "{}" else None, "contact": contact, "lead": lead, "ticket": ticket}
+    for option, text in given.items():
+        if text is None:
+            continue
+        try:
+            body[option] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            _print_problems(f"--{option} is not JSON: {exc.msg}", [])
+            raise typer.Exit(1) from exc
     if contact_id is not None:
         body["contact_id"] = contact_id
     if start is not None:
@@ -362,7 +368,7 @@ def definitions_preview(
         _print_response_problem(Path(name), response)
         raise typer.Exit(1)
     preview = response.json()
-    if as_json:
+    if as_json or preview.get("kind", "sequence") != "sequence":
         print(json.dumps(preview, ensure_ascii=False, indent=2))
         return
     table = Table("at (UTC)", "step", "type", "state", "channel", "reason / message", title=(

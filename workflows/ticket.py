@@ -44,9 +44,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.models.vocab import Category, Channel
     from followthrough.tickets import lifecycle
-    from followthrough.tickets.lifecycle import Events, Pinned, Rung
+    from followthrough.tickets.lifecycle import Events, Pinned
+    from followthrough.tickets.sla import Due
     from workflows import _door as door
-    from workflows._support import BOOKKEEPING_RETRY, BOOKKEEPING_START_TO_CLOSE, START_RETRY, START_TO_CLOSE
+    from workflows._support import (
+        BOOKKEEPING_RETRY,
+        BOOKKEEPING_START_TO_CLOSE,
+        START_RETRY,
+        START_TO_CLOSE,
+    )
 
 #: Templates of a ticket's messages (templates/<channel>/<name>.<locale>.*).
 ACK, RESPONSE, RESOLVED, SURVEY = "ticket_ack", "ticket_response", "ticket_resolved", "ticket_survey"
@@ -79,8 +85,9 @@ class TicketWorkflow:
             return self._view()  # a note: recorded by the API, never sent, no clock moves
         async with self._lock:
             self._refuse("respond")
-            first = not self._ticket.responded
-            clock = self._ticket.clocks.get("first_response")
+            state = self._ticket.sla
+            first = state is not None and not state.responded
+            clock = state.clocks.get("first_response") if state is not None else None
             self._ticket, events = lifecycle.responded(self._ticket, workflow.now(), input.status)
             extra: dict[str, object] = {}
             if first and clock is not None:
@@ -139,7 +146,7 @@ class TicketWorkflow:
         async with self._lock:
             self._refuse("resolve")
             now = workflow.now()
-            clock = self._ticket.clocks.get("resolution")
+            clock = self._ticket.sla.clocks.get("resolution") if self._ticket.sla is not None else None
             self._ticket, events = lifecycle.resolved(self._ticket, now, input.note)
             seconds = int(clock.elapsed(now).total_seconds()) if clock is not None else None
             await self._changed(events, resolved_at=now, resolution_seconds=seconds, resolution_note=input.note)
@@ -226,7 +233,7 @@ class TicketWorkflow:
 
     @workflow.run
     async def run(self, input: TicketInput) -> TicketResult:
-        if not self._ticket.clocks and self._ticket.status == TicketStatus.NEW:
+        if self._ticket.sla is None:
             async with self._lock:
                 self._ticket = lifecycle.opened(self._ticket, self._pinned, workflow.now())
                 await self._changed([])
@@ -251,8 +258,8 @@ class TicketWorkflow:
 
     async def _carry_out(self, step: lifecycle.Next) -> None:
         now = workflow.now()
-        if step.kind == "rung" and step.rung is not None:
-            await self._rung(step.rung)
+        if step.kind == "rung" and step.due is not None:
+            await self._rung(step.due)
         elif step.kind == "survey":
             self._ticket = self._ticket.model_copy(update={"survey_sent": True})
             await self._changed([TicketEventIn(
@@ -263,28 +270,28 @@ class TicketWorkflow:
             self._ticket, events = lifecycle.set_status(self._ticket, TicketStatus.CLOSED, now, "no answer")
             await self._changed(events, closed_at=now)
 
-    async def _rung(self, rung: Rung) -> None:
+    async def _rung(self, due: Due) -> None:
         now = workflow.now()
-        escalation = rung.escalation
-        notify: list[str | int] = list(escalation.notify) if escalation is not None else []
         found = await workflow.execute_local_activity_method(
-            TicketActivities.data, TicketDataInput(ticket_id=self._ticket.ticket_id, audience="people", notify=notify),
+            TicketActivities.data,
+            TicketDataInput(ticket_id=self._ticket.ticket_id, audience="people", notify=list(due.notify)),
             start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE, retry_policy=BOOKKEEPING_RETRY)
         told = found.user_ids
-        clock = self._ticket.clocks[rung.target]
-        self._ticket, events = lifecycle.fired(self._ticket, rung, told, now)
+        self._ticket, events = lifecycle.fired(self._ticket, due, told, now)
         await self._changed(events)
-        if escalation is None or not told:
+        if due.kind == "breach" or not told:
             return
+        clock = self._ticket.sla.clocks[due.target]  # type: ignore[union-attr]
         data = {**found.data, "clock": {
-            "target": rung.target, "tier": rung.tier, "due_at": rung.at.isoformat(),
+            "target": due.target, "tier": due.tier, "due_at": due.at.isoformat(),
             "deadline": (clock.deadline(now) or now).isoformat(),
             "time_left_minutes": int(clock.remaining(now).total_seconds() // 60),
             "overdue_minutes": int(max(clock.elapsed(now) - clock.budget, timedelta(0)).total_seconds() // 60)}}
-        template = AT_RISK if escalation.warning else ESCALATION
-        urgent = self._pinned.targets(self._ticket.priority).urgent or self._ticket.priority == "urgent"
+        template = AT_RISK if due.kind == "warning" else ESCALATION
+        urgent = due.urgent or self._ticket.priority == "urgent"
         for user_id in told:
-            self._send(self._deliver_to_user(template, f"{rung.key}-{user_id}", user_id, data, urgent))
+            self._send(self._deliver_to_user(template, f"{due.key}-{user_id}".replace("/", "."), user_id,
+                                             data, urgent))
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -358,8 +365,8 @@ class TicketWorkflow:
         """Write the row as the ticket is now with ``events`` (the caller holds the lock)."""
         self._changes += 1
         ticket, now = self._ticket, workflow.now()
-        running = {t: d for t, d in lifecycle.deadlines(ticket, now).items()
-                   if ticket.clocks[t].stopped_at is None}
+        clocks = ticket.sla.clocks if ticket.sla is not None else {}
+        running = {t: d for t, d in lifecycle.deadlines(ticket, now).items() if clocks[t].stopped_at is None}
         await workflow.execute_local_activity_method(
             TicketActivities.sync,
             TicketSync(ticket_id=ticket.ticket_id, status=ticket.status, priority=ticket.priority,

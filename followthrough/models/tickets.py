@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from followthrough.calendar import PinnedHolidays
-from followthrough.clock import SlaClock
+from followthrough.tickets.sla import SlaState
 
 
 class TicketStatus(StrEnum):
@@ -28,8 +28,6 @@ PAUSED_STATUSES = frozenset({TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.ON_H
 OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.WAITING_ON_CUSTOMER,
                            TicketStatus.ON_HOLD})
 
-Target = Literal["first_response", "next_response", "resolution"]
-TARGETS: tuple[Target, ...] = ("first_response", "next_response", "resolution")
 
 
 class TicketEntity(BaseModel):
@@ -44,15 +42,10 @@ class TicketEntity(BaseModel):
     category: str | None = None
     team_id: int | None = None
     assignee_id: int | None = None
-    #: The SLA clocks by target; a next-response clock exists while the customer waits.
-    clocks: dict[str, SlaClock] = Field(default_factory=dict)
-    #: How often each target's clock (re)started: rung keys carry it.
-    cycles: dict[str, int] = Field(default_factory=dict)
-    #: Rung keys fired (``ids.ticket_rung_key``).
+    #: The SLA clocks (``followthrough.tickets.sla``); None until the workflow starts them.
+    sla: SlaState | None = None
+    #: Ladder keys fired (``sla.due_key``): nothing fires twice.
     fired: list[str] = Field(default_factory=list)
-    #: Per target, the highest escalation tier told so far in the current cycle.
-    tiers: dict[str, int] = Field(default_factory=dict)
-    responded: bool = False
     resolved_at: datetime | None = None
     resolutions: int = 0
     survey_sent: bool = False
@@ -60,8 +53,6 @@ class TicketEntity(BaseModel):
     hold: bool = False
     #: Provider ids of the customer's messages seen (a retried signal counts once).
     seen: list[str] = Field(default_factory=list)
-    #: Counter for outbound message step ids (responses, notices).
-    sent: int = 0
 
 
 class TicketInput(BaseModel):

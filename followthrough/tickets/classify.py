@@ -18,7 +18,8 @@ not derivations: "complaint" catches "complaints" but not "complained" (stem "co
 rule that wants both names both words. A keyword of several words matches them in a row.
 
 A rule's ``when`` sees ``contact`` (as expressions see it: ``locale``, ``attributes`` ...) and
-``ticket`` (``subject``, ``text``, ``channel``); an expression that fails makes the rule not match
+``ticket`` (``subject``, ``text``, ``channel``; ``category`` and ``priority`` read None here, as
+they are being decided); an expression that fails makes the rule not match
 and its reason is kept in ``errors``.
 """
 
@@ -127,7 +128,9 @@ def classify(policy: SlaPolicyDefinition, *, subject: str, text: str, channel: s
              contact: Mapping[str, Any]) -> Classification:
     """Category and priority of a ticket by ``policy``'s classification rules (see the module)."""
     stems = _Stems({"subject": subject, "text": text})
-    names = {"contact": dict(contact), "ticket": {"subject": subject, "text": text, "channel": channel}}
+    # ``category`` and ``priority`` are what classification decides: None while it runs.
+    names = {"contact": dict(contact), "ticket": {"subject": subject, "text": text, "channel": channel,
+                                                  "category": None, "priority": None}}
     category: str | None = None
     priority: str | None = None
     category_rule = priority_rule = None

@@ -235,7 +235,9 @@ class TicketWorkflow:
     async def run(self, input: TicketInput) -> TicketResult:
         if self._ticket.sla is None:
             async with self._lock:
-                self._ticket = lifecycle.opened(self._ticket, self._pinned, workflow.now())
+                # The clocks count from the intake (never later than now, never in the future).
+                start = min(self._ticket.opened_at or workflow.now(), workflow.now())
+                self._ticket = lifecycle.opened(self._ticket, self._pinned, start)
                 await self._changed([])
                 await self._hold(True)
             self._send(self._tell_customer(ACK, "ack"))
@@ -285,8 +287,8 @@ class TicketWorkflow:
         data = {**found.data, "clock": {
             "target": due.target, "tier": due.tier, "due_at": due.at.isoformat(),
             "deadline": (clock.deadline(now) or now).isoformat(),
-            "time_left_minutes": int(clock.remaining(now).total_seconds() // 60),
-            "overdue_minutes": int(max(clock.elapsed(now) - clock.budget, timedelta(0)).total_seconds() // 60)}}
+            "time_left_minutes": round(clock.remaining(now).total_seconds() / 60),
+            "overdue_minutes": round(max(clock.elapsed(now) - clock.budget, timedelta(0)).total_seconds() / 60)}}
         template = AT_RISK if due.kind == "warning" else ESCALATION
         urgent = due.urgent or self._ticket.priority == "urgent"
         for user_id in told:

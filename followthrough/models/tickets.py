@@ -42,6 +42,8 @@ class TicketEntity(BaseModel):
     category: str | None = None
     team_id: int | None = None
     assignee_id: int | None = None
+    #: The intake's time: the clocks count from it (not from the workflow's first task).
+    opened_at: datetime | None = None
     #: The SLA clocks (``followthrough.tickets.sla``); None until the workflow starts them.
     sla: SlaState | None = None
     #: Ladder keys fired (``sla.due_key``): nothing fires twice.

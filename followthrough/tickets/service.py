@@ -18,8 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough import ids
-from followthrough.calendar import pin_holidays
-from followthrough.dsl import expressions
+from followthrough.enrollment import holidays_for
 from followthrough.errors import Conflict, FieldError, ServiceUnavailable, ValidationFailed
 from followthrough.models.tickets import (
     CalendarChanged,
@@ -33,12 +32,13 @@ from followthrough.models.tickets import (
 from followthrough.settings import Settings
 from followthrough.store import calendars, contacts, definitions, rotation
 from followthrough.store import tickets as store
-from followthrough.store.db import read_scope, session_scope
+from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Absence, Contact, Team, Ticket, User
 from followthrough.temporal import CONTACT_ID, RUN_ID, RUN_KIND
 from followthrough.tickets import lifecycle
 from followthrough.tickets.classify import Classification, classify
 from followthrough.tickets.policy import SlaPolicyDefinition
+from followthrough.tickets.route import route
 
 TICKET_WORKFLOW = "TicketWorkflow"
 #: Channels an answer can go back on; a ticket opened through the API answers by email.
@@ -71,16 +71,6 @@ def contact_view(contact: Contact) -> dict[str, Any]:
     return {"id": contact.id, "locale": contact.locale, "language": contact.locale.split("-")[0].lower(),
             "time_zone": contact.time_zone, "owner_id": contact.owner_id, "attributes": attributes,
             "tier": attributes.get("tier")}
-
-
-def route(policy: SlaPolicyDefinition, contact: dict[str, Any], ticket: dict[str, Any]) -> tuple[str, str]:
-    """(team name, the rule id or ``default``): the first routing rule whose ``when`` holds."""
-    names = {"contact": contact, "ticket": ticket}
-    for rule in policy.routing:
-        holds, _error = expressions.holds(rule.when, names)
-        if holds:
-            return rule.team, rule.id
-    return policy.default_team, "default"
 
 
 def _eligible(session: Session, now: datetime):  # type: ignore[no-untyped-def]
@@ -118,7 +108,8 @@ def _claim(engine: Engine, settings: Settings, *, contact_id: int, channel: str,
         found: Classification = classify(policy, subject=subject, text=text, channel=channel, contact=seen)
         ticket_fields = {"subject": subject, "channel": channel, "category": category or found.category,
                          "priority": priority or found.priority}
-        team_name, rule = route(policy, seen, ticket_fields)
+        routing = route(policy, contact=seen, ticket=ticket_fields)
+        team_name, rule = routing.team, routing.rule or "default"
         team = session.exec(select(Team).where(Team.name == team_name)).first()
         assignee, skipped = pick_assignee(session, team.id, now) if team is not None and team.id else (None, [])
         ticket = store.create(session, {
@@ -137,15 +128,13 @@ def _claim(engine: Engine, settings: Settings, *, contact_id: int, channel: str,
         store.record(session, ticket_id, lifecycle_event(ticket_id, "assignment", now, {
             "team": team_name, "rule": rule, "assignee_id": assignee,
             "skipped": [{"user_id": u, "reason": r} for u, r in skipped]}))
-        names = lifecycle.calendar_names(policy)
-        documents, _missing = calendars.resolve(session, names)
-        countries = [str(d["country"]) for d in documents.values() if d.get("country")]
+        documents, _missing = calendars.resolve(session, lifecycle.calendar_names(policy))
         entity = TicketEntity(ticket_id=ticket_id, contact_id=contact_id,
                               channel=channel if channel in REPLY_CHANNELS else "email",
                               priority=ticket.priority, category=ticket.category, team_id=ticket.team_id,
-                              assignee_id=assignee)
+                              assignee_id=assignee, opened_at=now)
         start = TicketInput(entity=entity, policy=document, calendars=documents,
-                            holidays=pin_holidays(countries, now.year, now.year + 2),
+                            holidays=holidays_for(documents, now.year),
                             history_limit=settings.workflow_history_limit)
         return ticket, True, start
 
@@ -181,14 +170,13 @@ def _restart_input(engine: Engine, settings: Settings, ticket_id: int) -> Ticket
         found = definitions.get(session, ticket.policy_name, ticket.policy_version)
         policy = SlaPolicyDefinition.model_validate(found.document)
         documents, _ = calendars.resolve(session, lifecycle.calendar_names(policy))
-        countries = [str(d["country"]) for d in documents.values() if d.get("country")]
         created = ticket.created_at
         entity = TicketEntity(ticket_id=ticket_id, contact_id=ticket.contact_id,
                               channel=ticket.channel if ticket.channel in REPLY_CHANNELS else "email",
                               priority=ticket.priority, category=ticket.category, team_id=ticket.team_id,
-                              assignee_id=ticket.assignee_id)
+                              assignee_id=ticket.assignee_id, opened_at=as_utc(ticket.created_at))
         return TicketInput(entity=entity, policy=dict(found.document), calendars=documents,
-                           holidays=pin_holidays(countries, created.year, created.year + 2),
+                           holidays=holidays_for(documents, created.year),
                            history_limit=settings.workflow_history_limit)
 
 

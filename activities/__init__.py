@@ -15,6 +15,7 @@ from activities.contacts import ContactActivities
 from activities.delivery import DeliveryActivities
 from activities.runs import RunActivities
 from activities.tasks import TaskActivities
+from activities.tickets import TicketActivities
 from channels.registry import ChannelRegistry
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
@@ -35,7 +36,8 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     tasks = TaskActivities(deps.engine, deps.settings)
     brief = BriefActivities(deps.engine)
     absence = AbsenceActivities(deps.engine)
+    tickets = TicketActivities(deps.engine, deps.settings)
     return [delivery.deliver, delivery.give_up, runs.record_step, runs.finish_run, runs.pin_holidays,
             runs.record_steps, people.load_contact, people.set_attribute, people.start_sequence,
             tasks.sync, tasks.message, tasks.next_occurrence, tasks.create_for_run, tasks.tell_run,
-            brief.gather_brief, absence.report]
+            brief.gather_brief, absence.report, tickets.sync, tickets.data, tickets.hold]

@@ -259,6 +259,8 @@ class Door:
         elif _has_unsubscribe(input, channel):
             # RFC 8058 one-click unsubscribe for everything but transactional mail.
             headers = unsubscribe_headers(self._settings, input.recipient_contact, input.category)
+        if channel == Channel.EMAIL and input.thread:
+            headers = {**headers, "In-Reply-To": input.thread, "References": input.thread}
         return OutboundMessage(
             channel=channel, key=key, to=address or "", text=rendered.text or "",
             subject=rendered.subject, html=rendered.html, locale=rendered.locale_used,

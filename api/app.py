@@ -65,7 +65,8 @@ def create_app(
         await asyncio.to_thread(seed_builtins, engine, settings)
         listener = None
         if settings.inbound_smtp_port is not None:  # inbound mail straight to us, no parser service
-            callback = smtp_callback(engine, _app.state.temporal.client, trust_relay=settings.inbound_trust_relay)
+            callback = smtp_callback(engine, _app.state.temporal.client, trust_relay=settings.inbound_trust_relay,
+                                     settings=settings)
             listener = InboundSmtpListener(callback, settings.api_host, settings.inbound_smtp_port)
             await listener.start()
         app.state.inbound_smtp = listener

@@ -33,3 +33,13 @@ def digest_run_id(manager_id: int | str, owner_id: int | str) -> str:
     """The ledger's "run" of the overdue digests about one rep to their manager: one message per
     window (the visit is the window's end in epoch minutes), however many tasks claim it."""
     return f"digest-{manager_id}-{owner_id}"
+
+
+def ticket_workflow_id(ticket_id: int | str) -> str:
+    return f"ticket-{ticket_id}"
+
+
+def ticket_rung_key(target: str, cycle: int, rung: int | str) -> str:
+    """A ladder rung of one clock cycle (a next-response clock restarts on every customer
+    message: a new cycle): fired once, however often the workflow replans."""
+    return f"{target}.{cycle}.{rung}"

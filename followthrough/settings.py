@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # True: every inbound email counts as verified (the relay in front of us already refuses mail
     # failing DKIM/SPF). False: only mail whose Authentication-Results pass for its From domain.
     inbound_trust_relay: bool = False
+    #: Tickets: inbound mail to this address opens a ticket (empty: no mail does); a reply in a
+    #: ticket's thread continues it whatever the address (followthrough/tickets/intake.py).
+    support_email: str = Field(default="", max_length=320)
+    #: Tickets: texts to this number open a ticket or continue the sender's open SMS ticket
+    #: (empty: no text does).
+    support_sms_number: str = Field(default="", max_length=32)
 
     #: Tasks: an unfinished task is overdue (and its owner reminded again) this long after its
     #: due time; its owner's manager is told this long after it, in one message per rep for
@@ -119,6 +125,8 @@ class Settings(BaseSettings):
     task_grace: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
     task_escalate_after: timedelta = Field(default=timedelta(hours=2), gt=timedelta(0))
     task_digest_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    #: Tickets: the SLA policy (a published ``sla_policy`` definition) new tickets pin.
+    sla_policy: str = Field(default="support_sla", pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

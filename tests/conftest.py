@@ -242,12 +242,13 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
     from temporalio.service import RPCError
 
     from followthrough.models.vocab import FINAL_TASK_STATES
-    from followthrough.store.tables import Run, Task
+    from followthrough.store.tables import Run, Task, Ticket
 
     with session_scope(engine) as session:
         ids = [r.workflow_id for r in session.exec(select(Run).where(Run.status == "running"))]
         # Task ids repeat across tests too (task-1, ...).
         ids += [t.workflow_id for t in session.exec(select(Task)) if t.state not in FINAL_TASK_STATES]
+        ids += [t.workflow_id for t in session.exec(select(Ticket)) if t.status != "closed"]  # ticket-1, ...
     for workflow_id in ids:
         try:
             await client.get_workflow_handle(workflow_id).terminate("test finished")

@@ -4,7 +4,8 @@ from workflows.absence import AbsenceReportWorkflow
 from workflows.brief import BriefWorkflow
 from workflows.sequence import SequenceWorkflow
 from workflows.task import TaskWorkflow
+from workflows.ticket import TicketWorkflow
 
-WORKFLOWS = [SequenceWorkflow, TaskWorkflow, BriefWorkflow, AbsenceReportWorkflow]
+WORKFLOWS = [SequenceWorkflow, TaskWorkflow, BriefWorkflow, AbsenceReportWorkflow, TicketWorkflow]
 
-__all__ = ["WORKFLOWS", "AbsenceReportWorkflow", "BriefWorkflow", "SequenceWorkflow", "TaskWorkflow"]
+__all__ = ["WORKFLOWS", "AbsenceReportWorkflow", "BriefWorkflow", "SequenceWorkflow", "TaskWorkflow", "TicketWorkflow"]

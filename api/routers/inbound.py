@@ -51,6 +51,10 @@ class InboundAccepted(BaseModel):
     #: an unverified mail is recorded but signals nothing.
     verified: bool
     signalled_runs: int
+    #: ``open``, ``continue`` (a ticket) or ``reply`` (the runs): README "Which inbound messages
+    #: open or continue a ticket".
+    intake: str = "reply"
+    ticket_id: int | None = None
 
 
 class InboundPublic(BaseModel):
@@ -94,11 +98,13 @@ async def inbound_email(
     mail = from_payload(body)
     raw = body.model_dump(mode="json", by_alias=True)
     outcome = await handle_inbound_email(engine, temporal.client, mail, raw,
-                                         trust_relay=settings.inbound_trust_relay)
+                                         trust_relay=settings.inbound_trust_relay, settings=settings)
     return InboundAccepted(id=outcome.inbound_id, new=outcome.new, matched=outcome.matched,
                            contact_id=outcome.contact_id, auto_submitted=mail.auto_submitted,
                            verified=mail.verified_by is not None or settings.inbound_trust_relay,
-                           signalled_runs=len(outcome.workflow_ids))
+                           signalled_runs=len(outcome.workflow_ids),
+                           intake=outcome.intake.action if outcome.intake else "reply",
+                           ticket_id=outcome.ticket_id)
 
 
 def _inbound_page(engine: Engine, matched: bool | None, channel: Channel | None,

@@ -96,6 +96,9 @@ class DeliverInput(BaseModel):
     legacy_to: bool = False
     #: An RFC 5545 invitation an email carries (a task's reminder, its cancellation).
     invite: Invite | None = None
+    #: The Message-ID an email answers (a ticket's reply to the customer's mail): it goes out
+    #: with ``In-Reply-To`` and ``References`` (RFC 5322 §3.6.4), so mail apps thread it.
+    thread: str | None = Field(default=None, max_length=998)
 
     @model_validator(mode="before")
     @classmethod

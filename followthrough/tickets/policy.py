@@ -20,6 +20,7 @@ TextField = Literal["subject", "text"]
 CATEGORY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 CALENDAR_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_RULES = 200
+_BOTH: tuple[TextField, ...] = ("subject", "text")
 
 
 class ClassificationRule(_Strict):
@@ -32,7 +33,7 @@ class ClassificationRule(_Strict):
     id: StepId
     keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=200)
     language: Language | None = None
-    fields: list[TextField] = Field(default_factory=lambda: ["subject", "text"], min_length=1)
+    fields: list[TextField] = Field(default_factory=lambda: list(_BOTH), min_length=1)
     channel: Literal["email", "sms", "api", "voice"] | None = None
     when: Expression | None = None
     category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)

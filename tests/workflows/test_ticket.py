@@ -1,0 +1,279 @@
+"""TicketWorkflow on the time-skipping server, sending through the real door to the loopback
+outbox: the acknowledgement, the SLA clocks on the Budapest calendar (a weekend and a Hungarian
+public holiday), the full ladder at its exact business minute, pause and resume with the exact
+remaining budget, priority changes and calendar edits mid-flight, resolution, the survey and
+reopening, and the complaint's hold on sales messages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from channels.outbox import OutboxHandle
+from followthrough.calendar import pin_holidays
+from followthrough.models.tickets import (
+    PriorityInput,
+    ResolveInput,
+    RespondInput,
+    StatusInput,
+    TicketStatus,
+)
+from followthrough.settings import Settings
+from followthrough.store import calendars
+from followthrough.store import tickets as store
+from followthrough.store.db import as_utc, session_scope
+from followthrough.tickets import service
+from followthrough.tickets.service import InvalidTransition
+from tests.conftest import terminate_open_runs
+from tests.support.stack import running_worker
+from tests.support.tasks import contact, emails_to, person
+from tests.support.tickets import open_ticket, publish_policy, support_team, ticket_events, ticket_row
+
+BUDAPEST = ZoneInfo("Europe/Budapest")
+
+
+@dataclass
+class Env:
+    ts: WorkflowEnvironment
+    engine: Engine
+    settings: Settings
+    outbox: OutboxHandle
+    agent: int
+    manager: int
+    head: int
+    customer: int
+
+
+@pytest.fixture
+async def env(ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings,
+              outbox: OutboxHandle) -> AsyncIterator[Env]:
+    settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+    manager = person(engine, "Marta", role="manager")
+    agent = person(engine, "Adam", manager_id=manager)
+    head = person(engine, "Helga", role="manager")
+    support_team(engine, [agent], manager)
+    publish_policy(engine, head)
+    customer = contact(engine, email="anna@example.test", phone="+79990001122", locale="ru",
+                       time_zone="Europe/Moscow")
+    async with running_worker(ts_env.client, settings, engine):
+        yield Env(ts_env, engine, settings, outbox, agent, manager, head, customer)
+    await terminate_open_runs(engine, ts_env.client)
+
+
+def _local(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), BUDAPEST).astimezone(UTC)
+
+
+def _friday_holiday_after(today: date) -> date:
+    """The next Hungarian public holiday on a Friday whose Thursday and Monday are working days."""
+    pinned = pin_holidays(["HU"], today.year, today.year + 3)["HU"]
+    closed = set(pinned.closed)
+    for holiday in sorted(closed):
+        if holiday > today + timedelta(days=1) and holiday.weekday() == 4 \
+                and holiday - timedelta(days=1) not in closed and holiday + timedelta(days=3) not in closed:
+            return holiday
+    raise AssertionError("no Friday holiday in the years pinned")
+
+
+async def _until(env: Env, moment: datetime) -> None:
+    now = await env.ts.get_current_time()
+    assert moment > now, f"{moment} is already past ({now})"
+    await env.ts.sleep(moment - now)
+
+
+def _on_time(event) -> bool:  # type: ignore[no-untyped-def]
+    """Fired at its instant: the workflow task that carries out the timer runs within a second."""
+    return 0 <= event.detail["lateness_ms"] < 1000
+
+
+class TestClockAndLadder:
+    async def test_the_ladder_fires_at_the_exact_business_minute_across_a_holiday_and_a_weekend(
+            self, env: Env) -> None:
+        holiday = _friday_holiday_after((await env.ts.get_current_time()).date())
+        thursday, monday = holiday - timedelta(days=1), holiday + timedelta(days=3)
+        opened_at = _local(thursday, 15)
+        await _until(env, opened_at)
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, opened_at, env.customer,
+                                   subject="Жалоба на заказ", text="Пишу жалобу: посылка пришла пустой.")
+        await env.ts.sleep(timedelta(seconds=5))
+        row = ticket_row(env.engine, ticket.id or 0)
+        # Classified by the word form «жалобу», routed to the team, assigned in it.
+        assert (row.category, row.priority, row.assignee_id) == ("complaint", "high", env.agent)
+        # 2 working hours from Thursday 15:00: 17:00; 8 of them: Thursday 2 h, the holiday and
+        # the weekend closed, Monday 09-12 and 13-16.
+        assert as_utc(row.first_response_due_at) == _local(thursday, 17)
+        assert as_utc(row.resolution_due_at) == _local(monday, 16)
+        [ack] = emails_to(env.outbox, "anna@example.test")
+        assert ack.subject == f"Мы получили ваше обращение #{ticket.id}"
+        # The promised first response in the customer's zone (Moscow: Budapest + 2 h in winter).
+        moscow = _local(thursday, 17).astimezone(ZoneInfo("Europe/Moscow"))
+        assert f"{moscow:%H:%M}" in ack.text and "Москва" in ack.text, ack.text
+
+        # At-risk warning at 75 % of the first response (16:30), to the assignee.
+        await _until(env, _local(thursday, 16, 31))
+        [warning] = ticket_events(env.engine, ticket.id or 0, "warning")
+        assert warning.detail["told"] == [env.agent] and _on_time(warning)
+        assert as_utc(datetime.fromisoformat(warning.detail["due_at"])) == _local(thursday, 16, 30)
+        [risk] = emails_to(env.outbox, "adam@example.test")
+        assert risk.subject == f"At risk: #{ticket.id} has 30 min left"
+        assert "Пишу жалобу: посылка пришла пустой." in risk.text
+
+        # The first response breached at 17:00 (no rung told for it: tier 0).
+        await _until(env, _local(thursday, 17, 1))
+        [breach] = ticket_events(env.engine, ticket.id or 0, "breach")
+        assert (breach.detail["target"], breach.detail["tier"]) == ("first_response", 0)
+        assert _on_time(breach)
+
+        # Half the resolution budget (4 h): Thursday 2 h, Monday 09:00-11:00 -> the manager.
+        await _until(env, _local(monday, 10, 59))
+        assert emails_to(env.outbox, "marta@example.test") == []
+        await _until(env, _local(monday, 11, 1))
+        [manager_mail] = emails_to(env.outbox, "marta@example.test")
+        assert manager_mail.subject == f"Escalation (tier 1): #{ticket.id} Жалоба на заказ"
+        assert "Time left: 240 min" in manager_mail.text
+
+        # The whole budget at Monday 16:00: the head of support (tier 2), then the breach names them.
+        await _until(env, _local(monday, 16, 1))
+        [head_mail] = emails_to(env.outbox, "helga@example.test")
+        assert head_mail.subject == f"Escalation (tier 2): #{ticket.id} Жалоба на заказ"
+        escalations = ticket_events(env.engine, ticket.id or 0, "escalation")
+        assert [(e.detail["tier"], e.detail["told"]) for e in escalations] == [(1, [env.manager]), (2, [env.head])]
+        assert all(_on_time(e) for e in escalations)
+        breaches = ticket_events(env.engine, ticket.id or 0, "breach")
+        assert [(b.detail["target"], b.detail["tier"]) for b in breaches] == [("first_response", 0), ("resolution", 2)]
+
+
+class TestPauseAndResume:
+    async def test_waiting_on_the_customer_pauses_and_their_reply_resumes_with_the_exact_budget(
+            self, env: Env) -> None:
+        now = await env.ts.get_current_time()
+        day = now.astimezone(BUDAPEST).date() + timedelta(days=1)
+        while day.weekday() != 1:  # a Tuesday
+            day += timedelta(days=1)
+        await _until(env, _local(day, 10))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, _local(day, 10), env.customer,
+                                   subject="Question", text="Where is my invoice?")
+        await env.ts.sleep(timedelta(minutes=30))
+        view = await service.act(env.engine, env.ts.client, ticket.id or 0, "status",
+                                 StatusInput(status=TicketStatus.WAITING_ON_CUSTOMER))
+        assert view.status == TicketStatus.WAITING_ON_CUSTOMER
+        # normal: first response 8 working hours, 30 min used.
+        assert view.time_left["first_response"] == 7 * 3600 + 30 * 60
+        assert view.deadlines["first_response"] is None  # paused
+        await env.ts.sleep(timedelta(days=2))  # Thursday 10:30: paused all along
+        await service.add_customer_message(env.engine, env.ts.client, ticket.id or 0, channel="email",
+                                           text="Here is the order number.", message_key="<m1@example.test>")
+        await env.ts.sleep(timedelta(seconds=2))
+        row = ticket_row(env.engine, ticket.id or 0)
+        assert row.status == "open"
+        # Resumed Thursday 10:30 with 7 h 30 left: 10:30-12:00, 13:00-17:00, Friday 09:00-11:00.
+        assert as_utc(row.first_response_due_at) == _local(day + timedelta(days=3), 11)
+        clock = [e.detail for e in ticket_events(env.engine, ticket.id or 0, "clock")]
+        assert [(c["change"], c["remaining_seconds"]["first_response"]) for c in clock] == [
+            ("pause", 27000), ("resume", 27000)]
+
+    async def test_a_status_the_ticket_has_is_refused_with_409_naming_it(self, env: Env) -> None:
+        now = await env.ts.get_current_time()
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer,
+                                   subject="Question", text="Hello")
+        await service.act(env.engine, env.ts.client, ticket.id or 0, "resolve", ResolveInput(note="done"))
+        with pytest.raises(InvalidTransition, match="is resolved; priority is not allowed"):
+            await service.act(env.engine, env.ts.client, ticket.id or 0, "priority", PriorityInput(priority="high"))
+
+
+class TestRecompute:
+    async def test_a_priority_change_recomputes_the_clocks_with_the_time_used(self, env: Env) -> None:
+        now = await env.ts.get_current_time()
+        day = now.astimezone(BUDAPEST).date() + timedelta(days=1)
+        while day.weekday() != 1:
+            day += timedelta(days=1)
+        await _until(env, _local(day, 9))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, _local(day, 9), env.customer,
+                                   subject="Question", text="Where is my invoice?")
+        await env.ts.sleep(timedelta(hours=1))
+        view = await service.act(env.engine, env.ts.client, ticket.id or 0, "priority", PriorityInput(priority="high"))
+        # high: 2 h first response, 1 h used -> 1 h left, due at 11:00; resolution 8 h - 1 h.
+        assert view.time_left == {"first_response": 3600, "resolution": 7 * 3600}
+        row = ticket_row(env.engine, ticket.id or 0)
+        assert as_utc(row.first_response_due_at) == _local(day, 11)
+        [change] = [e for e in ticket_events(env.engine, ticket.id or 0, "clock") if e.detail["change"] == "priority"]
+        assert change.detail["remaining_seconds"] == {"first_response": 3600, "resolution": 25200}
+
+    async def test_a_calendar_edit_moves_the_running_deadlines(self, env: Env) -> None:
+        with session_scope(env.engine) as session:
+            calendars.put(session, calendars.parse("support_hours", {
+                "time_zone": "Europe/Budapest", "week": {d: [["09:00", "17:00"]] for d in
+                                                         ("mon", "tue", "wed", "thu", "fri")}}))
+        publish_policy(env.engine, env.head, calendar="support_hours")
+        now = await env.ts.get_current_time()
+        day = now.astimezone(BUDAPEST).date() + timedelta(days=1)
+        while day.weekday() != 1:
+            day += timedelta(days=1)
+        await _until(env, _local(day, 9))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, _local(day, 9), env.customer,
+                                   subject="Question", text="Where is my invoice?")
+        await env.ts.sleep(timedelta(hours=2))
+        assert as_utc(ticket_row(env.engine, ticket.id or 0).first_response_due_at) == _local(day, 17)
+        edited = {"time_zone": "Europe/Budapest", "week": {d: [["09:00", "13:00"]] for d in
+                                                           ("mon", "tue", "wed", "thu", "fri")}}
+        with session_scope(env.engine) as session:
+            calendars.put(session, calendars.parse("support_hours", edited))
+        told = await service.calendar_edited(env.engine, env.ts.client, "support_hours", edited)
+        assert told == [ticket.id]
+        await env.ts.sleep(timedelta(seconds=2))
+        # 2 h used of 8; 6 h left on 09-13 days from 11:00: 2 h today, 4 h on Wednesday.
+        assert as_utc(ticket_row(env.engine, ticket.id or 0).first_response_due_at) == _local(
+            day + timedelta(days=1), 13)
+
+
+class TestResolution:
+    async def test_a_low_survey_score_by_sms_reopens_and_tells_the_manager(self, env: Env) -> None:
+        now = await env.ts.get_current_time()
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer, channel="sms",
+                                   subject="", text="Жалоба: курьер нагрубил")
+        with session_scope(env.engine) as session:
+            message, _ = store.add_message(session, ticket.id or 0, direction="out", body="Мы разберёмся.",
+                                           channel="sms", author_id=env.agent)
+        await service.act(env.engine, env.ts.client, ticket.id or 0, "respond",
+                          RespondInput(message_id=message.id or 0, author_id=env.agent))
+        await service.act(env.engine, env.ts.client, ticket.id or 0, "resolve", ResolveInput(note="Извинились."))
+        await env.ts.sleep(timedelta(hours=1, minutes=1))
+        texts = [c.text for c in reversed(env.outbox.store.list(channel="sms", to="+79990001122", limit=None))]
+        assert texts[0].startswith(f"Мы получили ваше обращение #{ticket.id}.")
+        assert texts[1:] == ["Мы разберёмся. (#%d)" % ticket.id,
+                             f"Ваше обращение #{ticket.id} решено. Если что-то не так, просто ответьте.",
+                             f"Как мы справились с обращением #{ticket.id}? Ответьте цифрой от 1 (плохо) до 5 (отлично)."]
+        assert await service.survey_reply(env.engine, env.ts.client, contact_id=env.customer, text="2") == ticket.id
+        await env.ts.sleep(timedelta(seconds=2))
+        row = ticket_row(env.engine, ticket.id or 0)
+        assert (row.status, row.csat, row.reopened) == ("open", None, 1)
+        [survey] = [e for e in ticket_events(env.engine, ticket.id or 0, "survey") if "score" in e.detail]
+        assert survey.detail == {"score": 2, "via": "sms"}
+        [low] = emails_to(env.outbox, "marta@example.test")
+        assert low.subject == f"Low score 2 on #{ticket.id}"
+        # Not a survey answer any more: the ticket is open.
+        assert await service.survey_reply(env.engine, env.ts.client, contact_id=env.customer, text="5") is None
+
+    async def test_a_customer_reply_after_resolution_reopens_and_silence_closes(self, env: Env) -> None:
+        now = await env.ts.get_current_time()
+        first = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer,
+                                  subject="Question", text="Hello")
+        second = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer,
+                                   subject="Another", text="Hi")
+        for ticket in (first, second):
+            await service.act(env.engine, env.ts.client, ticket.id or 0, "resolve", ResolveInput(note="done"))
+        await service.add_customer_message(env.engine, env.ts.client, first.id or 0, channel="email",
+                                           text="Still broken.", message_key="<r1@example.test>")
+        await env.ts.sleep(timedelta(seconds=2))
+        assert ticket_row(env.engine, first.id or 0).status == "open"
+        await env.ts.sleep(timedelta(days=7, minutes=1))
+        assert ticket_row(env.engine, first.id or 0).status == "open"
+        row = ticket_row(env.engine, second.id or 0)
+        assert row.status == "closed" and as_utc(row.closed_at) is not None

@@ -105,5 +105,5 @@ def _policy(engine: Engine, row: DefinitionVersion, body: PreviewRequest, sample
             ticket = body.ticket or TicketSample()
             answer = sla_policy.preview(
                 session, SlaPolicyDefinition.model_validate(row.document), contact=seen, now=now,
-                ticket=ticket.model_dump())
+                ticket=ticket.model_dump(exclude_none=True))
     return {**answer, "definition": row.name, "version": row.version, "kind": row.kind, "contact": seen}

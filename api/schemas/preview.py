@@ -13,6 +13,7 @@ from api.schemas.common import Id, UtcDateTime, Version
 from api.schemas.contacts import ContactSample
 from followthrough.dsl.schema import EVENT_NAME_MAX, EVENT_PATTERN
 from followthrough.models.vocab import Channel, RunStatus, StepState
+from followthrough.tickets.policy import CATEGORY_PATTERN, Priority
 
 
 class PreviewEvent(BaseModel):
@@ -53,6 +54,9 @@ class TicketSample(BaseModel):
     subject: str = Field(default="", max_length=NAME_MAX)
     text: Text = ""
     channel: Literal["email", "sms", "api", "voice"] = "api"
+    #: Given at intake, they win over classification.
+    priority: Priority | None = None
+    category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
 
 
 class PreviewRequest(BaseModel):

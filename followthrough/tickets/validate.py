@@ -22,11 +22,10 @@ from followthrough.dsl.expressions import Names
 from followthrough.errors import ErrorList, FieldError
 from followthrough.tickets.policy import ClassificationRule, SlaPolicyDefinition, Targets
 
-#: What an SLA policy's rules read: the contact and the ticket; classification decides the
-#: ticket's category and priority, so only routing rules read them.
-ARRIVING = ("subject", "text", "channel")
-CLASSIFICATION_NAMES: Names = {"contact": None, "ticket": ARRIVING}
-ROUTING_NAMES: Names = {"contact": None, "ticket": (*ARRIVING, "category", "priority")}
+#: What an SLA policy's rules read: the contact and the ticket (``category`` and ``priority``
+#: read None in classification rules, which decide them).
+NAMES: Names = {"contact": None, "ticket": ("subject", "text", "channel", "category", "priority")}
+EXPRESSIONS = [("classification", "*", "when"), ("routing", "*", "when")]
 TEAMS = [("routing", "*", "team"), ("default_team",)]
 CALENDARS = [("calendar",), ("priorities", "*", "calendar")]
 USERS = ("priorities", "*", "ladder", "*", "notify", "*")
@@ -39,8 +38,7 @@ def validate(document: Any, policy: SlaPolicyDefinition | None, *, calendar_exis
     """(errors, warnings) beyond the schema; ``policy`` is the document parsed, or None when it
     does not fit the schema."""
     errors, warnings = ErrorList(), ErrorList()
-    checks.expressions(document, [("classification", "*", "when")], CLASSIFICATION_NAMES, errors)
-    checks.expressions(document, [("routing", "*", "when")], ROUTING_NAMES, errors)
+    checks.expressions(document, EXPRESSIONS, NAMES, errors)
     checks.teams(document, TEAMS, references, errors)
     checks.calendars(document, CALENDARS, calendar_exists, errors)
     checks.users(document, USERS, references, errors)

@@ -135,15 +135,15 @@ class TestSave:
                                                              sales: dict[str, Any]) -> None:
         document = sla_policy()
         document["classification"].append({"id": "outage", "keywords": ["outage"], "priority": "urgent",
-                                           "when": "ticket.priority == 'high'"})
+                                           "when": "ticket.body != ''"})
         document["priorities"]["normal"] = {
             "first_response": "P5D", "resolution": "P3D", "calendar": "nowhere",
             "ladder": [{"at": {"share": 0.5}, "target": "next_response", "notify": [sales["id"], 999_999]}]}
         document["priorities"]["high"]["ladder"][1]["at"] = {"share": 0.5}
         document["routing"][0]["team"] = "nobody"
         assert await problems(api, document) == [
-            ("/classification/1/when", "expression 'ticket.priority == 'high'': 'ticket' has no 'priority' "
-                                       "(use one of: subject, text, channel)"),
+            ("/classification/1/when", "expression 'ticket.body != \'\'': 'ticket' has no 'body' "
+                                       "(use one of: subject, text, channel, category, priority)"),
             ("/routing/0/team", "team 'nobody' has no members"),
             ("/priorities/normal/calendar", "no calendar named 'nowhere' (GET /v1/calendars)"),
             ("/priorities/normal/ladder/0/notify/1", "user 999999 does not exist"),
@@ -265,6 +265,27 @@ class TestPreview:
         answer = response.json()
         assert (answer["stage"], answer["nurture"], answer["owner_id"], answer["contact"]["id"]) == (
             "nurturing", {"sequence": "lead_nurture"}, None, contact["id"])
+
+    @pytest.mark.usefixtures("sales")
+    async def test_an_sla_policy_classifies_and_promises_times(self, api: httpx.AsyncClient) -> None:
+        await save_definition(api, sla_policy())
+        # Wednesday 19 Aug 2026 17:30 in Budapest, after closing; 20 and 21 Aug are closed (a
+        # public holiday and its bridge day), then the weekend: the clock starts on Monday 24 Aug.
+        response = await api.post("/v1/definitions/support/preview", json={
+            "contact": {"locale": "ru", "time_zone": "Europe/Moscow"},
+            "ticket": {"subject": "Заказ 100482", "text": "Пишу с жалобой на курьера", "channel": "email"},
+            "start": "2026-08-19T15:30:00Z"})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["kind"], answer["definition"], answer["category"], answer["priority"], answer["team"]) == (
+            "sla_policy", "support", "complaint", "high", "sales")
+        assert answer["classification"]["words"] == {"complaint_ru": ["жалобой"]}
+        # 1 working hour from Monday 09:00 Budapest = 10:00 Budapest = 08:00 UTC = 11:00 Moscow.
+        assert answer["first_response"] == {"at": "2026-08-24T08:00:00+00:00",
+                                            "local": "2026-08-24T11:00:00+03:00", "zone": "Europe/Moscow"}
+        given = await api.post("/v1/definitions/support/preview", json={
+            "contact": {}, "ticket": {"text": "hello", "priority": "normal"}, "start": "2026-08-19T15:30:00Z"})
+        assert (given.json()["priority"], given.json()["category"]) == ("normal", "general")
 
     @pytest.mark.usefixtures("sales")
     async def test_fields_of_another_kind_are_named(self, api: httpx.AsyncClient) -> None:

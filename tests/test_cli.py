@@ -38,13 +38,16 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.fixture
+def no_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No API configured (no URL, no key, an empty data directory): the files only, silently."""
+    for name in ("FT_API_URL", "FT_ADMIN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "no-data"))
+
+
+@pytest.mark.usefixtures("no_api")
 class TestValidate:
-    @pytest.fixture(autouse=True)
-    def no_api(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        """No API configured (no URL, no key, an empty data directory): the files only, silently."""
-        for name in ("FT_API_URL", "FT_ADMIN_API_KEY"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "no-data"))
 
     def test_valid_files_and_the_builtin_definitions(self, tmp_path: Path) -> None:
         path = write(tmp_path, "welcome_mail")

@@ -17,9 +17,9 @@ from followthrough.settings import Settings
 from followthrough.store import definitions, teams, users
 from followthrough.store.db import session_scope
 from tests.api.test_definition_kinds import lead_policy, sla_policy
-from tests.test_cli import invoke, runner, table_rows, through_app
+from tests.test_cli import invoke, no_api, runner, table_rows, through_app
 
-__all__ = ["through_app"]  # the fixture, shared with tests/test_cli.py
+__all__ = ["no_api", "through_app"]  # the fixtures, shared with tests/test_cli.py
 
 
 def write(folder: Path, document: dict[str, Any]) -> Path:
@@ -35,13 +35,8 @@ def sales_team(engine: Engine) -> int:
         return rita.id  # type: ignore[return-value]
 
 
+@pytest.mark.usefixtures("no_api")
 class TestValidate:
-    @pytest.fixture(autouse=True)
-    def no_api(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-        for name in ("FT_API_URL", "FT_ADMIN_API_KEY"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("FT_DATA_DIR", str(tmp_path / "no-data"))
-
     def test_every_kind_is_checked_offline(self, tmp_path: Path) -> None:
         leads, support = write(tmp_path, lead_policy()), write(tmp_path, sla_policy())
         code, out, err = invoke("definitions", "validate", str(leads), str(support))

@@ -53,6 +53,29 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+@dataclass(frozen=True)
+class Places:
+    """Where a kind's documents keep what the raw checks read: ``found`` patterns."""
+
+    #: The names its expressions may use.
+    names: Names
+    expressions: Sequence[tuple[str, ...]] = ()
+    teams: Sequence[tuple[str, ...]] = ()
+    calendars: Sequence[tuple[str, ...]] = ()
+    users: Sequence[tuple[str, ...]] = ()
+
+
+def raw(document: Any, where: Places, calendar_exists: Callable[[str], bool], refs: References,
+        errors: ErrorList) -> None:
+    """The checks that read the raw document (so a schema error hides none of them):
+    expressions, teams, calendars and users at ``where``."""
+    expressions(document, where.expressions, where.names, errors)
+    teams(document, where.teams, refs, errors)
+    calendars(document, where.calendars, calendar_exists, errors)
+    for pattern in where.users:
+        users(document, pattern, refs, errors)
+
+
 def expressions(document: Any, patterns: Sequence[tuple[str, ...]], names: Names, errors: ErrorList) -> None:
     """Every expression at ``patterns`` parses and uses only ``names``."""
     for pattern in patterns:

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from followthrough.calendar import BUILTIN_CALENDARS
 from followthrough.clock import Relative
+from followthrough.dsl import checks
 from followthrough.dsl.checks import References
 from followthrough.dsl.expressions import validate_expression
 from followthrough.dsl.graph import successors, unreachable, waitless_cycles
@@ -32,6 +33,7 @@ from followthrough.dsl.schema import (
     SendStep,
     SetStep,
     SplitStep,
+    StartStep,
     Step,
     TaskStep,
     WaitForStep,
@@ -75,7 +77,7 @@ def validate(
     elif kind == "sequence":
         sequence = parsed if isinstance(parsed, Definition) else None
         return _sequence(document, sequence, problems, template_exists, sms_segments=sms_segments,
-                         sms_segment_limit=sms_segment_limit, has_calendar=has_calendar)
+                         sms_segment_limit=sms_segment_limit, has_calendar=has_calendar, refs=refs)
     else:  # an unknown kind: its one problem says so
         return None, problems, []
     errors = _once([*problems, *found])
@@ -85,6 +87,7 @@ def validate(
 def _sequence(
     document: Any, definition: Definition | None, problems: list[FieldError], template_exists: TemplateLookup,
     *, sms_segments: SmsSegments | None, sms_segment_limit: int, has_calendar: Callable[[str], bool],
+    refs: References,
 ) -> tuple[Definition | None, list[FieldError], list[FieldError]]:
     errors, warnings = ErrorList(list(problems)), ErrorList()
     if definition is None:
@@ -125,6 +128,10 @@ def _sequence(
                 errors.add(f"{at}/business/calendar", f"no calendar named '{step.business.calendar}'")
         elif isinstance(step, WaitForStep) and isinstance(step.timeout, Relative):
             _timeout(step.timeout, f"{at}/timeout", has_calendar, errors)
+        elif isinstance(step, StartStep) and refs.definitions is not None \
+                and refs.definitions.get(step.definition, "sequence") != "sequence":
+            # A sequence saved later is fine; a policy is never one (the enrollment would be a 409).
+            checks.definition_of_kind(f"{at}/definition", step.definition, "sequence", refs, errors)
     if definition is None and isinstance(document, dict) and isinstance(document.get("goal"), str):
         _expression("/goal", document["goal"], errors)
     if errors:

@@ -23,19 +23,19 @@ from followthrough.leads.scoring import LEAD_KEYS
 
 #: What a lead policy's rules read (``scoring.names``): the contact and the lead.
 NAMES: Names = {"contact": None, "lead": LEAD_KEYS}
-EXPRESSIONS = [("fit", "*", "when"), ("disqualify", "*", "when"), ("assignment", "rules", "*", "when")]
-TEAMS = [("assignment", "rules", "*", "team"), ("assignment", "default_team")]
-CALENDARS = [("sla", "calendar")]
-
+PLACES = checks.Places(
+    names=NAMES,
+    expressions=[("fit", "*", "when"), ("disqualify", "*", "when"), ("assignment", "rules", "*", "when")],
+    teams=[("assignment", "rules", "*", "team"), ("assignment", "default_team")],
+    calendars=[("sla", "calendar")],
+)
 
 def validate(document: Any, policy: LeadPolicyDefinition | None, *, calendar_exists: Callable[[str], bool],
              references: References) -> tuple[list[FieldError], list[FieldError]]:
     """(errors, warnings) beyond the schema; ``policy`` is the document parsed, or None when it
     does not fit the schema."""
     errors, warnings = ErrorList(), ErrorList()
-    checks.expressions(document, EXPRESSIONS, NAMES, errors)
-    checks.teams(document, TEAMS, references, errors)
-    checks.calendars(document, CALENDARS, calendar_exists, errors)
+    checks.raw(document, PLACES, calendar_exists, references, errors)
     for path, _value in checks.found(document, "engagement", "*"):
         name = path.rsplit("/", 1)[1]
         if len(name) > EVENT_NAME_MAX:

@@ -25,10 +25,13 @@ from followthrough.tickets.policy import ClassificationRule, SlaPolicyDefinition
 #: What an SLA policy's rules read: the contact and the ticket (``category`` and ``priority``
 #: read None in classification rules, which decide them).
 NAMES: Names = {"contact": None, "ticket": ("subject", "text", "channel", "category", "priority")}
-EXPRESSIONS = [("classification", "*", "when"), ("routing", "*", "when")]
-TEAMS = [("routing", "*", "team"), ("default_team",)]
-CALENDARS = [("calendar",), ("priorities", "*", "calendar")]
-USERS = ("priorities", "*", "ladder", "*", "notify", "*")
+PLACES = checks.Places(
+    names=NAMES,
+    expressions=[("classification", "*", "when"), ("routing", "*", "when")],
+    teams=[("routing", "*", "team"), ("default_team",)],
+    calendars=[("calendar",), ("priorities", "*", "calendar")],
+    users=[("priorities", "*", "ladder", "*", "notify", "*")],
+)
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _LATIN = re.compile(r"[A-Za-z\u00C0-\u024F]")
 
@@ -38,10 +41,7 @@ def validate(document: Any, policy: SlaPolicyDefinition | None, *, calendar_exis
     """(errors, warnings) beyond the schema; ``policy`` is the document parsed, or None when it
     does not fit the schema."""
     errors, warnings = ErrorList(), ErrorList()
-    checks.expressions(document, EXPRESSIONS, NAMES, errors)
-    checks.teams(document, TEAMS, references, errors)
-    checks.calendars(document, CALENDARS, calendar_exists, errors)
-    checks.users(document, USERS, references, errors)
+    checks.raw(document, PLACES, calendar_exists, references, errors)
     if policy is not None:
         for index, rule in enumerate(policy.classification):
             at = f"/classification/{index}"

@@ -110,6 +110,14 @@ class TestValidate:
                                       "no lead qualifies")])
 
 
+class TestSequenceReferences:
+    def test_a_start_step_into_a_policy(self) -> None:
+        document = {"name": "s", "steps": [{"id": "a", "type": "start", "definition": "support"},
+                                           {"id": "b", "type": "start", "definition": "saved_later"}]}
+        assert problems(document) == [("/steps/0/definition", "'support' is a sla_policy, not a sequence")]
+        assert problems(document, References()) == []
+
+
 class TestPointers:
     def test_a_field_named_like_a_kind_stays_in_the_path(self) -> None:
         _, errors = schema_errors(lead(nurture={"sequence": "Not A Name"}))

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from followthrough.errors import FieldError, FollowthroughError
+from followthrough.errors import FieldError, FollowthroughError, json_pointer
 from followthrough.logging import get_logger
 
 log = get_logger("api")
@@ -50,10 +50,7 @@ def problem(
 def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     """FastAPI's error location as a JSON Pointer: ("body", "steps", 2, "id") -> /steps/2/id."""
     parts = list(loc)
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
-    return "/" + "/".join(escaped) if escaped else ""
+    return json_pointer(parts[1:] if parts and parts[0] == "body" else parts)
 
 
 def install(app: FastAPI) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -54,6 +56,12 @@ class Unauthorized(FollowthroughError):
 class ServiceUnavailable(FollowthroughError):
     status_code = 503
     code = "unavailable"
+
+
+def json_pointer(parts: Iterable[Any]) -> str:
+    """A path as a JSON Pointer (RFC 6901): ("steps", 2, "a/b") -> /steps/2/a~1b; () -> ""."""
+    escaped = [str(p).replace("~", "~0").replace("/", "~1") for p in parts]
+    return "/" + "/".join(escaped) if escaped else ""
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from followthrough.clock import Threshold
 from followthrough.dsl.durations import parse_signed_duration
 from followthrough.dsl.expressions import Names, validate_expression
-from followthrough.errors import ErrorList
+from followthrough.errors import ErrorList, json_pointer
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,7 @@ def found(document: Any, *pattern: str) -> Iterator[tuple[str, Any]]:
         items = [(head, document[head])] if isinstance(document, dict) and head in document else []
     for key, value in items:
         for path, leaf in found(value, *rest):
-            yield f"/{_escape(str(key))}{path}", leaf
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+            yield f"{json_pointer([key])}{path}", leaf
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from followthrough.clock import FORM_TAGS
 from followthrough.dsl.kinds import ADAPTER, KINDS, Parsed, unknown_kind
 from followthrough.dsl.schema import STEP_TYPES
-from followthrough.errors import ErrorList, FieldError, ValidationFailed
+from followthrough.errors import ErrorList, FieldError, ValidationFailed, json_pointer
 
 #: The tags a definition may use, explicitly or implicitly: JSON's types, and dates (which the
 #: safe loader resolves from plain ``2026-01-01`` scalars).
@@ -89,9 +89,9 @@ def _pointer(location: tuple[Any, ...]) -> str:
         dropped = text.startswith(member) or text in FORM_TAGS or (
             isinstance(previous, int) and text in STEP_TYPES) or (index == 0 and text in KINDS)
         if not dropped:
-            parts.append(text.replace("~", "~0").replace("/", "~1"))
+            parts.append(text)
         previous = part
-    return "/" + "/".join(parts) if parts else ""
+    return json_pointer(parts)
 
 
 def load_definition_text(text: str, *, yaml_format: bool, source: str = "definition") -> Parsed:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from followthrough.calendar import BUILTIN_CALENDARS, Calendar
-from followthrough.errors import ErrorList, FieldError, NotFound, ValidationFailed
+from followthrough.errors import ErrorList, FieldError, NotFound, ValidationFailed, json_pointer
 from followthrough.store.tables import CalendarRow, utcnow
 
 
@@ -32,8 +32,7 @@ def parse(name: str, document: Any) -> Calendar:
         found = ErrorList()
         for error in exc.errors():
             # pydantic marks a bad dict key with a trailing "[key]": the key's path is enough.
-            parts = [str(p).replace("~", "~0").replace("/", "~1") for p in error["loc"] if p != "[key]"]
-            found.add("/" + "/".join(parts) if parts else "", error["msg"])
+            found.add(json_pointer(p for p in error["loc"] if p != "[key]"), error["msg"])
         raise ValidationFailed(f"calendar '{name}' is not valid", errors=found.items) from exc
 
 

@@ -9,7 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import select
 
+from followthrough.store.db import session_scope
+from followthrough.store.tables import Lead, TeamRotation
 from tests.api.test_users import create_user
 from tests.support.factories import create_contact, enroll, save_definition
 
@@ -235,7 +239,7 @@ class TestEnrollment:
 class TestPreview:
     """``POST /v1/definitions/{name}/preview`` answers by the definition's kind."""
 
-    async def test_a_lead_policy_scores_assigns_and_plans_the_sla(self, api: httpx.AsyncClient) -> None:
+    async def test_a_lead_policy_scores_assigns_and_plans_the_sla(self, api: httpx.AsyncClient, engine: Engine) -> None:
         eszter = await create_user(api, "rep", "Eszter")
         await api.patch(f"/v1/users/{eszter['id']}", json={"time_zone": "Europe/Budapest"})
         await api.put("/v1/teams/sales", json={"members": [{"user_id": eszter["id"]}], "calendar": "budapest_office"})
@@ -255,6 +259,8 @@ class TestPreview:
         assert (answer["stage"], answer["score"]["score"], answer["owner_id"]) == ("qualified", 60.0, eszter["id"])
         assert [c["rule"] for c in answer["score"]["changes"]] == ["fit:big", "engagement:pricing.viewed"]
         assert (answer["sla"]["calendar"], answer["sla"]["due_at"]) == ("budapest_office", "2026-04-07T07:30:00+00:00")
+        with session_scope(engine) as session:  # nothing written: no lead, the rotation not moved
+            assert [session.exec(select(func.count()).select_from(t)).one() for t in (Lead, TeamRotation)] == [0, 0]
 
     @pytest.mark.usefixtures("sales")
     async def test_a_stored_contact_below_the_threshold_is_nurtured(self, api: httpx.AsyncClient) -> None:

@@ -167,7 +167,8 @@ def diff_versions(
                                  old_label=f"{name} v{from_version}", new_label=f"{name} v{to_version}")
     return DefinitionDiff(name=name, from_version=from_version, to_version=to_version,
                           unified=found["unified"], fields=found["fields"],
-                          steps=StepChanges(**found["steps"]))
+                          steps=StepChanges(**found["steps"]),
+                          rules={k: StepChanges(**v) for k, v in found["rules"].items()})
 
 
 @router.get("/{name}", response_model=DefinitionPublic, summary="The active (or newest) version")

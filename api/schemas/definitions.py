@@ -64,3 +64,6 @@ class DefinitionDiff(BaseModel):
     #: Top-level fields other than ``steps`` whose values differ.
     fields: list[str]
     steps: StepChanges
+    #: A policy's rules by id, per list that changed: ``fit``, ``disqualify``,
+    #: ``assignment/rules`` (a lead policy), ``classification``, ``routing`` (an SLA policy).
+    rules: dict[str, StepChanges] = {}

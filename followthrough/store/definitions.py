@@ -140,27 +140,49 @@ def render_yaml(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
+#: The lists of a policy whose items have ids, by their JSON Pointer: a diff names the rules
+#: added, removed and changed in each, as it names a sequence's steps.
+RULE_LISTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "lead_policy": (("fit",), ("disqualify",), ("assignment", "rules")),
+    "sla_policy": (("classification",), ("routing",)),
+}
+
+
 def diff(old: dict[str, Any], new: dict[str, Any], *, old_label: str = "a",
          new_label: str = "b") -> dict[str, Any]:
     """A unified diff of the YAML renderings, the steps added, removed and changed (by id, in
-    the order they appear) and the top-level fields (other than ``steps``) that changed."""
+    the order they appear), the same per list of rules of a policy (``rules``: only the lists
+    that changed) and the top-level fields (other than ``steps``) that changed."""
     unified = "".join(difflib.unified_diff(
         render_yaml(old).splitlines(keepends=True), render_yaml(new).splitlines(keepends=True),
         fromfile=old_label, tofile=new_label,
     ))
-    before, after = _steps_by_id(old), _steps_by_id(new)
     fields = sorted(k for k in {*old, *new} - {"steps"} if old.get(k) != new.get(k))
+    rules = {}
+    for path in RULE_LISTS.get(str(new.get("kind")), ()):
+        changes = _changes(_at(old, path), _at(new, path))
+        if any(changes.values()):
+            rules["/".join(path)] = changes
+    return {"unified": unified, "fields": fields, "steps": _changes(old.get("steps"), new.get("steps")),
+            "rules": rules}
+
+
+def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+    found: Any = document
+    for key in path:
+        found = found.get(key) if isinstance(found, dict) else None
+    return found
+
+
+def _changes(old: Any, new: Any) -> dict[str, list[str]]:
+    """The items (with ids) of two lists added, removed and changed, in the order they appear."""
+    before, after = _by_id(old), _by_id(new)
     return {
-        "unified": unified,
-        "fields": fields,
-        "steps": {
-            "added": [i for i in after if i not in before],
-            "removed": [i for i in before if i not in after],
-            "changed": [i for i in after if i in before and before[i] != after[i]],
-        },
+        "added": [i for i in after if i not in before],
+        "removed": [i for i in before if i not in after],
+        "changed": [i for i in after if i in before and before[i] != after[i]],
     }
 
 
-def _steps_by_id(document: dict[str, Any]) -> dict[str, Any]:
-    steps = document.get("steps") or []
-    return {str(s.get("id")): s for s in steps if isinstance(s, dict)}
+def _by_id(items: Any) -> dict[str, Any]:
+    return {str(s.get("id")): s for s in items or [] if isinstance(s, dict)}

@@ -207,11 +207,17 @@ class TestReadListDiff:
         await save_definition(api, lead_policy())
         changed = copy.deepcopy(lead_policy())
         changed["thresholds"]["qualified"] = 60
+        changed["fit"] = [{**changed["fit"][1], "points": 20},
+                          {"id": "phone", "when": "contact.phone != none", "points": 5}]
+        changed["assignment"]["rules"][0]["id"] = "magyar"
         second = await save_definition(api, changed, publish=False)
         assert (second["version"], second["active"]) == (2, False)
         diff = (await api.get("/v1/definitions/inbound_leads/diff", params={"from": 1, "to": 2})).json()
-        assert diff["fields"] == ["thresholds"]
+        assert diff["fields"] == ["assignment", "fit", "thresholds"]
         assert "-  qualified: 40.0\n+  qualified: 60.0\n" in diff["unified"]
+        assert (diff["steps"], diff["rules"]) == ({"added": [], "removed": [], "changed": []}, {
+            "fit": {"added": ["phone"], "removed": ["big"], "changed": ["web"]},
+            "assignment/rules": {"added": ["magyar"], "removed": ["hu"], "changed": []}})
         published = await api.post("/v1/definitions/inbound_leads/publish", json={})
         assert (published.json()["version"], published.json()["active"]) == (2, True)
 

@@ -1,5 +1,10 @@
 """The definition language: schema, validation and the pure interpreter (workflow-safe).
 
+Definitions come in three kinds, one discriminated union on ``kind`` (``kinds.py``): sequences
+(below), lead policies (``followthrough.leads.policy``) and SLA policies
+(``followthrough.tickets.policy``). ``loader`` parses any of them, ``validate.validate`` is the
+one entry point of their full validation, ``checks`` holds what the kinds' checks share.
+
 A sequence (``kind: sequence``) has ``name``, ``description``, ``category`` (transactional |
 service | sales | marketing), ``locales``, ``stop_on`` (event names: ``reply`` or custom; such an
 event ends the run as ``stopped``), an optional ``goal`` (a condition checked after every step and

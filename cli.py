@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from followthrough.dsl.checks import References
     from followthrough.dsl.kinds import Parsed
     from followthrough.rendering import TemplateSource
 
@@ -173,9 +174,9 @@ def definitions_validate(
     """Validate definition files of every kind fully (schema, steps, expressions, templates per
     locale, built-in and file calendars; SMS length as warnings). Templates are the files under
     FT_TEMPLATES_DIR and, when an API is configured (FT_API_URL or a key), the ones stored
-    through it. Teams, users and other definitions a lead or SLA policy names are checked when
-    it is saved (the API reads the database). Prints every problem with its path; exits 1 when
-    any file has errors."""
+    through it, and a policy's teams, users and nurture sequence are checked against the API's
+    (with an admin key; offline they are checked when the file is saved). Prints every problem
+    with its path; exits 1 when any file has errors."""
     from contextlib import ExitStack
 
     from followthrough.bootstrap import (
@@ -197,7 +198,7 @@ def definitions_validate(
         raise typer.Exit(1) from exc
     failed = False
     with ExitStack() as stack:
-        source = _template_source(settings, api_url, api_key, stack)
+        source, references = _api_lookups(settings, api_url, api_key, stack)
         renderer = Renderer(source, settings.default_locale, settings.brand_name)
         for path in files:
             try:
@@ -209,6 +210,7 @@ def definitions_validate(
             definition, errors, warnings = validate(
                 document, template_lookup(source), calendar_exists=known.__contains__,
                 sms_segments=sms_segment_counter(renderer, settings.default_time_zone),
+                references=references,
             )
             if warnings:
                 _print_problems(f"{path}: {len(warnings)} warning(s)", warnings, level="yellow")
@@ -233,30 +235,34 @@ def _summary(definition: Parsed) -> str:
            f"{len(definition.priorities)} priorities"
 
 
-def _template_source(settings: Settings, api_url: str, api_key: str, stack: ExitStack) -> TemplateSource:
+def _api_lookups(settings: Settings, api_url: str, api_key: str, stack: ExitStack
+                 ) -> tuple[TemplateSource, References]:
     """The files under FT_TEMPLATES_DIR, then the templates stored through the API when one is
-    configured, so a definition the API accepts is not refused here. An API that does not
-    answer leaves the files, said in one line."""
+    configured, so a definition the API accepts is not refused here; and what a policy refers
+    to as the API knows it (``cli_api.api_references``). An API that does not answer leaves the
+    files and no references, said in one line."""
     import httpx
 
-    from cli_api import ApiTemplateSource, api_configured
+    from cli_api import ApiTemplateSource, api_configured, api_references
+    from followthrough.dsl.checks import References
     from followthrough.rendering import ChainTemplateSource, FileTemplateSource
 
     files = FileTemplateSource(settings.templates_dir)
     if not api_configured(api_url, api_key):
-        return files
+        return files, References()
     url = api_url or default_api_url()
     try:
-        stored = ApiTemplateSource.load(stack.enter_context(api_client(url, api_key)))
+        client = stack.enter_context(api_client(url, api_key))
+        stored, references = ApiTemplateSource.load(client), api_references(client)
     except httpx.HTTPStatusError as exc:
         reason = f"answered HTTP {exc.response.status_code}"
     except httpx.TransportError as exc:
         reason = f"is not answering ({exc or type(exc).__name__})"
     else:
-        return ChainTemplateSource(files, stored)
+        return ChainTemplateSource(files, stored), references
     _print_problems(f"templates: the API at {url} {reason}; checking the files under "
                     f"{settings.templates_dir} only", [], level="yellow")
-    return files
+    return files, References()
 
 
 @definitions_app.command("apply")

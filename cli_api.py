@@ -9,6 +9,7 @@ names the key's source and how to set one, instead of a bare "HTTP 401".
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from followthrough.dsl.checks import References
     from followthrough.rendering import TemplateParts
 
 KEY_FILE = "admin_api_key"
@@ -82,6 +84,38 @@ def api_configured(api_url: str, given_key: str) -> bool:
     return bool(api_url or os.environ.get("FT_API_URL") or resolve_key(given_key).value)
 
 
+def pages(client: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
+    """Every item of a listing, page by page; an answer other than 200 raises
+    ``httpx.HTTPStatusError``."""
+    params: dict[str, str | int] = {"limit": 200}
+    while True:
+        page = client.get(path, params=params).raise_for_status().json()
+        yield from page["items"]
+        if not page.get("next_cursor"):
+            return
+        params["cursor"] = page["next_cursor"]
+
+
+def api_references(client: httpx.Client) -> References:
+    """What a policy refers to, as the API knows it: every definition's kind, and for an admin
+    key every team (with its member count) and user. Another key sees only some teams and no
+    user list (``GET /v1/users`` is a 403), so those are left unchecked rather than reported
+    missing."""
+    import httpx
+
+    from followthrough.dsl.checks import References
+
+    kinds = {d["name"]: d["kind"] for d in pages(client, "/v1/definitions")}
+    try:
+        users = {u["id"] for u in pages(client, "/v1/users")}
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code != 403:
+            raise
+        return References(definitions=kinds)
+    teams = {t["name"]: len(t["members"]) for t in pages(client, "/v1/teams")}
+    return References(teams=teams, definitions=kinds, users=users)
+
+
 class ApiTemplateSource:
     """The templates stored through the API, as a template source: their names listed once
     (``GET /v1/templates``), their parts fetched only when asked (the SMS length check)."""
@@ -94,14 +128,7 @@ class ApiTemplateSource:
     def load(cls, client: httpx.Client) -> ApiTemplateSource:
         """Every stored template's channel, name and locale, page by page; an answer other
         than 200 raises ``httpx.HTTPStatusError``."""
-        stored: set[tuple[str, str, str]] = set()
-        params: dict[str, str | int] = {"limit": 200}
-        while True:
-            page = client.get("/v1/templates", params=params).raise_for_status().json()
-            stored.update((t["channel"], t["name"], t["locale"]) for t in page["items"])
-            if not page.get("next_cursor"):
-                return cls(client, stored)
-            params["cursor"] = page["next_cursor"]
+        return cls(client, {(t["channel"], t["name"], t["locale"]) for t in pages(client, "/v1/templates")})
 
     def get(self, channel: str, name: str, locale: str) -> TemplateParts | None:
         from followthrough.rendering import TemplateParts

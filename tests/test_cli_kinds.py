@@ -57,6 +57,36 @@ class TestValidate:
         ]
 
 
+class TestValidateAgainstTheApi:
+    """With an API configured, a policy's teams, users and nurture sequence are checked against
+    what it holds; with a key that cannot list every team and user, they are not checked."""
+
+    def test_an_admin_key_checks_teams_and_the_nurture_sequence(self, tmp_path: Path, through_app: Engine) -> None:
+        path = write(tmp_path, lead_policy(nurture={"sequence": "missing_sequence"}))
+        code, out, err = invoke("definitions", "validate", str(path))
+        assert (code, out) == (1, "")
+        assert [line.strip() for line in err.splitlines()] == [
+            f"{path}: 3 error(s)",
+            "/assignment/rules/0/team: no team named 'sales' (PUT /v1/teams/sales)",
+            "/assignment/default_team: no team named 'sales' (PUT /v1/teams/sales)",
+            "/nurture/sequence: no sequence named 'missing_sequence'",
+        ]
+        sales_team(through_app)
+        code, out, err = invoke("definitions", "validate", str(write(tmp_path, lead_policy())))
+        assert (code, err, out.strip().endswith("ok (inbound_leads, lead_policy, 2 fit rules)")) == (0, "", True)
+
+    def test_a_manager_key_leaves_teams_and_users_unchecked(self, tmp_path: Path, through_app: Engine,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        with session_scope(through_app) as session:
+            _, key = users.create(session, name="Mia", email=None, role="manager")
+        monkeypatch.setenv("FT_ADMIN_API_KEY", key)
+        document = sla_policy()
+        document["priorities"]["high"]["ladder"][0]["notify"] = [999]
+        code, out, err = invoke("definitions", "validate", str(write(tmp_path, document)))
+        assert (code, err) == (0, "")
+        assert out.strip().endswith("ok (support, sla_policy, 1 classification rules, 2 priorities)")
+
+
 class TestApply:
     def test_a_folder_of_every_kind_is_saved_and_published(self, tmp_path: Path, through_app: Engine) -> None:
         sales_team(through_app)

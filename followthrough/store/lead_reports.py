@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Float, Integer, and_, case, cast, false, func, literal, or_, select
 from sqlmodel import Session, col
 
@@ -46,18 +47,22 @@ class Scope:
         return or_(*clauses) if clauses else false()
 
 
-@dataclass(frozen=True)
-class Touch:
-    """Time to first touch of one group (a rep, a team, everyone) in business seconds."""
+class FirstTouchFigures(BaseModel):
+    """Time to first touch of one group (a rep, a team, everyone) in business seconds on the
+    owner's calendar."""
 
-    key: int | None
+    model_config = ConfigDict(frozen=True)
+
+    #: The rep's user id (per rep) or the team's id (per team); None overall.
+    id: int | None = None
+    name: str | None = None
     leads: int
+    #: Leads touched (the first-touch clock stopped); the percentiles are over these.
     touched: int
     median_seconds: float | None
     p90_seconds: float | None
     sla_breaches: int
     reassignments: int
-    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,9 @@ class LeadReport:
     by_source: dict[str, int]
     sla_breaches: int
     reassignments: int
-    overall: Touch
-    by_rep: list[Touch] = field(default_factory=list)
-    by_team: list[Touch] = field(default_factory=list)
+    overall: FirstTouchFigures
+    by_rep: list[FirstTouchFigures] = field(default_factory=list)
+    by_team: list[FirstTouchFigures] = field(default_factory=list)
 
     @property
     def conversion(self) -> float | None:
@@ -94,12 +99,13 @@ def report(session: Session, start: datetime, end: datetime, scope: Scope | None
     overall = _touches(session, literal(0), cohort, keyed=False)
     reps = _touches(session, col(Lead.owner_id), and_(cohort, col(Lead.owner_id).is_not(None)))
     teams = _touches(session, col(Lead.team_id), and_(cohort, col(Lead.team_id).is_not(None)))
-    rep_names = _names(session, User, [t.key for t in reps])
-    team_names = _names(session, Team, [t.key for t in teams])
+    rep_names = _names(session, User, [t.id for t in reps])
+    team_names = _names(session, Team, [t.id for t in teams])
     return LeadReport(
         start=start, end=end, created=int(totals[0]), sla_breaches=int(totals[1]),
         reassignments=int(totals[2]), converted=int(totals[3]), by_stage=by_stage, by_source=by_source,
-        overall=overall[0] if overall else Touch(None, 0, 0, None, None, 0, 0),
+        overall=overall[0] if overall else FirstTouchFigures(leads=0, touched=0, median_seconds=None, p90_seconds=None,
+                                                  sla_breaches=0, reassignments=0),
         by_rep=[_named(t, rep_names) for t in reps], by_team=[_named(t, team_names) for t in teams])
 
 
@@ -108,7 +114,7 @@ def _counts(session: Session, column: Any, cohort: Any) -> dict[str, int]:
     return {str(key): int(count) for key, count in session.execute(query)}
 
 
-def _touches(session: Session, column: Any, cohort: Any, *, keyed: bool = True) -> list[Touch]:
+def _touches(session: Session, column: Any, cohort: Any, *, keyed: bool = True) -> list[FirstTouchFigures]:
     """Leads, touched leads, breaches and reassignments per group of ``column``, with the
     percentiles (``keyed=False``: one group, everyone)."""
     seconds = col(Lead.first_touch_seconds)
@@ -120,7 +126,7 @@ def _touches(session: Session, column: Any, cohort: Any, *, keyed: bool = True) 
     found = []
     for key, leads, touched, breaches, moves in rows:
         median, p90 = quantiles.get(key, (None, None))
-        found.append(Touch(key=key if keyed else None, leads=int(leads),
+        found.append(FirstTouchFigures(id=key if keyed else None, leads=int(leads),
                            touched=int(touched), median_seconds=median, p90_seconds=p90,
                            sla_breaches=int(breaches), reassignments=int(moves)))
     return found
@@ -167,5 +173,5 @@ def _names(session: Session, table: type[User] | type[Team], ids: list[int | Non
     return {int(i): str(n) for i, n in session.execute(query)}
 
 
-def _named(touch: Touch, names: dict[int, str]) -> Touch:
-    return Touch(**{**touch.__dict__, "name": names.get(touch.key) if touch.key is not None else None})
+def _named(touch: FirstTouchFigures, names: dict[int, str]) -> FirstTouchFigures:
+    return touch.model_copy(update={"name": names.get(touch.id) if touch.id is not None else None})

@@ -89,7 +89,7 @@ class TestLeadReport:
         with session_scope(any_engine) as session:
             found = report(session, START, END)
         anna_values, bela_values = ids["anna_touches"], ids["bela_touches"]
-        reps = {t.key: t for t in found.by_rep}
+        reps = {t.id: t for t in found.by_rep}
         assert set(reps) == {ids["anna"], ids["bela"], ids["cili"]}
         anna, bela, cili = reps[ids["anna"]], reps[ids["bela"]], reps[ids["cili"]]
         assert (anna.name, anna.leads, anna.touched, anna.sla_breaches) == ("Anna", 5, 5, 2)
@@ -113,7 +113,7 @@ class TestLeadReport:
             west = report(session, START, END, Scope(owners=frozenset({ids["cili"]}), teams=frozenset({ids["west"]})))
             nobody = report(session, START, END, Scope(owners=frozenset()))
         assert (west.created, west.by_source, [t.name for t in west.by_team]) == (2, {"ad": 1, "crm": 1}, ["west"])
-        assert [t.key for t in west.by_rep] == [ids["cili"]]
+        assert [t.id for t in west.by_rep] == [ids["cili"]]
         assert (nobody.created, nobody.by_stage, nobody.overall.median_seconds, nobody.conversion) == (0, {}, None, None)
 
     @pytest.mark.parametrize("size", [1, 2, 3, 10, 11])

@@ -196,7 +196,7 @@ class TestReadListDiff:
         for kind in ("lead_policy", "sla_policy", "sequence"):
             response = await api.get("/v1/definitions", params={"kind": kind})
             by_kind[kind] = {d["name"] for d in response.json()["items"]}
-        assert by_kind["lead_policy"] == {"inbound_leads"}
+        assert by_kind["lead_policy"] == {"default_leads", "inbound_leads"}  # the built-in one too
         assert by_kind["sla_policy"] == {"support"}
         assert "welcome_sequence" in by_kind["sequence"] and not by_kind["sequence"] & {"inbound_leads", "support"}
         bad = await api.get("/v1/definitions", params={"kind": "reminder"})

@@ -6,10 +6,7 @@ The period is a cohort: the leads *created* in ``[start, end)`` (UTC), and every
 them (converted since, first touch taken, breaches) — so conversion is converted / created of
 the same leads, whenever the conversion happened.
 
-Percentiles are ``percentile_cont`` (linear interpolation between the closest ranks): PostgreSQL
-computes it itself; SQLite has no ordered-set aggregates, so one window query ranks each group's
-values (``row_number`` and ``count`` over the group) and interpolates between the two ranks
-around ``p * (n - 1)``, per group, in SQL.
+Percentiles are ``percentile_cont`` on PostgreSQL and SQLite alike (followthrough/store/report_sql.py).
 """
 
 from __future__ import annotations
@@ -18,32 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, case, cast, false, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlmodel import Session, col
 
+from followthrough.store.report_sql import Scope, percentiles
 from followthrough.store.tables import Lead, Team, User
 
-#: The percentiles reported for time to first touch.
-PERCENTILES: tuple[float, float] = (0.5, 0.9)
+__all__ = ["LeadReport", "Scope", "Touch", "report"]
+
 _CONVERTED = "converted"
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose leads count (None: everyone's): leads owned by ``owners`` or routed to ``teams``."""
-
-    owners: frozenset[int] | None = None
-    teams: frozenset[int] = frozenset()
-
-    def where(self) -> Any:
-        if self.owners is None:
-            return literal(True)
-        clauses = []
-        if self.owners:
-            clauses.append(col(Lead.owner_id).in_(sorted(self.owners)))
-        if self.teams:
-            clauses.append(col(Lead.team_id).in_(sorted(self.teams)))
-        return or_(*clauses) if clauses else false()
 
 
 @dataclass(frozen=True)
@@ -83,7 +63,8 @@ def report(session: Session, start: datetime, end: datetime, scope: Scope | None
     """The figures of the leads created in ``[start, end)`` that ``scope`` shows."""
     scope = scope or Scope()
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    cohort = and_(col(Lead.created_at) >= start, col(Lead.created_at) < end, scope.where())
+    cohort = and_(col(Lead.created_at) >= start, col(Lead.created_at) < end,
+                  scope.where(col(Lead.owner_id), col(Lead.team_id)))
     by_stage = _counts(session, col(Lead.stage), cohort)
     by_source = _counts(session, col(Lead.source), cohort)
     totals = session.execute(select(
@@ -126,37 +107,9 @@ def _touches(session: Session, column: Any, cohort: Any, *, keyed: bool = True) 
     return found
 
 
-def _percentiles(session: Session, column: Any, cohort: Any) -> dict[Any, tuple[float | None, float | None]]:
-    """Per group: percentile_cont at ``PERCENTILES`` of the first-touch business seconds."""
-    seconds = col(Lead.first_touch_seconds)
-    where = and_(cohort, seconds.is_not(None))
-    if session.get_bind().dialect.name == "postgresql":
-        query = (select(column, *(func.percentile_cont(p).within_group(seconds) for p in PERCENTILES))
-                 .where(where).group_by(column))
-        return {key: (_round(a), _round(b)) for key, a, b in session.execute(query)}
-    ranked = select(
-        column.label("key"), cast(seconds, Float).label("v"),
-        (func.row_number().over(partition_by=column, order_by=seconds) - 1).label("rank"),
-        func.count().over(partition_by=column).label("n"),
-    ).where(where).subquery()
-    parts = []
-    for p in PERCENTILES:
-        position = literal(p, Float) * (ranked.c.n - 1)
-        low = cast(position, Integer)  # SQLite's CAST truncates: the floor of a non-negative value
-        high = low + case((position > low, 1), else_=0)
-        parts.append((func.max(case((ranked.c.rank == low, ranked.c.v))),
-                      func.max(case((ranked.c.rank == high, ranked.c.v))),
-                      func.max(position - low)))
-    columns = [part for triple in parts for part in triple]
-    grouped = select(ranked.c.key, *columns).group_by(ranked.c.key).subquery()
-    values = [grouped.c[i * 3 + 1] + (grouped.c[i * 3 + 2] - grouped.c[i * 3 + 1]) * grouped.c[i * 3 + 3]
-              for i in range(len(PERCENTILES))]
-    query = select(grouped.c.key, *values)
-    return {key: (_round(a), _round(b)) for key, a, b in session.execute(query)}
-
-
-def _round(value: Any) -> float | None:
-    return None if value is None else round(float(value), 1)
+def _percentiles(session: Session, column: Any, cohort: Any) -> dict[Any, tuple[float | None, ...]]:
+    """Per group: the median and p90 of the first-touch business seconds."""
+    return percentiles(session, column, col(Lead.first_touch_seconds), cohort)
 
 
 def _names(session: Session, table: type[User] | type[Team], ids: list[int | None]) -> dict[int, str]:

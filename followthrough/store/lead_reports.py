@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, select
 from sqlmodel import Session, col
 
-from followthrough.store.report_sql import Scope, percentiles
+from followthrough.store.report_sql import Scope, names, percentiles
 from followthrough.store.tables import Lead, Team, User
 
 __all__ = ["LeadReport", "Scope", "Touch", "report"]
@@ -75,8 +75,8 @@ def report(session: Session, start: datetime, end: datetime, scope: Scope | None
     overall = _touches(session, literal(0), cohort, keyed=False)
     reps = _touches(session, col(Lead.owner_id), and_(cohort, col(Lead.owner_id).is_not(None)))
     teams = _touches(session, col(Lead.team_id), and_(cohort, col(Lead.team_id).is_not(None)))
-    rep_names = _names(session, User, [t.key for t in reps])
-    team_names = _names(session, Team, [t.key for t in teams])
+    rep_names = names(session, User, [t.key for t in reps])
+    team_names = names(session, Team, [t.key for t in teams])
     return LeadReport(
         start=start, end=end, created=int(totals[0]), sla_breaches=int(totals[1]),
         reassignments=int(totals[2]), converted=int(totals[3]), by_stage=by_stage, by_source=by_source,
@@ -110,14 +110,6 @@ def _touches(session: Session, column: Any, cohort: Any, *, keyed: bool = True) 
 def _percentiles(session: Session, column: Any, cohort: Any) -> dict[Any, tuple[float | None, ...]]:
     """Per group: the median and p90 of the first-touch business seconds."""
     return percentiles(session, column, col(Lead.first_touch_seconds), cohort)
-
-
-def _names(session: Session, table: type[User] | type[Team], ids: list[int | None]) -> dict[int, str]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    query = select(col(table.id), col(table.name)).where(col(table.id).in_(wanted))
-    return {int(i): str(n) for i, n in session.execute(query)}
 
 
 def _named(touch: Touch, names: dict[int, str]) -> Touch:

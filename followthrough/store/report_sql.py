@@ -70,5 +70,14 @@ def percentiles(session: Session, group: Any, values: Any, where: Any,
     return {key: tuple(_round(v) for v in found) for key, *found in session.execute(query)}
 
 
+def names(session: Session, table: Any, ids: Sequence[Any]) -> dict[int, str]:
+    """``id -> name`` of the rows of ``table`` (users, teams) among ``ids``."""
+    wanted = sorted({int(i) for i in ids if i is not None})
+    if not wanted:
+        return {}
+    query = select(table.id, table.name).where(table.id.in_(wanted))
+    return {int(i): str(n) for i, n in session.execute(query)}
+
+
 def _round(value: Any) -> float | None:
     return None if value is None else round(float(value), 1)

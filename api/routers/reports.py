@@ -1,6 +1,7 @@
 """Reports for managers and admins, computed in the database. A manager's figures are those of
-the leads their scope shows (``FT_MANAGER_SCOPE``: by default their teams' members') and of the
-leads routed to a team they belong to or manage; admins see every lead."""
+the leads (tickets) their scope shows (``FT_MANAGER_SCOPE``: by default their teams' members'
+as owners or assignees) and of the leads (tickets) routed to a team they belong to or manage;
+admins see every one."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from pydantic import AwareDatetime
 from sqlmodel import Session
 
 from api.deps import AccessDep, EngineDep
-from api.schemas.reports import LeadReportPublic
+from api.schemas.reports import LeadReportPublic, SlaReportPublic
 from followthrough.errors import FieldError, ValidationFailed
-from followthrough.store import lead_reports, teams
+from followthrough.store import lead_reports, sla_reports, teams
 from followthrough.store.db import read_scope
+from followthrough.store.report_sql import Scope
 from followthrough.store.scope import Access
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -35,18 +37,39 @@ def lead_report(
     """Counts by stage and source, conversion (converted / created), median and p90 business
     seconds to first touch per rep and per team, SLA breaches and reassignments, of the leads
     created in ``[from, to)``. Times are UTC."""
-    end = (to or datetime.now(UTC)).astimezone(UTC)
-    start = (from_ or end - DEFAULT_PERIOD).astimezone(UTC)
-    if start >= end:
-        raise ValidationFailed("The period is empty.", errors=[
-            FieldError("/query/from", f"must be before to ({end.isoformat()})")])
+    start, end = _period(from_, to)
     with read_scope(engine) as session:
         found = lead_reports.report(session, start, end, _scope(session, access))
     return LeadReportPublic.of(found)
 
 
-def _scope(session: Session, access: Access) -> lead_reports.Scope | None:
+@router.get("/sla", summary="SLA figures of a period: compliance, response and resolution times, breaches, reopen rate, CSAT")
+def sla_report(
+    engine: EngineDep, access: AccessDep,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description=(
+        "Tickets created at or after (RFC 3339, with an offset); default: 30 days before `to`."))] = None,
+    to: Annotated[AwareDatetime | None, Query(description=(
+        "Tickets created before (RFC 3339, with an offset); default: now."))] = None,
+) -> SlaReportPublic:
+    """Of the tickets created in ``[from, to)``: compliance (no breach so far) and the median
+    and p90 business seconds to the first response and to resolution, per priority, per team
+    and overall; breaches per target and tier; the reopen rate; CSAT. Times are UTC."""
+    start, end = _period(from_, to)
+    with read_scope(engine) as session:
+        found = sla_reports.report(session, start, end, _scope(session, access))
+    return SlaReportPublic.of(found)
+
+
+def _period(from_: datetime | None, to: datetime | None) -> tuple[datetime, datetime]:
+    end = (to or datetime.now(UTC)).astimezone(UTC)
+    start = (from_ or end - DEFAULT_PERIOD).astimezone(UTC)
+    if start >= end:
+        raise ValidationFailed("The period is empty.", errors=[
+            FieldError("/query/from", f"must be before to ({end.isoformat()})")])
+    return start, end
+
+
+def _scope(session: Session, access: Access) -> Scope | None:
     if access.read.everything or access.user_id is None:
         return None
-    return lead_reports.Scope(owners=access.read.owners,
-                              teams=frozenset(teams.team_ids(session, access.user_id)))
+    return Scope(owners=access.read.owners, teams=frozenset(teams.team_ids(session, access.user_id)))

@@ -11,7 +11,8 @@ them since (responses, breaches, reopenings, survey answers).
 - first response / resolution: business seconds (``tickets.first_response_seconds``,
   ``resolution_seconds``: the SLA clocks' elapsed time, pauses left out), ``percentile_cont``;
 - breaches per tier: breach events by target and by the highest tier told by the deadline;
-- reopen rate: tickets reopened at least once / tickets resolved at least once;
+- reopen rate: tickets reopened at least once / tickets resolved at least once (resolved now,
+  with a resolution time, or reopened);
 - CSAT: every survey answer (``ticket_events`` of kind ``survey``: a low score that reopened the
   ticket still counts), its mean and the share of 4 and 5.
 """
@@ -110,7 +111,8 @@ def report(session: Session, start: datetime, end: datetime, scope: Scope | None
     teams = _groups(session, col(Ticket.team_id), and_(cohort, col(Ticket.team_id).is_not(None)))
     team_names = names(session, Team, [g.key for g in teams])
     resolved_ever, reopened = session.execute(select(
-        func.coalesce(func.sum(case((or_(col(Ticket.resolved_at).is_not(None), col(Ticket.reopened) > 0), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((or_(col(Ticket.resolved_at).is_not(None), col(Ticket.resolution_seconds).is_not(None),
+                            col(Ticket.reopened) > 0), 1), else_=0)), 0),
         func.coalesce(func.sum(case((col(Ticket.reopened) > 0, 1), else_=0)), 0),
     ).where(cohort)).one()
     by_category = {str(k): int(n) for k, n in session.execute(

@@ -54,6 +54,8 @@ class Classification:
     #: The rule that set the category / the priority (None: the policy's default).
     category_rule: str | None = None
     priority_rule: str | None = None
+    #: The first matching rule that says an SMS like this opens a ticket (None: none does).
+    opens_ticket_rule: str | None = None
 
 
 def words(text: str) -> list[str]:
@@ -133,7 +135,7 @@ def classify(policy: SlaPolicyDefinition, *, subject: str, text: str, channel: s
                                                   "category": None, "priority": None}}
     category: str | None = None
     priority: str | None = None
-    category_rule = priority_rule = None
+    category_rule = priority_rule = opens_rule = None
     matched: list[str] = []
     found_words: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
@@ -159,7 +161,9 @@ def classify(policy: SlaPolicyDefinition, *, subject: str, text: str, channel: s
             category, category_rule = rule.category, rule.id
         if priority is None and rule.priority is not None:
             priority, priority_rule = rule.priority, rule.id
+        if opens_rule is None and rule.opens_ticket:
+            opens_rule = rule.id
     return Classification(
         category=category or policy.default_category, priority=priority or policy.default_priority,
         matched=matched, words=found_words, errors=errors,
-        category_rule=category_rule, priority_rule=priority_rule)
+        category_rule=category_rule, priority_rule=priority_rule, opens_ticket_rule=opens_rule)

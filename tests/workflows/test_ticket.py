@@ -88,6 +88,15 @@ async def _until(env: Env, moment: datetime) -> None:
     await env.ts.sleep(moment - now)
 
 
+def _near(value: datetime | int | None, expected: datetime | int) -> bool:
+    """Within two seconds: an action reaches the workflow a few milliseconds after the test's
+    instant (the time-skipping server's clock runs on while it is handled)."""
+    assert value is not None
+    if isinstance(value, datetime) and isinstance(expected, datetime):
+        return abs(as_utc(value) - expected) <= timedelta(seconds=2)  # type: ignore[operator]
+    return abs(value - expected) <= 2  # type: ignore[operator]
+
+
 def _on_time(event) -> bool:  # type: ignore[no-untyped-def]
     """Fired at its instant: the workflow task that carries out the timer runs within a second."""
     return 0 <= event.detail["lateness_ms"] < 1000
@@ -165,7 +174,7 @@ class TestPauseAndResume:
                                  StatusInput(status=TicketStatus.WAITING_ON_CUSTOMER))
         assert view.status == TicketStatus.WAITING_ON_CUSTOMER
         # normal: first response 8 working hours, 30 min used.
-        assert view.time_left["first_response"] == 7 * 3600 + 30 * 60
+        assert _near(view.time_left["first_response"], 7 * 3600 + 30 * 60)
         assert view.deadlines["first_response"] is None  # paused
         await env.ts.sleep(timedelta(days=2))  # Thursday 10:30: paused all along
         await service.add_customer_message(env.engine, env.ts.client, ticket.id or 0, channel="email",
@@ -174,10 +183,12 @@ class TestPauseAndResume:
         row = ticket_row(env.engine, ticket.id or 0)
         assert row.status == "open"
         # Resumed Thursday 10:30 with 7 h 30 left: 10:30-12:00, 13:00-17:00, Friday 09:00-11:00.
-        assert as_utc(row.first_response_due_at) == _local(day + timedelta(days=3), 11)
-        clock = [e.detail for e in ticket_events(env.engine, ticket.id or 0, "clock")]
-        assert [(c["change"], c["remaining_seconds"]["first_response"]) for c in clock] == [
-            ("pause", 27000), ("resume", 27000)]
+        assert _near(row.first_response_due_at, _local(day + timedelta(days=3), 11))
+        pause, resume = [e.detail for e in ticket_events(env.engine, ticket.id or 0, "clock")]
+        assert (pause["change"], resume["change"]) == ("pause", "resume")
+        # Exactly the budget left at the pause, to the second, after two days of waiting.
+        assert resume["remaining_seconds"] == pause["remaining_seconds"]
+        assert _near(pause["remaining_seconds"]["first_response"], 27000)
 
     async def test_a_status_the_ticket_has_is_refused_with_409_naming_it(self, env: Env) -> None:
         now = await env.ts.get_current_time()
@@ -186,6 +197,9 @@ class TestPauseAndResume:
         await service.act(env.engine, env.ts.client, ticket.id or 0, "resolve", ResolveInput(note="done"))
         with pytest.raises(InvalidTransition, match="is resolved; priority is not allowed"):
             await service.act(env.engine, env.ts.client, ticket.id or 0, "priority", PriorityInput(priority="high"))
+        await env.ts.sleep(timedelta(seconds=2))
+        assert [c.subject for c in emails_to(env.outbox, "anna@example.test")] == [
+            f"Мы получили ваше обращение #{ticket.id}", f"Ваше обращение #{ticket.id} решено"]
 
 
 class TestRecompute:
@@ -200,11 +214,11 @@ class TestRecompute:
         await env.ts.sleep(timedelta(hours=1))
         view = await service.act(env.engine, env.ts.client, ticket.id or 0, "priority", PriorityInput(priority="high"))
         # high: 2 h first response, 1 h used -> 1 h left, due at 11:00; resolution 8 h - 1 h.
-        assert view.time_left == {"first_response": 3600, "resolution": 7 * 3600}
+        assert _near(view.time_left["first_response"], 3600) and _near(view.time_left["resolution"], 7 * 3600)
         row = ticket_row(env.engine, ticket.id or 0)
-        assert as_utc(row.first_response_due_at) == _local(day, 11)
+        assert _near(row.first_response_due_at, _local(day, 11))
         [change] = [e for e in ticket_events(env.engine, ticket.id or 0, "clock") if e.detail["change"] == "priority"]
-        assert change.detail["remaining_seconds"] == {"first_response": 3600, "resolution": 25200}
+        assert change.detail["remaining_seconds"] == view.time_left  # recorded with the change
 
     async def test_a_calendar_edit_moves_the_running_deadlines(self, env: Env) -> None:
         with session_scope(env.engine) as session:
@@ -220,7 +234,7 @@ class TestRecompute:
         ticket = await open_ticket(env.engine, env.ts.client, env.settings, _local(day, 9), env.customer,
                                    subject="Question", text="Where is my invoice?")
         await env.ts.sleep(timedelta(hours=2))
-        assert as_utc(ticket_row(env.engine, ticket.id or 0).first_response_due_at) == _local(day, 17)
+        assert _near(ticket_row(env.engine, ticket.id or 0).first_response_due_at, _local(day, 17))
         edited = {"time_zone": "Europe/Budapest", "week": {d: [["09:00", "13:00"]] for d in
                                                            ("mon", "tue", "wed", "thu", "fri")}}
         with session_scope(env.engine) as session:
@@ -229,8 +243,8 @@ class TestRecompute:
         assert told == [ticket.id]
         await env.ts.sleep(timedelta(seconds=2))
         # 2 h used of 8; 6 h left on 09-13 days from 11:00: 2 h today, 4 h on Wednesday.
-        assert as_utc(ticket_row(env.engine, ticket.id or 0).first_response_due_at) == _local(
-            day + timedelta(days=1), 13)
+        assert _near(ticket_row(env.engine, ticket.id or 0).first_response_due_at,
+                     _local(day + timedelta(days=1), 13))
 
 
 class TestResolution:
@@ -238,6 +252,7 @@ class TestResolution:
         now = await env.ts.get_current_time()
         ticket = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer, channel="sms",
                                    subject="", text="Жалоба: курьер нагрубил")
+        await env.ts.sleep(timedelta(seconds=2))  # the acknowledgement first
         with session_scope(env.engine) as session:
             message, _ = store.add_message(session, ticket.id or 0, direction="out", body="Мы разберёмся.",
                                            channel="sms", author_id=env.agent)
@@ -260,6 +275,7 @@ class TestResolution:
         assert low.subject == f"Low score 2 on #{ticket.id}"
         # Not a survey answer any more: the ticket is open.
         assert await service.survey_reply(env.engine, env.ts.client, contact_id=env.customer, text="5") is None
+        await env.ts.sleep(timedelta(seconds=2))
 
     async def test_a_customer_reply_after_resolution_reopens_and_silence_closes(self, env: Env) -> None:
         now = await env.ts.get_current_time()
@@ -276,4 +292,4 @@ class TestResolution:
         await env.ts.sleep(timedelta(days=7, minutes=1))
         assert ticket_row(env.engine, first.id or 0).status == "open"
         row = ticket_row(env.engine, second.id or 0)
-        assert row.status == "closed" and as_utc(row.closed_at) is not None
+        assert row.status == "closed" and _near(row.closed_at, as_utc(row.resolved_at) + timedelta(days=7))  # type: ignore[operator]

@@ -34,7 +34,13 @@ from followthrough.tickets.service import InvalidTransition
 from tests.conftest import terminate_open_runs
 from tests.support.stack import running_worker
 from tests.support.tasks import contact, emails_to, person
-from tests.support.tickets import open_ticket, publish_policy, support_team, ticket_events, ticket_row
+from tests.support.tickets import (
+    open_ticket,
+    publish_policy,
+    support_team,
+    ticket_events,
+    ticket_row,
+)
 
 BUDAPEST = ZoneInfo("Europe/Budapest")
 
@@ -262,7 +268,7 @@ class TestResolution:
         await env.ts.sleep(timedelta(hours=1, minutes=1))
         texts = [c.text for c in reversed(env.outbox.store.list(channel="sms", to="+79990001122", limit=None))]
         assert texts[0].startswith(f"Мы получили ваше обращение #{ticket.id}.")
-        assert texts[1:] == ["Мы разберёмся. (#%d)" % ticket.id,
+        assert texts[1:] == [f"Мы разберёмся. (#{ticket.id})",
                              f"Ваше обращение #{ticket.id} решено. Если что-то не так, просто ответьте.",
                              f"Как мы справились с обращением #{ticket.id}? Ответьте цифрой от 1 (плохо) до 5 (отлично)."]
         assert await service.survey_reply(env.engine, env.ts.client, contact_id=env.customer, text="2") == ticket.id

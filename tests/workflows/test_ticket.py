@@ -299,3 +299,44 @@ class TestResolution:
         assert ticket_row(env.engine, first.id or 0).status == "open"
         row = ticket_row(env.engine, second.id or 0)
         assert row.status == "closed" and _near(row.closed_at, as_utc(row.resolved_at) + timedelta(days=7))  # type: ignore[operator]
+
+
+class TestComplaintHold:
+    async def test_a_sales_message_waits_while_a_complaint_is_open_and_goes_when_it_is_resolved(
+            self, env: Env) -> None:
+        from followthrough.enrollment import enroll
+        from followthrough.store import definitions, ledger
+
+        now = await env.ts.get_current_time()
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer,
+                                   subject="Жалоба", text="Это жалоба на доставку.")
+        await env.ts.sleep(timedelta(seconds=2))
+        assert ticket_row(env.engine, ticket.id or 0).hold_id is not None
+        name = "demo_offer"
+        with session_scope(env.engine) as session:
+            definitions.save(session, name, "sequence", {
+                "name": name, "kind": "sequence", "category": "sales", "locales": ["en", "ru", "hu"],
+                "steps": [{"id": "offer", "type": "send", "channel": "email", "template": "nurture_demo_offer"}],
+            }, publish=True)
+
+        async def client():  # type: ignore[no-untyped-def]
+            return env.ts.client
+
+        run, _ = await enroll(env.engine, client, env.settings, name, env.customer, {})
+        await env.ts.sleep(timedelta(minutes=10))
+        with session_scope(env.engine) as session:
+            [held] = ledger.list_page(session, run_id=run.id)
+        assert (held.state, held.reason) == ("deferred", f"hold:ticket {ticket.id} is open")
+        assert [c.subject for c in emails_to(env.outbox, "anna@example.test")] == [
+            f"Мы получили ваше обращение #{ticket.id}"]
+
+        resolved_at = await env.ts.get_current_time()
+        await service.act(env.engine, env.ts.client, ticket.id or 0, "resolve", ResolveInput(note="Вернули деньги."))
+        await env.ts.sleep(timedelta(seconds=3))  # well before the hold's hourly re-check
+        with session_scope(env.engine) as session:
+            [sent] = ledger.list_page(session, run_id=run.id)
+        assert sent.state == "sent"
+        assert as_utc(sent.sent_at) - resolved_at < timedelta(minutes=1)  # type: ignore[operator]
+        subjects = sorted(c.subject or "" for c in emails_to(env.outbox, "anna@example.test"))
+        assert subjects == sorted([f"Мы получили ваше обращение #{ticket.id}", f"Ваше обращение #{ticket.id} решено",
+                                   "Хотите увидеть, как это работает на ваших задачах?"])

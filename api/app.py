@@ -29,6 +29,7 @@ from api.routers import (
     policy,
     preferences,
     preview,
+    reports,
     runs,
     sequences,
     suppressions,
@@ -67,7 +68,8 @@ def create_app(
         await asyncio.to_thread(seed_builtins, engine, settings)
         listener = None
         if settings.inbound_smtp_port is not None:  # inbound mail straight to us, no parser service
-            callback = smtp_callback(engine, _app.state.temporal.client, trust_relay=settings.inbound_trust_relay)
+            callback = smtp_callback(engine, _app.state.temporal.client, trust_relay=settings.inbound_trust_relay,
+                                     settings=settings)
             listener = InboundSmtpListener(callback, settings.api_host, settings.inbound_smtp_port)
             await listener.start()
         app.state.inbound_smtp = listener
@@ -105,7 +107,7 @@ def create_app(
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, teams, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, action_links, inbound,
-                   tasks, tickets):
+                   tasks, tickets, reports):
         app.include_router(module.router)
     access.check_routes(app)
     errors.document(app, public=access.PUBLIC, temporal=get_temporal)

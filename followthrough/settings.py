@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # True: every inbound email counts as verified (the relay in front of us already refuses mail
     # failing DKIM/SPF). False: only mail whose Authentication-Results pass for its From domain.
     inbound_trust_relay: bool = False
+    #: Tickets: inbound mail to this address opens a ticket (empty: no mail does); a reply in a
+    #: ticket's thread continues it whatever the address (followthrough/tickets/intake.py).
+    support_email: str = Field(default="", max_length=320)
+    #: Tickets: texts to this number open a ticket or continue the sender's open SMS ticket
+    #: (empty: no text does).
+    support_sms_number: str = Field(default="", max_length=32)
 
     #: Tasks: an unfinished task is overdue (and its owner reminded again) this long after its
     #: due time; its owner's manager is told this long after it, in one message per rep for

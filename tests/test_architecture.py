@@ -13,8 +13,9 @@ from followthrough.settings import PROJECT_ROOT
 PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl", "followthrough/policy",
              "followthrough/calendar.py", "followthrough/clock.py", "followthrough/recurrence.py",
              "followthrough/tasks/due.py", "followthrough/tasks/lifecycle.py", "followthrough/tasks/invite.py",
-             "followthrough/tasks/recurrence.py", "followthrough/tickets/classify.py", "followthrough/tickets/sla.py",
-             "followthrough/tickets/route.py"]
+             "followthrough/tasks/recurrence.py", "followthrough/leads/policy.py",
+             "followthrough/leads/scoring.py", "followthrough/tickets/classify.py", "followthrough/tickets/sla.py",
+             "followthrough/tickets/route.py", "followthrough/tickets/intake.py"]
 COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "cli_enroll", "devstack", "bench", "tests"}
 IO_MODULES = {"sqlalchemy", "sqlmodel", "aiosmtplib", "twilio", "httpx", "requests", "socket", "subprocess",
               "fastapi", "psycopg", "os", "random", "uuid", "time", "threading", "followthrough.store",

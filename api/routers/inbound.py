@@ -31,6 +31,7 @@ from api.schemas.common import (
 from api.services.inbound import handle_contact_event
 from api.services.inbound_email import handle_inbound_email
 from channels.inbound.email import InboundEmailPayload, from_payload
+from followthrough.dsl.schema import EVENT_NAME_MAX, EVENT_PATTERN
 from followthrough.models.vocab import Channel
 from followthrough.store import inbound
 from followthrough.store.db import session_scope
@@ -38,12 +39,6 @@ from followthrough.store.scope import Visibility
 from followthrough.store.tables import InboundMessage
 
 router = APIRouter(tags=["inbound"])
-
-#: The names a definition's ``stop_on`` and ``wait_for`` accept (dot-separated words), so every
-#: name posted here can be listened for. At most 42 characters: ``event.<name>`` must fit the
-#: timeline's 48-character kind column.
-EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
-EVENT_NAME_MAX = 42
 
 
 class InboundAccepted(BaseModel):
@@ -56,6 +51,10 @@ class InboundAccepted(BaseModel):
     #: an unverified mail is recorded but signals nothing.
     verified: bool
     signalled_runs: int
+    #: ``open``, ``continue`` (a ticket) or ``reply`` (the runs): README "Which inbound messages
+    #: open or continue a ticket".
+    intake: str = "reply"
+    ticket_id: int | None = None
 
 
 class InboundPublic(BaseModel):
@@ -77,7 +76,8 @@ class InboundPublic(BaseModel):
 class ContactEventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event: str = Field(pattern=EVENT_NAME_PATTERN, max_length=EVENT_NAME_MAX,
+    # The names a definition's ``stop_on``, ``wait_for`` and lead engagement accept.
+    event: str = Field(pattern=EVENT_PATTERN, max_length=EVENT_NAME_MAX,
                        description="e.g. 'demo.booked'")
     data: FreeObject = Field(default_factory=dict)
 
@@ -98,11 +98,13 @@ async def inbound_email(
     mail = from_payload(body)
     raw = body.model_dump(mode="json", by_alias=True)
     outcome = await handle_inbound_email(engine, temporal.client, mail, raw,
-                                         trust_relay=settings.inbound_trust_relay)
+                                         trust_relay=settings.inbound_trust_relay, settings=settings)
     return InboundAccepted(id=outcome.inbound_id, new=outcome.new, matched=outcome.matched,
                            contact_id=outcome.contact_id, auto_submitted=mail.auto_submitted,
                            verified=mail.verified_by is not None or settings.inbound_trust_relay,
-                           signalled_runs=len(outcome.workflow_ids))
+                           signalled_runs=len(outcome.workflow_ids),
+                           intake=outcome.intake.action if outcome.intake else "reply",
+                           ticket_id=outcome.ticket_id)
 
 
 def _inbound_page(engine: Engine, matched: bool | None, channel: Channel | None,

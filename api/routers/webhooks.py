@@ -53,7 +53,7 @@ async def twilio_inbound_sms(
     renderer: RendererDep,
 ) -> Response:
     form = await _verified_form(request, settings)
-    outcome = await handle_inbound_sms(engine, temporal.client, form, renderer)
+    outcome = await handle_inbound_sms(engine, temporal.client, form, renderer, settings)
     body = message_twiml(outcome.reply_text) if outcome.reply_text else EMPTY_TWIML
     return Response(body, media_type="application/xml")
 

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.rep_replies import handle_rep_sms
+from api.services.ticket_intake import carry_out, survey_answer
 from followthrough.errors import ServiceUnavailable
 from followthrough.keywords import Keyword, KeywordKind, parse_keyword
 from followthrough.logging import get_logger
@@ -19,6 +20,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import Channel, EventKind
 from followthrough.rendering import Renderer, TemplateError
+from followthrough.settings import Settings
 from followthrough.store import (
     contacts,
     inbound,
@@ -26,11 +28,13 @@ from followthrough.store import (
     preferences,
     runs,
     suppressions,
+    ticket_intake,
     timeline,
     users,
 )
 from followthrough.store.db import session_scope
 from followthrough.store.tables import User
+from followthrough.tickets.intake import Intake, decide_sms
 
 log = get_logger("inbound")
 
@@ -46,6 +50,9 @@ class InboundOutcome:
     inbound_id: int | None = None
     matched: bool = False
     user_id: int | None = None  # the sender is this user (a rep answering a reminder)
+    #: Whether the message opens or continues a ticket, or stays a reply (tickets/intake.py).
+    intake: Intake | None = None
+    ticket_id: int | None = None  # the ticket it opened or continued
 
 
 def _sms_events(keyword: Keyword | None, outcome: InboundOutcome, form: dict[str, str]) -> list[RunEvent]:
@@ -106,13 +113,25 @@ def _apply_keyword(session: Session, keyword: Keyword, sender: str) -> None:
             suppressions.remove(session, row.id, source="keyword")
 
 
+def _sms_intake(session: Session, form: dict[str, str], contact_id: int | None, keyword: Keyword | None,
+                support_number: str) -> Intake:
+    message_id = form.get("MessageSid") or form.get("SmsSid") or ""
+    already = ticket_intake.message_ticket(session, message_id) if message_id else None
+    return decide_sms(
+        to=form.get("To", ""), support_number=support_number, contact_known=contact_id is not None,
+        keyword=keyword is not None,
+        open_ticket=ticket_intake.open_sms_ticket(session, contact_id) if contact_id is not None else None,
+        already=already[0] if already else None, opened_by_it=bool(already and already[1]))
+
+
 def _record_sms(
     engine: Engine, form: dict[str, str], contact: ContactSnapshot | None,
-    keyword: Keyword | None, reply: tuple[str, str] | None,
+    keyword: Keyword | None, reply: tuple[str, str] | None, support_number: str = "",
 ) -> InboundOutcome:
     sender = form.get("From", "")
     contact_id = contact.id if contact else None
     with session_scope(engine) as session:
+        intake = _sms_intake(session, form, contact_id, keyword, support_number)
         row, new = inbound.store(
             session, channel=Channel.SMS, provider_id=form.get("MessageSid") or form.get("SmsSid"),
             from_address=sender, to_address=form.get("To"), body=form.get("Body", ""),
@@ -120,7 +139,7 @@ def _record_sms(
         )
         outcome = InboundOutcome(new=new, contact_id=contact_id, inbound_id=row.id,
                                  matched=contact_id is not None,
-                                 reply_text=reply[0] if reply else None)
+                                 reply_text=reply[0] if reply else None, intake=intake)
         if not new:
             return outcome  # Twilio retried: answer again (the first answer was lost), change nothing
         if keyword is not None:
@@ -130,6 +149,8 @@ def _record_sms(
         data: dict[str, Any] = {"from": sender, "message_sid": row.provider_id, "inbound_id": row.id}
         if keyword is not None:
             data.update(keyword=keyword.kind.value, word=keyword.word)
+        if intake.action != "reply":
+            data["ticket"] = {"action": intake.action, "ticket_id": intake.ticket_id, "reason": intake.reason}
         entry = timeline.record(
             session, contact_id=contact_id, kind="inbound.keyword" if keyword else "inbound.sms",
             direction="inbound", channel=Channel.SMS, summary=row.body[:200], data=data,
@@ -142,16 +163,21 @@ def _record_sms(
                       "in_reply_to": row.provider_id},
             )
         outcome.timeline_id = entry.id
+        if intake.action != "reply":
+            return outcome  # the ticket's message, not an answer to the runs
         outcome.events = _sms_events(keyword, outcome, form)
         inbound.keep_events(session, row, [e.model_dump(mode="json") for e in outcome.events])
         return outcome
 
 
 async def handle_inbound_sms(
-    engine: Engine, client_factory: Any, form: dict[str, str], renderer: Renderer | None = None
+    engine: Engine, client_factory: Any, form: dict[str, str], renderer: Renderer | None = None,
+    settings: Settings | None = None,
 ) -> InboundOutcome:
-    """Record an inbound SMS once (Twilio retries webhooks), act on a keyword, signal the
-    contact's runs. ``reply_text`` is the keyword confirmation for the TwiML answer.
+    """Record an inbound SMS once (Twilio retries webhooks), act on a keyword, answer a pending
+    satisfaction survey, open or continue a ticket (a text to ``FT_SUPPORT_SMS_NUMBER``, see
+    followthrough/tickets/intake.py) or signal the contact's runs. ``reply_text`` is the
+    keyword confirmation for the TwiML answer.
 
     A sender who is a user (a rep answering a reminder) is matched before contacts: their text
     acts on their task (api/services/rep_replies.py) and never reaches a customer's runs. STOP
@@ -169,10 +195,27 @@ async def handle_inbound_sms(
     reply = None
     if keyword is not None:
         reply = await asyncio.to_thread(_keyword_reply, renderer, keyword, contact, form.get("From", ""))
-    outcome = await asyncio.to_thread(_record_sms, engine, form, contact, keyword, reply)
+    support = settings.support_sms_number if settings is not None else ""
+    outcome = await asyncio.to_thread(_record_sms, engine, form, contact, keyword, reply, support)
+    if outcome.intake is not None and outcome.intake.action != "reply" and contact is not None \
+            and contact.id is not None:
+        await _ticket_sms(engine, client_factory, outcome, outcome.intake, form, contact.id, settings)
     if outcome.inbound_id is not None:
         outcome.workflow_ids = await deliver_pending(engine, client_factory, outcome.inbound_id)
     return outcome
+
+
+async def _ticket_sms(engine: Engine, client_factory: Any, outcome: InboundOutcome, intake: Intake,
+                      form: dict[str, str], contact_id: int, settings: Settings | None) -> None:
+    """A text to the support number: a lone 1-5 answering a pending survey is that answer;
+    anything else opens or continues the ticket."""
+    body = form.get("Body", "")
+    if (answered := await survey_answer(engine, client_factory, contact_id=contact_id, text=body)) is not None:
+        outcome.ticket_id = answered
+        return
+    outcome.ticket_id = await carry_out(
+        engine, client_factory, intake, contact_id=contact_id, channel="sms", subject="", text=body,
+        message_id=form.get("MessageSid") or form.get("SmsSid") or "", settings=settings)
 
 
 async def deliver_pending(engine: Engine, client_factory: Any, inbound_id: int) -> list[str]:

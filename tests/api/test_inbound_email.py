@@ -72,7 +72,8 @@ class TestReplies:
         assert response.status_code == 202, response.text
         assert response.json() | {"id": None} == {"id": None, "new": True, "matched": True,
                                                    "contact_id": contact["id"], "auto_submitted": False,
-                                                   "verified": True, "signalled_runs": 1}
+                                                   "verified": True, "signalled_runs": 1,
+                                                   "intake": "reply", "ticket_id": None}
         stopped = await _ended(live, run["run_id"])
         assert (stopped["status"], stopped["reason"]) == ("stopped", "reply (email)")
         timeline = (await live.api.get(f"/v1/contacts/{contact['id']}/timeline")).json()["items"]

@@ -104,3 +104,4 @@ class TestPreview:
         with session_scope(engine) as session:
             assert session.exec(select(func.count()).select_from(Ticket)).one() == 0
             assert session.exec(select(func.count()).select_from(TicketEvent)).one() == 0
+

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
@@ -71,20 +72,23 @@ def rule_languages(rule: ClassificationRule, contact: Mapping[str, Any]) -> tupl
     return (locale,) if locale in STEMMERS else LANGUAGES
 
 
+@lru_cache(maxsize=65536)
+def stem(language: str, word: str) -> str:
+    """``word``'s Snowball stem in ``language``. Cached: the same words recur ticket after
+    ticket, and a stem costs ~50 µs in pure Python. A stemmer object keeps state while it stems,
+    so each miss builds its own (~5 µs) rather than share one between threads."""
+    return str(snowballstemmer.stemmer(STEMMERS[language]).stemWord(word))
+
+
 class _Stems:
-    """Stemmers and the stemmed words of one classification (built per call: a Snowball
-    stemmer object keeps state while it stems, so it is not shared between threads)."""
+    """The stemmed words of one classification's fields, per language."""
 
     def __init__(self, fields: Mapping[str, str]) -> None:
-        self._stemmers: dict[str, Any] = {}
         self._words = {name: words(value) for name, value in fields.items()}
         self._stemmed: dict[tuple[str, str], list[str]] = {}
 
     def stem(self, language: str, tokens: Iterable[str]) -> list[str]:
-        stemmer = self._stemmers.get(language)
-        if stemmer is None:
-            stemmer = self._stemmers[language] = snowballstemmer.stemmer(STEMMERS[language])
-        return [stemmer.stemWord(token) for token in tokens]
+        return [stem(language, token) for token in tokens]
 
     def field(self, language: str, name: str) -> tuple[list[str], list[str]]:
         """(the words of a field, their stems in ``language``)."""

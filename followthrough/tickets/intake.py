@@ -13,8 +13,9 @@ Email (the webhook and the SMTP listener alike):
 SMS (Twilio's signed webhook): a text to the support number (``FT_SUPPORT_SMS_NUMBER``)
 **continues** the contact's latest ticket opened by SMS that is not closed, else **opens** one.
 A text to another of our numbers that a classification rule with ``opens_ticket`` matches (in
-the published SLA policy, ``FT_SLA_POLICY``) **opens** a ticket too. Everything else stays a
-``reply``.
+the published SLA policy, ``FT_SLA_POLICY``) is taken the same way (it continues the contact's
+open SMS ticket, else opens one): a customer answering the acknowledgement, which may come from
+``FT_TWILIO_FROM``, does not open a second ticket. Everything else stays a ``reply``.
 
 Never a ticket, whatever the address: a mail from a sender who is no contact, an automatic reply
 (out of office, bounce, bulk), a mail not verified as its sender's (``FT_INBOUND_TRUST_RELAY``),
@@ -117,10 +118,10 @@ def decide_sms(*, to: str, support_number: str, contact_known: bool, keyword: bo
         return Intake("reply", reason="an SMS keyword")
     if (again := _again(already, opened_by_it)) is not None:
         return again
-    if not same_number(to, support_number):
-        if rule_opens is not None:
-            return Intake("open", reason=f"the policy's rule '{rule_opens}' opens a ticket")
+    if not same_number(to, support_number) and rule_opens is None:
         return Intake("reply", reason="not to the support number")
     if open_ticket is not None and open_ticket[1] != CLOSED:
         return Intake("continue", open_ticket[0], "the contact's open SMS ticket")
+    if rule_opens is not None and not same_number(to, support_number):
+        return Intake("open", reason=f"the policy's rule '{rule_opens}' opens a ticket")
     return Intake("open", reason="to the support number")

@@ -102,6 +102,18 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("POST", "/v1/tasks/{task_id}/reschedule"): EVERYONE,
     ("POST", "/v1/tasks/{task_id}/reassign"): EVERYONE,
     ("POST", "/v1/tasks/{task_id}/cancel"): EVERYONE,
+    # Agents work their teams' tickets and those assigned to them, managers their teams',
+    # admins all (any other ticket is a 404: followthrough/store/scope.py).
+    ("POST", "/v1/tickets"): EVERYONE,
+    ("GET", "/v1/tickets"): EVERYONE,
+    ("GET", "/v1/tickets/{ticket_id}"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/responses"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/assign"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/priority"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/hold"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/status"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/resolve"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/reopen"): EVERYONE,
     ("POST", "/v1/users"): ADMIN,
     ("GET", "/v1/users"): ADMIN,
     ("GET", "/v1/users/{user_id}"): EVERYONE,
@@ -114,6 +126,7 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("GET", "/v1/teams"): EVERYONE,
     # Figures over many reps' leads: managers (their teams') and admins.
     ("GET", "/v1/reports/leads"): STAFF,
+    ("GET", "/v1/reports/sla"): STAFF,
 }
 
 #: Path parameters that name a contact's object: ``authorize`` answers 404 when the caller may

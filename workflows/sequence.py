@@ -108,6 +108,9 @@ PATCH_OWNER_RECIPIENT = "internal-to-owner"
 #: A run whose input carries the contact (enrollment read it) starts from that snapshot
 #: instead of loading it with a local activity (issue 9: one local activity less per run).
 PATCH_CONTACT_IN_INPUT = "contact-in-input"
+#: A send deferred by a hold asks the door again as soon as the hold is lifted (the ``wake``
+#: signal, sent by whoever lifts it) instead of at its next check.
+PATCH_HOLD_WAKE = "hold-wake"
 
 
 @workflow.defn
@@ -139,6 +142,8 @@ class SequenceWorkflow:
         self._lean = False
         self._unwritten: list[StepRecord] = []
         self._decisions = 0
+        #: ``wake`` signals received: a deferred send asks again when this changes.
+        self._wakes = 0
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -151,6 +156,11 @@ class SequenceWorkflow:
         then ``stop_on`` and the goal decide whether the run ends."""
         with _core():
             receive(self._definition, self._state, event, self._ctx())
+
+    @workflow.signal
+    def wake(self) -> None:
+        """A hold on the contact was lifted: a send it deferred asks the door again now."""
+        self._wakes += 1
 
     @workflow.query
     def current_step(self) -> str | None:
@@ -316,7 +326,11 @@ class SequenceWorkflow:
             # with the same key. A stop event (or the goal) ends the wait and the run.
             await self._record(action.step_id, "send", StepState.DEFERRED, started_at=started,
                                due_at=until, reason=reason)
-            if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1))):
+            seen = self._wakes
+            woken = (lambda seen=seen: self._wakes != seen) if workflow.patched(PATCH_HOLD_WAKE) else None
+            if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1)), woken):
+                if woken is not None and woken() and not interrupted(self._state):
+                    continue  # a hold was lifted: ask the door again now, with the same key
                 state, reason = StepState.SKIPPED, f"{self._why()} while deferred ({reason})"
                 # Close the ledger row too, so the deferred message has a final state.
                 await workflow.execute_local_activity_method(

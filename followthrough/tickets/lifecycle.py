@@ -237,7 +237,7 @@ def fired(entity: TicketEntity, due: Due, told: list[int], now: datetime) -> tup
 def time_left(entity: TicketEntity, now: datetime) -> dict[str, int]:
     """Business seconds left on each clock not stopped."""
     clocks = entity.sla.clocks if entity.sla is not None else {}
-    return {t: int(c.remaining(now).total_seconds()) for t, c in clocks.items() if c.stopped_at is None}
+    return {t: round(c.remaining(now).total_seconds()) for t, c in clocks.items() if c.stopped_at is None}
 
 
 def deadlines(entity: TicketEntity, now: datetime) -> dict[str, datetime | None]:

@@ -1,0 +1,111 @@
+"""/v1/tickets on the real dev server: open, read with the conversation and the clocks, answer
+(threaded email), internal notes, changes refused with a 409 naming the status, bad input named
+by field, and who sees which ticket (another team's is a 404)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from followthrough.store.db import session_scope
+from followthrough.store.tables import Contact
+from followthrough.tickets import service
+from tests.api.test_tasks import _as, _rep
+from tests.conftest import LiveStack
+from tests.support.factories import create_contact
+from tests.support.tickets import publish_policy, support_team
+
+
+async def _emails(live: LiveStack, address: str, count: int) -> list:  # type: ignore[type-arg]
+    for _ in range(100):
+        found = list(reversed(live.outbox.store.list(channel="email", to=address, limit=None)))
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{count} emails to {address} expected, found {len(found)}")
+
+
+async def _setup(live: LiveStack) -> tuple[int, str, int, str, int]:
+    """(agent of support, their key, agent of billing, their key, the customer)."""
+    agent, agent_key = await _rep(live, "Adam")
+    other, other_key = await _rep(live, "Olga")
+    head, _ = await _rep(live, "Helga")
+    support_team(live.engine, [agent], None, name="support")
+    support_team(live.engine, [other], None, name="billing")
+    publish_policy(live.engine, head)
+    customer = (await create_contact(live.api, email="kata@example.test", locale="hu",
+                                     time_zone="Europe/Budapest"))["id"]
+    with session_scope(live.engine) as session:
+        row = session.get(Contact, customer)
+        row.owner_id = agent  # type: ignore[union-attr]
+        session.add(row)
+    return agent, agent_key, other, other_key, customer
+
+
+class TestTickets:
+    async def test_open_read_answer_threaded_and_another_teams_agent_gets_a_404(self, live: LiveStack) -> None:
+        agent, agent_key, _other, other_key, customer = await _setup(live)
+        ticket, created = await service.open_ticket(
+            live.engine, live.temporal, contact_id=customer, channel="email", subject="Panasz",
+            text="Panaszt szeretnék tenni: a csomag üres volt.", source_message_id="<q1@kata.example.test>",
+            settings=live.settings)
+        again, created_again = await service.open_ticket(
+            live.engine, live.temporal, contact_id=customer, channel="email", subject="Panasz",
+            text="Panaszt szeretnék tenni: a csomag üres volt.", source_message_id="<q1@kata.example.test>",
+            settings=live.settings)
+        assert (created, created_again, again.id) == (True, False, ticket.id)
+        [ack] = await _emails(live, "kata@example.test", 1)
+        assert ack.subject == f"Megkaptuk a bejelentését: #{ticket.id}"
+        assert ack.headers.get("In-Reply-To") == "<q1@kata.example.test>"
+
+        url = f"/v1/tickets/{ticket.id}"
+        assert (await live.api.get(url, headers=_as(other_key))).status_code == 404
+        refused = await live.api.post(f"{url}/responses", json={"text": "x"}, headers=_as(other_key))
+        assert refused.status_code == 404
+        assert (await live.api.get("/v1/tickets", headers=_as(other_key))).json()["items"] == []
+
+        seen = await live.api.get(url, headers=_as(agent_key))
+        assert seen.status_code == 200, seen.text
+        body = seen.json()
+        assert (body["status"], body["priority"], body["category"], body["team"], body["assignee_id"]) == (
+            "new", "high", "complaint", "support", agent)
+        assert [m["direction"] for m in body["messages"]] == ["in"]
+        assert {e["kind"] for e in body["events"]} >= {"classification", "assignment"}
+        assert 0 < body["clocks"]["first_response"]["time_left_seconds"] <= 7200
+
+        note = await live.api.post(f"{url}/responses", json={"text": "Called the courier.", "internal": True},
+                                   headers=_as(agent_key))
+        assert note.status_code == 201, note.text
+        answered = await live.api.post(f"{url}/responses", json={"text": "Elnézést, újraküldjük a csomagot.",
+                                                                 "status": "waiting_on_customer"},
+                                       headers=_as(agent_key))
+        assert answered.status_code == 201, answered.text
+        result = answered.json()
+        assert result["status"] == "waiting_on_customer" and result["first_response_at"] is not None
+        assert result["clocks"]["first_response"]["due_at"] is None  # stopped
+        assert [m["direction"] for m in result["messages"]] == ["in", "note", "out"]
+        _ack, reply = await _emails(live, "kata@example.test", 2)
+        assert reply.subject == f"Re: Panasz [#{ticket.id}]"
+        assert reply.text.startswith("Elnézést, újraküldjük a csomagot.")
+        assert reply.headers.get("In-Reply-To") == "<q1@kata.example.test>"
+        assert "Called the courier." not in reply.text
+
+    async def test_changes_refused_by_the_status_are_a_409_and_bad_input_names_the_field(
+            self, live: LiveStack) -> None:
+        _agent, agent_key, _other, _other_key, customer = await _setup(live)
+        opened = await live.api.post("/v1/tickets", json={"contact_id": customer, "subject": "Kérdés",
+                                                          "text": "Hol a számlám?"})
+        assert opened.status_code == 201, opened.text
+        ticket = opened.json()
+        assert (ticket["channel"], ticket["priority"], ticket["category"]) == ("api", "normal", "general")
+        url = f"/v1/tickets/{ticket['id']}"
+        reopen = await live.api.post(f"{url}/reopen", json={})
+        assert reopen.status_code == 409 and "is new; reopen is not allowed" in reopen.json()["detail"]
+        bad = await live.api.post(f"{url}/priority", json={"priority": "critical"})
+        assert bad.status_code == 422 and "/priority" in bad.text
+        missing = await live.api.post("/v1/tickets", json={"contact_id": 999999, "text": "x"})
+        assert missing.status_code == 422 and "/contact_id" in missing.text
+        resolved = await live.api.post(f"{url}/resolve", json={"note": "Elküldtük."}, headers=_as(agent_key))
+        assert resolved.status_code == 200, resolved.text
+        assert (resolved.json()["status"], resolved.json()["resolution_note"]) == ("resolved", "Elküldtük.")
+        again = await live.api.post(f"{url}/resolve", json={"note": "again"})
+        assert again.status_code == 409 and "is resolved" in again.json()["detail"]

@@ -57,6 +57,20 @@ def create(session: Session, **fields: Any) -> Delivery | None:
     return row
 
 
+def insert(session: Session, row: Delivery, **fields: Any) -> bool:
+    """Insert ``row`` with ``fields`` set; False when the key exists already. Unlike ``create``
+    there is no savepoint: after False the caller's transaction is lost and must end."""
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
 def update(session: Session, row: Delivery, **fields: Any) -> Delivery:
     for name, value in fields.items():
         setattr(row, name, value)

@@ -13,7 +13,7 @@ from functools import cache
 import temporalio
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities import ActivityDeps, build_activities
 from channels.registry import build_channels
@@ -21,6 +21,7 @@ from followthrough.brief_schedule import sync_all
 from followthrough.logging import configure_logging, get_logger
 from followthrough.rendering import Renderer
 from followthrough.run_watch import watch
+from followthrough.sandbox import CompiledSandboxRunner
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
@@ -62,12 +63,13 @@ def build_deps(settings: Settings) -> ActivityDeps:
     )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner() -> CompiledSandboxRunner:
     """The sandbox the worker and the replay test share."""
     # Jinja2 (compiling a condition) loads modules lazily on first use: they must be the real,
     # already-imported package. Public holidays are pinned into each run's input, so workflow
     # code never asks the ``holidays`` package (its catalogs need file reads and locale calls).
-    return SandboxedWorkflowRunner(
+    # Its code strings are compiled once (followthrough/sandbox.py).
+    return CompiledSandboxRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2")
     )
 

@@ -165,8 +165,10 @@ class Door:
                 candidates = [c for c in (input.channel, *input.fallbacks) if c not in failed]
             with self._templates_through(session):
                 rendered = {c: self._render(input, c, snapshot, readers) for c in dict.fromkeys(candidates)}
-            # 3. Decide and claim the row; the commit comes before sending.
-            row = row or _claim(session, input, key)
+            # 3. Decide and claim the row; the commit comes before sending. A new row is
+            # inserted once, decided (issue 9: an insert, then an update of the same row).
+            new = row is None
+            row = row or _new_row(input, key)
             if input.legacy_to:
                 decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
             elif input.to_user_id is not None:
@@ -193,8 +195,8 @@ class Door:
                 decision = decide(intent, state, now, config)
             to = address_of(user, decision.channel or input.channel) if input.to_user_id is not None else None
             deadline = self._clock() + self.attempt_budget(decision.channel or input.channel, start_to_close)
-            return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
-                               deadline)
+            return self._apply(session, input, row, new, decision, now, rendered, snapshot, to,
+                               uncertain_before, deadline)
 
     def _templates_through(self, session: Session) -> AbstractContextManager[None]:
         """Templates from the database are read in the door's transaction (never on a second
@@ -219,17 +221,17 @@ class Door:
             return str(exc)
 
     def _apply(
-        self, session: Session, input: DeliverInput, row: Delivery, decision: Decision,
+        self, session: Session, input: DeliverInput, row: Delivery, new: bool, decision: Decision,
         now: datetime, rendered: dict[Channel, RenderedMessage | str], snapshot: ContactSnapshot,
         to: str | None, uncertain_before: bool, deadline: datetime,
     ) -> Prepared:
         fields = {"decision": decision.verdict.value, "decided_at": now}
         if decision.verdict == Verdict.SKIP:
-            ledger.update(session, row, state=LedgerState.SKIPPED, reason=decision.reason, **fields)
+            _store(session, row, new, state=LedgerState.SKIPPED, reason=decision.reason, **fields)
             _timeline(session, row, "message.skipped", f"{row.channel} skipped: {decision.reason}")
             return Prepared(result=_result(row))
         if decision.verdict == Verdict.DEFER:
-            ledger.update(session, row, state=LedgerState.DEFERRED, reason=decision.reason,
+            _store(session, row, new, state=LedgerState.DEFERRED, reason=decision.reason,
                           defer_until=decision.until, **fields)
             _timeline(session, row, "message.deferred",
                       f"{row.channel} deferred until {decision.until:%Y-%m-%d %H:%M} UTC: {decision.reason}")
@@ -238,12 +240,12 @@ class Door:
         message = rendered.get(channel)
         if not isinstance(message, RenderedMessage):
             reason = f"render_error: {message}"
-            ledger.update(session, row, state=LedgerState.FAILED, channel=channel, reason=reason, **fields)
+            _store(session, row, new, state=LedgerState.FAILED, channel=channel, reason=reason, **fields)
             _timeline(session, row, "message.failed", f"{channel} {reason}")
             return Prepared(result=_result(row))
         address = to if input.to_user_id is not None else _address(channel, snapshot)
-        ledger.update(
-            session, row, state=LedgerState.PENDING, channel=channel, to_address=address,
+        _store(
+            session, row, new, state=LedgerState.PENDING, channel=channel, to_address=address,
             locale=message.locale_used, attempts=row.attempts + 1, reason=decision.reason,
             defer_until=None, attempt_deadline=deadline, **fields,
         )
@@ -348,15 +350,21 @@ class Door:
             return LedgerState(row.state)
 
 
-def _claim(session: Session, input: DeliverInput, key: str) -> Delivery:
-    row = ledger.create(
-        session, key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
+def _new_row(input: DeliverInput, key: str) -> Delivery:
+    """The ledger row of a message not seen before, stored by ``_store`` once decided."""
+    return Delivery(
+        key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
         contact_id=input.contact_id, channel=input.channel, category=input.category,
         template=input.template, state=LedgerState.RETRYING, attempts=0, to_user_id=input.to_user_id,
     )
-    if row is None:  # another attempt claimed the key this instant
+
+
+def _store(session: Session, row: Delivery, new: bool, **fields: Any) -> None:
+    """Update ``row``, or insert it with ``fields`` when it is ``new`` (the claim)."""
+    if not new:
+        ledger.update(session, row, **fields)
+    elif not ledger.insert(session, row, **fields):  # another attempt claimed the key this instant
         raise ApplicationError("ledger key claimed concurrently", type="Busy")
-    return row
 
 
 def _refusal(channel: Channel, category: Category, state: ContactPolicyState) -> str | None:

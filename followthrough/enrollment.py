@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from followthrough import ids
 from followthrough.calendar import PinnedHolidays, pin_holidays
@@ -153,8 +154,11 @@ async def _started(client: Client, run: Run) -> bool:
 
 
 async def start_sequence(client: Client, settings: Settings, run: Run, start: SequenceInput) -> WorkflowHandle:
-    """Start by business key with USE_EXISTING. If the key still belongs to an earlier run that
-    is closing (its row already ended), wait for it to close and start ours."""
+    """Start by business key. The start fails when a workflow under the key is running: that
+    is this run (a start whose answer was lost, retried), which is kept; or an earlier run that
+    is closing (its row already ended), which we wait for before starting ours. Only then is
+    the workflow described (issue 9: a describe after every start was one more server call per
+    enrollment)."""
     attributes = TypedSearchAttributes([
         SearchAttributePair(CONTACT_ID, str(start.contact_id)),
         SearchAttributePair(RUN_KIND, "sequence"),
@@ -162,11 +166,14 @@ async def start_sequence(client: Client, settings: Settings, run: Run, start: Se
         SearchAttributePair(RUN_ID, run.id),
     ])
     for _ in range(5):
-        handle = await client.start_workflow(
-            SEQUENCE_WORKFLOW, start, id=run.workflow_id, task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=attributes,
-        )
+        try:
+            return await client.start_workflow(
+                SEQUENCE_WORKFLOW, start, id=run.workflow_id, task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=attributes,
+            )
+        except WorkflowAlreadyStartedError:
+            handle = client.get_workflow_handle(run.workflow_id)
         description = await handle.describe()
         owner = description.typed_search_attributes.get(RUN_ID)
         if owner in (None, run.id):
@@ -177,5 +184,3 @@ async def start_sequence(client: Client, settings: Settings, run: Run, start: Se
             pass
         await asyncio.sleep(0.1)
     raise ServiceUnavailable(f"workflow id {run.workflow_id} is held by another run")
-
-

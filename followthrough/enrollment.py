@@ -34,7 +34,8 @@ SEQUENCE_WORKFLOW = "SequenceWorkflow"
 
 
 def _claim(
-    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
+    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None,
+    entity: str | None = None,
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
         contact = contacts.get(session, contact_id)
@@ -47,7 +48,7 @@ def _claim(
         run, created = runs.claim(
             session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
             active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
-            definition_name=name, definition_version=version.version, data=data,
+            definition_name=name, definition_version=version.version, data=data, entity=entity,
         )
         if not created:
             return run, False, None
@@ -112,12 +113,13 @@ def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:
 
 async def enroll(
     engine: Engine, client_factory: Any, settings: Settings, name: str, contact_id: int,
-    data: dict[str, Any],
+    data: dict[str, Any], entity: str | None = None,
 ) -> tuple[Run, bool]:
     """Returns (run, created). While a run is active for (sequence, contact) it is returned
-    unchanged: ten concurrent enrollments give one run."""
+    unchanged: ten concurrent enrollments give one run. ``entity``: the lead or ticket that owns
+    the run (cancelling it cancels the run)."""
     run, created, start = await asyncio.to_thread(
-        _claim, engine, name, contact_id, data, settings.workflow_history_limit)
+        _claim, engine, name, contact_id, data, settings.workflow_history_limit, entity)
     if not created or start is None:
         return run, False
     client: Client | None = None

@@ -33,3 +33,18 @@ def digest_run_id(manager_id: int | str, owner_id: int | str) -> str:
     """The ledger's "run" of the overdue digests about one rep to their manager: one message per
     window (the visit is the window's end in epoch minutes), however many tasks claim it."""
     return f"digest-{manager_id}-{owner_id}"
+
+
+def lead_workflow_id(lead_id: int | str) -> str:
+    return f"lead-{lead_id}"
+
+
+def lead_entity(lead_id: int | str) -> str:
+    """What a lead's runs and tasks name as their owner (``runs.entity``, ``tasks.entity``)."""
+    return f"lead:{lead_id}"
+
+
+def entity_workflow_id(entity: str) -> str | None:
+    """The workflow of the entity a run or task names (``lead:12`` -> ``lead-12``)."""
+    kind, _, key = entity.partition(":")
+    return f"{kind}-{key}" if kind in ("lead", "ticket") and key else None

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     task_grace: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0))
     task_escalate_after: timedelta = Field(default=timedelta(hours=2), gt=timedelta(0))
     task_digest_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    #: The lead policy (a published ``lead_policy`` definition) new leads are qualified by.
+    lead_policy: str = Field(default="default_leads", pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

@@ -1,0 +1,67 @@
+"""The lead's next step and which updates each stage allows: pure (workflow-safe) decisions the
+lead workflow carries out and the API documents.
+
+Stages: ``new`` (scoring) → ``nurturing`` (below the threshold, in the nurture sequence) or
+``qualified`` (going to sales) or ``disqualified``; ``qualified`` → ``assigned`` (an owner, a
+``call`` task, the first-touch SLA) → ``contacted`` (the first touch: the task completed, a
+``contacted`` update, or a message sent to the contact) → ``converted`` | ``closed`` |
+``disqualified``. The last three are final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from followthrough.clock import SlaClock
+from followthrough.leads.policy import LadderTier
+from followthrough.models.vocab import FINAL_LEAD_STAGES, LeadStage
+
+Action = Literal["contacted", "convert", "disqualify", "close", "reassign"]
+
+_OPEN = frozenset(LeadStage) - FINAL_LEAD_STAGES
+#: The stages each update is allowed in.
+ALLOWED: dict[Action, frozenset[LeadStage]] = {
+    "contacted": frozenset({LeadStage.ASSIGNED}),
+    "convert": frozenset({LeadStage.QUALIFIED, LeadStage.ASSIGNED, LeadStage.CONTACTED}),
+    "disqualify": _OPEN,
+    "close": _OPEN,
+    "reassign": frozenset({LeadStage.QUALIFIED, LeadStage.ASSIGNED, LeadStage.CONTACTED}),
+}
+
+
+def refusal(stage: LeadStage, action: Action) -> str | None:
+    """Why ``action`` is not allowed in ``stage`` (None: it is). The message names the stage."""
+    if stage in ALLOWED[action]:
+        return None
+    allowed = ", ".join(sorted(s.value for s in ALLOWED[action]))
+    return f"the lead is {stage.value}; {action} is allowed only when it is {allowed}"
+
+
+def stage_after_score(current: LeadStage, scored: str) -> LeadStage:
+    """The stage a scoring round leads to: scoring moves only a lead that has not gone to sales
+    (``new``, ``nurturing``); an assigned lead keeps its owner whatever its score does."""
+    if current not in (LeadStage.NEW, LeadStage.NURTURING):
+        return current
+    return LeadStage(scored)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A ladder tier due at ``at`` (None: never, the clock stopped)."""
+
+    index: int
+    at: datetime | None
+    tier: LadderTier
+    #: A breach: at or past the whole budget.
+    breach: bool
+
+
+def tier_at(clock: SlaClock | None, assigned_at: datetime, budget: timedelta, tier: LadderTier,
+            index: int, now: datetime) -> Tier:
+    """When ``tier`` of the ladder is due: on the owner's business clock, or ``budget`` of
+    elapsed time from ``assigned_at`` when the SLA counts elapsed time (``clock`` None)."""
+    used = tier.at.elapsed(budget)
+    at = clock.when_elapsed(used, now) if clock is not None else assigned_at + used
+    return Tier(index=index, at=at, tier=tier, breach=used >= budget)

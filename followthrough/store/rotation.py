@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from followthrough.store import teams
-from followthrough.store.tables import TeamRotation, utcnow
+from followthrough.store.tables import TeamMember, TeamRotation, utcnow
 
 #: Why a member was passed over, or None when they may take the work.
 Eligibility = Callable[[int], str | None]
@@ -46,14 +47,12 @@ def _locked_row(session: Session, team_id: int) -> TeamRotation:
     return row
 
 
-def pick(session: Session, team_id: int, eligible: Eligibility) -> Pick:
-    """Choose the next member of ``team_id`` by weight among those ``eligible`` says may take
-    it, and record the new credits. Call inside the transaction that records the assignment."""
-    row = _locked_row(session, team_id)
-    credit = {str(k): int(v) for k, v in (row.state or {}).items()}
+def _choose(members: list[TeamMember], state: dict[str, Any] | None,
+            eligible: Eligibility) -> tuple[Pick, dict[str, int]]:
+    """The pick and the credits after it, from the credits before it (decides, writes nothing)."""
+    credit = {str(k): int(v) for k, v in (state or {}).items()}
     candidates: list[tuple[int, int]] = []
     skipped: list[tuple[int, str]] = []
-    members = teams.members(session, team_id)
     for member in members:
         if member.weight <= 0:
             skipped.append((member.user_id, "weight 0"))
@@ -66,13 +65,31 @@ def pick(session: Session, team_id: int, eligible: Eligibility) -> Pick:
     # Former members' credit goes with them.
     credit = {k: v for k, v in credit.items() if int(k) in {m.user_id for m in members}}
     if not candidates:
-        return Pick(None, skipped)
+        return Pick(None, skipped), credit
     total = sum(weight for _, weight in candidates)
     for user_id, weight in candidates:
         credit[str(user_id)] = credit.get(str(user_id), 0) + weight
     chosen = max(candidates, key=lambda c: (credit[str(c[0])], -c[0]))[0]
     credit[str(chosen)] -= total
+    return Pick(chosen, skipped), credit
+
+
+def pick(session: Session, team_id: int, eligible: Eligibility) -> Pick:
+    """Choose the next member of ``team_id`` by weight among those ``eligible`` says may take
+    it, and record the new credits. Call inside the transaction that records the assignment.
+    ``eligible`` is asked after the team's row is locked, so what it reads (open leads) is
+    what the previous pick committed."""
+    row = _locked_row(session, team_id)
+    chosen, credit = _choose(teams.members(session, team_id), row.state, eligible)
+    if chosen.user_id is None:
+        return chosen
     row.state, row.updated_at = credit, utcnow()
     session.add(row)
     session.flush()
-    return Pick(chosen, skipped)
+    return chosen
+
+
+def peek(session: Session, team_id: int, eligible: Eligibility) -> Pick:
+    """The member ``pick`` would choose now, without locking or writing anything (previews)."""
+    row = session.get(TeamRotation, team_id)
+    return _choose(teams.members(session, team_id), row.state if row is not None else None, eligible)[0]

@@ -15,11 +15,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough import entities, ids
-from followthrough.calendar import Calendar, pin_holidays
+from followthrough.clock import ClockError
 from followthrough.enrollment import enroll
 from followthrough.errors import Conflict, FollowthroughError, NotFound
 from followthrough.leads import assign, scoring
 from followthrough.leads.policy import LeadPolicyDefinition
+from followthrough.leads.preview import first_touch_calendar
 from followthrough.leads.service import parse_policy
 from followthrough.models.leads import (
     AssignInput,
@@ -42,7 +43,7 @@ from followthrough.models.leads import (
 from followthrough.models.tasks import CancelInput
 from followthrough.models.vocab import RunStatus, TaskKind, TaskPriority
 from followthrough.settings import Settings
-from followthrough.store import calendars, contacts, definitions, leads, runs, timeline, users
+from followthrough.store import contacts, definitions, leads, runs, timeline
 from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Lead, LeadEvent, Team, TeamMember, User
 from followthrough.tasks import service as tasks_service
@@ -188,25 +189,16 @@ class LeadActivities:
 
     def _with_calendar(self, session: Session, policy: LeadPolicyDefinition, chosen: AssignOutput,
                        input: AssignInput) -> AssignOutput:
-        """The owner's first-touch calendar: the policy's, else the owner's working calendar,
-        else ``default``; None when the SLA counts elapsed time (``business: false``)."""
-        if not policy.sla.business or chosen.owner_id is None:
+        """The calendar the owner's first-touch SLA counts on (the preview's, so both agree);
+        a calendar that cannot be used counts elapsed time, with the problem explained."""
+        if chosen.owner_id is None:
             return chosen
-        owner = session.get(User, chosen.owner_id)
-        calendar: Calendar | None = None
-        if policy.sla.calendar is not None:
-            documents, _missing = calendars.resolve(session, [policy.sla.calendar])
-            if policy.sla.calendar in documents:
-                zone = owner.time_zone if owner is not None else "UTC"
-                calendar = Calendar.model_validate({**documents[policy.sla.calendar], "name": policy.sla.calendar,
-                                                    "time_zone": documents[policy.sla.calendar].get("time_zone", zone)})
-        if calendar is None and owner is not None:
-            calendar = users.working_calendar(session, owner) or tasks_service.owner_calendar(session, owner)
-        if calendar is None:
-            return chosen
-        year = input.at.year
-        pinned = pin_holidays([calendar.country] if calendar.country else [], year, year + 1)
-        return chosen.model_copy(update={"calendar": calendar, "holidays": pinned})
+        try:
+            calendar, holidays = first_touch_calendar(session, policy, chosen.owner_id, input.at)
+        except (ClockError, ValueError) as exc:
+            explanation = {**chosen.explanation, "sla_problem": str(exc)}
+            return chosen.model_copy(update={"explanation": explanation})
+        return chosen.model_copy(update={"calendar": calendar, "holidays": holidays})
 
     # -- the owner's task, the nurture run, cancelling (asynchronous: they call Temporal) -----
 

@@ -29,10 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.leads import LeadActivities
     from activities.runs import RunActivities
     from followthrough import ids
-    from followthrough.clock import SlaClock
-    from followthrough.dsl.durations import parse_signed_duration
+    from followthrough.dsl.durations import parse_duration
     from followthrough.dsl.interpreter import TASK_COMPLETED
-    from followthrough.leads import flow
+    from followthrough.leads import first_touch, flow
     from followthrough.leads.policy import LeadPolicyDefinition
     from followthrough.models.leads import (
         LEAD_UPDATED,
@@ -89,7 +88,7 @@ class LeadWorkflow:
         self._input = input
         self._state = input.state
         self._policy = LeadPolicyDefinition.model_validate(input.policy)
-        self._budget = parse_signed_duration(self._policy.sla.within)
+        self._budget = parse_duration(self._policy.sla.within)
         #: Guards the run's steps and the updates against each other.
         self._lock = asyncio.Lock()
         #: Raised by every signal and update: what the run's waits also end on.
@@ -317,17 +316,15 @@ class LeadWorkflow:
         state.round += 1
         state.owner_id, state.team_id = out.owner_id, out.team_id
         state.assigned_at, state.tier, state.task_id = now, 0, None
-        state.clock = (SlaClock.start(self._budget, out.calendar, now, holidays=out.holidays)
-                       if out.calendar is not None else None)
+        planned = first_touch.plan(self._policy.sla, now, out.calendar, out.holidays)
+        state.clock, state.due_at = planned.clock, planned.due_at
+        state.tier_times = [tier.at for tier in planned.tiers]
         await self._stage(LeadStage.ASSIGNED, f"assigned ({out.explanation.get('rule')})",
                           detail={"assignment": out.explanation})
         return True, None
 
     def _deadline(self) -> datetime:
-        state = self._state
-        if state.clock is not None:
-            return state.clock.deadline(workflow.now()) or workflow.now()
-        return (state.assigned_at or workflow.now()) + self._budget
+        return self._state.due_at or workflow.now()
 
     async def _announce(self) -> None:
         """The owner's ``call`` task, due at the SLA deadline, and the message telling them."""
@@ -352,25 +349,24 @@ class LeadWorkflow:
         if state.tier >= len(ladder) or state.assigned_at is None:
             return None
         now = workflow.now()
-        tier = flow.tier_at(state.clock, state.assigned_at, self._budget, ladder[state.tier], state.tier, now)
-        if tier.at is None:
-            return None
-        if tier.at > now:
-            return tier.at
+        index, tier = state.tier, ladder[state.tier]
+        at = state.tier_times[index] if index < len(state.tier_times) else now
+        if at > now:
+            return at
+        breach = tier.at.elapsed(self._budget) >= self._budget
         state.tier += 1
-        if tier.breach:
+        if breach:
             state.breaches += 1
-        who = list(tier.tier.notify)
-        await self._record("sla", f"tier:{state.round}:{tier.index}", {
-            "tier": tier.index, "breach": tier.breach, "owner_id": state.owner_id, "notify": who,
-            "action": tier.tier.action, "due_at": tier.at.isoformat(),
-            "summary": f"first-touch SLA {'breached' if tier.breach else 'tier'} {tier.index + 1}"
-                       f" (owner {state.owner_id})"})
+        who = list(tier.notify)
+        await self._record("sla", f"tier:{state.round}:{index}", {
+            "tier": index, "breach": breach, "owner_id": state.owner_id, "notify": who,
+            "action": tier.action, "due_at": at.isoformat(),
+            "summary": f"first-touch SLA {'breached' if breach else 'tier'} {index + 1} (owner {state.owner_id})"})
         for person in who:  # the owner, or their manager (the team's when they have none)
-            self._send(BREACH, f"sla-{tier.index}-{person}", state.owner_id or 0,
+            self._send(BREACH, f"sla-{index}-{person}", state.owner_id or 0,
                        "assigned" if person == "owner" else "breach")
-        if tier.tier.action == "reassign":
-            await self._reassign(None, f"first-touch SLA tier {tier.index + 1}")
+        if tier.action == "reassign":
+            await self._reassign(None, f"first-touch SLA tier {index + 1}")
         else:
             await self._sync()
         return False

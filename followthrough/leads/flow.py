@@ -10,12 +10,8 @@ Stages: ``new`` (scoring) → ``nurturing`` (below the threshold, in the nurture
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Literal
 
-from followthrough.clock import SlaClock
-from followthrough.leads.policy import LadderTier
 from followthrough.models.vocab import FINAL_LEAD_STAGES, LeadStage
 
 Action = Literal["contacted", "convert", "disqualify", "close", "reassign"]
@@ -45,23 +41,3 @@ def stage_after_score(current: LeadStage, scored: str) -> LeadStage:
     if current not in (LeadStage.NEW, LeadStage.NURTURING):
         return current
     return LeadStage(scored)
-
-
-@dataclass(frozen=True)
-class Tier:
-    """A ladder tier due at ``at`` (None: never, the clock stopped)."""
-
-    index: int
-    at: datetime | None
-    tier: LadderTier
-    #: A breach: at or past the whole budget.
-    breach: bool
-
-
-def tier_at(clock: SlaClock | None, assigned_at: datetime, budget: timedelta, tier: LadderTier,
-            index: int, now: datetime) -> Tier:
-    """When ``tier`` of the ladder is due: on the owner's business clock, or ``budget`` of
-    elapsed time from ``assigned_at`` when the SLA counts elapsed time (``clock`` None)."""
-    used = tier.at.elapsed(budget)
-    at = clock.when_elapsed(used, now) if clock is not None else assigned_at + used
-    return Tier(index=index, at=at, tier=tier, breach=used >= budget)

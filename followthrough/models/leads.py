@@ -49,8 +49,11 @@ class LeadState(BaseModel):
     announced: int = 0
     task_id: int | None = None
     assigned_at: datetime | None = None
-    #: The first-touch SLA clock of the current owner (None: not assigned, or elapsed time).
+    #: The first-touch SLA clock of the current owner (None: not assigned, or elapsed time),
+    #: the task's due time and when each ladder tier fires (``first_touch.plan``).
     clock: SlaClock | None = None
+    due_at: datetime | None = None
+    tier_times: list[datetime] = Field(default_factory=list)
     #: The next ladder tier of this round.
     tier: int = 0
     breaches: int = 0

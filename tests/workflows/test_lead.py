@@ -196,11 +196,11 @@ class TestNurture:
         assert len(_tasks(env.engine, f"lead:{lead.id}")) == 1
         assert len(emails_to(env.outbox, "peter@example.test")) == 1
         score_rules = [(e.rule, e.points) for e in lead_events(env.engine, lead.id or 0, "score")]
-        # Every change with its rule and points: 30, then 60 and 90 (or 90 at once, when the two
-        # events arrived together).
-        assert score_rules[0] == ("engagement:form.submitted", 30)
+        # Every change with its rule and points: at intake the fit rule that does not hold (0,
+        # with why), then 30, 60 and 90 (or 90 at once, when the two events arrived together).
+        assert score_rules[:2] == [("fit:big_budget", 0), ("engagement:form.submitted", 30)]
         assert score_rules[-1] == ("engagement:form.submitted", 90)
-        assert {rule for rule, _ in score_rules} == {"engagement:form.submitted"}
+        assert {rule for rule, _ in score_rules[1:]} == {"engagement:form.submitted"}
 
 
 class TestCascade:

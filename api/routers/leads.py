@@ -63,6 +63,8 @@ def _draft(engine: Engine, settings: Settings, access: Access, body: LeadUpsert,
            external_id: str | None) -> LeadDraft:
     """The lead to take in; its contact must be one the caller may change (else 404), a new
     contact gets the contacts API's defaults and owner checks."""
+    if (problem := body.contact_problem()) is not None:
+        raise ValidationFailed("The lead has invalid fields.", errors=[problem])
     with read_scope(engine) as session:
         contact = None
         if body.contact is not None:

@@ -3,14 +3,14 @@ explanation of every change."""
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.bounded import FreeObject
 from api.schemas.common import Id, UtcDateTime
 from api.schemas.contacts import ContactCreate
+from followthrough.errors import FieldError
 from followthrough.models.vocab import LeadStage
 from followthrough.store.tables import Lead, LeadEvent
 
@@ -28,11 +28,13 @@ class LeadUpsert(BaseModel):
     source: str = Field(default="api", pattern=SOURCE_PATTERN)
     attributes: FreeObject = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _one_contact(self) -> Self:
-        if (self.contact_id is None) == (self.contact is None):
-            raise PydanticCustomError("lead_contact", "give exactly one of contact_id and contact")
-        return self
+    def contact_problem(self) -> FieldError | None:
+        """Exactly one of ``contact_id`` and ``contact`` (a 422 naming the field)."""
+        if self.contact_id is not None and self.contact is not None:
+            return FieldError("/contact", "give contact_id or contact, not both")
+        if self.contact_id is None and self.contact is None:
+            return FieldError("/contact_id", "required: an existing contact's id, or contact with its fields")
+        return None
 
 
 class LeadCreate(LeadUpsert):

@@ -42,4 +42,4 @@ def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
             tasks.sync, tasks.message, tasks.next_occurrence, tasks.create_for_run, tasks.tell_run,
             brief.gather_brief, absence.report,
             lead.score, lead.apply, lead.record_event, lead.message, lead.assign, lead.create_task,
-            lead.cancel_task, lead.enroll_nurture, lead.cancel_run, lead.cascade]
+            lead.cancel_task, lead.enroll_nurture, lead.cancel_run, lead.cascade, lead.hand_over]

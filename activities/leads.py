@@ -18,7 +18,7 @@ from followthrough import entities, ids
 from followthrough.clock import ClockError
 from followthrough.enrollment import enroll
 from followthrough.errors import Conflict, FollowthroughError, NotFound
-from followthrough.leads import assign, scoring
+from followthrough.leads import assign, scoring, service
 from followthrough.leads.policy import LeadPolicyDefinition
 from followthrough.leads.preview import first_touch_calendar
 from followthrough.leads.service import parse_policy
@@ -32,6 +32,8 @@ from followthrough.models.leads import (
     LeadEventInput,
     LeadMessage,
     LeadMessageInput,
+    LeadStepInput,
+    LeadStepResult,
     NurtureInput,
     NurtureOutput,
     ScoreInput,
@@ -216,6 +218,19 @@ class LeadActivities:
         except FollowthroughError as exc:  # what the API would refuse: recorded, not retried
             return TouchTaskOutput(reason=exc.message)
         return TouchTaskOutput(task_id=task.id)
+
+    @activity.defn(name="hand_to_lead")
+    async def hand_over(self, input: LeadStepInput) -> LeadStepResult:
+        """A sequence's ``lead`` step (see ``service.hand_over``); what the API would refuse (no
+        published lead policy, the contact gone) is a skip with why."""
+        try:
+            lead, created = await service.hand_over(
+                self._engine, activity.client(), self._settings, input.contact_id,
+                key=f"step:{ids.ledger_key(input.run_id, input.step_id, input.visit)}",
+                source=input.source, attributes=dict(input.attributes))
+        except FollowthroughError as exc:
+            return LeadStepResult(reason=exc.message)
+        return LeadStepResult(lead_id=lead.id, created=created)
 
     @activity.defn(name="cancel_lead_task")
     async def cancel_task(self, input: CancelTaskInput) -> None:

@@ -18,7 +18,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
-from followthrough.store import calendars, contacts, definitions, runs, timeline
+from followthrough.store import calendars, contacts, definitions, leads, runs, timeline
 from followthrough.store.db import session_scope
 from followthrough.store.tables import DefinitionVersion, Run
 from followthrough.temporal import (
@@ -60,7 +60,7 @@ def _claim(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
-            contact=_carried(contacts.snapshot(contact)),
+            contact=_carried(contacts.snapshot(contact, leads.open_score(session, contact_id))),
         )
         return run, True, start
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -31,7 +31,7 @@ from followthrough.models.vocab import LeadStage
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, leads, runs, timeline
 from followthrough.store.db import session_scope
-from followthrough.store.tables import DefinitionVersion, Lead
+from followthrough.store.tables import DefinitionVersion, Lead, LeadEvent, utcnow
 from followthrough.temporal import CONTACT_ID, DEFINITION, RUN_ID, RUN_KIND
 
 LEAD_WORKFLOW = "LeadWorkflow"
@@ -143,11 +143,56 @@ async def take(engine: Engine, client: Client, settings: Settings, draft: LeadDr
     try:
         await start(client, settings, lead, claimed.start)
         if not claimed.created:
-            await client.get_workflow_handle(lead.workflow_id).signal(
-                "event", RunEvent(kind=LEAD_UPDATED, data={"lead_id": lead.id}))
+            await _tell(client, lead)
     except RPCError as exc:
         raise ServiceUnavailable(f"the lead's workflow could not be started: {exc}") from exc
     return lead, claimed.created
+
+
+def _handed(engine: Engine, contact_id: int, key: str) -> Lead | None:
+    """The lead a ``lead`` step (``key``) handed the contact to before, else the contact's open
+    lead (recorded under ``key``), else None: a new one is due."""
+    with session_scope(engine) as session:
+        found = session.exec(select(LeadEvent).where(LeadEvent.key == key)).first()
+        if found is not None:
+            return leads.get(session, found.lead_id)
+        lead = leads.open_for_contact(session, contact_id)
+        if lead is not None:
+            leads.record_event(session, lead_id=lead.id or 0, key=key, kind="handover", at=utcnow(),
+                               detail={"step": key})
+            return lead
+        contacts.get(session, contact_id)
+        return None
+
+
+def _mark(engine: Engine, lead_id: int, key: str) -> None:
+    with session_scope(engine) as session:
+        leads.record_event(session, lead_id=lead_id, key=key, kind="handover", at=utcnow(), detail={"step": key})
+
+
+async def hand_over(engine: Engine, client: Client, settings: Settings, contact_id: int, *, key: str,
+                    source: str, attributes: dict[str, Any]) -> tuple[Lead, bool]:
+    """A ``lead`` step: the contact's open lead (told to score again), else a new lead with
+    ``source`` and ``attributes``; (lead, created). ``key`` (run, step, visit) makes it once: a
+    retry finds the lead its first attempt handed the contact to."""
+    lead = await asyncio.to_thread(_handed, engine, contact_id, key)
+    if lead is not None:
+        if lead.stage not in (LeadStage.CONVERTED, LeadStage.DISQUALIFIED, LeadStage.CLOSED):
+            await _tell(client, lead)
+        return lead, False
+    lead, created = await take(engine, client, settings, LeadDraft(
+        contact_id=contact_id, source=source, attributes=attributes))
+    await asyncio.to_thread(_mark, engine, lead.id or 0, key)
+    return lead, created
+
+
+async def _tell(client: Client, lead: Lead) -> None:
+    try:
+        await client.get_workflow_handle(lead.workflow_id).signal(
+            "event", RunEvent(kind=LEAD_UPDATED, data={"lead_id": lead.id}))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 async def start(client: Client, settings: Settings, lead: Lead, start_input: LeadInput) -> None:

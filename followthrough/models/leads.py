@@ -248,3 +248,23 @@ class LeadEventInput(BaseModel):
     kind: str
     at: datetime
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeadStepInput(BaseModel):
+    """A sequence's ``lead`` step: hand the contact to qualification (once per run, step and
+    visit)."""
+
+    run_id: str
+    step_id: str
+    visit: int
+    contact_id: int
+    source: str = "sequence"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeadStepResult(BaseModel):
+    """The lead the contact was handed to (new or open), or why there is none."""
+
+    lead_id: int | None = None
+    created: bool = False
+    reason: str | None = None

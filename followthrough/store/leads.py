@@ -55,6 +55,12 @@ def open_for_contact(session: Session, contact_id: int) -> Lead | None:
     return session.exec(query).first()
 
 
+def open_score(session: Session, contact_id: int) -> float | None:
+    """The score of the contact's open lead (None: no open lead), as ``lead.score`` reads it."""
+    lead = open_for_contact(session, contact_id)
+    return lead.score if lead is not None else None
+
+
 def _condition(session: Session, access: Access, *, write: bool) -> Any:
     """The SQL condition on ``leads`` of what the caller may see (or, ``write``, change);
     None: everything."""

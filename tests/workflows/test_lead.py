@@ -224,3 +224,40 @@ class TestCascade:
         assert _runs(env.engine, kind="lead")[0].status == "running"
         again = await entities.cancel_owned(env.engine, env.ts.client, f"lead:{lead.id}", "test")
         assert (again.runs, again.tasks) == ([], [])
+
+
+class TestLeadStep:
+    async def test_a_sequence_hands_the_contact_to_qualification_once_and_reads_the_leads_score(
+            self, env: Env) -> None:
+        from followthrough.enrollment import enroll
+        from followthrough.leads import service
+        from followthrough.store import definitions
+        from tests.support.tasks import contact
+
+        sales_team(env.engine, "Peter", calendar=None)
+        with session_scope(env.engine) as session:
+            definitions.save(session, "webinar_followup", "sequence", {
+                "name": "webinar_followup", "kind": "sequence", "category": "sales", "steps": [
+                    {"id": "qualify", "type": "lead", "source": "webinar", "attributes": {"budget": 5000}},
+                    {"id": "settle", "type": "wait", "duration": "PT1M"},
+                    {"id": "hot_or_not", "type": "if", "condition": "lead.score >= 50", "then": "hot"},
+                    {"id": "cold", "type": "exit", "reason": "cold"},
+                    {"id": "hot", "type": "exit", "reason": "hot"}]}, publish=True)
+        anna = contact(env.engine, attributes={"lead_score": 5})
+
+        async def client():  # type: ignore[no-untyped-def]
+            return env.ts.client
+
+        run, _ = await enroll(env.engine, client, env.settings, "webinar_followup", anna, {})
+        [ended] = await until(lambda: (r := _runs(env.engine, id=run.id))[0].status != "running" and r, env)
+        # The attribute says 5; the lead's score (60) is what lead.score reads.
+        assert (ended.status, ended.reason) == ("completed", "hot")
+        with session_scope(env.engine) as session:
+            [lead] = list(session.exec(select(Lead)))
+        assert (lead.contact_id, lead.source, lead.attributes, lead.score) == (anna, "webinar", {"budget": 5000}, 60)
+        # The step again (a retried activity): the same lead, nothing new.
+        again, created = await service.hand_over(env.engine, env.ts.client, env.settings, anna,
+                                                 key=f"step:{run.id}:qualify:1", source="webinar", attributes={})
+        assert (again.id, created) == (lead.id, False)
+        [handover] = lead_events(env.engine, lead.id or 0, "handover")
+        assert handover.key == f"step:{run.id}:qualify:1"

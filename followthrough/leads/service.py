@@ -121,9 +121,10 @@ def _claim(engine: Engine, settings: Settings, draft: LeadDraft) -> Claimed:
         return Claimed(lead, True, _start_input(lead, run_id, policy, settings))
 
 
-def _existing(session: Session, settings: Settings, lead: Lead, draft: LeadDraft) -> Claimed:
-    """An upsert of a lead that exists: its source and attributes as the CRM sends them now."""
-    if (lead.source, lead.attributes) != (draft.source, draft.attributes):
+def _existing(session: Session, settings: Settings, lead: Lead, draft: LeadDraft | None) -> Claimed:
+    """A lead that exists (an upsert: its source and attributes as the CRM sends them now), with
+    what starts its workflow should it not run (a lead migrated from ``lead_score``)."""
+    if draft is not None and (lead.source, lead.attributes) != (draft.source, draft.attributes):
         lead.source, lead.attributes = draft.source, dict(draft.attributes)
         session.add(lead)
         session.flush()
@@ -149,18 +150,18 @@ async def take(engine: Engine, client: Client, settings: Settings, draft: LeadDr
     return lead, claimed.created
 
 
-def _handed(engine: Engine, contact_id: int, key: str) -> Lead | None:
+def _handed(engine: Engine, settings: Settings, contact_id: int, key: str) -> Claimed | None:
     """The lead a ``lead`` step (``key``) handed the contact to before, else the contact's open
     lead (recorded under ``key``), else None: a new one is due."""
     with session_scope(engine) as session:
         found = session.exec(select(LeadEvent).where(LeadEvent.key == key)).first()
         if found is not None:
-            return leads.get(session, found.lead_id)
+            return _existing(session, settings, leads.get(session, found.lead_id), None)
         lead = leads.open_for_contact(session, contact_id)
         if lead is not None:
             leads.record_event(session, lead_id=lead.id or 0, key=key, kind="handover", at=utcnow(),
                                detail={"step": key})
-            return lead
+            return _existing(session, settings, lead, None)
         contacts.get(session, contact_id)
         return None
 
@@ -175,9 +176,11 @@ async def hand_over(engine: Engine, client: Client, settings: Settings, contact_
     """A ``lead`` step: the contact's open lead (told to score again), else a new lead with
     ``source`` and ``attributes``; (lead, created). ``key`` (run, step, visit) makes it once: a
     retry finds the lead its first attempt handed the contact to."""
-    lead = await asyncio.to_thread(_handed, engine, contact_id, key)
-    if lead is not None:
+    claimed = await asyncio.to_thread(_handed, engine, settings, contact_id, key)
+    if claimed is not None:
+        lead = claimed.lead
         if lead.stage not in (LeadStage.CONVERTED, LeadStage.DISQUALIFIED, LeadStage.CLOSED):
+            await start(client, settings, lead, claimed.start)  # running: kept (USE_EXISTING)
             await _tell(client, lead)
         return lead, False
     lead, created = await take(engine, client, settings, LeadDraft(

@@ -21,7 +21,7 @@ from followthrough.models.leads import StageChange
 from followthrough.models.vocab import FINAL_LEAD_STAGES, LeadStage, Role
 from followthrough.store.db import as_utc
 from followthrough.store.scope import Access
-from followthrough.store.tables import Lead, LeadEvent, Team, TeamMember, utcnow
+from followthrough.store.tables import Contact, Lead, LeadEvent, Team, TeamMember, utcnow
 
 OPEN_STAGES = tuple(s.value for s in LeadStage if s not in FINAL_LEAD_STAGES)
 
@@ -59,6 +59,15 @@ def open_score(session: Session, contact_id: int) -> float | None:
     """The score of the contact's open lead (None: no open lead), as ``lead.score`` reads it."""
     lead = open_for_contact(session, contact_id)
     return lead.score if lead is not None else None
+
+
+def awaiting_first_touch(session: Session, owner_id: int, limit: int = 50) -> list[tuple[Lead, str]]:
+    """The owner's ``assigned`` leads (no first touch yet) with their contact's name, the one
+    whose SLA runs out first first (the daily brief's "new leads")."""
+    query = (select(Lead, Contact.name).join(Contact, Contact.id == Lead.contact_id)  # type: ignore[arg-type]
+             .where(Lead.owner_id == owner_id, Lead.stage == LeadStage.ASSIGNED)
+             .order_by(col(Lead.sla_due_at), col(Lead.id)).limit(limit))
+    return [(lead, name or f"contact {lead.contact_id}") for lead, name in session.exec(query)]
 
 
 def _condition(session: Session, access: Access, *, write: bool) -> Any:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from followthrough.dsl.kinds import Parsed
     from followthrough.rendering import TemplateSource
 
 # Each command imports what only it needs (the worker, FastAPI and uvicorn, httpx, Alembic),
@@ -169,10 +170,12 @@ def definitions_validate(
     api_url: str = typer.Option("", envvar="FT_API_URL", help="the API's base URL (default: FT_API_HOST:FT_API_PORT)"),
     api_key: str = typer.Option("", envvar="FT_ADMIN_API_KEY", help="an admin or manager key (default: the data directory's admin_api_key)"),
 ) -> None:
-    """Validate definition files fully (schema, steps, expressions, templates per locale,
-    built-in and file calendars; SMS length as warnings). Templates are the files under
+    """Validate definition files of every kind fully (schema, steps, expressions, templates per
+    locale, built-in and file calendars; SMS length as warnings). Templates are the files under
     FT_TEMPLATES_DIR and, when an API is configured (FT_API_URL or a key), the ones stored
-    through it. Prints every problem with its path; exits 1 when any file has errors."""
+    through it. Teams, users and other definitions a lead or SLA policy names are checked when
+    it is saved (the API reads the database). Prints every problem with its path; exits 1 when
+    any file has errors."""
     from contextlib import ExitStack
 
     from followthrough.bootstrap import (
@@ -213,8 +216,21 @@ def definitions_validate(
                 failed = True
                 _print_problems(f"{path}: {len(errors)} error(s)", errors)
             else:
-                print(f"{path}: ok ({definition.name}, {len(definition.steps)} steps)")
+                print(f"{path}: ok ({definition.name}, {_summary(definition)})")
     raise typer.Exit(1 if failed else 0)
+
+
+def _summary(definition: Parsed) -> str:
+    """What a valid definition holds, in a few words: "4 steps", "lead_policy, 3 fit rules"."""
+    from followthrough.dsl.schema import SequenceDefinition
+    from followthrough.leads.policy import LeadPolicyDefinition
+
+    if isinstance(definition, SequenceDefinition):
+        return f"{len(definition.steps)} steps"
+    if isinstance(definition, LeadPolicyDefinition):
+        return f"lead_policy, {len(definition.fit)} fit rules"
+    return f"sla_policy, {len(definition.classification)} classification rules, " \
+           f"{len(definition.priorities)} priorities"
 
 
 def _template_source(settings: Settings, api_url: str, api_key: str, stack: ExitStack) -> TemplateSource:

@@ -122,6 +122,8 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("PUT", "/v1/teams/{name}"): ADMIN,
     ("GET", "/v1/teams/{name}"): EVERYONE,
     ("GET", "/v1/teams"): EVERYONE,
+    # Figures over many reps' leads: managers (their teams') and admins.
+    ("GET", "/v1/reports/leads"): STAFF,
 }
 
 #: Path parameters that name a contact's object (or a lead): ``authorize`` answers 404 when the caller may

@@ -30,6 +30,7 @@ from api.routers import (
     policy,
     preferences,
     preview,
+    reports,
     runs,
     sequences,
     suppressions,
@@ -103,7 +104,7 @@ def create_app(
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, teams, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, action_links, inbound,
-                   tasks, leads):
+                   tasks, leads, reports):
         app.include_router(module.router)
     access.check_routes(app)
     errors.document(app, public=access.PUBLIC, temporal=get_temporal)

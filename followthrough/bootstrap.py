@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 
+from followthrough.dsl.checks import References
+from followthrough.dsl.kinds import Parsed
 from followthrough.dsl.loader import load_definition_text, parse_document
-from followthrough.dsl.schema import Definition
 from followthrough.dsl.validate import SmsSegments, TemplateLookup
 from followthrough.errors import ValidationFailed
 from followthrough.models.contact import ContactSnapshot
@@ -17,8 +19,9 @@ from followthrough.models.vocab import Channel
 from followthrough.rendering import FileTemplateSource, Renderer, TemplateError, TemplateSource
 from followthrough.settings import Settings
 from followthrough.sms_encoding import sms_info
-from followthrough.store import calendars, definitions, templates
+from followthrough.store import calendars, definitions, teams, templates
 from followthrough.store.db import session_scope
+from followthrough.store.tables import User
 
 
 def calendars_dir(settings: Settings) -> Path:
@@ -28,8 +31,8 @@ def calendars_dir(settings: Settings) -> Path:
 
 def seed_builtins(engine: Engine, settings: Settings) -> None:
     """File templates and calendars are refreshed unless edited through the API; a built-in
-    definition is added, published, only when no definition of that name exists (an admin's
-    versions are never touched)."""
+    definition of any kind is added, published, only when no definition of that name exists
+    (an admin's versions are never touched)."""
     file_calendars = calendars.load_files(calendars_dir(settings))
     with session_scope(engine) as session:
         if settings.templates_dir.is_dir():
@@ -44,7 +47,7 @@ def seed_builtins(engine: Engine, settings: Settings) -> None:
                 )
 
 
-def load_definition_file(path: Path) -> Definition:
+def load_definition_file(path: Path) -> Parsed:
     """A definition file (YAML, or JSON by its suffix), schema-checked."""
     text = path.read_text(encoding="utf-8")
     return load_definition_text(text, yaml_format=path.suffix != ".json", source=str(path))
@@ -70,6 +73,13 @@ def _definition_files(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return [p for p in root.iterdir() if p.suffix in (".yaml", ".yml", ".json")]
+
+
+def store_references(session: Session) -> References:
+    """``validate``'s references from the database: teams with their member counts, every
+    definition's kind, every user id."""
+    return References(teams=teams.member_counts(session), definitions=definitions.kinds(session),
+                      users={i for i in session.exec(select(User.id)) if i is not None})
 
 
 def template_lookup(source: TemplateSource) -> TemplateLookup:

@@ -14,7 +14,7 @@ PURE_CORE = ["followthrough/ids.py", "followthrough/models", "followthrough/dsl"
              "followthrough/calendar.py", "followthrough/clock.py", "followthrough/recurrence.py",
              "followthrough/tasks/due.py", "followthrough/tasks/lifecycle.py", "followthrough/tasks/invite.py",
              "followthrough/tasks/recurrence.py", "followthrough/leads/policy.py",
-             "followthrough/leads/scoring.py"]
+             "followthrough/leads/scoring.py", "followthrough/leads/first_touch.py"]
 COMPOSITION = {"workflows", "activities", "channels", "api", "worker", "cli", "cli_enroll", "devstack", "bench", "tests"}
 IO_MODULES = {"sqlalchemy", "sqlmodel", "aiosmtplib", "twilio", "httpx", "requests", "socket", "subprocess",
               "fastapi", "psycopg", "os", "random", "uuid", "time", "threading", "followthrough.store",

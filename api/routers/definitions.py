@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -20,10 +19,11 @@ from api.schemas.definitions import (
     StepChanges,
     VersionSummary,
 )
-from followthrough.bootstrap import sms_segment_counter, template_lookup
+from followthrough.bootstrap import sms_segment_counter, store_references, template_lookup
 from followthrough.calendar import BUILTIN_CALENDARS
+from followthrough.dsl import kinds
+from followthrough.dsl.kinds import Parsed
 from followthrough.dsl.loader import parse_document
-from followthrough.dsl.schema import Definition
 from followthrough.dsl.validate import validate
 from followthrough.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from followthrough.rendering import Renderer
@@ -34,11 +34,14 @@ from followthrough.store.tables import DefinitionVersion
 router = APIRouter(prefix="/v1/definitions", tags=["definitions"])
 
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+KindQuery = Annotated[kinds.Kind | None, Query(description="only definitions of this kind")]
 
 
-@router.get("/schema", summary="The JSON Schema of definition documents")
-def definition_schema() -> dict[str, Any]:
-    return TypeAdapter(Definition).json_schema()
+@router.get("/schema", summary="The JSON Schema of definition documents (every kind, or one)")
+def definition_schema(kind: KindQuery = None) -> dict[str, Any]:
+    """The union of every kind, discriminated on ``kind`` (a document without one is a
+    sequence), or ``?kind=`` one kind's schema."""
+    return kinds.schema(kind)
 
 
 @router.post(
@@ -55,9 +58,12 @@ def definition_schema() -> dict[str, Any]:
 async def save_definition(
     request: Request, engine: EngineDep, renderer: RendererDep, settings: SettingsDep,
 ) -> JSONResponse:
-    """Validate fully (schema, steps, templates per locale, calendars, expressions; SMS length as
-    warnings) and store a new version: 201, not active until published. A document identical to
-    the newest version stores nothing: 200 with ``created: false``. A 422 lists every problem."""
+    """Validate fully and store a new version: 201, not active until published. A sequence:
+    schema, steps, templates per locale, calendars, expressions (SMS length as warnings); a
+    lead or SLA policy: schema, expressions, teams (with members), calendars, the nurture
+    sequence, users told, ladders. A document identical to the newest version stores nothing:
+    200 with ``created: false``. A 422 lists every problem; a name that holds another kind is
+    a 409."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", *_YAML_TYPES):
         raise UnsupportedMediaType(
@@ -77,14 +83,15 @@ async def save_definition(
 
 
 def _validated(engine: Engine, renderer: Renderer, time_zone: str, document: Any
-               ) -> tuple[Definition, list[FieldError]]:
+               ) -> tuple[Parsed, list[FieldError]]:
     # Nothing is written while validating, and no session stays open: on SQLite every
     # transaction takes the write lock, and the renderer reads templates through its own.
     with Session(engine) as session:
         known = set(BUILTIN_CALENDARS) | {row.name for row in calendars.list_all(session)}
+        references = store_references(session)
     definition, problems, warnings = validate(
         document, template_lookup(renderer.source), calendar_exists=known.__contains__,
-        sms_segments=sms_segment_counter(renderer, time_zone),
+        sms_segments=sms_segment_counter(renderer, time_zone), references=references,
     )
     if definition is None:
         raise ValidationFailed(
@@ -93,7 +100,7 @@ def _validated(engine: Engine, renderer: Renderer, time_zone: str, document: Any
     return definition, warnings
 
 
-def _save(engine: Engine, definition: Definition) -> dict[str, Any]:
+def _save(engine: Engine, definition: Parsed) -> dict[str, Any]:
     with session_scope(engine) as session:
         row, created = definitions.save(
             session, definition.name, definition.kind, definition.model_dump(mode="json"), publish=False
@@ -120,10 +127,10 @@ def publish_definition(
 
 
 @router.get("", response_model=Page[DefinitionPublic], summary="Every definition, newest version")
-def list_definitions(engine: EngineDep, cursor: CursorQuery = None,
-                     limit: LimitQuery = DEFAULT_LIMIT) -> Page[DefinitionPublic]:
+def list_definitions(engine: EngineDep, cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_LIMIT,
+                     kind: KindQuery = None) -> Page[DefinitionPublic]:
     with session_scope(engine) as session:
-        page = page_at(definitions.list_latest(session), cursor, limit)
+        page = page_at(definitions.list_latest(session, kind), cursor, limit)
         items = []
         for row, count in page.items:
             current = definitions.active(session, row.name)

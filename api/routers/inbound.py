@@ -31,6 +31,7 @@ from api.schemas.common import (
 from api.services.inbound import handle_contact_event
 from api.services.inbound_email import handle_inbound_email
 from channels.inbound.email import InboundEmailPayload, from_payload
+from followthrough.dsl.schema import EVENT_NAME_MAX, EVENT_PATTERN
 from followthrough.models.vocab import Channel
 from followthrough.store import inbound
 from followthrough.store.db import session_scope
@@ -38,12 +39,6 @@ from followthrough.store.scope import Visibility
 from followthrough.store.tables import InboundMessage
 
 router = APIRouter(tags=["inbound"])
-
-#: The names a definition's ``stop_on`` and ``wait_for`` accept (dot-separated words), so every
-#: name posted here can be listened for. At most 42 characters: ``event.<name>`` must fit the
-#: timeline's 48-character kind column.
-EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
-EVENT_NAME_MAX = 42
 
 
 class InboundAccepted(BaseModel):
@@ -77,7 +72,8 @@ class InboundPublic(BaseModel):
 class ContactEventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event: str = Field(pattern=EVENT_NAME_PATTERN, max_length=EVENT_NAME_MAX,
+    # The names a definition's ``stop_on``, ``wait_for`` and lead engagement accept.
+    event: str = Field(pattern=EVENT_PATTERN, max_length=EVENT_NAME_MAX,
                        description="e.g. 'demo.booked'")
     data: FreeObject = Field(default_factory=dict)
 

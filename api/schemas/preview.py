@@ -1,14 +1,17 @@
-"""Preview of a sequence for one contact: ``POST /v1/definitions/{name}/preview``."""
+"""Preview of a definition for one contact: ``POST /v1/definitions/{name}/preview``. A
+sequence answers its simulated timeline; a lead policy what it would do to a ``lead``; an SLA
+policy what it would do to a ``ticket``. The answer's ``kind`` says which."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.schemas.bounded import LIST_MAX, FreeObject
+from api.schemas.bounded import LIST_MAX, NAME_MAX, FreeObject, Text
 from api.schemas.common import Id, UtcDateTime, Version
 from api.schemas.contacts import ContactSample
+from followthrough.dsl.schema import EVENT_NAME_MAX, EVENT_PATTERN
 from followthrough.models.vocab import Channel, RunStatus, StepState
 
 
@@ -23,8 +26,39 @@ class PreviewEvent(BaseModel):
     data: FreeObject = Field(default_factory=dict)
 
 
+class LeadEvent(BaseModel):
+    """An engagement event the lead has had: its points (decayed to the preview's time) count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(pattern=EVENT_PATTERN, max_length=EVENT_NAME_MAX, description="e.g. 'reply', 'form.submitted'")
+    at: AwareDatetime
+
+
+class LeadSample(BaseModel):
+    """The lead a ``lead_policy`` preview scores, qualifies and assigns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(default="", max_length=NAME_MAX)
+    attributes: FreeObject = Field(default_factory=dict)
+    events: list[LeadEvent] = Field(default_factory=list, max_length=LIST_MAX)
+
+
+class TicketSample(BaseModel):
+    """The ticket an ``sla_policy`` preview classifies, routes and sets targets for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(default="", max_length=NAME_MAX)
+    text: Text = ""
+    channel: Literal["email", "sms", "api", "voice"] = "api"
+
+
 class PreviewRequest(BaseModel):
-    """Give ``contact_id`` (a stored contact) or ``contact`` (sample data), not both."""
+    """Give ``contact_id`` (a stored contact) or ``contact`` (sample data), not both. A sequence
+    takes ``data``, ``events`` and ``respect_policy``; a lead policy ``lead``; an SLA policy
+    ``ticket``. ``start`` is when the run starts, or the moment a policy decides at."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +69,8 @@ class PreviewRequest(BaseModel):
     start: AwareDatetime | None = None  # omitted: now
     events: list[PreviewEvent] = Field(default_factory=list, max_length=LIST_MAX)
     respect_policy: bool = True  # False: every send goes out on its own channel, unchecked
+    lead: LeadSample | None = None
+    ticket: TicketSample | None = None
 
 
 class _Out(BaseModel):
@@ -97,6 +133,7 @@ class PreviewEndPublic(_Out):
 
 
 class PreviewResponse(_Out):
+    kind: Literal["sequence"] = "sequence"
     definition: str
     version: int
     contact: PreviewContact
@@ -104,3 +141,30 @@ class PreviewResponse(_Out):
     steps: list[PreviewStepPublic]
     end: PreviewEndPublic | None  # null: the preview stopped before the run ended
     warnings: list[str]
+
+
+class _PolicyPreview(BaseModel):
+    """What the policy would do (its module's answer, every key of it, next to these)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    definition: str
+    version: int
+    contact: PreviewContact
+
+
+class LeadPolicyPreview(_PolicyPreview):
+    """``followthrough.leads.preview``: score with every change, stage, owner and why, the
+    planned first-touch SLA times."""
+
+    kind: Literal["lead_policy"]
+
+
+class SlaPolicyPreview(_PolicyPreview):
+    """``followthrough.tickets.preview``: category and priority with the rules that matched,
+    team and assignee, the planned SLA times and ladder."""
+
+    kind: Literal["sla_policy"]
+
+
+AnyPreview = Annotated[PreviewResponse | LeadPolicyPreview | SlaPolicyPreview, Field(discriminator="kind")]

@@ -20,7 +20,7 @@ operations) is such an error too: see ``followthrough.dsl.sandbox``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -58,24 +58,43 @@ def _tree(text: str) -> nodes.Expr:
     return expr
 
 
-def validate_expression(text: str) -> list[str]:
-    """Every problem of one expression: syntax, unknown top-level names, private attributes."""
+#: The names an expression may use -> the attributes each may have (None: any).
+Names = Mapping[str, Collection[str] | None]
+
+
+def validate_expression(text: str, names: Names | None = None) -> list[str]:
+    """Every problem of one expression: syntax, unknown top-level names (``names``, default
+    ``NAMES``) and attributes of a name that lists its own, private attributes."""
     try:
         _compiled(text)
         tree = _tree(text)
     except (ExpressionError, TemplateSyntaxError) as exc:
         message = exc.message if isinstance(exc, TemplateSyntaxError) else str(exc)
         return [message or "does not parse"]
+    allowed: Names = names if names is not None else dict.fromkeys(NAMES)
     problems: list[str] = []
     every = [tree, *tree.find_all(nodes.Node)]  # find_all skips the root itself
     for name in dict.fromkeys(n.name for n in every if isinstance(n, nodes.Name)):
-        if name not in NAMES:
-            problems.append(f"unknown name '{name}' (use one of: {', '.join(NAMES)})")
+        if name not in allowed:
+            problems.append(f"unknown name '{name}' (use one of: {', '.join(allowed)})")
     for node in every:
         if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
             problems.append(f"attribute '{node.attr}' is not allowed (private)")
+        elif (found := _member(node)) is not None and (known := allowed.get(found[0])) is not None \
+                and found[1] not in known:
+            problems.append(f"'{found[0]}' has no '{found[1]}' (use one of: {', '.join(known)})")
     problems += constant_problems(_ENV, tree)
     return problems
+
+
+def _member(node: nodes.Node) -> tuple[str, str] | None:
+    """(name, attribute) of ``name.attribute`` or ``name["attribute"]``, else None."""
+    if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+        return node.node.name, node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name) \
+            and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.node.name, node.arg.value
+    return None
 
 
 class _Events(dict):  # type: ignore[type-arg]

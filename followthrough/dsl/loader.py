@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from followthrough.clock import FORM_TAGS
-from followthrough.dsl.schema import STEP_TYPES, Definition
+from followthrough.dsl.kinds import ADAPTER, KINDS, Parsed, unknown_kind
+from followthrough.dsl.schema import STEP_TYPES
 from followthrough.errors import ErrorList, FieldError, ValidationFailed
-
-_ADAPTER: TypeAdapter[Definition] = TypeAdapter(Definition)
 
 #: The tags a definition may use, explicitly or implicitly: JSON's types, and dates (which the
 #: safe loader resolves from plain ``2026-01-01`` scalars).
@@ -58,12 +57,15 @@ def parse_document(text: str, *, yaml_format: bool) -> Any:
         raise ValidationFailed("The document is nested too deeply.") from exc
 
 
-def schema_errors(document: Any) -> tuple[Definition | None, list[FieldError]]:
-    """Validate a document against the schema; every error with its JSON Pointer path."""
+def schema_errors(document: Any) -> tuple[Parsed | None, list[FieldError]]:
+    """Validate a document against the schema of its kind; every error with its JSON Pointer
+    path. A kind that is none of ``KINDS`` is the one error (the rest depends on the kind)."""
     if not isinstance(document, dict):
         return None, [FieldError("", "a definition is an object with name, kind and steps")]
+    if (claimed := unknown_kind(document)) is not None:
+        return None, [FieldError("/kind", f"unknown kind {claimed} (use one of: {', '.join(KINDS)})")]
     try:
-        return _ADAPTER.validate_python(document), []
+        return ADAPTER.validate_python(document), []
     except ValidationError as exc:
         found = ErrorList()
         for error in exc.errors():
@@ -72,22 +74,27 @@ def schema_errors(document: Any) -> tuple[Definition | None, list[FieldError]]:
 
 
 def _pointer(location: tuple[Any, ...]) -> str:
-    """A pydantic error location as a JSON Pointer. Discriminated unions add the tag right after
-    the list index (``steps/2/send/template``) or, for the clock's forms, after the field
-    (``timeout/relative-time/after``); validators add ``function-...``: drop them all."""
+    """A pydantic error location as a JSON Pointer. Discriminated unions add the tag: the
+    definition's kind first (``lead_policy/thresholds``), a step's type right after the list
+    index (``steps/2/send/template``), the clock's forms after the field
+    (``timeout/relative-time/after``); plain unions name the member that refused
+    (``notify/0/literal['assignee','team_manager']``, ``notify/0/constrained-int``); validators add
+    ``function-...``: drop them all. Only the first part can be a kind (``nurture/sequence`` is
+    a field); no key of a document has a ``-`` or ``[`` to be taken for a member's name."""
+    member = ("function-", "tagged-union", "literal[", "constrained-")
     parts: list[str] = []
     previous: Any = None
-    for part in location:
+    for index, part in enumerate(location):
         text = str(part)
-        dropped = text.startswith(("function-", "tagged-union")) or text in FORM_TAGS or (
-            isinstance(previous, int) and text in STEP_TYPES)
+        dropped = text.startswith(member) or text in FORM_TAGS or (
+            isinstance(previous, int) and text in STEP_TYPES) or (index == 0 and text in KINDS)
         if not dropped:
             parts.append(text.replace("~", "~0").replace("/", "~1"))
         previous = part
     return "/" + "/".join(parts) if parts else ""
 
 
-def load_definition_text(text: str, *, yaml_format: bool, source: str = "definition") -> Definition:
+def load_definition_text(text: str, *, yaml_format: bool, source: str = "definition") -> Parsed:
     """Parse and schema-check a definition document; raises ValidationFailed with every error."""
     definition, problems = schema_errors(parse_document(text, yaml_format=yaml_format))
     if definition is None:

@@ -31,6 +31,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$"
 #: Event names: "reply", "ticket.resolved", "lead.qualified", custom ones ("invoice_paid").
 EVENT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+#: The longest event name ``POST /v1/contacts/{id}/events`` accepts: ``event.<name>`` must fit
+#: the timeline's 48-character kind column.
+EVENT_NAME_MAX = 42
 #: Where ``until_date`` reads its date: ``contact.<field>``, ``contact.attributes.<key>...`` or
 #: ``data.<key>...`` (the enrollment data).
 ATTRIBUTE_PATH_PATTERN = r"^(contact|data)(\.[A-Za-z_][A-Za-z0-9_]*)+$"

@@ -1,4 +1,7 @@
-"""Full validation of a definition document: every problem, each with its JSON Pointer path.
+"""Full validation of a definition document of any kind: every problem, each with its JSON
+Pointer path. ``validate`` is the one entry point; it checks the schema of the document's kind,
+then a sequence here, a lead policy in ``followthrough.leads.validate``, an SLA policy in
+``followthrough.tickets.validate``.
 
 Errors make the definition unusable; warnings (an SMS longer than the segment limit) do not.
 Schema errors come first. A schema error hides nothing else: when the document does not fit the
@@ -16,8 +19,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from followthrough.calendar import BUILTIN_CALENDARS
 from followthrough.clock import Relative
+from followthrough.dsl.checks import References
 from followthrough.dsl.expressions import validate_expression
 from followthrough.dsl.graph import successors, unreachable, waitless_cycles
+from followthrough.dsl.kinds import Parsed
 from followthrough.dsl.loader import schema_errors
 from followthrough.dsl.schema import (
     AnyStep,
@@ -33,6 +38,10 @@ from followthrough.dsl.schema import (
     WaitStep,
 )
 from followthrough.errors import ErrorList, FieldError
+from followthrough.leads import validate as lead_policy
+from followthrough.leads.policy import LeadPolicyDefinition
+from followthrough.tickets import validate as sla_policy
+from followthrough.tickets.policy import SlaPolicyDefinition
 
 #: (channel, template name, locale) -> does a template exist (with locale fallback applied)?
 TemplateLookup = Callable[[str, str, str], bool]
@@ -48,12 +57,36 @@ def validate(
     sms_segments: SmsSegments | None = None,
     sms_segment_limit: int = DEFAULT_SMS_SEGMENT_LIMIT,
     calendar_exists: Callable[[str], bool] | None = None,
-) -> tuple[Definition | None, list[FieldError], list[FieldError]]:
+    references: References | None = None,
+) -> tuple[Parsed | None, list[FieldError], list[FieldError]]:
     """(definition or None, errors, warnings). ``calendar_exists`` defaults to the built-in
-    calendars."""
-    definition, problems = schema_errors(document)
-    errors, warnings = ErrorList(list(problems)), ErrorList()
+    calendars; ``references`` (teams, definitions, users) to none known: those checks are
+    skipped."""
+    parsed, problems = schema_errors(document)
     has_calendar = calendar_exists or (lambda name: name in BUILTIN_CALENDARS)
+    refs = references or References()
+    kind = document.get("kind", "sequence") if isinstance(document, dict) else "sequence"
+    if kind == "lead_policy":
+        lead = parsed if isinstance(parsed, LeadPolicyDefinition) else None
+        found, warned = lead_policy.validate(document, lead, calendar_exists=has_calendar, references=refs)
+    elif kind == "sla_policy":
+        sla = parsed if isinstance(parsed, SlaPolicyDefinition) else None
+        found, warned = sla_policy.validate(document, sla, calendar_exists=has_calendar, references=refs)
+    elif kind == "sequence":
+        sequence = parsed if isinstance(parsed, Definition) else None
+        return _sequence(document, sequence, problems, template_exists, sms_segments=sms_segments,
+                         sms_segment_limit=sms_segment_limit, has_calendar=has_calendar)
+    else:  # an unknown kind: its one problem says so
+        return None, problems, []
+    errors = _once([*problems, *found])
+    return (None, errors, warned) if errors else (parsed, [], warned)
+
+
+def _sequence(
+    document: Any, definition: Definition | None, problems: list[FieldError], template_exists: TemplateLookup,
+    *, sms_segments: SmsSegments | None, sms_segment_limit: int, has_calendar: Callable[[str], bool],
+) -> tuple[Definition | None, list[FieldError], list[FieldError]]:
+    errors, warnings = ErrorList(list(problems)), ErrorList()
     if definition is None:
         steps, locales = _parsed_steps(document), _locales(document)
         known = _step_ids(document)

@@ -37,7 +37,7 @@ from followthrough.dsl.schema import MAX_USER_ID
 from followthrough.errors import NotFound
 from followthrough.leads.policy import LeadPolicyDefinition
 from followthrough.leads.scoring import names
-from followthrough.policy.people_policy import next_available
+from followthrough.policy.people_policy import UserRecipient, next_available
 from followthrough.store import contacts, rotation, teams, users
 from followthrough.store.tables import Contact, Lead, Team, TeamMember, User
 
@@ -95,7 +95,10 @@ def assign_contact(session: Session, policy: LeadPolicyDefinition, *, contact: M
     if team is None or team.id is None:
         return AssignmentResult(None, None, rule, team=team_name,
                                 problem=f"team '{team_name}' does not exist")
-    check = _Eligibility(session, policy, team.id, now, exclude)
+    # Who is active and at work is read before the team's rotation is locked (it does not
+    # depend on other assignments): the lock is held for the open-lead counts and the pick only.
+    members = [m.user_id for m in teams.members(session, team.id) if m.weight > 0 and m.user_id not in exclude]
+    check = _Eligibility(session, policy, team.id, now, exclude, users.recipients(session, members, now))
     choose = rotation.peek if preview else rotation.pick
     chosen = choose(session, team.id, check)
     if chosen.user_id is not None:
@@ -139,8 +142,9 @@ class _Eligibility:
     who is only away (absent, off work) is next available."""
 
     def __init__(self, session: Session, policy: LeadPolicyDefinition, team_id: int, now: datetime,
-                 exclude: tuple[int, ...]) -> None:
+                 exclude: tuple[int, ...], people: dict[int, UserRecipient]) -> None:
         self.session, self.policy, self.team_id, self.now, self.exclude = session, policy, team_id, now, exclude
+        self.people = people
         self._counts: dict[int, int] | None = None
         self.earliest: datetime | None = None
 
@@ -153,7 +157,9 @@ class _Eligibility:
     def __call__(self, user_id: int) -> str | None:
         if user_id in self.exclude:
             return "excluded"
-        person = users.recipient(self.session, user_id, self.now)
+        if user_id not in self.people:  # joined the team since the people were read
+            self.people.update(users.recipients(self.session, [user_id], self.now))
+        person = self.people.get(user_id)
         if person is None:
             return "no such user"
         if not person.active:

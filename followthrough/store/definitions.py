@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from sqlmodel import Session, col, func, select
 
-from followthrough.errors import NotFound
+from followthrough.errors import Conflict, NotFound
 from followthrough.store.db import as_utc
 from followthrough.store.tables import DefinitionVersion, utcnow
 
@@ -30,9 +30,13 @@ def checksum(document: dict[str, Any]) -> str:
 def save(
     session: Session, name: str, kind: str, document: dict[str, Any], *, publish: bool
 ) -> tuple[DefinitionVersion, bool]:
-    """Store a new version unless the newest one is identical; returns (version, created)."""
+    """Store a new version unless the newest one is identical; returns (version, created).
+    A name keeps its kind: a version of another kind is a Conflict (runs and policies find a
+    definition by name and expect its kind)."""
     digest = checksum(document)
     latest = latest_version(session, name)
+    if latest is not None and latest.kind != kind:
+        raise Conflict(f"'{name}' is a {latest.kind}; a {kind} needs another name")
     if latest is not None and latest.checksum == digest:
         if publish and latest.published_at is None:
             latest.published_at = utcnow()
@@ -110,8 +114,8 @@ def get(session: Session, name: str, version: int | None = None) -> DefinitionVe
     return row
 
 
-def list_latest(session: Session) -> list[tuple[DefinitionVersion, int]]:
-    """The newest version of every definition, with its version count."""
+def list_latest(session: Session, kind: str | None = None) -> list[tuple[DefinitionVersion, int]]:
+    """The newest version of every definition (of ``kind``), with its version count."""
     sub = (
         select(DefinitionVersion.name, func.max(DefinitionVersion.version).label("v"),
                func.count().label("n"))
@@ -121,7 +125,14 @@ def list_latest(session: Session) -> list[tuple[DefinitionVersion, int]]:
     query = select(DefinitionVersion, sub.c.n).join(
         sub, (col(DefinitionVersion.name) == sub.c.name) & (col(DefinitionVersion.version) == sub.c.v)
     )
+    if kind is not None:
+        query = query.where(DefinitionVersion.kind == kind)
     return [(row, count) for row, count in session.exec(query.order_by(DefinitionVersion.name))]
+
+
+def kinds(session: Session) -> dict[str, str]:
+    """Every definition's name -> its kind."""
+    return {name: kind for name, kind in session.exec(select(DefinitionVersion.name, DefinitionVersion.kind).distinct())}
 
 
 def render_yaml(document: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, func, select
 
 from followthrough.errors import ErrorList, NotFound
 from followthrough.store import calendars
@@ -22,6 +22,13 @@ def get(session: Session, name: str) -> Team:
 def members(session: Session, team_id: int) -> list[TeamMember]:
     query = select(TeamMember).where(TeamMember.team_id == team_id).order_by(col(TeamMember.user_id))
     return list(session.exec(query))
+
+
+def member_counts(session: Session) -> dict[str, int]:
+    """Every team's name -> how many members it has (0 for an empty team)."""
+    query = (select(Team.name, func.count(col(TeamMember.user_id)))
+             .join(TeamMember, col(TeamMember.team_id) == col(Team.id), isouter=True).group_by(col(Team.name)))
+    return {name: count for name, count in session.exec(query)}
 
 
 def list_all(session: Session) -> list[Team]:

@@ -68,7 +68,9 @@ def _files() -> list[Path]:
     return sorted(p for p in DEFINITIONS.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
 
-DEFINITION_LIST = {path.stem: load_definition_file(path) for path in _files()}
+#: The built-in sequences (the lead policy: test_builtin_lead_policy.py).
+DEFINITION_LIST = {path.stem: d for path in _files()
+                   if isinstance(d := load_definition_file(path), SequenceDefinition)}
 #: Per definition: the enrollment data its documentation gives (every key with its example),
 #: and only the keys a run cannot do without (the others have defaults or are left out).
 SAMPLE_DATA: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {

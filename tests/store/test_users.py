@@ -43,3 +43,28 @@ class TestRecipient:
         assert own is not None and own.calendar is not None and own.calendar.name == "moscow_office"
         assert none is not None and (none.calendar, none.holidays) == (None, None)
         assert missing is None
+
+
+class TestRecipients:
+    def test_many_at_once_are_each_as_read_alone(self, any_engine: Engine) -> None:
+        with session_scope(any_engine) as session:
+            own, _ = users.create(session, name="Own", email=None, role="rep", calendar="moscow_office",
+                                  time_zone="Europe/Moscow")
+            member, _ = users.create(session, name="Member", email="m@example.test", role="rep", active=False,
+                                     time_zone="Asia/Bangkok", notify_channels=["sms", "email"], phone="+36301234567")
+            loner, _ = users.create(session, name="Lone", email=None, role="rep")
+            teams.put(session, "east", members_in=[(own.id, 1), (member.id, 1)], manager_id=None,  # type: ignore[list-item]
+                      calendar="budapest_office")
+            for day in range(users.RECIPIENT_ABSENCES + 2):  # more than a recipient carries
+                start = NOW + timedelta(days=2 * day)
+                users.add_absence(session, member.id, start, start + timedelta(days=1), None)  # type: ignore[arg-type]
+            users.add_absence(session, loner.id, NOW - timedelta(days=1), NOW + timedelta(hours=1), "sick")  # type: ignore[arg-type]
+            ids = [own.id, member.id, loner.id, 424242]
+            together = users.recipients(session, ids, NOW)  # type: ignore[arg-type]
+            alone = {i: users.recipient(session, i, NOW) for i in ids}  # type: ignore[arg-type]
+        assert set(together) == {own.id, member.id, loner.id}
+        assert all(together[i] == alone[i] for i in together) and alone[424242] is None
+        assert together[own.id].calendar is not None and together[own.id].calendar.name == "moscow_office"  # type: ignore[index,union-attr]
+        assert together[member.id].calendar.name == "budapest_office"  # type: ignore[index,union-attr]
+        assert len(together[member.id].absences) == users.RECIPIENT_ABSENCES  # type: ignore[index]
+        assert together[loner.id].calendar is None  # type: ignore[index]

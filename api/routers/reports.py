@@ -1,0 +1,52 @@
+"""Reports for managers and admins, computed in the database. A manager's figures are those of
+the leads their scope shows (``FT_MANAGER_SCOPE``: by default their teams' members') and of the
+leads routed to a team they belong to or manage; admins see every lead."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+from sqlmodel import Session
+
+from api.deps import AccessDep, EngineDep
+from api.schemas.reports import LeadReportPublic
+from followthrough.errors import FieldError, ValidationFailed
+from followthrough.store import lead_reports, teams
+from followthrough.store.db import read_scope
+from followthrough.store.scope import Access
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+#: The period when ``from`` is not given: this long before ``to``.
+DEFAULT_PERIOD = timedelta(days=30)
+
+
+@router.get("/leads", summary="Lead figures of a period: stages, sources, conversion, time to first touch")
+def lead_report(
+    engine: EngineDep, access: AccessDep,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description=(
+        "Leads created at or after (RFC 3339, with an offset); default: 30 days before `to`."))] = None,
+    to: Annotated[AwareDatetime | None, Query(description=(
+        "Leads created before (RFC 3339, with an offset); default: now."))] = None,
+) -> LeadReportPublic:
+    """Counts by stage and source, conversion (converted / created), median and p90 business
+    seconds to first touch per rep and per team, SLA breaches and reassignments, of the leads
+    created in ``[from, to)``. Times are UTC."""
+    end = (to or datetime.now(UTC)).astimezone(UTC)
+    start = (from_ or end - DEFAULT_PERIOD).astimezone(UTC)
+    if start >= end:
+        raise ValidationFailed("The period is empty.", errors=[
+            FieldError("/query/from", f"must be before to ({end.isoformat()})")])
+    with read_scope(engine) as session:
+        found = lead_reports.report(session, start, end, _scope(session, access))
+    return LeadReportPublic.of(found)
+
+
+def _scope(session: Session, access: Access) -> lead_reports.Scope | None:
+    if access.read.everything or access.user_id is None:
+        return None
+    return lead_reports.Scope(owners=access.read.owners,
+                              teams=frozenset(teams.team_ids(session, access.user_id)))

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from followthrough.store import teams, users
+from followthrough.store import definitions, teams, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Run, User
 from tests.conftest import LiveStack
-from tests.support.leads import publish_policy
+from tests.support.leads import POLICY, publish_policy
 
 NEW_CONTACT = {"name": "Anna Kovács", "email": "anna@example.test", "locale": "hu",
                "time_zone": "Europe/Budapest"}
@@ -64,7 +64,11 @@ class TestIntake:
                                                           "attributes": {"budget": 5000}})
         assert response.status_code == 201, response.text
         created = response.json()
-        assert (created["policy_name"], created["policy_version"], created["source"]) == ("default_leads", 1, "web")
+        with session_scope(live.engine) as session:
+            active = definitions.active(session, "default_leads")
+        assert active is not None and active.document["fit"] == POLICY["fit"]  # the test's, over the built-in
+        assert (created["policy_name"], created["policy_version"], created["source"]) == (
+            "default_leads", active.version, "web")
         lead = await _settled(live, created["id"], "assigned")
         assert (lead["owner_id"], lead["score"]) == (people["Peter"][0], 60)
         kinds = [(e["kind"], e["rule"]) for e in lead["events"]]

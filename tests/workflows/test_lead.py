@@ -46,6 +46,9 @@ async def env(ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settin
     publish_policy(engine)
     async with running_worker(ts_env.client, settings, engine):
         yield Env(ts_env, engine, settings, outbox)
+        # Let the workflow tasks under way finish while the worker still runs: a task cut off by
+        # the worker's shutdown keeps the test server from skipping time in the next test.
+        await ts_env.sleep(timedelta(seconds=5))
     await terminate_open_runs(engine, ts_env.client)
 
 

@@ -172,6 +172,27 @@ class TestFirstTouchSla:
         assert emails_to(env.outbox, "maria@example.test") == []
 
 
+    async def test_a_message_sent_to_the_contact_after_assignment_is_the_first_touch(self, env: Env) -> None:
+        from followthrough.enrollment import enroll
+
+        _, (peter,) = sales_team(env.engine, "Peter", calendar=None)
+        lead = await new_lead(env.engine, env.ts.client, env.settings, attributes={"budget": 5000})
+        await until(lambda: lead_row(env.engine, lead.id or 0).task_id, env)
+
+        async def client():  # type: ignore[no-untyped-def]
+            return env.ts.client
+
+        # Any run's message to the contact (not one to a user) counts: here a sequence's email.
+        await enroll(env.engine, client, env.settings, "welcome_sequence", lead.contact_id, {})
+        row = await until(lambda: (r := lead_row(env.engine, lead.id or 0)).stage == "contacted" and r, env)
+        [touch] = [e for e in lead_events(env.engine, lead.id or 0, "stage") if e.rule == "contacted"]
+        assert touch.detail["reason"] == "message sent to the contact"
+        assert (row.owner_id, row.sla_breaches) == (peter, 0) and row.first_touch_seconds is not None
+        await env.ts.sleep(timedelta(hours=3))  # past both tiers: nothing more happens
+        assert lead_row(env.engine, lead.id or 0).sla_breaches == 0
+        assert emails_to(env.outbox, "maria@example.test") == []
+
+
 class TestNurture:
     async def test_engagement_over_the_threshold_cancels_the_nurture_run_and_goes_to_sales_once(
             self, env: Env) -> None:

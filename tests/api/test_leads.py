@@ -122,6 +122,15 @@ class TestAccess:
         listed = {name: [item["id"] for item in (await live.api.get("/v1/leads", headers=_as(key))).json()["items"]]
                   for name, (_, key) in people.items()}
         assert listed == {"Maria": [lead["id"]], "Peter": [lead["id"]], "Paul": [], "Olga": []}
+        # A rep may not make a lead of a contact they do not own, nor upsert another's lead.
+        theirs_contact = await live.api.post("/v1/leads", json={"contact_id": lead["contact_id"]},
+                                             headers=_as(people["Olga"][1]))
+        assert theirs_contact.status_code == 404
+        upsert = await live.api.put("/v1/leads/by-external-id/crm-9", json={"contact": NEW_CONTACT})
+        assert upsert.status_code == 201
+        taken = await live.api.put("/v1/leads/by-external-id/crm-9", json={"contact": NEW_CONTACT},
+                                   headers=_as(people["Olga"][1]))
+        assert taken.status_code == 404
 
 
 class TestUpdates:

@@ -76,6 +76,17 @@ class TestStickyAndRules:
             result = assign(session, policy(), contact_id=cid, lead=LEAD, now=NOON)
         assert (result.owner_id, result.team_id, result.rule) == (owner, sales, "sticky")
 
+    def test_a_sticky_owner_outside_the_routed_team_takes_it_for_their_own(self, any_engine: Engine) -> None:
+        with session_scope(any_engine) as session:
+            a, owner = rep(session, "A"), rep(session, "Owner")
+            team(session, "sales", [(a, 1)])
+            theirs = team(session, "partners", [(owner, 1)])
+            result = assign(session, policy(), contact_id=contact(session, owner_id=owner), lead=LEAD, now=NOON)
+            loner = rep(session, "Loner")
+            alone = assign(session, policy(), contact_id=contact(session, owner_id=loner), lead=LEAD, now=NOON)
+        assert (result.owner_id, result.team_id, result.team, result.rule) == (owner, theirs, "partners", "sticky")
+        assert (alone.owner_id, alone.team_id, alone.team) == (loner, None, None)
+
     @pytest.mark.parametrize("why", ["inactive", "excluded", "not_sticky"])
     def test_falls_through_to_the_team(self, any_engine: Engine, why: str) -> None:
         with session_scope(any_engine) as session:

@@ -37,7 +37,7 @@ from api.schemas.leads import (
     LeadUpsert,
 )
 from api.services.contacts import check_owner, with_defaults
-from followthrough.errors import FieldError, ValidationFailed
+from followthrough.errors import FieldError, NotFound, ValidationFailed
 from followthrough.leads import service
 from followthrough.leads.service import LeadDraft
 from followthrough.models.leads import (
@@ -61,7 +61,8 @@ LeadExternalId = Annotated[str, Path(min_length=1, max_length=200, description="
 
 def _draft(engine: Engine, settings: Settings, access: Access, body: LeadUpsert,
            external_id: str | None) -> LeadDraft:
-    """The lead to take in; its contact must be one the caller may change (else 404), a new
+    """The lead to take in; its contact must be one the caller may change (else a 422 naming
+    ``/contact_id``, as for an unknown one), a new
     contact gets the contacts API's defaults and owner checks."""
     if (problem := body.contact_problem()) is not None:
         raise ValidationFailed("The lead has invalid fields.", errors=[problem])
@@ -71,7 +72,11 @@ def _draft(engine: Engine, settings: Settings, access: Access, body: LeadUpsert,
             contact = with_defaults(body.contact, settings)
             check_owner(session, access, contact, default=True, at="/contact")
         elif body.contact_id is not None:
-            access.write.contact(session, body.contact_id)
+            try:
+                access.write.contact(session, body.contact_id)
+            except NotFound as exc:  # unknown, or not the caller's to change: the same answer
+                raise ValidationFailed("The lead has invalid fields.", errors=[
+                    FieldError("/contact_id", f"contact {body.contact_id} does not exist")]) from exc
     return LeadDraft(contact_id=body.contact_id, contact=contact, source=body.source,
                      attributes=dict(body.attributes), external_id=external_id)
 

@@ -125,7 +125,9 @@ class TestAccess:
         # A rep may not make a lead of a contact they do not own, nor upsert another's lead.
         theirs_contact = await live.api.post("/v1/leads", json={"contact_id": lead["contact_id"]},
                                              headers=_as(people["Olga"][1]))
-        assert theirs_contact.status_code == 404
+        assert theirs_contact.status_code == 422
+        assert theirs_contact.json()["errors"] == [
+            {"path": "/contact_id", "message": f"contact {lead['contact_id']} does not exist"}]
         upsert = await live.api.put("/v1/leads/by-external-id/crm-9", json={"contact": NEW_CONTACT})
         assert upsert.status_code == 201
         taken = await live.api.put("/v1/leads/by-external-id/crm-9", json={"contact": NEW_CONTACT},

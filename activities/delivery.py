@@ -24,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.door import ATTEMPT_MARGIN, Door, Prepared
+from activities.lead_touch import tell_lead
 from channels.base import (
     OutboundMessage,
     PermanentChannelError,
@@ -125,9 +126,11 @@ class DeliveryActivities:
                 return result
             activity.logger.info("sent", extra=log)
             # Recording may wait for the database (a busy SQLite): heartbeats go on meanwhile.
-            return await _with_heartbeat(asyncio.to_thread(
+            result = await _with_heartbeat(asyncio.to_thread(
                 self._door.sent, input, key, message, receipt, prepared.uncertain_before
             ))
+            await tell_lead(self._engine, input, result, key)  # a lead's first touch, if waiting
+            return result
 
     async def _send(self, message: OutboundMessage, deadline: datetime | None) -> SendReceipt:
         """The provider call, ended in time for this attempt to record its outcome before its

@@ -25,6 +25,7 @@ from api.routers import (
     health,
     holds,
     inbound,
+    leads,
     outbox,
     policy,
     preferences,
@@ -107,7 +108,7 @@ def create_app(
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, teams, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, action_links, inbound,
-                   tasks, tickets, reports):
+                   tasks, tickets, leads, reports):
         app.include_router(module.router)
     access.check_routes(app)
     errors.document(app, public=access.PUBLIC, temporal=get_temporal)

@@ -19,7 +19,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
-from followthrough.store import calendars, contacts, definitions, runs, timeline
+from followthrough.store import calendars, contacts, definitions, leads, runs, timeline
 from followthrough.store.db import session_scope
 from followthrough.store.tables import DefinitionVersion, Run
 from followthrough.temporal import (
@@ -35,7 +35,8 @@ SEQUENCE_WORKFLOW = "SequenceWorkflow"
 
 
 def _claim(
-    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
+    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None,
+    entity: str | None = None,
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
         contact = contacts.get(session, contact_id)
@@ -48,7 +49,7 @@ def _claim(
         run, created = runs.claim(
             session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
             active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
-            definition_name=name, definition_version=version.version, data=data,
+            definition_name=name, definition_version=version.version, data=data, entity=entity,
         )
         if not created:
             return run, False, None
@@ -60,7 +61,7 @@ def _claim(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
-            contact=_carried(contacts.snapshot(contact)),
+            contact=_carried(contacts.snapshot(contact, leads.open_score(session, contact_id))),
         )
         return run, True, start
 
@@ -113,12 +114,13 @@ def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:
 
 async def enroll(
     engine: Engine, client_factory: Any, settings: Settings, name: str, contact_id: int,
-    data: dict[str, Any],
+    data: dict[str, Any], entity: str | None = None,
 ) -> tuple[Run, bool]:
     """Returns (run, created). While a run is active for (sequence, contact) it is returned
-    unchanged: ten concurrent enrollments give one run."""
+    unchanged: ten concurrent enrollments give one run. ``entity``: the lead or ticket that owns
+    the run (cancelling it cancels the run)."""
     run, created, start = await asyncio.to_thread(
-        _claim, engine, name, contact_id, data, settings.workflow_history_limit)
+        _claim, engine, name, contact_id, data, settings.workflow_history_limit, entity)
     if not created or start is None:
         return run, False
     client: Client | None = None

@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     task_digest_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
     #: Tickets: the SLA policy (a published ``sla_policy`` definition) new tickets pin.
     sla_policy: str = Field(default="support_sla", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    #: The lead policy (a published ``lead_policy`` definition) new leads are qualified by.
+    lead_policy: str = Field(default="default_leads", pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workflows.absence import AbsenceReportWorkflow
     from workflows.brief import BriefWorkflow
+    from workflows.lead import LeadWorkflow
     from workflows.sequence import SequenceWorkflow
     from workflows.task import TaskWorkflow
     from workflows.ticket import TicketWorkflow
@@ -23,10 +24,11 @@ _CLASSES = {
     "BriefWorkflow": "workflows.brief",
     "AbsenceReportWorkflow": "workflows.absence",
     "TicketWorkflow": "workflows.ticket",
+    "LeadWorkflow": "workflows.lead",
 }
 
-__all__ = ["WORKFLOWS", "AbsenceReportWorkflow", "BriefWorkflow", "SequenceWorkflow", "TaskWorkflow",
-           "TicketWorkflow"]
+__all__ = ["WORKFLOWS", "AbsenceReportWorkflow", "BriefWorkflow", "LeadWorkflow", "SequenceWorkflow",
+           "TaskWorkflow", "TicketWorkflow"]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
     from activities.delivery import DeliveryActivities
+    from activities.leads import LeadActivities
     from activities.runs import RunActivities
     from activities.tasks import TaskActivities
     from followthrough.calendar import calendars_with
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Context,
         CreateTask,
         End,
+        HandToLead,
         Note,
         RunState,
         Send,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.dsl.schema import parsed_definition
     from followthrough.ids import ledger_key
     from followthrough.models.contact import ContactSnapshot
+    from followthrough.models.leads import LeadStepInput
     from followthrough.models.runs import (
         DeliverInput,
         DeliverResult,
@@ -206,6 +209,8 @@ class SequenceWorkflow:
                     await self._set(action)
                 elif isinstance(action, StartDefinition):
                     await self._start(action)
+                elif isinstance(action, HandToLead):
+                    await self._lead(action)
                 elif isinstance(action, CreateTask):
                     await self._task(action)
                 else:
@@ -498,6 +503,21 @@ class SequenceWorkflow:
             what = "started" if result.created else "already running"
             await self._note(Note(action.step_id, action.visit, "start", StepState.DONE,
                                   f"{action.definition}: run {result.run_id} {what}"))
+
+    async def _lead(self, action: HandToLead) -> None:
+        """A ``lead`` step (new in issue 12: no history has one, so no patch)."""
+        result, gave_up = await self._run_activity(
+            LeadActivities.hand_over,
+            LeadStepInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
+                          contact_id=self._input.contact_id, source=action.source,
+                          attributes=dict(action.attributes)),
+        )
+        if result is None or result.lead_id is None:
+            why = gave_up if result is None else result.reason
+            await self._note(Note(action.step_id, action.visit, "lead", StepState.FAILED, why))
+            return
+        what = "new" if result.created else "open"
+        await self._note(Note(action.step_id, action.visit, "lead", StepState.DONE, f"lead {result.lead_id} ({what})"))
 
     async def _run_activity(self, method: Callable[[Any, In], Awaitable[Out]], input: In) -> tuple[Out | None, str]:
         """A step's activity on our database and Temporal (``start``, ``task``), retried for up

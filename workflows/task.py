@@ -154,14 +154,16 @@ class TaskWorkflow:
             await self._carry_out(step, seen)
 
     async def _tell_run(self) -> None:
-        """A sequence's ``task`` step made this task: its run hears that it ended (only such
-        tasks carry a run, so tasks from the API issue no new command)."""
+        """A sequence's ``task`` step made this task: its run hears that it ended; so does the
+        entity that owns it (a lead's ``call`` task). Only such tasks carry a run or an entity,
+        so tasks from the API (and histories from before entities) issue no new command."""
         task = self._task
-        if task.run_id is None:
+        if task.run_id is None and task.entity is None:
             return
         await workflow.execute_activity_method(
             TaskActivities.tell_run,
-            TaskEndedInput(task_id=task.task_id, run_id=task.run_id, state=task.state, outcome=task.outcome),
+            TaskEndedInput(task_id=task.task_id, run_id=task.run_id, entity=task.entity, state=task.state,
+                           outcome=task.outcome),
             start_to_close_timeout=START_TO_CLOSE, schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
             retry_policy=START_RETRY,
         )

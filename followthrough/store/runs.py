@@ -65,6 +65,7 @@ def claim(
     definition_name: str | None = None,
     definition_version: int | None = None,
     data: dict[str, Any] | None = None,
+    entity: str | None = None,
 ) -> tuple[Run, bool]:
     """Insert a running row unless one is active for ``active_key``; returns (run, created).
 
@@ -84,6 +85,7 @@ def claim(
         definition_version=definition_version,
         status=RunStatus.RUNNING,
         data=data or {},
+        entity=entity,
     )
     try:
         with session.begin_nested():

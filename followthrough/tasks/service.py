@@ -56,6 +56,9 @@ class TaskDraft:
     #: A sequence's ``task`` step: its run, and ``<run id>:<step id>:<visit>`` (one task per key).
     run_id: str | None = None
     run_key: str | None = None
+    #: The entity that owns the task (``lead:12``): it hears when the task ends, and cancelling
+    #: the entity cancels the task.
+    entity: str | None = None
 
 
 def timings(settings: Settings) -> TaskTimings:
@@ -111,6 +114,7 @@ def _claim(engine: Engine, draft: TaskDraft, now: datetime, rep: int | None) -> 
             "owner_id": owner_id, "contact_id": draft.contact_id, "kind": draft.kind, "title": draft.title,
             "note": draft.note, "due_at": due_at, "remind_before": int(draft.remind_before.total_seconds()),
             "priority": draft.priority, "rrule": draft.rrule, "run_id": draft.run_id, "run_key": draft.run_key,
+            "entity": draft.entity,
         })
 
 
@@ -122,7 +126,8 @@ def _discard(engine: Engine, task_id: int) -> None:
 def start_input(task: Task, settings: Settings) -> TaskInput:
     entity = TaskEntity(task_id=task.id or 0, owner_id=task.owner_id, contact_id=task.contact_id,
                         due_at=tasks.due_at(task), remind_before=tasks.remind_before(task),
-                        priority=TaskPriority(task.priority), rrule=task.rrule, run_id=task.run_id)
+                        priority=TaskPriority(task.priority), rrule=task.rrule, run_id=task.run_id,
+                        entity=task.entity)
     return TaskInput(entity=entity, timings=timings(settings), history_limit=settings.workflow_history_limit)
 
 

@@ -109,3 +109,27 @@ class TestTickets:
         assert (resolved.json()["status"], resolved.json()["resolution_note"]) == ("resolved", "Elküldtük.")
         again = await live.api.post(f"{url}/resolve", json={"note": "again"})
         assert again.status_code == 409 and "is resolved" in again.json()["detail"]
+
+    async def test_a_survey_link_in_the_email_records_the_score(self, live: LiveStack) -> None:
+        import re
+
+        from followthrough.store import tickets as store
+
+        _agent, agent_key, _other, _other_key, customer = await _setup(live)
+        publish_policy(live.engine, 1, survey={"delay": "PT1S", "close_after": "P7D", "reopen_at_or_below": 2})
+        ticket, _ = await service.open_ticket(live.engine, live.temporal, contact_id=customer, channel="email",
+                                              subject="Kérdés", text="Hol a számlám?", settings=live.settings)
+        resolved = await live.api.post(f"/v1/tickets/{ticket.id}/resolve", json={"note": "Elküldtük."},
+                                       headers=_as(agent_key))
+        assert resolved.status_code == 200, resolved.text
+        *_rest, survey = await _emails(live, "kata@example.test", 3)
+        assert survey.subject == f"Hogyan kezeltük a bejelentését (#{ticket.id})?"
+        links = dict(re.findall(r"^([1-5]): (\S+)$", survey.text, re.M))
+        assert sorted(links) == ["1", "2", "3", "4", "5"]
+        path = links["5"].removeprefix(live.settings.public_base_url)
+        answered = await live.api.post(path)
+        assert answered.status_code == 200, answered.text
+        with session_scope(live.engine) as session:
+            row = store.get(session, ticket.id or 0)
+            assert (row.status, row.csat) == ("resolved", 5)
+        assert (await live.api.post(links["4"].removeprefix(live.settings.public_base_url))).status_code == 409

@@ -123,13 +123,14 @@ def set_status(entity: TicketEntity, status: TicketStatus, now: datetime, reason
     entity = entity.model_copy(update={"status": status})
     events: Events = [_event(entity, "status", f"status-{int(now.timestamp() * 1000)}-{status.value}", now,
                              before=before.value, after=status.value, reason=reason)]
-    if entity.sla is None or status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+    state = entity.sla
+    if state is None or status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
         return entity, events
     if status in PAUSED_STATUSES and before not in PAUSED_STATUSES:
-        entity = entity.model_copy(update={"sla": sla.pause(entity.sla, now, status.value)})
+        entity = entity.model_copy(update={"sla": sla.pause(state, now, status.value)})
         events.append(_clock_event(entity, "pause", now, status.value))
     elif status not in PAUSED_STATUSES and before in PAUSED_STATUSES:
-        entity = entity.model_copy(update={"sla": sla.resume(entity.sla, now, reason or status.value)})
+        entity = entity.model_copy(update={"sla": sla.resume(state, now, reason or status.value)})
         events.append(_clock_event(entity, "resume", now, reason or status.value))
     return entity, events
 

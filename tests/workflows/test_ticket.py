@@ -26,7 +26,7 @@ from followthrough.models.tickets import (
     TicketStatus,
 )
 from followthrough.settings import Settings
-from followthrough.store import calendars
+from followthrough.store import calendars, ledger
 from followthrough.store import tickets as store
 from followthrough.store.db import as_utc, session_scope
 from followthrough.tickets import service
@@ -163,6 +163,30 @@ class TestClockAndLadder:
         assert all(_on_time(e) for e in escalations)
         breaches = ticket_events(env.engine, ticket.id or 0, "breach")
         assert [(b.detail["target"], b.detail["tier"]) for b in breaches] == [("first_response", 0), ("resolution", 2)]
+
+
+class TestAcknowledgement:
+    async def test_the_acknowledgement_goes_at_once_even_in_quiet_hours(self, env: Env) -> None:
+        from datetime import time as clock_time
+
+        from followthrough.policy.contact_policy import PolicyConfig, QuietHours
+        from followthrough.store.policy import put_config
+
+        now = await env.ts.get_current_time()
+        moscow = now.astimezone(ZoneInfo("Europe/Moscow"))
+        # Quiet for SMS from an hour before to an hour after the customer's current time.
+        quiet = QuietHours(start=clock_time((moscow.hour - 1) % 24), end=clock_time((moscow.hour + 2) % 24),
+                           channels=["sms"], on_holidays=False)
+        with session_scope(env.engine) as session:
+            put_config(session, PolicyConfig(quiet_hours=quiet))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer, channel="sms",
+                                   subject="", text="Жалоба: нет посылки")
+        await env.ts.sleep(timedelta(seconds=10))
+        with session_scope(env.engine) as session:
+            [row] = ledger.list_page(session, run_id=f"ticket-{ticket.id}")
+        assert (row.state, row.decision, row.category) == ("sent", "send", "transactional")  # not deferred
+        [ack] = env.outbox.store.list(channel="sms", to="+79990001122", limit=None)
+        assert ack.text.startswith(f"Мы получили ваше обращение #{ticket.id}. Ответим до ")
 
 
 class TestPauseAndResume:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlmodel import Session, col
 
 from followthrough.store.report_sql import Scope, names, percentiles
@@ -93,12 +93,14 @@ class SlaReport:
         return round(self.reopened / self.resolved_ever, 4) if self.resolved_ever else None
 
 
-def _breach(target: str | None = None) -> Any:
-    """1 when the ticket has a breach event (of ``target``), else 0: summed per group."""
-    condition = and_(col(TicketEvent.ticket_id) == col(Ticket.id), col(TicketEvent.kind) == "breach")
-    if target is not None:
-        condition = and_(condition, col(TicketEvent.detail)["target"].as_string() == target)
-    return case((exists().where(condition), 1), else_=0)
+def _breach_flags() -> Any:
+    """Per ticket with a breach: 1 in ``any``, and in ``first_response`` / ``resolution`` when
+    that target breached (one pass over ``ticket_events``, joined to the tickets)."""
+    target = col(TicketEvent.detail)["target"].as_string()
+    return (select(col(TicketEvent.ticket_id).label("ticket_id"), literal(1).label("any"),
+                   func.max(case((target == "first_response", 1), else_=0)).label("first_response"),
+                   func.max(case((target == "resolution", 1), else_=0)).label("resolution"))
+            .where(col(TicketEvent.kind) == "breach").group_by(col(TicketEvent.ticket_id)).subquery())
 
 
 def report(session: Session, start: datetime, end: datetime, scope: Scope | None = None) -> SlaReport:
@@ -128,9 +130,11 @@ def report(session: Session, start: datetime, end: datetime, scope: Scope | None
 
 
 def _groups(session: Session, column: Any, cohort: Any) -> list[Group]:
-    query = (select(column.label("key"), func.count(), func.sum(_breach()), func.sum(_breach("first_response")),
-                    func.sum(_breach("resolution")), func.count(col(Ticket.first_response_seconds)),
+    flags = _breach_flags()
+    query = (select(column.label("key"), func.count(), func.sum(flags.c.any), func.sum(flags.c.first_response),
+                    func.sum(flags.c.resolution), func.count(col(Ticket.first_response_seconds)),
                     func.count(col(Ticket.resolution_seconds)))
+             .select_from(Ticket).outerjoin(flags, flags.c.ticket_id == col(Ticket.id))
              .where(cohort).group_by(column).order_by(column))
     rows = list(session.execute(query))
     first = percentiles(session, column, col(Ticket.first_response_seconds), cohort)

@@ -84,6 +84,12 @@ def pick_assignee(session: Session, team_id: int, now: datetime) -> tuple[int | 
     return chosen.user_id, chosen.skipped
 
 
+def peek_assignee(session: Session, team_id: int, now: datetime) -> tuple[int | None, list[tuple[int, str]]]:
+    """Whom ``pick_assignee`` would choose now, nothing written (the policy's preview)."""
+    chosen = rotation.peek(session, team_id, _eligible(session, now))
+    return chosen.user_id, chosen.skipped
+
+
 def _claim(engine: Engine, settings: Settings, *, contact_id: int, channel: str, subject: str, text: str,
            source_message_id: str | None, priority: str | None, category: str | None,
            now: datetime) -> tuple[Ticket, bool, TicketInput | None]:

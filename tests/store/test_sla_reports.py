@@ -4,39 +4,22 @@ and tier, reopen rate and CSAT of the period's tickets; the period and the calle
 
 from __future__ import annotations
 
-import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
-from followthrough.store import contacts, teams, users
+from followthrough.store import teams
 from followthrough.store.db import session_scope
 from followthrough.store.sla_reports import Breaches, Csat, Scope, report
 from followthrough.store.tables import Ticket, TicketEvent
+from tests.support.reports import ReportWorld, p
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 4, 1, tzinfo=UTC)
 
 
-def p(values: list[int], q: float) -> float:
-    """percentile_cont, as the reference: linear interpolation between the closest ranks."""
-    if len(values) == 1:
-        return float(values[0])
-    return round(statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1], 1)
-
-
-class World:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.contact = contacts.create(session, {"name": "C", "attributes": {}}).id
-        self.count = 0
-
-    def user(self, name: str) -> int:
-        user, _ = users.create(self.session, name=name, email=None, role="rep")
-        return user.id  # type: ignore[return-value]
-
+class World(ReportWorld):
     def ticket(self, *, priority: str = "normal", team: int | None = None, assignee: int | None = None,
                first: int | None = None, resolution: int | None = None, reopened: int = 0,
                category: str = "complaint", breaches: tuple[tuple[str, int], ...] = (),

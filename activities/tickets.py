@@ -72,7 +72,9 @@ class TicketActivities:
             return ticket.contact_id
 
     def _data(self, input: TicketDataInput) -> TicketData:
-        with session_scope(self._engine) as session:
+        # Only the survey's links are written (action_links rows); every other message reads,
+        # and a read takes no write lock on SQLite (the door and the syncs need it).
+        with (session_scope if input.survey else read_scope)(self._engine) as session:
             ticket = store.get(session, input.ticket_id)
             contact = session.get(Contact, ticket.contact_id)
             data: dict[str, object] = {"ticket": _ticket_data(session, ticket)}

@@ -15,7 +15,7 @@ from followthrough.models.vocab import Category
 from followthrough.settings import Settings
 from followthrough.store import holds
 from followthrough.store import tickets as store
-from followthrough.store.db import as_utc, session_scope
+from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Contact, HoldRow, Team, Ticket, User
 from followthrough.wake import active_runs, wake_runs
 

@@ -226,8 +226,13 @@ def plan(entity: TicketEntity, pinned: Pinned, now: datetime) -> Next:
 
 def fired(entity: TicketEntity, due: Due, told: list[int], now: datetime) -> tuple[TicketEntity, Events]:
     """Record a rung as done: a warning, an escalation (its tier and who was told), or a
-    breach (the highest tier told by the deadline)."""
-    entity = entity.model_copy(update={"fired": [*entity.fired, due.key]})
+    breach (the highest tier told by the deadline, and who that tier told)."""
+    told_by_tier = dict(entity.told)
+    if due.kind == "escalation":
+        told_by_tier[f"{due.target}/{due.round}/{due.tier}"] = told
+    elif due.kind == "breach":
+        told = told_by_tier.get(f"{due.target}/{due.round}/{due.tier}", [])
+    entity = entity.model_copy(update={"fired": [*entity.fired, due.key], "told": told_by_tier})
     clock = _sla(entity).clocks[due.target]
     detail = {"target": due.target, "round": due.round, "tier": due.tier, "told": told,
               "due_at": due.at.isoformat(), "lateness_ms": int((now - due.at).total_seconds() * 1000),

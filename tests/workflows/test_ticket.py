@@ -143,7 +143,7 @@ class TestClockAndLadder:
         # The first response breached at 17:00 (no rung told for it: tier 0).
         await _until(env, _local(thursday, 17, 1))
         [breach] = ticket_events(env.engine, ticket.id or 0, "breach")
-        assert (breach.detail["target"], breach.detail["tier"]) == ("first_response", 0)
+        assert (breach.detail["target"], breach.detail["tier"], breach.detail["told"]) == ("first_response", 0, [])
         assert _on_time(breach)
 
         # Half the resolution budget (4 h): Thursday 2 h, Monday 09:00-11:00 -> the manager.
@@ -162,7 +162,8 @@ class TestClockAndLadder:
         assert [(e.detail["tier"], e.detail["told"]) for e in escalations] == [(1, [env.manager]), (2, [env.head])]
         assert all(_on_time(e) for e in escalations)
         breaches = ticket_events(env.engine, ticket.id or 0, "breach")
-        assert [(b.detail["target"], b.detail["tier"]) for b in breaches] == [("first_response", 0), ("resolution", 2)]
+        assert [(b.detail["target"], b.detail["tier"], b.detail["told"]) for b in breaches] == [
+            ("first_response", 0, []), ("resolution", 2, [env.head])]
 
 
 class TestAcknowledgement:

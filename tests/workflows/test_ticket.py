@@ -190,6 +190,37 @@ class TestAcknowledgement:
         assert ack.text.startswith(f"Мы получили ваше обращение #{ticket.id}. Ответим до ")
 
 
+class TestPeoplesWorkingTime:
+    async def test_a_warning_outside_the_assignees_working_time_waits_for_their_next_working_minute(
+            self, env: Env) -> None:
+        from followthrough.store.tables import User
+
+        with session_scope(env.engine) as session:
+            calendars.put(session, calendars.parse("early_shift", {
+                "time_zone": "Europe/Budapest", "week": {d: [["08:00", "16:00"]] for d in
+                                                         ("mon", "tue", "wed", "thu", "fri")}}))
+            agent = session.get(User, env.agent)
+            agent.calendar = "early_shift"  # type: ignore[union-attr]
+            session.add(agent)
+        now = await env.ts.get_current_time()
+        day = now.astimezone(BUDAPEST).date() + timedelta(days=1)
+        while day.weekday() != 1 or day + timedelta(days=1) in set(pin_holidays(["HU"], day.year, day.year)["HU"].closed):
+            day += timedelta(days=1)
+        await _until(env, _local(day, 15))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, _local(day, 15), env.customer,
+                                   subject="Жалоба", text="Жалоба на курьера")
+        # The warning is due at 16:30 (75 % of 2 h): after the agent's shift, so it waits.
+        await _until(env, _local(day, 16, 31))
+        [warning] = ticket_events(env.engine, ticket.id or 0, "warning")
+        assert _on_time(warning) and warning.detail["told"] == [env.agent]
+        assert emails_to(env.outbox, "adam@example.test") == []
+        await _until(env, _local(day + timedelta(days=1), 7, 59))
+        assert emails_to(env.outbox, "adam@example.test") == []
+        await _until(env, _local(day + timedelta(days=1), 8, 1))
+        [risk] = emails_to(env.outbox, "adam@example.test")
+        assert risk.subject.startswith(f"At risk: #{ticket.id}")
+
+
 class TestPauseAndResume:
     async def test_waiting_on_the_customer_pauses_and_their_reply_resumes_with_the_exact_budget(
             self, env: Env) -> None:

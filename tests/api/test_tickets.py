@@ -5,6 +5,7 @@ by field, and who sees which ticket (another team's is a 404)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Contact
@@ -133,3 +134,27 @@ class TestTickets:
             row = store.get(session, ticket.id or 0)
             assert (row.status, row.csat) == ("resolved", 5)
         assert (await live.api.post(links["4"].removeprefix(live.settings.public_base_url))).status_code == 409
+
+    async def test_saving_the_calendar_through_the_api_moves_the_running_clocks(self, live: LiveStack) -> None:
+        _agent, _key, _other, _other_key, customer = await _setup(live)
+        every_day = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        saved = await live.api.put("/v1/calendars/support_hours", json={"time_zone": "UTC", "week": every_day})
+        assert saved.status_code in (200, 201), saved.text
+        publish_policy(live.engine, 1, calendar="support_hours")
+        opened = await live.api.post("/v1/tickets", json={"contact_id": customer, "text": "Hol a számlám?"})
+        assert opened.status_code == 201, opened.text
+        url = f"/v1/tickets/{opened.json()['id']}"
+        before = (await live.api.get(url)).json()["clocks"]["first_response"]["due_at"]
+        # One working hour a day from now on: 8 working hours take days.
+        short = {d: [["10:00", "11:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        edited = await live.api.put("/v1/calendars/support_hours", json={"time_zone": "UTC", "week": short})
+        assert edited.status_code == 200, edited.text
+        for _ in range(50):
+            after = (await live.api.get(url)).json()
+            if after["clocks"]["first_response"]["due_at"] != before:
+                break
+            await asyncio.sleep(0.1)
+        due = datetime.fromisoformat(after["clocks"]["first_response"]["due_at"])
+        assert due > datetime.fromisoformat(before) + timedelta(days=5)
+        assert (due.hour, due.minute) <= (11, 0) and due.hour >= 10
+        assert [e["detail"]["change"] for e in after["events"] if e["kind"] == "clock"] == ["calendar"]

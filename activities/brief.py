@@ -14,7 +14,7 @@ from temporalio import activity
 
 from followthrough.calendar import zone
 from followthrough.models.brief import BriefItem, BriefPlan, BriefSection, GatherBriefInput
-from followthrough.store import leads, tasks, users
+from followthrough.store import leads, tasks, tickets, users
 from followthrough.store.db import as_utc, read_scope
 from followthrough.store.tables import Absence, Task, User
 
@@ -56,8 +56,15 @@ def new_leads(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
             for lead, name in leads.awaiting_first_touch(session, user_id)]
 
 
+def tickets_waiting(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
+    """The user's tickets waiting on them (new or open), the first due first."""
+    return [BriefItem(id=t.id or 0, title=f"#{t.id} {t.subject}".strip(), kind=t.priority,
+                      due_at=tickets.next_due(t), contact_id=t.contact_id)
+            for t in tickets.waiting_for(session, user_id)]
+
+
 SECTIONS: list[tuple[str, SectionReader]] = [("due_today", due_today), ("overdue", overdue),
-                                             ("new_leads", new_leads)]
+                                             ("new_leads", new_leads), ("tickets_waiting", tickets_waiting)]
 
 
 def plan_brief(session: Session, user_id: int, at: datetime,

@@ -15,7 +15,7 @@ from followthrough.models.vocab import Category
 from followthrough.settings import Settings
 from followthrough.store import holds
 from followthrough.store import tickets as store
-from followthrough.store.db import as_utc, session_scope
+from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Contact, HoldRow, Team, Ticket, User
 from followthrough.wake import active_runs, wake_runs
 
@@ -72,7 +72,9 @@ class TicketActivities:
             return ticket.contact_id
 
     def _data(self, input: TicketDataInput) -> TicketData:
-        with session_scope(self._engine) as session:
+        # Only the survey's links are written (action_links rows); every other message reads,
+        # and a read takes no write lock on SQLite (the door and the syncs need it).
+        with (session_scope if input.survey else read_scope)(self._engine) as session:
             ticket = store.get(session, input.ticket_id)
             contact = session.get(Contact, ticket.contact_id)
             data: dict[str, object] = {"ticket": _ticket_data(session, ticket)}

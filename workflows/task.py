@@ -9,7 +9,7 @@ transition before anything is written, and which return the task's new state.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         START_SCHEDULE_TO_CLOSE,
         START_TO_CLOSE,
     )
+    from workflows._waits import until_or_change
 
 #: Templates of a task's messages (templates/<channel>/<name>.<locale>.*).
 REMINDER, OVERDUE, CANCELLED, DIGEST = "task_reminder", "task_overdue", "task_cancelled", "task_overdue_digest"
@@ -181,18 +182,7 @@ class TaskWorkflow:
 
     async def _sleep_until(self, until: datetime | None, seen: int) -> bool:
         """Wait for ``until`` (None: for ever); False when an action came first."""
-        changed = lambda: self._changes != seen  # noqa: E731
-        if until is None:
-            await workflow.wait_condition(changed)
-            return False
-        delay = until - workflow.now()
-        if delay <= timedelta(0):
-            return True
-        try:
-            await workflow.wait_condition(changed, timeout=delay, timeout_summary="task")
-            return False
-        except TimeoutError:
-            return True
+        return await until_or_change(until, lambda: self._changes != seen, "task")
 
     async def _carry_out(self, step: Next, seen: int) -> None:
         task = self._task

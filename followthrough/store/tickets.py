@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from followthrough.errors import NotFound
 from followthrough.models.tickets import OPEN_STATUSES, TicketEventIn, TicketStatus, TicketSync
+from followthrough.store.db import as_utc
 from followthrough.store.scope import TicketScope
 from followthrough.store.tables import Ticket, TicketEvent, TicketMessage, utcnow
 
@@ -155,3 +157,19 @@ def set_hold(session: Session, ticket_id: int, hold_id: int | None) -> None:
 def touch(session: Session, ticket: Ticket, at: datetime | None = None) -> None:
     ticket.updated_at = at or utcnow()
     session.add(ticket)
+
+
+def waiting_for(session: Session, user_id: int, limit: int = 50) -> list[Ticket]:
+    """The user's tickets waiting on support (``new`` or ``open``), the first due first."""
+    due = func.coalesce(Ticket.first_response_due_at, Ticket.next_response_due_at, Ticket.resolution_due_at)
+    query = (select(Ticket).where(Ticket.assignee_id == user_id,
+                                  col(Ticket.status).in_([TicketStatus.NEW.value, TicketStatus.OPEN.value]))
+             .order_by(due, col(Ticket.id)).limit(limit))
+    return list(session.exec(query))
+
+
+def next_due(ticket: Ticket) -> datetime | None:
+    """The ticket's next deadline: the response awaited, else the resolution."""
+    if ticket.first_response_at is None and ticket.first_response_due_at is not None:
+        return as_utc(ticket.first_response_due_at)
+    return as_utc(ticket.next_response_due_at or ticket.resolution_due_at)

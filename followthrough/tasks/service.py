@@ -10,15 +10,15 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough import ids
+from followthrough import entity_updates, ids
 from followthrough.calendar import Calendar, calendars_with
+from followthrough.entity_updates import (
+    InvalidTransition as InvalidTransition,  # the task API catches it here
+)
 from followthrough.errors import (
-    Conflict,
     FieldError,
     Forbidden,
     ServiceUnavailable,
@@ -34,12 +34,6 @@ from followthrough.tasks.due import resolve_due
 from followthrough.temporal import CONTACT_ID, RUN_ID, RUN_KIND
 
 TASK_WORKFLOW = "TaskWorkflow"
-
-
-class InvalidTransition(Conflict):
-    """The task's state does not allow the action (the workflow's validator said so)."""
-
-    code = "invalid_transition"
 
 
 @dataclass(frozen=True)
@@ -166,19 +160,9 @@ async def act(engine: Engine, client: Client, task: Task, action: str, input: Ba
 
 async def act_on(engine: Engine, client: Client, task_id: int, action: str, input: BaseModel) -> TaskView:
     """:func:`act` for a task known by its id (a one-click link, a rep's SMS answer)."""
-    handle = client.get_workflow_handle(ids.task_workflow_id(task_id))
-    try:
-        return await handle.execute_update(action, input, result_type=TaskView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == "InvalidTransition":
-            raise InvalidTransition(cause.message) from exc
-        raise
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        state = await asyncio.to_thread(_state, engine, task_id)
-        raise InvalidTransition(f"task {task_id} is {state}; {action} is not allowed") from exc
+    return await entity_updates.execute(
+        client, ids.task_workflow_id(task_id), action, input, TaskView, subject=f"task {task_id}",
+        final_state=lambda: asyncio.to_thread(_state, engine, task_id))
 
 
 def _state(engine: Engine, task_id: int) -> str:

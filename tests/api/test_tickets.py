@@ -5,6 +5,7 @@ by field, and who sees which ticket (another team's is a 404)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Contact
@@ -109,3 +110,51 @@ class TestTickets:
         assert (resolved.json()["status"], resolved.json()["resolution_note"]) == ("resolved", "Elküldtük.")
         again = await live.api.post(f"{url}/resolve", json={"note": "again"})
         assert again.status_code == 409 and "is resolved" in again.json()["detail"]
+
+    async def test_a_survey_link_in_the_email_records_the_score(self, live: LiveStack) -> None:
+        import re
+
+        from followthrough.store import tickets as store
+
+        _agent, agent_key, _other, _other_key, customer = await _setup(live)
+        publish_policy(live.engine, 1, survey={"delay": "PT1S", "close_after": "P7D", "reopen_at_or_below": 2})
+        ticket, _ = await service.open_ticket(live.engine, live.temporal, contact_id=customer, channel="email",
+                                              subject="Kérdés", text="Hol a számlám?", settings=live.settings)
+        resolved = await live.api.post(f"/v1/tickets/{ticket.id}/resolve", json={"note": "Elküldtük."},
+                                       headers=_as(agent_key))
+        assert resolved.status_code == 200, resolved.text
+        *_rest, survey = await _emails(live, "kata@example.test", 3)
+        assert survey.subject == f"Hogyan kezeltük a bejelentését (#{ticket.id})?"
+        links = dict(re.findall(r"^([1-5]): (\S+)$", survey.text, re.M))
+        assert sorted(links) == ["1", "2", "3", "4", "5"]
+        path = links["5"].removeprefix(live.settings.public_base_url)
+        answered = await live.api.post(path)
+        assert answered.status_code == 200, answered.text
+        with session_scope(live.engine) as session:
+            row = store.get(session, ticket.id or 0)
+            assert (row.status, row.csat) == ("resolved", 5)
+        assert (await live.api.post(links["4"].removeprefix(live.settings.public_base_url))).status_code == 409
+
+    async def test_saving_the_calendar_through_the_api_moves_the_running_clocks(self, live: LiveStack) -> None:
+        _agent, _key, _other, _other_key, customer = await _setup(live)
+        every_day = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        saved = await live.api.put("/v1/calendars/support_hours", json={"time_zone": "UTC", "week": every_day})
+        assert saved.status_code in (200, 201), saved.text
+        publish_policy(live.engine, 1, calendar="support_hours")
+        opened = await live.api.post("/v1/tickets", json={"contact_id": customer, "text": "Hol a számlám?"})
+        assert opened.status_code == 201, opened.text
+        url = f"/v1/tickets/{opened.json()['id']}"
+        before = (await live.api.get(url)).json()["clocks"]["first_response"]["due_at"]
+        # One working hour a day from now on: 8 working hours take days.
+        short = {d: [["10:00", "11:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        edited = await live.api.put("/v1/calendars/support_hours", json={"time_zone": "UTC", "week": short})
+        assert edited.status_code == 200, edited.text
+        for _ in range(50):
+            after = (await live.api.get(url)).json()
+            if after["clocks"]["first_response"]["due_at"] != before:
+                break
+            await asyncio.sleep(0.1)
+        due = datetime.fromisoformat(after["clocks"]["first_response"]["due_at"])
+        assert due > datetime.fromisoformat(before) + timedelta(days=5)
+        assert (due.hour, due.minute) <= (11, 0) and due.hour >= 10
+        assert [e["detail"]["change"] for e in after["events"] if e["kind"] == "clock"] == ["calendar"]

@@ -126,6 +126,34 @@ class TestTheBrief:
             "Boris Petrov (webinar)", "Anna Kovács (webinar)"]
         assert "Called Already" not in text
 
+
+    async def test_the_tickets_waiting_on_the_user_the_first_due_first(self, brief: Brief) -> None:
+        from followthrough.store import contacts
+        from followthrough.store import tickets as ticket_store
+
+        rep = brief.user()
+        now = brief.now
+        with session_scope(brief.engine) as session:
+            contact = contacts.create(session, {"name": "Anna", "email": "anna@example.test"}).id
+            for subject, status, due in (("Refund", "open", now + timedelta(days=2)),
+                                         ("Broken parcel", "new", now + timedelta(hours=2)),
+                                         ("Waiting for photos", "waiting_on_customer", now + timedelta(hours=1))):
+                ticket = ticket_store.create(session, {
+                    "contact_id": contact, "channel": "email", "subject": subject, "priority": "high",
+                    "assignee_id": rep, "policy_name": "support_sla", "policy_version": 1,
+                    "first_response_due_at": due})
+                ticket.status = status
+                session.add(ticket)
+
+        result = await brief.run(rep)
+
+        assert result.sent
+        [(_subject, text)] = brief.mail(rep)
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert lines[1] == "Tickets waiting (2):"
+        assert [line.split(" ", 3)[-1] for line in lines[2:4]] == ["#2 Broken parcel", "#1 Refund"]
+        assert "Waiting for photos" not in text  # the customer has the ball
+
     async def test_in_the_users_language(self, brief: Brief) -> None:
         rep = brief.user(locale="ru")
         stored_task(brief.engine, rep, "Позвонить Анне", brief.now + timedelta(hours=1))

@@ -26,7 +26,7 @@ from followthrough.models.tickets import (
     TicketStatus,
 )
 from followthrough.settings import Settings
-from followthrough.store import calendars
+from followthrough.store import calendars, ledger
 from followthrough.store import tickets as store
 from followthrough.store.db import as_utc, session_scope
 from followthrough.tickets import service
@@ -143,7 +143,7 @@ class TestClockAndLadder:
         # The first response breached at 17:00 (no rung told for it: tier 0).
         await _until(env, _local(thursday, 17, 1))
         [breach] = ticket_events(env.engine, ticket.id or 0, "breach")
-        assert (breach.detail["target"], breach.detail["tier"]) == ("first_response", 0)
+        assert (breach.detail["target"], breach.detail["tier"], breach.detail["told"]) == ("first_response", 0, [])
         assert _on_time(breach)
 
         # Half the resolution budget (4 h): Thursday 2 h, Monday 09:00-11:00 -> the manager.
@@ -162,7 +162,63 @@ class TestClockAndLadder:
         assert [(e.detail["tier"], e.detail["told"]) for e in escalations] == [(1, [env.manager]), (2, [env.head])]
         assert all(_on_time(e) for e in escalations)
         breaches = ticket_events(env.engine, ticket.id or 0, "breach")
-        assert [(b.detail["target"], b.detail["tier"]) for b in breaches] == [("first_response", 0), ("resolution", 2)]
+        assert [(b.detail["target"], b.detail["tier"], b.detail["told"]) for b in breaches] == [
+            ("first_response", 0, []), ("resolution", 2, [env.head])]
+
+
+class TestAcknowledgement:
+    async def test_the_acknowledgement_goes_at_once_even_in_quiet_hours(self, env: Env) -> None:
+        from datetime import time as clock_time
+
+        from followthrough.policy.contact_policy import PolicyConfig, QuietHours
+        from followthrough.store.policy import put_config
+
+        now = await env.ts.get_current_time()
+        moscow = now.astimezone(ZoneInfo("Europe/Moscow"))
+        # Quiet for SMS from an hour before to an hour after the customer's current time.
+        quiet = QuietHours(start=clock_time((moscow.hour - 1) % 24), end=clock_time((moscow.hour + 2) % 24),
+                           channels=["sms"], on_holidays=False)
+        with session_scope(env.engine) as session:
+            put_config(session, PolicyConfig(quiet_hours=quiet))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, now, env.customer, channel="sms",
+                                   subject="", text="Жалоба: нет посылки")
+        await env.ts.sleep(timedelta(seconds=10))
+        with session_scope(env.engine) as session:
+            [row] = ledger.list_page(session, run_id=f"ticket-{ticket.id}")
+        assert (row.state, row.decision, row.category) == ("sent", "send", "transactional")  # not deferred
+        [ack] = env.outbox.store.list(channel="sms", to="+79990001122", limit=None)
+        assert ack.text.startswith(f"Мы получили ваше обращение #{ticket.id}. Ответим до ")
+
+
+class TestPeoplesWorkingTime:
+    async def test_a_warning_outside_the_assignees_working_time_waits_for_their_next_working_minute(
+            self, env: Env) -> None:
+        from followthrough.store.tables import User
+
+        with session_scope(env.engine) as session:
+            calendars.put(session, calendars.parse("early_shift", {
+                "time_zone": "Europe/Budapest", "week": {d: [["08:00", "16:00"]] for d in
+                                                         ("mon", "tue", "wed", "thu", "fri")}}))
+            agent = session.get(User, env.agent)
+            agent.calendar = "early_shift"  # type: ignore[union-attr]
+            session.add(agent)
+        now = await env.ts.get_current_time()
+        day = now.astimezone(BUDAPEST).date() + timedelta(days=1)
+        while day.weekday() != 1 or day + timedelta(days=1) in set(pin_holidays(["HU"], day.year, day.year)["HU"].closed):
+            day += timedelta(days=1)
+        await _until(env, _local(day, 15))
+        ticket = await open_ticket(env.engine, env.ts.client, env.settings, _local(day, 15), env.customer,
+                                   subject="Жалоба", text="Жалоба на курьера")
+        # The warning is due at 16:30 (75 % of 2 h): after the agent's shift, so it waits.
+        await _until(env, _local(day, 16, 31))
+        [warning] = ticket_events(env.engine, ticket.id or 0, "warning")
+        assert _on_time(warning) and warning.detail["told"] == [env.agent]
+        assert emails_to(env.outbox, "adam@example.test") == []
+        await _until(env, _local(day + timedelta(days=1), 7, 59))
+        assert emails_to(env.outbox, "adam@example.test") == []
+        await _until(env, _local(day + timedelta(days=1), 8, 1))
+        [risk] = emails_to(env.outbox, "adam@example.test")
+        assert risk.subject.startswith(f"At risk: #{ticket.id}")
 
 
 class TestPauseAndResume:

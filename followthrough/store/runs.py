@@ -9,7 +9,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -146,7 +145,13 @@ _STEP_FIELDS = ("step_id", "type", "state", "started_at", "finished_at", "due_at
 def _upsert_steps(dialect: str) -> Any:
     """One statement per dialect, its parameters given per call: compiled once (a statement
     built with each call's values compiled afresh every time)."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    if dialect == "postgresql":
+        # Imported here: a worker on SQLite does not load the PostgreSQL dialect at start.
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        insert = postgresql_insert
+    else:
+        insert = sqlite_insert
     statement = insert(RunStep)
     return statement.on_conflict_do_update(
         index_elements=["run_id", "seq"], set_={name: statement.excluded[name] for name in _STEP_FIELDS})

@@ -184,26 +184,36 @@ class Liveness:
                 log.warning("worker process found dead", process=process_id, reason=reason)
             return store.orphans(session)
 
-    def forget(self, key: str) -> None:
-        with session_scope(self._engine) as session:
-            store.forget_token(session, key)
+    def forget(self, keys: list[str]) -> None:
+        if keys:
+            with session_scope(self._engine) as session:
+                store.forget_tokens(session, keys)
 
 
 async def heal_once(liveness: Liveness, client: Client) -> int:
-    """Fail the attempts that dead processes left ``pending`` (by task token), so Temporal
-    retries them now; the retry finds the owner dead and decides the row. Returns how many."""
+    """Fail the attempts that dead processes left ``pending`` (by task token, all at once), so
+    Temporal retries them now; the retry finds the owner dead and decides the row. Returns how
+    many were failed (an attempt that had already ended counts too)."""
     orphans = await asyncio.to_thread(liveness.sweep)
-    for key, token in orphans:
-        try:
-            await client.get_async_activity_handle(task_token=token).fail(
-                ApplicationError("the worker process running this attempt died", type=WORKER_GONE))
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: that attempt already ended
-                raise
-        await asyncio.to_thread(liveness.forget, key)
-    if orphans:
-        log.warning("attempts of dead worker processes failed for a retry", count=len(orphans))
-    return len(orphans)
+    if not orphans:
+        return 0
+    answers = await asyncio.gather(*(_fail(client, token) for _, token in orphans), return_exceptions=True)
+    done = [key for (key, _), answer in zip(orphans, answers, strict=True) if answer is None]
+    for answer in answers:
+        if answer is not None:  # tried again at the next beat
+            log.warning("failing a dead worker's attempt failed", error=str(answer))
+    await asyncio.to_thread(liveness.forget, done)
+    log.warning("attempts of dead worker processes failed for a retry", count=len(done))
+    return len(done)
+
+
+async def _fail(client: Client, token: bytes) -> None:
+    try:
+        await client.get_async_activity_handle(task_token=token).fail(
+            ApplicationError("the worker process running this attempt died", type=WORKER_GONE))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: that attempt already ended
+            raise
 
 
 async def heal(liveness: Liveness, client: Client) -> None:

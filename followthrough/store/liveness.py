@@ -87,6 +87,6 @@ def orphans(session: Session, limit: int = 200) -> list[tuple[str, bytes]]:
     return [(key, token) for key, token in session.exec(query) if token is not None]
 
 
-def forget_token(session: Session, key: str) -> None:
-    """The orphaned attempt was failed (or had already ended): no one needs to fail it again."""
-    session.execute(update(Delivery).where(col(Delivery.key) == key).values(attempt_token=None))
+def forget_tokens(session: Session, keys: list[str]) -> None:
+    """These orphaned attempts were failed (or had already ended): no one fails them again."""
+    session.execute(update(Delivery).where(col(Delivery.key).in_(keys)).values(attempt_token=None))

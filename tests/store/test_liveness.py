@@ -135,7 +135,7 @@ class TestOrphans:
             store.end(session, "dead", "gone", T0 + timedelta(seconds=1))
         with session_scope(any_engine) as session:
             assert store.orphans(session) == [("k_dead", b"token-dead")]
-            store.forget_token(session, "k_dead")
+            store.forget_tokens(session, ["k_dead"])
         with session_scope(any_engine) as session:
             assert store.orphans(session) == []
 

@@ -145,14 +145,14 @@ _STEP_FIELDS = ("step_id", "type", "state", "started_at", "finished_at", "due_at
 def _upsert_steps(dialect: str) -> Any:
     """One statement per dialect, its parameters given per call: compiled once (a statement
     built with each call's values compiled afresh every time)."""
+    statement: Any
     if dialect == "postgresql":
         # Imported here: a worker on SQLite does not load the PostgreSQL dialect at start.
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
-        insert = postgresql_insert
+        statement = postgresql_insert(RunStep)
     else:
-        insert = sqlite_insert
-    statement = insert(RunStep)
+        statement = sqlite_insert(RunStep)
     return statement.on_conflict_do_update(
         index_elements=["run_id", "seq"], set_={name: statement.excluded[name] for name in _STEP_FIELDS})
 

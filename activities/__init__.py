@@ -18,6 +18,7 @@ from activities.runs import RunActivities
 from activities.tasks import TaskActivities
 from activities.tickets import TicketActivities
 from channels.registry import ChannelRegistry
+from followthrough.liveness import Liveness
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
 
@@ -28,10 +29,12 @@ class ActivityDeps:
     engine: Engine
     renderer: Renderer
     channels: ChannelRegistry
+    #: This worker process's liveness (worker.py); None: attempts name no process (tests).
+    liveness: Liveness | None = None
 
 
 def build_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
-    delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings)
+    delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings, deps.liveness)
     runs = RunActivities(deps.engine)
     people = ContactActivities(deps.engine, deps.settings)
     tasks = TaskActivities(deps.engine, deps.settings)

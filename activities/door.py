@@ -20,6 +20,7 @@ from channels.base import (
     SendReceipt,
     TransientChannelError,
 )
+from followthrough.liveness import Liveness
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Category, Channel, LedgerState
@@ -96,8 +97,9 @@ def attempt_in_flight(deadline: datetime, clock: datetime) -> ApplicationError:
 
 class Door:
     def __init__(self, engine: Engine, renderer: Renderer, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, liveness: Liveness | None = None) -> None:
         self._engine = engine
+        self._liveness = liveness  # this worker process: owns the attempts it claims
         self._renderer = renderer
         self._settings = settings
         self._clock = clock  # the wall clock of attempt deadlines (``now`` is the run's clock)
@@ -112,10 +114,12 @@ class Door:
 
     def prepare(
         self, input: DeliverInput, key: str, now: datetime, failed: list[Channel],
-        start_to_close: timedelta | None = None,
+        start_to_close: timedelta | None = None, token: bytes | None = None,
     ) -> Prepared:
         """Look up the key, decide, and claim the row (``pending``) for a send now; or return
         the final result. Raises ``AttemptInFlight`` while another attempt may still run.
+        ``token``: this attempt's Temporal task token, kept on the claimed row so that the
+        attempt can be failed for a retry if this process dies (followthrough/liveness.py).
 
         One transaction, the contact locked from its start: the key read here is the one the
         claim acts on (an attempt for the same key holds the same contact's lock), and the
@@ -140,9 +144,12 @@ class Door:
             if row is not None and row.state in (LedgerState.PENDING, LedgerState.UNCERTAIN):
                 if row.state == LedgerState.PENDING:
                     clock, deadline = self._clock(), _deadline(row)
-                    if clock < deadline:  # a busy worker's attempt, late with its heartbeats
+                    # Over at its deadline, or at once when its worker process is known dead.
+                    death = self._owner_death(session, row, clock) if clock < deadline else "deadline"
+                    if death is None:  # a busy worker's attempt, late with its heartbeats
                         raise attempt_in_flight(deadline, clock)
-                    _mark_uncertain(session, row, "attempt interrupted; outcome unknown")
+                    _mark_uncertain(session, row, "attempt interrupted; outcome unknown" if death == "deadline"
+                                    else f"attempt interrupted (its worker process {death}); outcome unknown")
                 if not _at_least_once(config, input.category):
                     return Prepared(result=_result(row))
                 uncertain_before = True
@@ -196,7 +203,12 @@ class Door:
             to = address_of(user, decision.channel or input.channel) if input.to_user_id is not None else None
             deadline = self._clock() + self.attempt_budget(decision.channel or input.channel, start_to_close)
             return self._apply(session, input, row, new, decision, now, rendered, snapshot, to,
-                               uncertain_before, deadline)
+                               uncertain_before, deadline, token)
+
+    def _owner_death(self, session: Session, row: Delivery, clock: datetime) -> str | None:
+        if self._liveness is None:  # a door outside a worker process (tests): deadlines only
+            return None
+        return self._liveness.attempt_over(session, row.attempt_owner, clock)
 
     def _templates_through(self, session: Session) -> AbstractContextManager[None]:
         """Templates from the database are read in the door's transaction (never on a second
@@ -223,7 +235,7 @@ class Door:
     def _apply(
         self, session: Session, input: DeliverInput, row: Delivery, new: bool, decision: Decision,
         now: datetime, rendered: dict[Channel, RenderedMessage | str], snapshot: ContactSnapshot,
-        to: str | None, uncertain_before: bool, deadline: datetime,
+        to: str | None, uncertain_before: bool, deadline: datetime, token: bytes | None = None,
     ) -> Prepared:
         fields = {"decision": decision.verdict.value, "decided_at": now}
         if decision.verdict == Verdict.SKIP:
@@ -247,7 +259,8 @@ class Door:
         _store(
             session, row, new, state=LedgerState.PENDING, channel=channel, to_address=address,
             locale=message.locale_used, attempts=row.attempts + 1, reason=decision.reason,
-            defer_until=None, attempt_deadline=deadline, **fields,
+            defer_until=None, attempt_deadline=deadline, attempt_token=token,
+            attempt_owner=self._liveness.id if self._liveness is not None else None, **fields,
         )
         return Prepared(message=self._outbound(input, row.key, channel, address, message),
                         uncertain_before=uncertain_before, deadline=deadline)

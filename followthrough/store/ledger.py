@@ -88,6 +88,8 @@ def _insert_statement() -> Insert:
 
 
 def update(session: Session, row: Delivery, **fields: Any) -> Delivery:
+    if fields.get("state", LedgerState.PENDING) != LedgerState.PENDING:
+        fields["attempt_token"] = None  # a task token names a pending attempt only (store/liveness.py)
     for name, value in fields.items():
         setattr(row, name, value)
     row.updated_at = utcnow()

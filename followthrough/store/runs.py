@@ -9,7 +9,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -152,8 +151,14 @@ def _table(model: type[SQLModel]) -> Table:
 def _upsert_steps(dialect: str) -> Any:
     """One statement per dialect, its parameters given per call: compiled once (a statement
     built with each call's values compiled afresh every time)."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(_table(RunStep))
+    statement: Any
+    if dialect == "postgresql":
+        # Imported here: a worker on SQLite does not load the PostgreSQL dialect at start.
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(_table(RunStep))
+    else:
+        statement = sqlite_insert(_table(RunStep))
     return statement.on_conflict_do_update(
         index_elements=["run_id", "seq"], set_={name: statement.excluded[name] for name in _STEP_FIELDS})
 

@@ -16,7 +16,7 @@ is taken in again (``PUT /v1/leads/by-external-id``, a ``lead`` step). The attri
 nothing reading it breaks. Downgrade removes the migrated rows.
 
 Revision ID: 0017_lead_flow
-Revises: 0015_leads_tickets
+Revises: 0016_worker_liveness
 Create Date: 2026-12-03 17:10:00
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017_lead_flow'
-down_revision = '0015_leads_tickets'
+down_revision = '0016_worker_liveness'
 branch_labels = None
 depends_on = None
 

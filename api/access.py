@@ -180,10 +180,10 @@ def authorize(request: Request, settings: SettingsDep) -> Principal | None:
 
 def _check_objects(session: Session, request: Request, access: scope.Access) -> None:
     """404 for a contact (or its run) named in the path that the caller may not see or change."""
-    _check_lead(session, request, access)
     seen = access.read if request.method in ("GET", "HEAD") else access.write
-    if seen.everything:
+    if seen.everything:  # nothing to hide: a missing object is the handler's own 404
         return
+    _check_lead(session, request, access)
     params = request.path_params
     contact_id = _row_id(params.get("contact_id"))
     if contact_id is not None:

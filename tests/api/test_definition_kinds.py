@@ -5,6 +5,7 @@ sequences; the schema endpoint serves the union; enrolling in a policy is refuse
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import httpx
@@ -179,6 +180,29 @@ class TestSave:
     async def test_an_unknown_kind_is_one_problem(self, api: httpx.AsyncClient) -> None:
         assert await problems(api, {"name": "x", "kind": "reminder_policy", "steps": []}) == [
             ("/kind", "unknown kind 'reminder_policy' (use one of: sequence, lead_policy, sla_policy)")]
+
+    @pytest.mark.usefixtures("sales")
+    async def test_scores_are_finite_numbers(self, api: httpx.AsyncClient) -> None:
+        """NaN, Infinity (Python's JSON reads them) and points that add up past a float's range
+        would qualify nobody, or everybody, or answer a null score: refused with their paths."""
+        document = lead_policy(thresholds={"qualified": float("nan"), "disqualified": float("-inf")})
+        document["engagement"] = {"reply": float("inf"), "form.submitted": 1e308}
+        response = await api.post("/v1/definitions", content=json.dumps(document),
+                                  headers={"content-type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert [e["path"] for e in response.json()["errors"]] == [
+            "/engagement/reply", "/engagement/form.submitted", "/thresholds/qualified", "/thresholds/disqualified"]
+
+    @pytest.mark.usefixtures("sales")
+    async def test_an_sla_past_what_a_clock_can_count_is_refused(self, api: httpx.AsyncClient) -> None:
+        """A budget of 270,000 years overflows the calendar when the SLA is planned (a 500 at
+        preview, a failing activity in a run): refused at save with its path."""
+        document = lead_policy()
+        document["sla"] = {"within": "P99999999D", "ladder": [{"at": {"after": "P999999999D"}, "notify": ["manager"]}]}
+        assert [path for path, _ in await problems(api, document)] == ["/sla/within", "/sla/ladder/0/at"]
+        support = sla_policy()
+        support["priorities"]["normal"]["resolution"] = "P99999999D"
+        assert [path for path, _ in await problems(api, support)] == ["/priorities/normal/resolution"]
 
     @pytest.mark.usefixtures("sales")
     async def test_a_name_keeps_its_kind(self, api: httpx.AsyncClient) -> None:

@@ -35,14 +35,31 @@ def lead_report(
     """Counts by stage and source, conversion (converted / created), median and p90 business
     seconds to first touch per rep and per team, SLA breaches and reassignments, of the leads
     created in ``[from, to)``. Times are UTC."""
-    end = (to or datetime.now(UTC)).astimezone(UTC)
-    start = (from_ or end - DEFAULT_PERIOD).astimezone(UTC)
+    end = _utc(to or datetime.now(UTC), "/query/to")
+    start = _utc(from_, "/query/from") if from_ is not None else _since(end)
     if start >= end:
         raise ValidationFailed("The period is empty.", errors=[
             FieldError("/query/from", f"must be before to ({end.isoformat()})")])
     with read_scope(engine) as session:
         found = lead_reports.report(session, start, end, _scope(session, access))
     return LeadReportPublic.of(found)
+
+
+def _utc(value: datetime, path: str) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed("The period is out of range.", errors=[
+            FieldError(path, f"{value.isoformat()} is not an instant in years 1 to 9999 UTC")]) from None
+
+
+def _since(end: datetime) -> datetime:
+    try:
+        return end - DEFAULT_PERIOD
+    except OverflowError:
+        raise ValidationFailed("The period is out of range.", errors=[
+            FieldError("/query/to", f"without from, the period starts {DEFAULT_PERIOD.days} days before to, "
+                                    "before year 1")]) from None
 
 
 def _scope(session: Session, access: Access) -> lead_reports.Scope | None:

@@ -293,6 +293,20 @@ class TestPreview:
             assert [session.exec(select(func.count()).select_from(t)).one() for t in (Lead, TeamRotation)] == [0, 0]
 
     @pytest.mark.usefixtures("sales")
+    @pytest.mark.parametrize(("body", "path"), [
+        ({"lead": {"events": [{"event": "reply", "at": "0001-01-01T00:00:00+01:00"}]}}, "/lead/events/0/at"),
+        ({"lead": {"source": "web"}, "start": "9999-12-31T23:30:00Z"}, "/start"),
+    ])
+    async def test_an_instant_no_clock_can_plan_from_is_a_422(self, api: httpx.AsyncClient, body: dict[str, Any],
+                                                              path: str) -> None:
+        """Before: an OverflowError (500) converting the event to UTC or planning the SLA past 9999."""
+        await save_definition(api, lead_policy())
+        response = await api.post("/v1/definitions/inbound_leads/preview", json={
+            "contact": {"attributes": {"employees": 100}}, "start": "2026-01-02T10:00:00Z", **body})
+        assert response.status_code == 422, response.text
+        assert [e["path"] for e in response.json()["errors"]] == [path]
+
+    @pytest.mark.usefixtures("sales")
     async def test_a_stored_contact_below_the_threshold_is_nurtured(self, api: httpx.AsyncClient) -> None:
         await save_definition(api, lead_policy())
         contact = await create_contact(api, attributes={"employees": 10})

@@ -4,8 +4,10 @@ sequences; the schema endpoint serves the union; enrolling in a policy is refuse
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,9 +15,12 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
+from followthrough.bootstrap import seed_builtins
+from followthrough.settings import Settings
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Lead, TeamRotation
 from tests.api.test_users import create_user
+from tests.conftest import ADMIN_KEY
 from tests.support.factories import create_contact, enroll, save_definition
 
 
@@ -353,3 +358,36 @@ class TestPreview:
             "contact": {}, "lead": {"events": [{"event": "Bad Name", "at": "2026-04-02T14:30:00"}], "x": 1}})
         assert sorted(e["path"] for e in bad.json()["errors"]) == [
             "/lead/events/0/at", "/lead/events/0/event", "/lead/x"]
+
+
+class TestConcurrentSaves:
+    """Saves of one name at once, on both databases: each gets its own version, or the name's
+    kind refuses it (409), never a 500 from the (name, version) unique constraint."""
+
+    @pytest.fixture
+    async def client(self, settings: Settings, any_engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+        from api.app import create_app
+
+        seed_builtins(any_engine, settings)  # the lead policy's nurture sequence
+
+        transport = httpx.ASGITransport(app=create_app(settings, engine=any_engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
+            yield api
+
+    async def test_eight_versions_at_once(self, client: httpx.AsyncClient) -> None:
+        rita = await create_user(client, "rep", "Rita")
+        assert (await client.put("/v1/teams/sales", json={"members": [{"user_id": rita["id"]}]})).status_code == 201
+        documents = [lead_policy(description=f"draft {n}") for n in range(8)]
+        answers = await asyncio.gather(*(client.post("/v1/definitions", json=d) for d in documents))
+        assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers if a.status_code != 201]
+        assert sorted(a.json()["version"] for a in answers) == list(range(1, 9))
+
+    async def test_two_kinds_of_one_new_name_at_once(self, client: httpx.AsyncClient) -> None:
+        rita = await create_user(client, "rep", "Rita")
+        assert (await client.put("/v1/teams/sales", json={"members": [{"user_id": rita["id"]}]})).status_code == 201
+        documents = [make("both", description=f"draft {n}") for n in range(3) for make in (lead_policy, sla_policy)]
+        answers = await asyncio.gather(*(client.post("/v1/definitions", json=d) for d in documents))
+        assert sorted({a.status_code for a in answers}) == [201, 409], [a.text for a in answers]
+        kinds = {a.json()["kind"] for a in answers if a.status_code == 201}
+        assert len(kinds) == 1

@@ -13,14 +13,16 @@ from functools import cache
 import temporalio
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities import ActivityDeps, build_activities
 from channels.registry import build_channels
 from followthrough.brief_schedule import sync_all
+from followthrough.liveness import Liveness, heal
 from followthrough.logging import configure_logging, get_logger
 from followthrough.rendering import Renderer
 from followthrough.run_watch import watch
+from followthrough.sandbox import CompiledSandboxRunner
 from followthrough.settings import PROJECT_ROOT, Settings
 from followthrough.store.db import make_engine, upgrade
 from followthrough.store.templates import DbTemplateSource
@@ -62,12 +64,13 @@ def build_deps(settings: Settings) -> ActivityDeps:
     )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner() -> CompiledSandboxRunner:
     """The sandbox the worker and the replay test share."""
     # Jinja2 (compiling a condition) loads modules lazily on first use: they must be the real,
     # already-imported package. Public holidays are pinned into each run's input, so workflow
     # code never asks the ``holidays`` package (its catalogs need file reads and locale calls).
-    return SandboxedWorkflowRunner(
+    # Its code strings are compiled once (followthrough/sandbox.py).
+    return CompiledSandboxRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2")
     )
 
@@ -125,11 +128,16 @@ async def run_worker(settings: Settings) -> None:
         raise SystemExit(2)
     deps = build_deps(settings)
     await asyncio.to_thread(upgrade, deps.engine)
+    # Registered before any attempt can name this process; beats from here on.
+    liveness = deps.liveness = Liveness(deps.engine, timedelta(seconds=settings.worker_silence))
+    await asyncio.to_thread(liveness.start)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Declared dead by the others (silent too long): stop, its calls already cut off.
+    liveness.on_lost = lambda: loop.call_soon_threadsafe(stop.set)
     async with worker:
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.resolved_temporal_address)
         # cli.worker() turned the cyclic GC off for the imports (a fifth of their CPU);
@@ -140,10 +148,15 @@ async def run_worker(settings: Settings) -> None:
         briefs = asyncio.create_task(_sync_briefs(client, settings, deps))
         # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
         watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))
+        # The attempts dead worker processes left pending (a predecessor killed on this
+        # machine: at once) are failed so that Temporal retries them now (followthrough/liveness.py).
+        healer = asyncio.create_task(heal(liveness, client))
         await stop.wait()
         watcher.cancel()
+        healer.cancel()
         await prepared
         await briefs
         log.info("worker stopping: letting in-flight activities finish")
+    await asyncio.to_thread(liveness.stop)  # no attempt of this process runs any more
     await deps.channels.aclose()
     log.info("worker stopped")

@@ -14,8 +14,8 @@ from temporalio import activity
 
 from followthrough.calendar import zone
 from followthrough.models.brief import BriefItem, BriefPlan, BriefSection, GatherBriefInput
-from followthrough.store import tasks, users
-from followthrough.store.db import read_scope
+from followthrough.store import leads, tasks, tickets, users
+from followthrough.store.db import as_utc, read_scope
 from followthrough.store.tables import Absence, Task, User
 
 
@@ -48,7 +48,23 @@ def overdue(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
     return _task_items(tasks.open_overdue(session, user_id, day.now))
 
 
-SECTIONS: list[tuple[str, SectionReader]] = [("due_today", due_today), ("overdue", overdue)]
+def new_leads(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
+    """The user's leads waiting for their first touch, each with its SLA due time, the most
+    pressing first."""
+    return [BriefItem(id=lead.id or 0, title=f"{name} ({lead.source})", kind="lead",
+                      due_at=as_utc(lead.sla_due_at), contact_id=lead.contact_id)
+            for lead, name in leads.awaiting_first_touch(session, user_id)]
+
+
+def tickets_waiting(session: Session, user_id: int, day: BriefDay) -> list[BriefItem]:
+    """The user's tickets waiting on them (new or open), the first due first."""
+    return [BriefItem(id=t.id or 0, title=f"#{t.id} {t.subject}".strip(), kind=t.priority,
+                      due_at=tickets.next_due(t), contact_id=t.contact_id)
+            for t in tickets.waiting_for(session, user_id)]
+
+
+SECTIONS: list[tuple[str, SectionReader]] = [("due_today", due_today), ("overdue", overdue),
+                                             ("new_leads", new_leads), ("tickets_waiting", tickets_waiting)]
 
 
 def plan_brief(session: Session, user_id: int, at: datetime,

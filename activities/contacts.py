@@ -19,7 +19,7 @@ from followthrough.models.runs import (
     StartSequenceResult,
 )
 from followthrough.settings import Settings
-from followthrough.store import contacts, runs, timeline
+from followthrough.store import contacts, leads, runs, timeline
 from followthrough.store.db import read_scope, session_scope
 
 
@@ -59,7 +59,8 @@ class ContactActivities:
         with (session_scope if input.steps else read_scope)(self._engine) as session:
             runs.record_steps(session, input.steps)
             try:
-                return contacts.snapshot(contacts.get(session, input.contact_id))
+                return contacts.snapshot(contacts.get(session, input.contact_id),
+                                         leads.open_score(session, input.contact_id))
             except NotFound as exc:
                 missing = exc
         raise ApplicationError(missing.message, type="NotFound", non_retryable=True) from missing

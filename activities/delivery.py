@@ -15,6 +15,7 @@ and, once that attempt has recorded its outcome, returns it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -24,6 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.door import ATTEMPT_MARGIN, Door, Prepared
+from activities.lead_touch import tell_lead
 from channels.base import (
     OutboundMessage,
     PermanentChannelError,
@@ -33,6 +35,7 @@ from channels.base import (
 )
 from channels.registry import ChannelRegistry
 from followthrough.ids import ledger_key
+from followthrough.liveness import Liveness
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput, StepRecord
 from followthrough.models.vocab import Channel, LedgerState
 from followthrough.rendering import Renderer
@@ -53,9 +56,11 @@ RECORD_RESERVE = ATTEMPT_MARGIN / 2
 
 class DeliveryActivities:
     def __init__(
-        self, engine: Engine, renderer: Renderer, channels: ChannelRegistry, settings: Settings
+        self, engine: Engine, renderer: Renderer, channels: ChannelRegistry, settings: Settings,
+        liveness: Liveness | None = None,
     ) -> None:
-        self._door = Door(engine, renderer, settings)
+        self._door = Door(engine, renderer, settings, liveness=liveness)
+        self._liveness = liveness
         self._channels = channels
         self._engine = engine
 
@@ -82,12 +87,13 @@ class DeliveryActivities:
         key = ledger_key(input.run_id, input.step_id, input.visit)
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []
-        start_to_close = activity.info().start_to_close_timeout
+        info = activity.info()
+        start_to_close, token = info.start_to_close_timeout, info.task_token
         while True:
             # Heartbeats go on while the transaction waits for the database (SQLite's busy
             # timeout is longer than the heartbeat timeout).
             prepared: Prepared = await _with_heartbeat(
-                asyncio.to_thread(self._door.prepare, input, key, now, failed, start_to_close))
+                asyncio.to_thread(self._door.prepare, input, key, now, failed, start_to_close, token))
             if prepared.result is not None:
                 return prepared.result
             message = prepared.message
@@ -125,27 +131,51 @@ class DeliveryActivities:
                 return result
             activity.logger.info("sent", extra=log)
             # Recording may wait for the database (a busy SQLite): heartbeats go on meanwhile.
-            return await _with_heartbeat(asyncio.to_thread(
+            result = await _with_heartbeat(asyncio.to_thread(
                 self._door.sent, input, key, message, receipt, prepared.uncertain_before
             ))
+            await tell_lead(self._engine, input, result, key)  # a lead's first touch, if waiting
+            return result
 
     async def _send(self, message: OutboundMessage, deadline: datetime | None) -> SendReceipt:
         """The provider call, ended in time for this attempt to record its outcome before its
-        deadline (after which a retry may call the row ``uncertain`` and send again)."""
+        deadline (after which a retry may call the row ``uncertain`` and send again), and while
+        this process's liveness lease lasts (after it, a retry may call the process dead)."""
         send = self._channels.get(message.channel).send(message)
         if deadline is None:
             return await send
-        budget = (deadline - datetime.now(UTC) - RECORD_RESERVE).total_seconds()
+        budget, leased = self._budget(deadline)
         if budget <= 0:  # the claim took so long (a starved worker) that no call fits any more
             send.close()
             raise TransientChannelError("attempt out of time before the provider call", code="attempt_late")
-        try:
-            # The channel's own whole-call timeout is shorter: this bounds a channel that has none
-            # (the Twilio SDK times each connect and read, not the call).
-            return await asyncio.wait_for(send, timeout=budget)
-        except TimeoutError:
-            raise UnknownOutcomeError(
-                f"provider call exceeded {budget:.0f} s", code="provider_timeout") from None
+        call = asyncio.ensure_future(send)
+        started = time.monotonic()
+        # The channel's own whole-call timeout is shorter: this bounds a channel that has none
+        # (the Twilio SDK times each connect and read, not the call). The lease moves on with
+        # each beat, so the budget is asked again when it runs out.
+        while budget > 0:
+            done, _ = await asyncio.wait({call}, timeout=budget)
+            if done:
+                return call.result()
+            budget, leased = self._budget(deadline)
+        call.cancel()
+        await asyncio.wait({call})
+        if not call.cancelled():  # it ended meanwhile: its own answer is the truth
+            return call.result()
+        raise UnknownOutcomeError(
+            "provider call cut off: this worker process's liveness lease ran out" if leased
+            else f"provider call exceeded {time.monotonic() - started:.0f} s", code="provider_timeout")
+
+    def _budget(self, deadline: datetime) -> tuple[float, bool]:
+        """Seconds the provider call may still run, and whether the liveness lease (not the
+        attempt's deadline) sets them."""
+        now = datetime.now(UTC)
+        budget = (deadline - now - RECORD_RESERVE).total_seconds()
+        if self._liveness is None:
+            return budget, False
+        lease = self._liveness.lease_end()
+        leased = (lease - now).total_seconds() if lease is not None else 0.0
+        return min(budget, leased), leased < budget
 
     def _record_steps(self, records: list[StepRecord]) -> None:
         with session_scope(self._engine) as session:

@@ -20,6 +20,7 @@ from channels.base import (
     SendReceipt,
     TransientChannelError,
 )
+from followthrough.liveness import Liveness
 from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Category, Channel, LedgerState
@@ -96,8 +97,9 @@ def attempt_in_flight(deadline: datetime, clock: datetime) -> ApplicationError:
 
 class Door:
     def __init__(self, engine: Engine, renderer: Renderer, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, liveness: Liveness | None = None) -> None:
         self._engine = engine
+        self._liveness = liveness  # this worker process: owns the attempts it claims
         self._renderer = renderer
         self._settings = settings
         self._clock = clock  # the wall clock of attempt deadlines (``now`` is the run's clock)
@@ -112,10 +114,12 @@ class Door:
 
     def prepare(
         self, input: DeliverInput, key: str, now: datetime, failed: list[Channel],
-        start_to_close: timedelta | None = None,
+        start_to_close: timedelta | None = None, token: bytes | None = None,
     ) -> Prepared:
         """Look up the key, decide, and claim the row (``pending``) for a send now; or return
         the final result. Raises ``AttemptInFlight`` while another attempt may still run.
+        ``token``: this attempt's Temporal task token, kept on the claimed row so that the
+        attempt can be failed for a retry if this process dies (followthrough/liveness.py).
 
         One transaction, the contact locked from its start: the key read here is the one the
         claim acts on (an attempt for the same key holds the same contact's lock), and the
@@ -140,9 +144,12 @@ class Door:
             if row is not None and row.state in (LedgerState.PENDING, LedgerState.UNCERTAIN):
                 if row.state == LedgerState.PENDING:
                     clock, deadline = self._clock(), _deadline(row)
-                    if clock < deadline:  # a busy worker's attempt, late with its heartbeats
+                    # Over at its deadline, or at once when its worker process is known dead.
+                    death = self._owner_death(session, row, clock) if clock < deadline else "deadline"
+                    if death is None:  # a busy worker's attempt, late with its heartbeats
                         raise attempt_in_flight(deadline, clock)
-                    _mark_uncertain(session, row, "attempt interrupted; outcome unknown")
+                    _mark_uncertain(session, row, "attempt interrupted; outcome unknown" if death == "deadline"
+                                    else f"attempt interrupted (its worker process {death}); outcome unknown")
                 if not _at_least_once(config, input.category):
                     return Prepared(result=_result(row))
                 uncertain_before = True
@@ -165,8 +172,10 @@ class Door:
                 candidates = [c for c in (input.channel, *input.fallbacks) if c not in failed]
             with self._templates_through(session):
                 rendered = {c: self._render(input, c, snapshot, readers) for c in dict.fromkeys(candidates)}
-            # 3. Decide and claim the row; the commit comes before sending.
-            row = row or _claim(session, input, key)
+            # 3. Decide and claim the row; the commit comes before sending. A new row is
+            # inserted once, decided (issue 9: an insert, then an update of the same row).
+            new = row is None
+            row = row or _new_row(input, key)
             if input.legacy_to:
                 decision = Decision(verdict=Verdict.SKIP, channel=input.channel, reason=LEGACY_ADDRESS)
             elif input.to_user_id is not None:
@@ -193,8 +202,13 @@ class Door:
                 decision = decide(intent, state, now, config)
             to = address_of(user, decision.channel or input.channel) if input.to_user_id is not None else None
             deadline = self._clock() + self.attempt_budget(decision.channel or input.channel, start_to_close)
-            return self._apply(session, input, row, decision, now, rendered, snapshot, to, uncertain_before,
-                               deadline)
+            return self._apply(session, input, row, new, decision, now, rendered, snapshot, to,
+                               uncertain_before, deadline, token)
+
+    def _owner_death(self, session: Session, row: Delivery, clock: datetime) -> str | None:
+        if self._liveness is None:  # a door outside a worker process (tests): deadlines only
+            return None
+        return self._liveness.attempt_over(session, row.attempt_owner, clock)
 
     def _templates_through(self, session: Session) -> AbstractContextManager[None]:
         """Templates from the database are read in the door's transaction (never on a second
@@ -219,17 +233,17 @@ class Door:
             return str(exc)
 
     def _apply(
-        self, session: Session, input: DeliverInput, row: Delivery, decision: Decision,
+        self, session: Session, input: DeliverInput, row: Delivery, new: bool, decision: Decision,
         now: datetime, rendered: dict[Channel, RenderedMessage | str], snapshot: ContactSnapshot,
-        to: str | None, uncertain_before: bool, deadline: datetime,
+        to: str | None, uncertain_before: bool, deadline: datetime, token: bytes | None = None,
     ) -> Prepared:
         fields = {"decision": decision.verdict.value, "decided_at": now}
         if decision.verdict == Verdict.SKIP:
-            ledger.update(session, row, state=LedgerState.SKIPPED, reason=decision.reason, **fields)
+            _store(session, row, new, state=LedgerState.SKIPPED, reason=decision.reason, **fields)
             _timeline(session, row, "message.skipped", f"{row.channel} skipped: {decision.reason}")
             return Prepared(result=_result(row))
         if decision.verdict == Verdict.DEFER:
-            ledger.update(session, row, state=LedgerState.DEFERRED, reason=decision.reason,
+            _store(session, row, new, state=LedgerState.DEFERRED, reason=decision.reason,
                           defer_until=decision.until, **fields)
             _timeline(session, row, "message.deferred",
                       f"{row.channel} deferred until {decision.until:%Y-%m-%d %H:%M} UTC: {decision.reason}")
@@ -238,14 +252,15 @@ class Door:
         message = rendered.get(channel)
         if not isinstance(message, RenderedMessage):
             reason = f"render_error: {message}"
-            ledger.update(session, row, state=LedgerState.FAILED, channel=channel, reason=reason, **fields)
+            _store(session, row, new, state=LedgerState.FAILED, channel=channel, reason=reason, **fields)
             _timeline(session, row, "message.failed", f"{channel} {reason}")
             return Prepared(result=_result(row))
         address = to if input.to_user_id is not None else _address(channel, snapshot)
-        ledger.update(
-            session, row, state=LedgerState.PENDING, channel=channel, to_address=address,
+        _store(
+            session, row, new, state=LedgerState.PENDING, channel=channel, to_address=address,
             locale=message.locale_used, attempts=row.attempts + 1, reason=decision.reason,
-            defer_until=None, attempt_deadline=deadline, **fields,
+            defer_until=None, attempt_deadline=deadline, attempt_token=token,
+            attempt_owner=self._liveness.id if self._liveness is not None else None, **fields,
         )
         return Prepared(message=self._outbound(input, row.key, channel, address, message),
                         uncertain_before=uncertain_before, deadline=deadline)
@@ -348,15 +363,21 @@ class Door:
             return LedgerState(row.state)
 
 
-def _claim(session: Session, input: DeliverInput, key: str) -> Delivery:
-    row = ledger.create(
-        session, key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
+def _new_row(input: DeliverInput, key: str) -> Delivery:
+    """The ledger row of a message not seen before, stored by ``_store`` once decided."""
+    return Delivery(
+        key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
         contact_id=input.contact_id, channel=input.channel, category=input.category,
         template=input.template, state=LedgerState.RETRYING, attempts=0, to_user_id=input.to_user_id,
     )
-    if row is None:  # another attempt claimed the key this instant
+
+
+def _store(session: Session, row: Delivery, new: bool, **fields: Any) -> None:
+    """Update ``row``, or insert it with ``fields`` when it is ``new`` (the claim)."""
+    if not new:
+        ledger.update(session, row, **fields)
+    elif not ledger.insert(session, row, **fields):  # another attempt claimed the key this instant
         raise ApplicationError("ledger key claimed concurrently", type="Busy")
-    return row
 
 
 def _refusal(channel: Channel, category: Category, state: ContactPolicyState) -> str | None:

@@ -88,19 +88,25 @@ class TaskActivities:
         """Signal the run that created the task (``task.completed`` with the outcome, or
         ``task.cancelled``) straight to its workflow, not through the contact's fan-out: the
         event is this run's alone. A run that has ended hears nothing (its workflow id may
-        already belong to a later enrollment)."""
-        workflow_id = await asyncio.to_thread(self._active_run, input.run_id)
-        if workflow_id is None:
-            return
+        already belong to a later enrollment). The entity that owns the task (``lead:12``)
+        hears it at ``lead-12``; one that has ended hears nothing."""
+        workflow_ids = []
+        if input.run_id is not None:
+            workflow_ids.append(await asyncio.to_thread(self._active_run, input.run_id))
+        if input.entity is not None:  # a lead's (a ticket's) workflow, by its business key
+            workflow_ids.append(ids.entity_workflow_id(input.entity))
         kind = TASK_COMPLETED if input.state == TaskState.DONE else TASK_CANCELLED
         event = RunEvent(kind=kind, data={"task_id": input.task_id, "state": input.state.value,
                                           "outcome": input.outcome})
-        try:
-            await activity.client().get_workflow_handle(workflow_id).signal("event", event)
-        except RPCError as exc:
-            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise
-            activity.logger.info("run %s ended before its task %s did", input.run_id, input.task_id)
+        for workflow_id in workflow_ids:
+            if workflow_id is None:
+                continue
+            try:
+                await activity.client().get_workflow_handle(workflow_id).signal("event", event)
+            except RPCError as exc:
+                if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise
+                activity.logger.info("%s ended before its task %s did", workflow_id, input.task_id)
 
     def _active_run(self, run_id: str) -> str | None:
         with read_scope(self._engine) as session:

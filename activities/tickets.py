@@ -8,16 +8,16 @@ import asyncio
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
-from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough import action_links
 from followthrough.models.tickets import HoldInput, TicketData, TicketDataInput, TicketSync
 from followthrough.models.vocab import Category
 from followthrough.settings import Settings
-from followthrough.store import holds, runs
+from followthrough.store import holds
 from followthrough.store import tickets as store
 from followthrough.store.db import as_utc, read_scope, session_scope
 from followthrough.store.tables import Contact, HoldRow, Team, Ticket, User
+from followthrough.wake import active_runs, wake_runs
 
 #: The survey's one-click answers in an email (``data.links["1"]`` .. ``["5"]``).
 SURVEY_SCORES = ("1", "2", "3", "4", "5")
@@ -25,8 +25,6 @@ SURVEY_SCORES = ("1", "2", "3", "4", "5")
 LAST_MESSAGES = 3
 #: What an open complaint's hold defers (service and transactional messages still go).
 HELD_CATEGORIES = (Category.SALES, Category.MARKETING)
-#: The signal that tells a run deferred by a hold to ask the door again now.
-WAKE_SIGNAL = "wake"
 
 
 class TicketActivities:
@@ -51,13 +49,7 @@ class TicketActivities:
         contact_id = await asyncio.to_thread(self._hold, input)
         if contact_id is None or input.place:
             return
-        for workflow_id in await asyncio.to_thread(self._active_runs, contact_id):
-            try:
-                await activity.client().get_workflow_handle(workflow_id).signal(WAKE_SIGNAL)
-            except RPCError as exc:
-                if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                    raise
-                activity.logger.info("run %s ended before the hold was lifted", workflow_id)
+        await wake_runs(activity.client(), await asyncio.to_thread(active_runs, self._engine, contact_id))
 
     def _sync(self, change: TicketSync) -> None:
         with session_scope(self._engine) as session:
@@ -79,12 +71,10 @@ class TicketActivities:
             holds.lift(session, current.id or 0)
             return ticket.contact_id
 
-    def _active_runs(self, contact_id: int) -> list[str]:
-        with read_scope(self._engine) as session:
-            return [run.workflow_id for run in runs.active_for_contact(session, contact_id)]
-
     def _data(self, input: TicketDataInput) -> TicketData:
-        with session_scope(self._engine) as session:
+        # Only the survey's links are written (action_links rows); every other message reads,
+        # and a read takes no write lock on SQLite (the door and the syncs need it).
+        with (session_scope if input.survey else read_scope)(self._engine) as session:
             ticket = store.get(session, input.ticket_id)
             contact = session.get(Contact, ticket.contact_id)
             data: dict[str, object] = {"ticket": _ticket_data(session, ticket)}

@@ -21,7 +21,7 @@ from api.deps import Principal, SettingsDep, get_principal
 from api.schemas.common import MAX_ID
 from followthrough.errors import Forbidden, NotFound
 from followthrough.models.vocab import Role
-from followthrough.store import contacts, scope
+from followthrough.store import contacts, leads, scope
 
 Key = tuple[str, str]  # (HTTP method, path template)
 
@@ -102,6 +102,18 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("POST", "/v1/tasks/{task_id}/reschedule"): EVERYONE,
     ("POST", "/v1/tasks/{task_id}/reassign"): EVERYONE,
     ("POST", "/v1/tasks/{task_id}/cancel"): EVERYONE,
+    # Agents work their teams' tickets and those assigned to them, managers their teams',
+    # admins all (any other ticket is a 404: followthrough/store/scope.py).
+    ("POST", "/v1/tickets"): EVERYONE,
+    ("GET", "/v1/tickets"): EVERYONE,
+    ("GET", "/v1/tickets/{ticket_id}"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/responses"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/assign"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/priority"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/hold"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/status"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/resolve"): EVERYONE,
+    ("POST", "/v1/tickets/{ticket_id}/reopen"): EVERYONE,
     ("POST", "/v1/users"): ADMIN,
     ("GET", "/v1/users"): ADMIN,
     ("GET", "/v1/users/{user_id}"): EVERYONE,
@@ -109,18 +121,29 @@ ACCESS: dict[Key, frozenset[Role]] = {
     ("POST", "/v1/users/{user_id}/absences"): EVERYONE,
     ("GET", "/v1/users/{user_id}/absences"): EVERYONE,
     ("DELETE", "/v1/users/{user_id}/absences/{absence_id}"): EVERYONE,
+    # Reps work their own leads, managers their teams' (another's is a 404).
+    ("POST", "/v1/leads"): EVERYONE,
+    ("PUT", "/v1/leads/by-external-id/{lead_external_id}"): EVERYONE,
+    ("GET", "/v1/leads"): EVERYONE,
+    ("GET", "/v1/leads/{lead_id}"): EVERYONE,
+    ("POST", "/v1/leads/{lead_id}/contacted"): EVERYONE,
+    ("POST", "/v1/leads/{lead_id}/convert"): EVERYONE,
+    ("POST", "/v1/leads/{lead_id}/disqualify"): EVERYONE,
+    ("POST", "/v1/leads/{lead_id}/close"): EVERYONE,
+    ("POST", "/v1/leads/{lead_id}/reassign"): EVERYONE,
     ("PUT", "/v1/teams/{name}"): ADMIN,
     ("GET", "/v1/teams/{name}"): EVERYONE,
     ("GET", "/v1/teams"): EVERYONE,
     # Figures over many reps' leads: managers (their teams') and admins.
     ("GET", "/v1/reports/leads"): STAFF,
+    ("GET", "/v1/reports/sla"): STAFF,
 }
 
-#: Path parameters that name a contact's object: ``authorize`` answers 404 when the caller may
+#: Path parameters that name a contact's object (or a lead): ``authorize`` answers 404 when the caller may
 #: not see it (GET) or change it (any other method), before the handler runs. A route with
 #: such a parameter is checked here and cannot forget it. (Lists filter in their store query;
 #: enrollments, whose contact is in the body, check it in their handler.)
-OBJECT_PARAMS = ("contact_id", "run_id", "external_id")
+OBJECT_PARAMS = ("contact_id", "run_id", "external_id", "lead_id", "lead_external_id")
 
 _ROLE_ORDER = (Role.ADMIN, Role.MANAGER, Role.REP)
 
@@ -157,6 +180,7 @@ def authorize(request: Request, settings: SettingsDep) -> Principal | None:
 
 def _check_objects(session: Session, request: Request, access: scope.Access) -> None:
     """404 for a contact (or its run) named in the path that the caller may not see or change."""
+    _check_lead(session, request, access)
     seen = access.read if request.method in ("GET", "HEAD") else access.write
     if seen.everything:
         return
@@ -172,6 +196,19 @@ def _check_objects(session: Session, request: Request, access: scope.Access) -> 
         existing = contacts.by_external_id(session, external_id)
         if existing is not None and not seen.allows_owner(existing.owner_id):
             raise NotFound(f"contact with external_id '{external_id}' does not exist")
+
+
+def _check_lead(session: Session, request: Request, access: scope.Access) -> None:
+    """404 for a lead the caller may not see (GET) or change: a rep's own, a manager's team's."""
+    write = request.method not in ("GET", "HEAD")
+    lead_id = _row_id(request.path_params.get("lead_id"))
+    if lead_id is not None:
+        leads.visible(session, access, lead_id, write=write)
+    external_id = request.path_params.get("lead_external_id")
+    if isinstance(external_id, str) and external_id:
+        existing = leads.by_external_id(session, external_id)
+        if existing is not None and existing.id is not None:
+            leads.visible(session, access, existing.id, write=write)
 
 
 def _row_id(value: object) -> int | None:

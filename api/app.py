@@ -25,6 +25,7 @@ from api.routers import (
     health,
     holds,
     inbound,
+    leads,
     outbox,
     policy,
     preferences,
@@ -36,12 +37,14 @@ from api.routers import (
     tasks,
     teams,
     templates,
+    tickets,
     unsubscribe,
     users,
     webhooks,
 )
 from api.services.inbound_email import smtp_callback
 from api.services.task_actions import TaskLinkActions
+from api.services.ticket_actions import TicketLinkActions
 from api.temporal import TemporalGateway
 from channels.inbound.smtp_listener import InboundSmtpListener
 from followthrough.action_links import ActionRegistry
@@ -96,6 +99,7 @@ def create_app(
     # What one-click links in messages do, by subject kind (tickets' surveys register later).
     app.state.action_registry = ActionRegistry()
     app.state.action_registry.register(TaskLinkActions(engine, app.state.temporal))
+    app.state.action_registry.register(TicketLinkActions(engine, app.state.temporal))
     app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)
     # The last added runs first: rate limits turn a flood away before any body is read.
@@ -104,7 +108,7 @@ def create_app(
     app.add_middleware(WriteRateLimit, limiter=app.state.rate_limiter)
     for module in (health, contacts, users, teams, templates, calendars, preview, definitions, sequences, runs, deliveries,
                    outbox, webhooks, preferences, suppressions, holds, policy, unsubscribe, action_links, inbound,
-                   tasks, reports):
+                   tasks, tickets, leads, reports):
         app.include_router(module.router)
     access.check_routes(app)
     errors.document(app, public=access.PUBLIC, temporal=get_temporal)

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.crash import ENROLL_CONCURRENCY, Outcome, open_stack, phase
-from bench.run import RESULTS, _machine, _temporal_version
+from bench.run import RESULTS, _machine, _temporal_version, temporal_state
 from bench.sides import TEMPORAL_DB, recipients
 
 console = Console()
@@ -87,8 +87,8 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str]], took: float
         f"## {now} — load test under CPU contention, N = {args.contacts}, {args.burners} burners",
         "",
         f"- Machine: {_machine()} — the shared 2-core box other jobs use too",
-        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: `--temporal-db "
-        f"{args.temporal_db}`",
+        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: "
+        f"{temporal_state(args.temporal_db)}",
         f"- Load average before the run: {loadavg}",
         "- Stack: as the crash test (bench/crash.py), no kill; `cli.py api` + `cli.py worker`, CRM DB "
         f"SQLite; {args.burners} × `python -c '{BURN}'` from before the burst until every run ended",

@@ -42,7 +42,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench.run import RESULTS, _machine, _temporal_version
+from bench.run import RESULTS, _machine, _temporal_version, temporal_state
 from bench.sides import TEMPORAL_DB, FollowthroughSide, Recipient, recipients
 from bench.stack import Children, Outbox, TimedStore, start_outbox
 from bench.startup import identity, polls
@@ -372,8 +372,8 @@ def _markdown(args: argparse.Namespace, outcomes: list[Outcome], took: float, lo
         f"## {now} — crash test, N = {args.contacts} per category, {args.kills} worker SIGKILLs per category",
         "",
         f"- Machine: {_machine()}",
-        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: `--temporal-db "
-        f"{args.temporal_db}`",
+        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: "
+        f"{temporal_state(args.temporal_db)}",
         f"- Load average before the run: {loadavg} (the machine is shared; other jobs may run)",
         "- Stack: `cli.py api` + `cli.py worker` child processes (bench/stack.py, bench/sides.py), CRM DB "
         "SQLite; outbox SMTP + Twilio servers in the benchmark process; policy PUT without quiet hours "

@@ -42,6 +42,12 @@ _TEMPORAL_DB_TEXT = {
     "memory": "SQLite in memory (no `--db-filename`)",
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def temporal_state(temporal_db: str) -> str:
+    """How a benchmark's Temporal dev server keeps its state, in words for RESULTS.md (the
+    ``file-wal`` choice is what ``make dev`` runs, and says so)."""
+    return f"`--temporal-db {temporal_db}`: {_TEMPORAL_DB_TEXT[temporal_db]}"
 WARM_UP = 10
 #: What the SDK logs when a workflow task ran too long (issue 9: none may appear).
 EXCEEDED = "Workflow task duration exceeded"

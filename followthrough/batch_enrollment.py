@@ -1,5 +1,5 @@
 """Enrolling many contacts in one sequence: each one exactly like a single enrollment
-(``enrollment.enroll``: run row first, business-key workflow id, USE_EXISTING), a bounded number
+(``enrollment.enroll``: run row first, business-key workflow id), a bounded number
 at a time, one outcome per contact.
 
 A batch, once accepted, runs to its end even if the caller goes away: a start cut off between

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from followthrough import ids
 from followthrough.calendar import PinnedHolidays, pin_holidays
@@ -18,7 +19,7 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.runs import SequenceInput
 from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
-from followthrough.store import calendars, contacts, definitions, runs, timeline
+from followthrough.store import calendars, contacts, definitions, leads, runs, timeline
 from followthrough.store.db import session_scope
 from followthrough.store.tables import DefinitionVersion, Run
 from followthrough.temporal import (
@@ -34,7 +35,8 @@ SEQUENCE_WORKFLOW = "SequenceWorkflow"
 
 
 def _claim(
-    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None
+    engine: Engine, name: str, contact_id: int, data: dict[str, Any], history_limit: int | None = None,
+    entity: str | None = None,
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
         contact = contacts.get(session, contact_id)
@@ -47,7 +49,7 @@ def _claim(
         run, created = runs.claim(
             session, kind="sequence", workflow_id=ids.sequence_workflow_id(name, contact_id),
             active_key=ids.sequence_active_key(name, contact_id), contact_id=contact_id,
-            definition_name=name, definition_version=version.version, data=data,
+            definition_name=name, definition_version=version.version, data=data, entity=entity,
         )
         if not created:
             return run, False, None
@@ -59,7 +61,7 @@ def _claim(
             run_id=run.id, contact_id=contact_id, definition_name=name,
             definition_version=version.version, definition=version.document, data=data,
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
-            contact=_carried(contacts.snapshot(contact)),
+            contact=_carried(contacts.snapshot(contact, leads.open_score(session, contact_id))),
         )
         return run, True, start
 
@@ -112,12 +114,13 @@ def _mark_failed(engine: Engine, run_id: str, reason: str) -> None:
 
 async def enroll(
     engine: Engine, client_factory: Any, settings: Settings, name: str, contact_id: int,
-    data: dict[str, Any],
+    data: dict[str, Any], entity: str | None = None,
 ) -> tuple[Run, bool]:
     """Returns (run, created). While a run is active for (sequence, contact) it is returned
-    unchanged: ten concurrent enrollments give one run."""
+    unchanged: ten concurrent enrollments give one run. ``entity``: the lead or ticket that owns
+    the run (cancelling it cancels the run)."""
     run, created, start = await asyncio.to_thread(
-        _claim, engine, name, contact_id, data, settings.workflow_history_limit)
+        _claim, engine, name, contact_id, data, settings.workflow_history_limit, entity)
     if not created or start is None:
         return run, False
     client: Client | None = None
@@ -153,8 +156,11 @@ async def _started(client: Client, run: Run) -> bool:
 
 
 async def start_sequence(client: Client, settings: Settings, run: Run, start: SequenceInput) -> WorkflowHandle:
-    """Start by business key with USE_EXISTING. If the key still belongs to an earlier run that
-    is closing (its row already ended), wait for it to close and start ours."""
+    """Start by business key. The start fails when a workflow under the key is running: that
+    is this run (a start whose answer was lost, retried), which is kept; or an earlier run that
+    is closing (its row already ended), which we wait for before starting ours. Only then is
+    the workflow described (issue 9: a describe after every start was one more server call per
+    enrollment)."""
     attributes = TypedSearchAttributes([
         SearchAttributePair(CONTACT_ID, str(start.contact_id)),
         SearchAttributePair(RUN_KIND, "sequence"),
@@ -162,11 +168,14 @@ async def start_sequence(client: Client, settings: Settings, run: Run, start: Se
         SearchAttributePair(RUN_ID, run.id),
     ])
     for _ in range(5):
-        handle = await client.start_workflow(
-            SEQUENCE_WORKFLOW, start, id=run.workflow_id, task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=attributes,
-        )
+        try:
+            return await client.start_workflow(
+                SEQUENCE_WORKFLOW, start, id=run.workflow_id, task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=attributes,
+            )
+        except WorkflowAlreadyStartedError:
+            handle = client.get_workflow_handle(run.workflow_id)
         description = await handle.describe()
         owner = description.typed_search_attributes.get(RUN_ID)
         if owner in (None, run.id):
@@ -177,5 +186,3 @@ async def start_sequence(client: Client, settings: Settings, run: Run, start: Se
             pass
         await asyncio.sleep(0.1)
     raise ServiceUnavailable(f"workflow id {run.workflow_id} is held by another run")
-
-

@@ -43,3 +43,18 @@ def ticket_rung_key(target: str, cycle: int, rung: int | str) -> str:
     """A ladder rung of one clock cycle (a next-response clock restarts on every customer
     message: a new cycle): fired once, however often the workflow replans."""
     return f"{target}.{cycle}.{rung}"
+
+
+def lead_workflow_id(lead_id: int | str) -> str:
+    return f"lead-{lead_id}"
+
+
+def lead_entity(lead_id: int | str) -> str:
+    """What a lead's runs and tasks name as their owner (``runs.entity``, ``tasks.entity``)."""
+    return f"lead:{lead_id}"
+
+
+def entity_workflow_id(entity: str) -> str | None:
+    """The workflow of the entity a run or task names (``lead:12`` -> ``lead-12``)."""
+    kind, _, key = entity.partition(":")
+    return f"{kind}-{key}" if kind in ("lead", "ticket") and key else None

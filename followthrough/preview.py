@@ -278,6 +278,9 @@ def _step(planned: Planned, door: DryRunDoor, why: str) -> PreviewStep | None:
     if isinstance(action, dsl.SetValue):
         return PreviewStep(action.step_id, action.visit, "set", StepState.DONE, at, at, at,
                            reason=f"{action.key} = {action.value!r}")
+    if isinstance(action, dsl.HandToLead):
+        return PreviewStep(action.step_id, action.visit, "lead", StepState.DONE, at, at, at,
+                           reason=f"would hand the contact to qualification (source {action.source})")
     if isinstance(action, dsl.StartDefinition):
         return PreviewStep(action.step_id, action.visit, "start", StepState.DONE, at, at, at,
                            reason=f"{action.definition}: would be started (not previewed)")

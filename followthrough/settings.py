@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     #: ``host:port`` where the worker serves the Temporal SDK's metrics for Prometheus
     #: (``/metrics``: workflow task latencies, activity latencies, slots); empty: none.
     worker_metrics_bind: str = ""
+    #: A worker process that has not recorded a liveness beat for this long (seconds) is taken
+    #: as dead: a retry decides at once about the message it left ``pending``. It beats every
+    #: tenth of it and cuts its own provider calls off at half of it without a beat (a process
+    #: that cannot beat must not still be sending when another one calls its attempt over).
+    worker_silence: float = Field(default=30.0, ge=5, le=PROVIDER_TIMEOUT_MAX)
 
     smtp_host: str = ""  # empty: start the dev outbox SMTP server
     smtp_port: int = 25
@@ -127,6 +132,8 @@ class Settings(BaseSettings):
     task_digest_window: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
     #: Tickets: the SLA policy (a published ``sla_policy`` definition) new tickets pin.
     sla_policy: str = Field(default="support_sla", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    #: The lead policy (a published ``lead_policy`` definition) new leads are qualified by.
+    lead_policy: str = Field(default="default_leads", pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
     default_locale: str = "en"
     default_time_zone: str = "UTC"

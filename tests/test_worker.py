@@ -24,9 +24,11 @@ from tests.support.stack import running_worker
 
 #: Packages the worker never needs before it polls: the API's web stack, the CLI's HTTP client,
 #: migrations (the database is normally at head), the Twilio SDK (built after polling starts),
-#: the holidays package's country modules (loaded per country when a run pins its dates).
+#: the holidays package's country modules (loaded per country when a run pins its dates), the
+#: calendar invitations' icalendar (first used by a task reminder), the PostgreSQL dialect on SQLite.
 NOT_BEFORE_POLLING = ("api", "fastapi", "starlette", "uvicorn", "httpx", "alembic", "mako", "twilio",
-                      "requests", "holidays.countries", "psycopg", "multipart", "aiosmtpd")
+                      "requests", "holidays.countries", "psycopg", "multipart", "aiosmtpd", "icalendar",
+                      "sqlalchemy.dialects.postgresql")
 
 
 def loaded_by(code: str) -> list[str]:

@@ -21,6 +21,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.contacts import ContactActivities
     from activities.delivery import DeliveryActivities
+    from activities.leads import LeadActivities
     from activities.runs import RunActivities
     from activities.tasks import TaskActivities
     from followthrough.calendar import calendars_with
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Context,
         CreateTask,
         End,
+        HandToLead,
         Note,
         RunState,
         Send,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.dsl.schema import parsed_definition
     from followthrough.ids import ledger_key
     from followthrough.models.contact import ContactSnapshot
+    from followthrough.models.leads import LeadStepInput
     from followthrough.models.runs import (
         DeliverInput,
         DeliverResult,
@@ -108,6 +111,9 @@ PATCH_OWNER_RECIPIENT = "internal-to-owner"
 #: A run whose input carries the contact (enrollment read it) starts from that snapshot
 #: instead of loading it with a local activity (issue 9: one local activity less per run).
 PATCH_CONTACT_IN_INPUT = "contact-in-input"
+#: A send deferred by a hold asks the door again as soon as the hold is lifted (the ``wake``
+#: signal, sent by whoever lifts it) instead of at its next check.
+PATCH_HOLD_WAKE = "hold-wake"
 
 
 @workflow.defn
@@ -139,6 +145,8 @@ class SequenceWorkflow:
         self._lean = False
         self._unwritten: list[StepRecord] = []
         self._decisions = 0
+        #: ``wake`` signals received: a deferred send asks again when this changes.
+        self._wakes = 0
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -151,6 +159,11 @@ class SequenceWorkflow:
         then ``stop_on`` and the goal decide whether the run ends."""
         with _core():
             receive(self._definition, self._state, event, self._ctx())
+
+    @workflow.signal
+    def wake(self) -> None:
+        """A hold on the contact was lifted: a send it deferred asks the door again now."""
+        self._wakes += 1
 
     @workflow.query
     def current_step(self) -> str | None:
@@ -196,6 +209,8 @@ class SequenceWorkflow:
                     await self._set(action)
                 elif isinstance(action, StartDefinition):
                     await self._start(action)
+                elif isinstance(action, HandToLead):
+                    await self._lead(action)
                 elif isinstance(action, CreateTask):
                     await self._task(action)
                 else:
@@ -316,7 +331,11 @@ class SequenceWorkflow:
             # with the same key. A stop event (or the goal) ends the wait and the run.
             await self._record(action.step_id, "send", StepState.DEFERRED, started_at=started,
                                due_at=until, reason=reason)
-            if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1))):
+            seen = self._wakes
+            woken = (lambda seen=seen: self._wakes != seen) if workflow.patched(PATCH_HOLD_WAKE) else None
+            if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1)), woken):
+                if woken is not None and woken() and not interrupted(self._state):
+                    continue  # a hold was lifted: ask the door again now, with the same key
                 state, reason = StepState.SKIPPED, f"{self._why()} while deferred ({reason})"
                 # Close the ledger row too, so the deferred message has a final state.
                 await workflow.execute_local_activity_method(
@@ -484,6 +503,21 @@ class SequenceWorkflow:
             what = "started" if result.created else "already running"
             await self._note(Note(action.step_id, action.visit, "start", StepState.DONE,
                                   f"{action.definition}: run {result.run_id} {what}"))
+
+    async def _lead(self, action: HandToLead) -> None:
+        """A ``lead`` step (new in issue 12: no history has one, so no patch)."""
+        result, gave_up = await self._run_activity(
+            LeadActivities.hand_over,
+            LeadStepInput(run_id=self._input.run_id, step_id=action.step_id, visit=action.visit,
+                          contact_id=self._input.contact_id, source=action.source,
+                          attributes=dict(action.attributes)),
+        )
+        if result is None or result.lead_id is None:
+            why = gave_up if result is None else result.reason
+            await self._note(Note(action.step_id, action.visit, "lead", StepState.FAILED, why))
+            return
+        what = "new" if result.created else "open"
+        await self._note(Note(action.step_id, action.visit, "lead", StepState.DONE, f"lead {result.lead_id} ({what})"))
 
     async def _run_activity(self, method: Callable[[Any, In], Awaitable[Out]], input: In) -> tuple[Out | None, str]:
         """A step's activity on our database and Temporal (``start``, ``task``), retried for up

@@ -9,7 +9,7 @@ transition before anything is written, and which return the task's new state.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         START_SCHEDULE_TO_CLOSE,
         START_TO_CLOSE,
     )
+    from workflows._waits import until_or_change
 
 #: Templates of a task's messages (templates/<channel>/<name>.<locale>.*).
 REMINDER, OVERDUE, CANCELLED, DIGEST = "task_reminder", "task_overdue", "task_cancelled", "task_overdue_digest"
@@ -154,14 +155,16 @@ class TaskWorkflow:
             await self._carry_out(step, seen)
 
     async def _tell_run(self) -> None:
-        """A sequence's ``task`` step made this task: its run hears that it ended (only such
-        tasks carry a run, so tasks from the API issue no new command)."""
+        """A sequence's ``task`` step made this task: its run hears that it ended; so does the
+        entity that owns it (a lead's ``call`` task). Only such tasks carry a run or an entity,
+        so tasks from the API (and histories from before entities) issue no new command."""
         task = self._task
-        if task.run_id is None:
+        if task.run_id is None and task.entity is None:
             return
         await workflow.execute_activity_method(
             TaskActivities.tell_run,
-            TaskEndedInput(task_id=task.task_id, run_id=task.run_id, state=task.state, outcome=task.outcome),
+            TaskEndedInput(task_id=task.task_id, run_id=task.run_id, entity=task.entity, state=task.state,
+                           outcome=task.outcome),
             start_to_close_timeout=START_TO_CLOSE, schedule_to_close_timeout=START_SCHEDULE_TO_CLOSE,
             retry_policy=START_RETRY,
         )
@@ -179,18 +182,7 @@ class TaskWorkflow:
 
     async def _sleep_until(self, until: datetime | None, seen: int) -> bool:
         """Wait for ``until`` (None: for ever); False when an action came first."""
-        changed = lambda: self._changes != seen  # noqa: E731
-        if until is None:
-            await workflow.wait_condition(changed)
-            return False
-        delay = until - workflow.now()
-        if delay <= timedelta(0):
-            return True
-        try:
-            await workflow.wait_condition(changed, timeout=delay, timeout_summary="task")
-            return False
-        except TimeoutError:
-            return True
+        return await until_or_change(until, lambda: self._changes != seen, "task")
 
     async def _carry_out(self, step: Next, seen: int) -> None:
         task = self._task

@@ -11,7 +11,6 @@ Temporal Updates whose validators refuse an invalid transition before anything i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -53,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         START_RETRY,
         START_TO_CLOSE,
     )
+    from workflows._waits import until_or_change
 
 #: Templates of a ticket's messages (templates/<channel>/<name>.<locale>.*).
 ACK, RESPONSE, RESOLVED, SURVEY = "ticket_ack", "ticket_response", "ticket_resolved", "ticket_survey"
@@ -377,18 +377,7 @@ class TicketWorkflow:
 
     async def _sleep_until(self, until: datetime | None, seen: int) -> bool:
         """Wait for ``until`` (None: for ever); False when a change came first."""
-        changed: Callable[[], bool] = lambda: self._changes != seen  # noqa: E731
-        if until is None:
-            await workflow.wait_condition(changed)
-            return False
-        delay = until - workflow.now()
-        if delay <= timedelta(0):
-            return True
-        try:
-            await workflow.wait_condition(changed, timeout=delay, timeout_summary="ticket")
-            return False
-        except TimeoutError:
-            return True
+        return await until_or_change(until, lambda: self._changes != seen, "ticket")
 
     def _continue_suggested(self) -> bool:
         info = workflow.info()

@@ -9,18 +9,22 @@ and new enrollments of such a definition are refused (409) until the calendar ex
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
-from api.deps import SessionDep
+from api.deps import EngineDep, SessionDep, TemporalDep
 from api.schemas.common import DEFAULT_LIMIT, CursorQuery, LimitQuery, Page, UtcDateTime, page_at
-from followthrough.calendar import BUILTIN_CALENDARS, Period, Weekday
+from followthrough.calendar import BUILTIN_CALENDARS, Calendar, Period, Weekday
 from followthrough.errors import NotFound
-from followthrough.store import calendars
+from followthrough.store import calendars, tickets
+from followthrough.store.db import read_scope, session_scope
 from followthrough.store.tables import CalendarRow
+from followthrough.tickets import service as ticket_service
 
 router = APIRouter(prefix="/v1/calendars", tags=["calendars"])
 
@@ -53,16 +57,33 @@ _EXAMPLE = {"time_zone": "Europe/Budapest", "country": "HU",
 
 
 @router.put("/{name}", responses={201: {"description": "Created", "model": CalendarPublic}})
-def put_calendar(
-    name: Name, session: SessionDep, response: Response,
+async def put_calendar(
+    name: Name, engine: EngineDep, temporal: TemporalDep, response: Response,
     body: Annotated[dict[str, Any], Body(openapi_examples={"office": {"value": _EXAMPLE}})],
 ) -> CalendarPublic:
     """Save a calendar (201 created, 200 replaced): IANA ``time_zone``, ``week`` of working
     periods per weekday (a missing day is closed), ``country`` for public holidays,
-    ``closed_dates`` and ``open_dates``. A 422 lists every problem with its path."""
-    row, created = calendars.put(session, calendars.parse(name, body))
+    ``closed_dates`` and ``open_dates``. A 422 lists every problem with its path.
+
+    Open tickets whose SLA clocks count on it follow the edit from now (their clocks are
+    recomputed; sequences keep the calendar they started with)."""
+    calendar = calendars.parse(name, body)
+    public, created = await asyncio.to_thread(_put, engine, calendar)
+    if await asyncio.to_thread(_has_open_tickets, engine):  # a new one may replace a built-in
+        await ticket_service.calendar_edited(engine, await temporal.client(), name, calendars.document_of(calendar))
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return CalendarPublic.of_row(row)
+    return public
+
+
+def _put(engine: Engine, calendar: Calendar) -> tuple[CalendarPublic, bool]:
+    with session_scope(engine) as session:
+        row, created = calendars.put(session, calendar)
+        return CalendarPublic.of_row(row), created
+
+
+def _has_open_tickets(engine: Engine) -> bool:
+    with read_scope(engine) as session:
+        return bool(tickets.open_tickets(session))
 
 
 @router.get("")

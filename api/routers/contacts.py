@@ -3,10 +3,9 @@ Every authenticated role may use them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from sqlmodel import Session
 
 from api.deps import AccessDep, SessionDep, SettingsDep
 from api.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Id, Page, decode_cursor, page_of
@@ -17,45 +16,15 @@ from api.schemas.contacts import (
     ContactUpsert,
     TimelineEntryPublic,
 )
-from followthrough.errors import FieldError, ValidationFailed
-from followthrough.settings import Settings
+from api.services.contacts import check_owner as _owner
+from api.services.contacts import with_defaults as _with_defaults
 from followthrough.store import contacts, timeline
-from followthrough.store.scope import Access
-from followthrough.store.tables import User
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 ContactId = Annotated[Id, Path(description="The contact's id.")]
 ExternalId = Annotated[str, Path(min_length=1, max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-
-
-def _with_defaults(body: ContactCreate | ContactUpsert, settings: Settings) -> dict[str, Any]:
-    fields = body.model_dump()
-    fields["locale"] = fields["locale"] or settings.default_locale
-    fields["time_zone"] = fields["time_zone"] or settings.default_time_zone
-    return fields
-
-
-def _owner(session: Session, access: Access, fields: dict[str, Any], *, default: bool) -> None:
-    """Check (and, for a new contact of a rep or manager, default) ``owner_id``: a user who
-    exists, and one whose contacts the caller may change (a rep: themselves)."""
-    if "owner_id" not in fields:
-        return
-    if fields["owner_id"] is None and default:
-        fields["owner_id"] = access.user_id
-    owner_id = fields["owner_id"]
-    if owner_id is None:
-        if not access.write.everything:
-            raise ValidationFailed("The contact has invalid fields.", errors=[
-                FieldError("/owner_id", "your contacts have an owner: yourself or a member of your team")])
-        return
-    if session.get(User, owner_id) is None:
-        raise ValidationFailed("The contact has invalid fields.",
-                               errors=[FieldError("/owner_id", f"user {owner_id} does not exist")])
-    if not access.write.allows_owner(owner_id):
-        raise ValidationFailed("The contact has invalid fields.", errors=[
-            FieldError("/owner_id", f"you may not give contacts to user {owner_id}")])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

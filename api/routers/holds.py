@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
+from sqlalchemy import Engine
 
-from api.deps import SessionDep
+from api.deps import EngineDep, SessionDep, TemporalDep
 from api.schemas.common import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -18,6 +20,8 @@ from api.schemas.common import (
 )
 from api.schemas.holds import HoldCreate, HoldPublic
 from followthrough.store import holds
+from followthrough.store.db import session_scope
+from followthrough.wake import active_runs, wake_runs
 
 router = APIRouter(prefix="/v1/contacts", tags=["holds"])
 
@@ -43,7 +47,16 @@ def list_holds(
 
 
 @router.delete("/{contact_id}/holds/{hold_id}", status_code=status.HTTP_204_NO_CONTENT)
-def lift_hold(contact_id: ContactId, hold_id: HoldId, session: SessionDep) -> Response:
-    """Lift the hold now; deferred messages go at their next check. Lifting twice is a no-op."""
-    holds.lift(session, hold_id, contact_id=contact_id)
+async def lift_hold(contact_id: ContactId, hold_id: HoldId, engine: EngineDep, temporal: TemporalDep) -> Response:
+    """Lift the hold now; the contact's runs it deferred ask again at once (committed first, so
+    they see it lifted). Lifting twice is a no-op."""
+    await asyncio.to_thread(_lift, engine, contact_id, hold_id)
+    workflow_ids = await asyncio.to_thread(active_runs, engine, contact_id)
+    if workflow_ids:
+        await wake_runs(await temporal.client(), workflow_ids)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _lift(engine: Engine, contact_id: int, hold_id: int) -> None:
+    with session_scope(engine) as session:
+        holds.lift(session, hold_id, contact_id=contact_id)

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.services.rep_replies import handle_rep_sms
-from api.services.ticket_intake import carry_out, survey_answer
+from api.services.ticket_intake import carry_out, rule_opening, survey_answer
 from followthrough.errors import ServiceUnavailable
 from followthrough.keywords import Keyword, KeywordKind, parse_keyword
 from followthrough.logging import get_logger
@@ -34,7 +34,7 @@ from followthrough.store import (
 )
 from followthrough.store.db import session_scope
 from followthrough.store.tables import User
-from followthrough.tickets.intake import Intake, decide_sms
+from followthrough.tickets.intake import Intake, decide_sms, same_number
 
 log = get_logger("inbound")
 
@@ -114,24 +114,29 @@ def _apply_keyword(session: Session, keyword: Keyword, sender: str) -> None:
 
 
 def _sms_intake(session: Session, form: dict[str, str], contact_id: int | None, keyword: Keyword | None,
-                support_number: str) -> Intake:
+                settings: Settings | None) -> Intake:
     message_id = form.get("MessageSid") or form.get("SmsSid") or ""
     already = ticket_intake.message_ticket(session, message_id) if message_id else None
+    support_number = settings.support_sms_number if settings is not None else ""
+    rule = None
+    if settings is not None and contact_id is not None and keyword is None \
+            and not same_number(form.get("To", ""), support_number):
+        rule = rule_opening(session, settings, contact_id, form.get("Body", ""))
     return decide_sms(
         to=form.get("To", ""), support_number=support_number, contact_known=contact_id is not None,
         keyword=keyword is not None,
         open_ticket=ticket_intake.open_sms_ticket(session, contact_id) if contact_id is not None else None,
-        already=already[0] if already else None, opened_by_it=bool(already and already[1]))
+        already=already[0] if already else None, opened_by_it=bool(already and already[1]), rule_opens=rule)
 
 
 def _record_sms(
     engine: Engine, form: dict[str, str], contact: ContactSnapshot | None,
-    keyword: Keyword | None, reply: tuple[str, str] | None, support_number: str = "",
+    keyword: Keyword | None, reply: tuple[str, str] | None, settings: Settings | None = None,
 ) -> InboundOutcome:
     sender = form.get("From", "")
     contact_id = contact.id if contact else None
     with session_scope(engine) as session:
-        intake = _sms_intake(session, form, contact_id, keyword, support_number)
+        intake = _sms_intake(session, form, contact_id, keyword, settings)
         row, new = inbound.store(
             session, channel=Channel.SMS, provider_id=form.get("MessageSid") or form.get("SmsSid"),
             from_address=sender, to_address=form.get("To"), body=form.get("Body", ""),
@@ -195,8 +200,7 @@ async def handle_inbound_sms(
     reply = None
     if keyword is not None:
         reply = await asyncio.to_thread(_keyword_reply, renderer, keyword, contact, form.get("From", ""))
-    support = settings.support_sms_number if settings is not None else ""
-    outcome = await asyncio.to_thread(_record_sms, engine, form, contact, keyword, reply, support)
+    outcome = await asyncio.to_thread(_record_sms, engine, form, contact, keyword, reply, settings)
     if outcome.intake is not None and outcome.intake.action != "reply" and contact is not None \
             and contact.id is not None:
         await _ticket_sms(engine, client_factory, outcome, outcome.intake, form, contact.id, settings)

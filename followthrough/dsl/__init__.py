@@ -40,7 +40,8 @@ unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, d
   [{percent, goto}]}`` (percents sum to 100; the variant is a stable hash of contact id + step id);
   ``goto``; ``exit: {reason}`` (run ``completed`` with that reason).
 - ``set: {target, value | expression}``: ``contact.attributes.<key>`` or ``lead.score`` (stored as
-  the contact attribute ``lead_score``).
+  the contact attribute ``lead_score``; a contact with an open lead is scored by its lead policy,
+  which expressions then read instead).
 - ``start: {definition, data}``: enroll the contact in another sequence's active version.
 - ``task: {kind, title, note, due, owner, priority, wait, timeout, as}``: create a task (kind
   call | meeting | email | todo) through the tasks service, once per run, step and visit.
@@ -50,7 +51,11 @@ unset: the ``FT_BRAND_NAME`` setting), ``data`` (the enrollment data it reads, d
   for the task's ``task.completed`` / ``task.cancelled`` (signalled to this run by the task's
   workflow) or ``timeout`` (in ``wait_for``'s forms); conditions read ``events.<as>.received`` and ``.data.outcome``.
   What cannot be decided (no owner, a due that is not an instant or already past) is a skip.
+- ``lead: {source, attributes}``: hand the contact to qualification: its open lead, else a new
+  lead (``source``, default ``sequence``, and ``attributes``) scored, routed and held to the
+  first-touch SLA by the active lead policy; once per run, step and visit.
 
-Expression names (``expressions.NAMES``): ``contact``, ``data``, ``lead`` (``score``), ``events``,
+Expression names (``expressions.NAMES``): ``contact``, ``data``, ``lead`` (``score``: the contact's
+open lead's score, else the attribute ``lead_score``), ``events``,
 ``run`` (``visits``). See ``expressions.py``.
 """

@@ -5,7 +5,8 @@ Names an expression may use (``NAMES``):
 - ``contact``: ``id``, ``name``, ``email``, ``phone``, ``locale``, ``time_zone``, ``attributes``
   (``contact.attributes.plan``)
 - ``data``: the enrollment data (``data.order_id``)
-- ``lead``: ``score`` (the contact attribute ``lead_score``, 0 when unset)
+- ``lead``: ``score``: the score of the contact's open lead (``ContactSnapshot.lead_score``); for
+  a contact without one, the contact attribute ``lead_score``; 0 when neither is set
 - ``events``: per event name (or a ``wait_for``'s ``as``): ``received`` (bool) and ``data``,
   e.g. ``events.reply.received``; an event never seen reads as ``received: false``. Names with a
   dot are read with brackets: ``events["ticket.resolved"].received``.
@@ -108,10 +109,13 @@ def scope(
     visits: Mapping[str, int],
 ) -> dict[str, Any]:
     """The names an expression sees, built from plain data."""
+    contact = dict(contact)
     attributes = contact.get("attributes") or {}
-    score = attributes.get("lead_score")
+    score = contact.pop("lead_score", None)
+    if score is None:
+        score = attributes.get("lead_score")
     return {
-        "contact": dict(contact),
+        "contact": contact,
         "data": dict(data),
         "lead": {"score": score if score is not None else 0},
         "events": _Events(events),

@@ -24,6 +24,7 @@ from followthrough.dsl.schema import (
     ExitStep,
     GotoStep,
     IfStep,
+    LeadStep,
     SendStep,
     SequenceDefinition,
     SetStep,
@@ -165,6 +166,17 @@ class StartDefinition:
 
 
 @dataclass(frozen=True)
+class HandToLead:
+    """A ``lead`` step: the contact goes to qualification (its open lead, or a new one)."""
+
+    step_id: str
+    visit: int
+    source: str
+    attributes: Mapping[str, Any]
+    type: str = "lead"
+
+
+@dataclass(frozen=True)
 class Note:
     """A step decided without I/O (if, split, goto, a skipped wait or send): record it."""
 
@@ -182,7 +194,7 @@ class End:
     step_id: str | None = None  # the exit step, when one ended the run
 
 
-Action = Send | Wait | WaitFor | SetValue | StartDefinition | CreateTask | Note | End
+Action = Send | Wait | WaitFor | SetValue | StartDefinition | CreateTask | HandToLead | Note | End
 
 
 def names(state: RunState, ctx: Context) -> dict[str, Any]:
@@ -232,6 +244,8 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
         return _set(step, visit, state, ctx)
     if isinstance(step, StartStep):
         return StartDefinition(step.id, visit, step.definition, dict(step.data))
+    if isinstance(step, LeadStep):
+        return HandToLead(step.id, visit, step.source, dict(step.attributes))
     if isinstance(step, TaskStep):
         return _task(step, visit, state, ctx)
     return _jump(definition, step, visit, state, ctx)

@@ -260,6 +260,17 @@ class StartStep(_Strict):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class LeadStep(_Strict):
+    """Hand the contact to qualification: its open lead (or a new one, ``source`` and
+    ``attributes`` given) is scored by the active lead policy; idempotent per run, step and
+    visit."""
+
+    id: StepId
+    type: Literal["lead"] = "lead"
+    source: str = Field(default="sequence", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
 class TaskDue(_Strict):
     """When a task step's task is due: the clock's relative form (``after``, with ``business``,
     ``at`` and ``zone`` as a task created through the API takes them), or an ``expression``
@@ -327,9 +338,9 @@ class TaskStep(_Strict):
         return self
 
 
-STEP_TYPES = ("send", "wait", "wait_for", "if", "split", "goto", "exit", "set", "start", "task")
+STEP_TYPES = ("send", "wait", "wait_for", "if", "split", "goto", "exit", "set", "start", "task", "lead")
 AnyStep = (SendStep | WaitStep | WaitForStep | IfStep | SplitStep | GotoStep | ExitStep | SetStep
-           | StartStep | TaskStep)
+           | StartStep | TaskStep | LeadStep)
 Step = Annotated[AnyStep, Field(discriminator="type")]
 
 

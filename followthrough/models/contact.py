@@ -19,3 +19,5 @@ class ContactSnapshot(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
     #: The user who holds the relationship: ``internal`` sends without ``to_user`` go to them.
     owner_id: int | None = None
+    #: The score of the contact's open lead (expressions' ``lead.score``); None: no open lead.
+    lead_score: float | None = None

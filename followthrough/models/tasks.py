@@ -66,6 +66,8 @@ class TaskEntity(BaseModel):
     invited: list[int] = Field(default_factory=list)
     #: The sequence run whose ``task`` step created the task: told when it is done or cancelled.
     run_id: str | None = None
+    #: The entity that owns the task (``lead:12``): its workflow is told likewise.
+    entity: str | None = None
 
 
 class TaskInput(BaseModel):
@@ -197,9 +199,11 @@ class RunTaskResult(BaseModel):
 
 
 class TaskEndedInput(BaseModel):
-    """Tell a task's run that it ended: ``task.completed`` or ``task.cancelled``."""
+    """Tell a task's run (or owning entity's workflow) that it ended: ``task.completed`` or
+    ``task.cancelled``."""
 
     task_id: int
-    run_id: str
+    run_id: str | None = None
+    entity: str | None = None
     state: TaskState
     outcome: str | None = None

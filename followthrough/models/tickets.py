@@ -48,6 +48,8 @@ class TicketEntity(BaseModel):
     sla: SlaState | None = None
     #: Ladder keys fired (``sla.due_key``): nothing fires twice.
     fired: list[str] = Field(default_factory=list)
+    #: Who each escalation tier told (``<target>/<round>/<tier>``): the breach names them.
+    told: dict[str, list[int]] = Field(default_factory=dict)
     resolved_at: datetime | None = None
     resolutions: int = 0
     survey_sent: bool = False

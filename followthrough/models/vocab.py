@@ -105,3 +105,19 @@ class Scope(StrEnum):
     OWNED = "owned"
     TEAM = "team"
     ALL = "all"
+
+
+class LeadStage(StrEnum):
+    """A lead's closed set of stages; ``converted``, ``disqualified`` and ``closed`` are final."""
+
+    NEW = "new"
+    NURTURING = "nurturing"
+    QUALIFIED = "qualified"
+    ASSIGNED = "assigned"
+    CONTACTED = "contacted"
+    CONVERTED = "converted"
+    DISQUALIFIED = "disqualified"
+    CLOSED = "closed"
+
+
+FINAL_LEAD_STAGES = frozenset({LeadStage.CONVERTED, LeadStage.DISQUALIFIED, LeadStage.CLOSED})

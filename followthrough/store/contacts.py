@@ -72,7 +72,8 @@ def find_by_email(session: Session, email: str) -> list[Contact]:
     return list(session.exec(query))
 
 
-def snapshot(contact: Contact) -> ContactSnapshot:
+def snapshot(contact: Contact, lead_score: float | None = None) -> ContactSnapshot:
+    """The contact as runs and messages see it; ``lead_score``: its open lead's score."""
     return ContactSnapshot(
         id=contact.id,
         name=contact.name,
@@ -84,6 +85,7 @@ def snapshot(contact: Contact) -> ContactSnapshot:
         time_zone=contact.time_zone,
         attributes=dict(contact.attributes or {}),
         owner_id=contact.owner_id,
+        lead_score=lead_score,
     )
 
 

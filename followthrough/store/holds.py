@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import BindParameter, ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
 from followthrough.errors import NotFound
@@ -72,14 +72,17 @@ def lift(session: Session, hold_id: int, *, contact_id: int | None = None) -> Ho
 
 def active(session: Session, contact_id: int, now: datetime) -> list[Hold]:
     """The holds in force at ``now``, as the policy reads them."""
-    now = as_utc(now)  # type: ignore[assignment]
-    query = (
-        select(HoldRow)
-        .where(HoldRow.contact_id == contact_id, col(HoldRow.lifted_at).is_(None))
-        .where(or_(col(HoldRow.until).is_(None), col(HoldRow.until) > now))
-        .order_by(col(HoldRow.id))
-    )
+    query = select(HoldRow).where(in_force(contact_id, now)).order_by(col(HoldRow.id))
     return [to_policy(row) for row in session.exec(query)]
+
+
+def in_force(contact_id: int | BindParameter[int], now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """The condition of the contact's holds in force at ``now`` (neither lifted nor expired);
+    either may be a bound parameter of a statement built once."""
+    if isinstance(now, datetime):
+        now = as_utc(now)  # type: ignore[assignment]
+    return and_(col(HoldRow.contact_id) == contact_id, col(HoldRow.lifted_at).is_(None),
+                or_(col(HoldRow.until).is_(None), col(HoldRow.until) > now))
 
 
 def list_for_contact(session: Session, contact_id: int, *, after: int | None = None,

@@ -6,8 +6,11 @@ Every function here runs inside the caller's transaction; the delivery activity 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Insert, Table
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -57,7 +60,36 @@ def create(session: Session, **fields: Any) -> Delivery | None:
     return row
 
 
+def insert(session: Session, row: Delivery, **fields: Any) -> bool:
+    """Insert ``row`` with ``fields`` set; False when the key exists already. Unlike ``create``
+    there is no savepoint: after False the caller's transaction is lost and must end. The row
+    stays out of the session (a plain record of what was written: it has no ``id``); one Core
+    INSERT, without the ORM's unit of work (issue 9)."""
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    table = _table()
+    try:
+        session.connection().execute(
+            _insert_statement(), {c.name: getattr(row, c.name) for c in table.columns if c.name != "id"})
+    except IntegrityError:
+        return False
+    return True
+
+
+@cache
+def _table() -> Table:
+    return Delivery.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+@cache
+def _insert_statement() -> Insert:
+    return sa_insert(_table())
+
+
 def update(session: Session, row: Delivery, **fields: Any) -> Delivery:
+    if fields.get("state", LedgerState.PENDING) != LedgerState.PENDING:
+        fields["attempt_token"] = None  # a task token names a pending attempt only (store/liveness.py)
     for name, value in fields.items():
         setattr(row, name, value)
     row.updated_at = utcnow()

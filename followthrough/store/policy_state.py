@@ -8,12 +8,13 @@ the other and each sees the sends claimed before it: a cap is never exceeded, ev
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import phonenumbers
-from sqlalchemy import and_, func, or_, text
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, exists, false, func, or_, text
 from sqlmodel import Session, col, select
 
 from followthrough.models.vocab import Category, Channel, LedgerState
@@ -60,18 +61,46 @@ def load_state(
     if contact.id is None:
         raise ValueError("load_state needs a stored contact")
     addresses = _addresses(contact)
-    prefs = session.get(ContactPreference, contact.id)
+    # One probe for the rows most contacts never have (preferences, a revoked consent, a
+    # suppressed address, a hold in force); only what exists is read (issue 9: five reads per
+    # decision, the ORM's cost of each, were a twentieth of the worker's CPU). The probe and
+    # the recent sends are statements built once, their values passed as parameters.
+    pairs = _suppression_pairs(addresses)
+    values: dict[str, object] = {"contact_id": contact.id, "now": now}
+    for i, (channel, address) in enumerate(pairs.items()):
+        values[f"channel_{i}"], values[f"address_{i}"] = channel.value, address
+    has_prefs, has_revoked, has_suppressed, has_holds = session.connection().execute(
+        _probe(len(pairs)), values).one()
+    prefs = session.get(ContactPreference, contact.id) if has_prefs else None
     preferred = prefs.preferred_channel if prefs else None
     return ContactPolicyState(
         time_zone=contact.time_zone,
         addresses=addresses,
-        revoked=_revoked(session, contact.id),
-        suppressed_channels=_suppressed(session, addresses),
+        revoked=_revoked(session, contact.id) if has_revoked else [],
+        suppressed_channels=_suppressed(session, addresses) if has_suppressed else [],
         preferred_channel=Channel(preferred) if preferred in _CHANNELS else None,
         paused_until=as_utc(prefs.paused_until) if prefs else None,
-        holds=holds.active(session, contact.id, now),
+        holds=holds.active(session, contact.id, now) if has_holds else [],
         recent=_recent(session, contact.id, now - lookback(config)),
         holidays=contact_holidays(contact, now),
+    )
+
+
+@cache
+def _probe(addresses: int) -> Any:
+    """Whether the contact has preferences, a revoked consent, one of ``addresses`` suppressed,
+    a hold in force at ``now``: the conditions ``_revoked``, ``_suppressed`` and
+    ``holds.active`` read by. Parameters: contact_id, now, channel_<i> and address_<i>."""
+    contact_id: BindParameter[int] = bindparam("contact_id")
+    suppressed = or_(false(), *[
+        and_(col(Suppression.channel) == bindparam(f"channel_{i}"),
+             col(Suppression.address) == bindparam(f"address_{i}"))
+        for i in range(addresses)])
+    return select(
+        exists().where(col(ContactPreference.contact_id) == contact_id),
+        exists().where(col(Consent.contact_id) == contact_id, col(Consent.granted).is_(False)),
+        exists().where(suppressed),
+        exists().where(holds.in_force(contact_id, bindparam("now"))),
     )
 
 
@@ -103,36 +132,52 @@ def _revoked(session: Session, contact_id: int) -> list[tuple[Channel, Category]
     ]
 
 
+def _suppression_pairs(addresses: dict[Channel, str]) -> dict[Channel, str]:
+    return {channel: _normalized(channel, address) for channel, address in addresses.items()}
+
+
+#: A contact's addresses as the suppression list keys them (a phone number parsed once).
+_normalized = lru_cache(maxsize=4096)(normalize)
+
+
+def _suppression_match(pairs: dict[Channel, str]) -> ColumnElement[bool]:
+    return or_(*[
+        and_(col(Suppression.channel) == channel, col(Suppression.address) == address)
+        for channel, address in pairs.items()
+    ])
+
+
 def _suppressed(session: Session, addresses: dict[Channel, str]) -> list[Channel]:
     if not addresses:
         return []
-    pairs = {channel: normalize(channel, address) for channel, address in addresses.items()}
-    query = select(Suppression).where(or_(*[
-        and_(col(Suppression.channel) == channel, col(Suppression.address) == address)
-        for channel, address in pairs.items()
-    ]))
-    hits = {(row.channel, row.address) for row in session.exec(query)}
+    pairs = _suppression_pairs(addresses)
+    hits = {(row.channel, row.address) for row in session.exec(select(Suppression).where(_suppression_match(pairs)))}
     return [channel for channel, address in pairs.items() if (channel.value, address) in hits]
 
 
 def _recent(session: Session, contact_id: int, since: datetime) -> list[RecentSend]:
+    return [
+        RecentSend(category=Category(category), channel=Channel(channel), at=as_utc(moment))
+        for category, channel, moment in session.connection().execute(
+            _recent_statement(), {"contact_id": contact_id, "since": since})
+        if category in _CATEGORIES and channel in _CHANNELS
+    ]
+
+
+@cache
+def _recent_statement() -> Any:
     # The decision time (the run's clock) first; a row without one falls back to when it was
     # sent or claimed.
     at = func.coalesce(Delivery.decided_at, Delivery.sent_at, Delivery.created_at)
-    query = (
-        select(Delivery.category, Delivery.channel, at)
-        .where(Delivery.contact_id == contact_id)
+    return (
+        select(col(Delivery.category), col(Delivery.channel), at)
+        .where(col(Delivery.contact_id) == bindparam("contact_id"))
         # Messages to users (a rep told about this contact) never reached the contact.
         .where(col(Delivery.to_user_id).is_(None))
         .where(col(Delivery.state).in_([s.value for s in COUNTED_STATES]))
-        .where(at > since)
+        .where(at > bindparam("since"))
         .order_by(at)
     )
-    return [
-        RecentSend(category=Category(category), channel=Channel(channel), at=as_utc(moment))
-        for category, channel, moment in session.exec(query)
-        if category in _CATEGORIES and channel in _CHANNELS
-    ]
 
 
 def contact_country(contact: Contact) -> str | None:
@@ -141,13 +186,18 @@ def contact_country(contact: Contact) -> str | None:
     if isinstance(country, str) and country.strip():
         return country.strip().upper()
     if contact.phone:
-        try:
-            region = phonenumbers.region_code_for_number(phonenumbers.parse(contact.phone, None))
-        except phonenumbers.NumberParseException:
-            return None
-        # "001" is a non-geographic number (e.g. satellite): no country, no holidays.
-        return region if region and region.isalpha() else None
+        return _phone_country(contact.phone)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _phone_country(phone: str) -> str | None:
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        return None
+    # "001" is a non-geographic number (e.g. satellite): no country, no holidays.
+    return region if region and region.isalpha() else None
 
 
 def contact_holidays(contact: Contact, now: datetime) -> list[date]:

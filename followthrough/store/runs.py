@@ -8,11 +8,10 @@ import time
 from functools import cache
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import Table, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from followthrough.errors import NotFound
 from followthrough.models.runs import RunProblem, StepRecord
@@ -65,6 +64,7 @@ def claim(
     definition_name: str | None = None,
     definition_version: int | None = None,
     data: dict[str, Any] | None = None,
+    entity: str | None = None,
 ) -> tuple[Run, bool]:
     """Insert a running row unless one is active for ``active_key``; returns (run, created).
 
@@ -84,6 +84,7 @@ def claim(
         definition_version=definition_version,
         status=RunStatus.RUNNING,
         data=data or {},
+        entity=entity,
     )
     try:
         with session.begin_nested():
@@ -142,12 +143,22 @@ def record_step(session: Session, step: StepRecord) -> None:
 _STEP_FIELDS = ("step_id", "type", "state", "started_at", "finished_at", "due_at", "reason")
 
 
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
+
+
 @cache
 def _upsert_steps(dialect: str) -> Any:
     """One statement per dialect, its parameters given per call: compiled once (a statement
     built with each call's values compiled afresh every time)."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(RunStep)
+    statement: Any
+    if dialect == "postgresql":
+        # Imported here: a worker on SQLite does not load the PostgreSQL dialect at start.
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(_table(RunStep))
+    else:
+        statement = sqlite_insert(_table(RunStep))
     return statement.on_conflict_do_update(
         index_elements=["run_id", "seq"], set_={name: statement.excluded[name] for name in _STEP_FIELDS})
 
@@ -162,9 +173,13 @@ def record_steps(session: Session, records: list[StepRecord]) -> None:
     latest = {(r.run_id, r.seq): r for r in records}
     rows = [{"run_id": r.run_id, "seq": r.seq, **{name: getattr(r, name) for name in _STEP_FIELDS}}
             for r in latest.values()]
-    session.execute(_upsert_steps(session.get_bind().dialect.name), rows)
+    # SQLAlchemy Core on the session's connection: the ORM's bulk paths for the same two
+    # statements cost twice the CPU (no ORM object of these rows is in the session to update).
+    connection = session.connection()
+    connection.execute(_upsert_steps(connection.dialect.name), rows)
     run_ids = sorted({r.run_id for r in records})
-    session.execute(update(Run).where(col(Run.id).in_(run_ids)).values(updated_at=utcnow()))
+    runs_table = _table(Run)
+    connection.execute(update(runs_table).where(runs_table.c.id.in_(run_ids)).values(updated_at=utcnow()))
 
 
 def steps(session: Session, run_id: str) -> list[RunStep]:

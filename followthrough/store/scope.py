@@ -113,3 +113,32 @@ def access_for(session: Session, role: Role, user_id: int | None, *, rep_scope: 
         return Access(read=seen, write=seen, role=role, user_id=user_id)
     return Access(read=visibility(session, user_id, rep_scope),
                   write=Visibility(frozenset({user_id})), role=role, user_id=user_id)
+
+
+@dataclass(frozen=True)
+class TicketScope:
+    """The tickets a caller sees: those routed to ``teams`` or assigned to ``users`` (None:
+    every ticket). Agents and managers see their teams' tickets (a team they belong to or
+    manage) and those assigned to them; admins, and a scope of ``all``, every ticket."""
+
+    teams: frozenset[int] | None = None
+    users: frozenset[int] = frozenset()
+
+    def allows(self, team_id: int | None, assignee_id: int | None) -> bool:
+        return self.teams is None or team_id in self.teams or assignee_id in self.users
+
+    def tickets(self, query: Any, team_column: Any, assignee_column: Any) -> Any:
+        """``query`` (on tickets) narrowed to the visible ones."""
+        if self.teams is None:
+            return query
+        return query.where(or_(team_column.in_(sorted(self.teams)), assignee_column.in_(sorted(self.users))))
+
+
+def ticket_scope(session: Session, access: Access) -> TicketScope:
+    if access.role == Role.ADMIN or access.user_id is None or access.read.everything:
+        return TicketScope()
+    user_id = access.user_id
+    teams: Any = union(select(TeamMember.team_id).where(TeamMember.user_id == user_id),
+                       select(Team.id).where(Team.manager_id == user_id))
+    return TicketScope(teams=frozenset(i for i in session.execute(teams).scalars() if i is not None),
+                       users=frozenset({user_id}))

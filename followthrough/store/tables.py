@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -225,10 +234,34 @@ class Delivery(SQLModel, table=True):
     # A ``pending`` row's attempt may still be running until then (claim + provider timeout +
     # a margin): a retry that finds it younger backs off instead of calling it ``uncertain``.
     attempt_deadline: datetime | None = _ts(default=None)
+    # The worker process (``worker_processes.id``) whose attempt left the row ``pending``, and
+    # that attempt's Temporal task token: once the process is known dead, a retry decides at
+    # once, and a worker fails the attempt by its token so that Temporal retries it now.
+    attempt_owner: str | None = Field(default=None, max_length=32)
+    attempt_token: bytes | None = Field(default=None, sa_type=LargeBinary)
     defer_until: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
     sent_at: datetime | None = _ts(default=None)
+
+
+class WorkerProcess(SQLModel, table=True):
+    """One worker process's liveness (store/liveness.py): registered at start, a beat every
+    few seconds, ended when it stops or is known dead."""
+
+    __tablename__ = "worker_processes"
+
+    id: str = Field(primary_key=True, max_length=32)
+    host: str = Field(max_length=255)
+    pid: int
+    # Where a pid names one process: the boot id and the pid namespace (Linux), with the
+    # process's start time in clock ticks since boot (pids are reused). None elsewhere.
+    machine: str | None = Field(default=None, max_length=120)
+    proc_start: int | None = Field(default=None, sa_type=BigInteger)
+    started_at: datetime = _ts(default_factory=utcnow)
+    beat_at: datetime = _ts(default_factory=utcnow)
+    ended_at: datetime | None = _ts(default=None)
+    end_reason: str | None = Field(default=None, max_length=16)  # stopped | gone | silent
 
 
 class TimelineEntry(SQLModel, table=True):

@@ -9,12 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from followthrough.errors import NotFound
 from followthrough.models.tickets import OPEN_STATUSES, TicketEventIn, TicketStatus, TicketSync
+from followthrough.store.db import as_utc
+from followthrough.store.scope import TicketScope
 from followthrough.store.tables import Ticket, TicketEvent, TicketMessage, utcnow
 
 
@@ -41,10 +43,8 @@ def by_source(session: Session, source_message_id: str) -> Ticket | None:
 
 def list_page(session: Session, *, status: str | None = None, priority: str | None = None,
               team_id: int | None = None, assignee_id: int | None = None, after: int | None = None,
-              limit: int = 50, visible: tuple[int | None, frozenset[int], frozenset[int]] | None = None,
-              ) -> list[Ticket]:
-    """Tickets oldest first; ``visible`` = (the caller, their team ids, the users they see):
-    a ticket assigned to one of those users or routed to one of those teams."""
+              limit: int = 50, visible: TicketScope | None = None) -> list[Ticket]:
+    """Tickets oldest first, those ``visible`` shows."""
     query = select(Ticket).order_by(col(Ticket.id))
     if status is not None:
         query = query.where(Ticket.status == status)
@@ -57,9 +57,7 @@ def list_page(session: Session, *, status: str | None = None, priority: str | No
     if after is not None:
         query = query.where(col(Ticket.id) > after)
     if visible is not None:
-        _caller, team_ids, users = visible
-        query = query.where(or_(col(Ticket.team_id).in_(sorted(team_ids)),
-                                col(Ticket.assignee_id).in_(sorted(u for u in users if u is not None))))
+        query = visible.tickets(query, col(Ticket.team_id), col(Ticket.assignee_id))
     return list(session.exec(query.limit(limit)))
 
 
@@ -159,3 +157,19 @@ def set_hold(session: Session, ticket_id: int, hold_id: int | None) -> None:
 def touch(session: Session, ticket: Ticket, at: datetime | None = None) -> None:
     ticket.updated_at = at or utcnow()
     session.add(ticket)
+
+
+def waiting_for(session: Session, user_id: int, limit: int = 50) -> list[Ticket]:
+    """The user's tickets waiting on support (``new`` or ``open``), the first due first."""
+    due = func.coalesce(Ticket.first_response_due_at, Ticket.next_response_due_at, Ticket.resolution_due_at)
+    query = (select(Ticket).where(Ticket.assignee_id == user_id,
+                                  col(Ticket.status).in_([TicketStatus.NEW.value, TicketStatus.OPEN.value]))
+             .order_by(due, col(Ticket.id)).limit(limit))
+    return list(session.exec(query))
+
+
+def next_due(ticket: Ticket) -> datetime | None:
+    """The ticket's next deadline: the response awaited, else the resolution."""
+    if ticket.first_response_at is None and ticket.first_response_due_at is not None:
+        return as_utc(ticket.first_response_due_at)
+    return as_utc(ticket.next_response_due_at or ticket.resolution_due_at)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from icalendar import Calendar, Event, vCalAddress, vText
-
 from followthrough.models.tasks import Invite
 
 PRODID = "-//Followthrough//Tasks//EN"
@@ -24,6 +22,9 @@ def task_uid(task_id: int, domain: str) -> str:
 def build_ics(invite: Invite, *, organizer: str, attendee: str, summary: str, description: str,
               stamp: datetime) -> bytes:
     """The ``text/calendar`` body: one VEVENT for the task, in UTC."""
+    # Imported on first use: a restarted worker does not pay for it before it polls (issue 9).
+    from icalendar import Calendar, Event, vCalAddress, vText
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

@@ -10,15 +10,15 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough import ids
+from followthrough import entity_updates, ids
 from followthrough.calendar import Calendar, calendars_with
+from followthrough.entity_updates import (
+    InvalidTransition as InvalidTransition,  # the task API catches it here
+)
 from followthrough.errors import (
-    Conflict,
     FieldError,
     Forbidden,
     ServiceUnavailable,
@@ -36,12 +36,6 @@ from followthrough.temporal import CONTACT_ID, RUN_ID, RUN_KIND
 TASK_WORKFLOW = "TaskWorkflow"
 
 
-class InvalidTransition(Conflict):
-    """The task's state does not allow the action (the workflow's validator said so)."""
-
-    code = "invalid_transition"
-
-
 @dataclass(frozen=True)
 class TaskDraft:
     kind: TaskKind
@@ -56,6 +50,9 @@ class TaskDraft:
     #: A sequence's ``task`` step: its run, and ``<run id>:<step id>:<visit>`` (one task per key).
     run_id: str | None = None
     run_key: str | None = None
+    #: The entity that owns the task (``lead:12``): it hears when the task ends, and cancelling
+    #: the entity cancels the task.
+    entity: str | None = None
 
 
 def timings(settings: Settings) -> TaskTimings:
@@ -111,6 +108,7 @@ def _claim(engine: Engine, draft: TaskDraft, now: datetime, rep: int | None) -> 
             "owner_id": owner_id, "contact_id": draft.contact_id, "kind": draft.kind, "title": draft.title,
             "note": draft.note, "due_at": due_at, "remind_before": int(draft.remind_before.total_seconds()),
             "priority": draft.priority, "rrule": draft.rrule, "run_id": draft.run_id, "run_key": draft.run_key,
+            "entity": draft.entity,
         })
 
 
@@ -122,7 +120,8 @@ def _discard(engine: Engine, task_id: int) -> None:
 def start_input(task: Task, settings: Settings) -> TaskInput:
     entity = TaskEntity(task_id=task.id or 0, owner_id=task.owner_id, contact_id=task.contact_id,
                         due_at=tasks.due_at(task), remind_before=tasks.remind_before(task),
-                        priority=TaskPriority(task.priority), rrule=task.rrule, run_id=task.run_id)
+                        priority=TaskPriority(task.priority), rrule=task.rrule, run_id=task.run_id,
+                        entity=task.entity)
     return TaskInput(entity=entity, timings=timings(settings), history_limit=settings.workflow_history_limit)
 
 
@@ -161,19 +160,9 @@ async def act(engine: Engine, client: Client, task: Task, action: str, input: Ba
 
 async def act_on(engine: Engine, client: Client, task_id: int, action: str, input: BaseModel) -> TaskView:
     """:func:`act` for a task known by its id (a one-click link, a rep's SMS answer)."""
-    handle = client.get_workflow_handle(ids.task_workflow_id(task_id))
-    try:
-        return await handle.execute_update(action, input, result_type=TaskView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == "InvalidTransition":
-            raise InvalidTransition(cause.message) from exc
-        raise
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        state = await asyncio.to_thread(_state, engine, task_id)
-        raise InvalidTransition(f"task {task_id} is {state}; {action} is not allowed") from exc
+    return await entity_updates.execute(
+        client, ids.task_workflow_id(task_id), action, input, TaskView, subject=f"task {task_id}",
+        final_state=lambda: asyncio.to_thread(_state, engine, task_id))
 
 
 def _state(engine: Engine, task_id: int) -> str:

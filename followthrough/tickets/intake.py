@@ -12,7 +12,10 @@ Email (the webhook and the SMTP listener alike):
 
 SMS (Twilio's signed webhook): a text to the support number (``FT_SUPPORT_SMS_NUMBER``)
 **continues** the contact's latest ticket opened by SMS that is not closed, else **opens** one.
-Everything else stays a ``reply``.
+A text to another of our numbers that a classification rule with ``opens_ticket`` matches (in
+the published SLA policy, ``FT_SLA_POLICY``) is taken the same way (it continues the contact's
+open SMS ticket, else opens one): a customer answering the acknowledgement, which may come from
+``FT_TWILIO_FROM``, does not open a second ticket. Everything else stays a ``reply``.
 
 Never a ticket, whatever the address: a mail from a sender who is no contact, an automatic reply
 (out of office, bounce, bulk), a mail not verified as its sender's (``FT_INBOUND_TRUST_RELAY``),
@@ -106,17 +109,19 @@ def decide_email(*, recipients: Iterable[str], support_address: str, contact_kno
 
 def decide_sms(*, to: str, support_number: str, contact_known: bool, keyword: bool,
                open_ticket: TicketRef | None, already: TicketRef | None = None,
-               opened_by_it: bool = False) -> Intake:
+               opened_by_it: bool = False, rule_opens: str | None = None) -> Intake:
     """The intake of one text. ``open_ticket``: the contact's latest ticket opened by SMS that
-    is not closed."""
+    is not closed; ``rule_opens``: the policy's rule that says this text opens a ticket."""
     if not contact_known:
         return Intake("reply", reason="the sender is no contact")
     if keyword:
         return Intake("reply", reason="an SMS keyword")
     if (again := _again(already, opened_by_it)) is not None:
         return again
-    if not same_number(to, support_number):
+    if not same_number(to, support_number) and rule_opens is None:
         return Intake("reply", reason="not to the support number")
     if open_ticket is not None and open_ticket[1] != CLOSED:
         return Intake("continue", open_ticket[0], "the contact's open SMS ticket")
+    if rule_opens is not None and not same_number(to, support_number):
+        return Intake("open", reason=f"the policy's rule '{rule_opens}' opens a ticket")
     return Intake("open", reason="to the support number")

@@ -123,13 +123,14 @@ def set_status(entity: TicketEntity, status: TicketStatus, now: datetime, reason
     entity = entity.model_copy(update={"status": status})
     events: Events = [_event(entity, "status", f"status-{int(now.timestamp() * 1000)}-{status.value}", now,
                              before=before.value, after=status.value, reason=reason)]
-    if entity.sla is None or status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+    state = entity.sla
+    if state is None or status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
         return entity, events
     if status in PAUSED_STATUSES and before not in PAUSED_STATUSES:
-        entity = entity.model_copy(update={"sla": sla.pause(entity.sla, now, status.value)})
+        entity = entity.model_copy(update={"sla": sla.pause(state, now, status.value)})
         events.append(_clock_event(entity, "pause", now, status.value))
     elif status not in PAUSED_STATUSES and before in PAUSED_STATUSES:
-        entity = entity.model_copy(update={"sla": sla.resume(entity.sla, now, reason or status.value)})
+        entity = entity.model_copy(update={"sla": sla.resume(state, now, reason or status.value)})
         events.append(_clock_event(entity, "resume", now, reason or status.value))
     return entity, events
 
@@ -225,8 +226,13 @@ def plan(entity: TicketEntity, pinned: Pinned, now: datetime) -> Next:
 
 def fired(entity: TicketEntity, due: Due, told: list[int], now: datetime) -> tuple[TicketEntity, Events]:
     """Record a rung as done: a warning, an escalation (its tier and who was told), or a
-    breach (the highest tier told by the deadline)."""
-    entity = entity.model_copy(update={"fired": [*entity.fired, due.key]})
+    breach (the highest tier told by the deadline, and who that tier told)."""
+    told_by_tier = dict(entity.told)
+    if due.kind == "escalation":
+        told_by_tier[f"{due.target}/{due.round}/{due.tier}"] = told
+    elif due.kind == "breach":
+        told = told_by_tier.get(f"{due.target}/{due.round}/{due.tier}", [])
+    entity = entity.model_copy(update={"fired": [*entity.fired, due.key], "told": told_by_tier})
     clock = _sla(entity).clocks[due.target]
     detail = {"target": due.target, "round": due.round, "tier": due.tier, "told": told,
               "due_at": due.at.isoformat(), "lateness_ms": int((now - due.at).total_seconds() * 1000),
@@ -237,7 +243,7 @@ def fired(entity: TicketEntity, due: Due, told: list[int], now: datetime) -> tup
 def time_left(entity: TicketEntity, now: datetime) -> dict[str, int]:
     """Business seconds left on each clock not stopped."""
     clocks = entity.sla.clocks if entity.sla is not None else {}
-    return {t: int(c.remaining(now).total_seconds()) for t, c in clocks.items() if c.stopped_at is None}
+    return {t: round(c.remaining(now).total_seconds()) for t, c in clocks.items() if c.stopped_at is None}
 
 
 def deadlines(entity: TicketEntity, now: datetime) -> dict[str, datetime | None]:

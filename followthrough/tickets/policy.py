@@ -28,7 +28,9 @@ class ClassificationRule(_Strict):
 
     ``keywords`` match word forms, not strings: in ``language`` (default: the contact's) each
     keyword and each word of ``fields`` are stemmed, so «жалоба» catches «жалобу», «panasz»
-    catches «panaszt». ``channel`` and ``when`` (over ``contact`` and ``ticket``) narrow it."""
+    catches «panaszt». ``channel`` and ``when`` (over ``contact`` and ``ticket``) narrow it.
+    ``opens_ticket``: an SMS that matches opens a ticket even when it was not sent to the
+    support number (a complaint texted to the marketing number)."""
 
     id: StepId
     keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=200)
@@ -38,13 +40,14 @@ class ClassificationRule(_Strict):
     when: Expression | None = None
     category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
     priority: Priority | None = None
+    opens_ticket: bool = False
 
     @model_validator(mode="after")
     def _meaningful(self) -> Self:
         if not self.keywords and self.when is None and self.channel is None:
             raise ValueError("a rule matches on keywords, channel or when")
-        if self.category is None and self.priority is None:
-            raise ValueError("a rule sets category, priority or both")
+        if self.category is None and self.priority is None and not self.opens_ticket:
+            raise ValueError("a rule sets category, priority or opens_ticket")
         return self
 
 

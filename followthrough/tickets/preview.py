@@ -8,14 +8,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from followthrough.calendar import Calendar, PinnedHolidays, calendars_with, zone
 from followthrough.clock import ClockError
 from followthrough.enrollment import holidays_for
 from followthrough.errors import ErrorList, ValidationFailed
 from followthrough.store import calendars as calendar_store
-from followthrough.tickets import sla
+from followthrough.store.tables import Team
+from followthrough.tickets import service, sla
 from followthrough.tickets.classify import classify
 from followthrough.tickets.policy import PRIORITIES, SlaPolicyDefinition
 from followthrough.tickets.route import route
@@ -62,7 +63,7 @@ def _checked(contact: Mapping[str, Any], ticket: Mapping[str, Any]) -> tuple[str
 def preview(session: Session, policy: SlaPolicyDefinition, *, contact: dict[str, Any], ticket: dict[str, Any],
             now: datetime) -> dict[str, Any]:
     """The classification (rules matched, the words that matched), the priority and category
-    (given ones win over classification), the team, the promised first response and resolution
+    (given ones win over classification), the team and whom its rotation would pick, the promised first response and resolution
     (UTC and local in the contact's zone) and the planned ladder of a ticket opened at ``now``.
 
     ``contact`` as expressions see it (``locale``, ``time_zone``, ``attributes``); ``ticket``:
@@ -75,6 +76,8 @@ def preview(session: Session, policy: SlaPolicyDefinition, *, contact: dict[str,
     category = given_category or found.category
     routing = route(policy, contact=contact, ticket={"subject": subject, "text": text, "channel": channel,
                                                      "category": category, "priority": priority})
+    team = session.exec(select(Team).where(Team.name == routing.team)).first()
+    assignee, skipped = service.peek_assignee(session, team.id, now) if team is not None and team.id else (None, [])
     calendars, holidays = sla_calendars(session, policy, now)
     try:
         state = sla.start(policy, priority, calendars=calendars, holidays=holidays, at=now)
@@ -92,6 +95,9 @@ def preview(session: Session, policy: SlaPolicyDefinition, *, contact: dict[str,
         "team": routing.team,
         "routing_rule": routing.rule,
         "routing_errors": routing.errors,
+        #: Whom the team's rotation would pick now (None: no such team, or nobody eligible).
+        "assignee_id": assignee,
+        "skipped": [{"user_id": user, "reason": reason} for user, reason in skipped],
         "hold": category in policy.hold_categories,
         "calendar": sla.calendar_name(policy, priority),
         "targets": {"first_response": targets.first_response, "next_response": targets.next_response,

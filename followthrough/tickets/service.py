@@ -12,14 +12,14 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough import ids
+from followthrough import entity_updates, ids
 from followthrough.enrollment import holidays_for
-from followthrough.errors import Conflict, FieldError, ServiceUnavailable, ValidationFailed
+from followthrough.entity_updates import InvalidTransition
+from followthrough.errors import FieldError, ServiceUnavailable, ValidationFailed
 from followthrough.models.tickets import (
     CalendarChanged,
     CustomerMessage,
@@ -45,12 +45,6 @@ TICKET_WORKFLOW = "TicketWorkflow"
 REPLY_CHANNELS = ("email", "sms")
 #: A survey answer by SMS: one digit 1-5, alone (spaces and a full stop allowed).
 _SURVEY_REPLY = re.compile(r"^\s*([1-5])\s*\.?\s*$")
-
-
-class InvalidTransition(Conflict):
-    """The ticket's status does not allow the change (the workflow's validator said so)."""
-
-    code = "invalid_transition"
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -87,6 +81,12 @@ def _eligible(session: Session, now: datetime):  # type: ignore[no-untyped-def]
 def pick_assignee(session: Session, team_id: int, now: datetime) -> tuple[int | None, list[tuple[int, str]]]:
     """The next member of the team by weighted round robin, among the active and present."""
     chosen = rotation.pick(session, team_id, _eligible(session, now))
+    return chosen.user_id, chosen.skipped
+
+
+def peek_assignee(session: Session, team_id: int, now: datetime) -> tuple[int | None, list[tuple[int, str]]]:
+    """Whom ``pick_assignee`` would choose now, nothing written (the policy's preview)."""
+    chosen = rotation.peek(session, team_id, _eligible(session, now))
     return chosen.user_id, chosen.skipped
 
 
@@ -191,19 +191,9 @@ async def _start(client: Client, settings: Settings, ticket: Ticket, start: Tick
 async def act(engine: Engine, client: Client, ticket_id: int, action: str, input: BaseModel) -> TicketView:
     """Run one change (a workflow Update) and return the ticket after it. A refused one is a
     409 naming the status; a ticket whose workflow has ended is refused likewise."""
-    handle = client.get_workflow_handle(ids.ticket_workflow_id(ticket_id))
-    try:
-        return await handle.execute_update(action, input, result_type=TicketView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == "InvalidTransition":
-            raise InvalidTransition(cause.message) from exc
-        raise
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        status = await asyncio.to_thread(_status, engine, ticket_id)
-        raise InvalidTransition(f"ticket {ticket_id} is {status}; {action} is not allowed") from exc
+    return await entity_updates.execute(
+        client, ids.ticket_workflow_id(ticket_id), action, input, TicketView, subject=f"ticket {ticket_id}",
+        final_state=lambda: asyncio.to_thread(_status, engine, ticket_id))
 
 
 def _status(engine: Engine, ticket_id: int) -> str:

@@ -4,10 +4,11 @@ loopback SMTP server, the activity run by the SDK's ActivityEnvironment."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -16,12 +17,19 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
 from channels.outbox import OutboxHandle
+from followthrough.liveness import Liveness
 from followthrough.models.runs import DeliverInput
 from followthrough.models.vocab import Category, Channel
 from followthrough.settings import Settings
 from followthrough.store import contacts, ledger
+from followthrough.store import liveness as liveness_store
 from followthrough.store.db import session_scope
 from tests.support.stack import make_deps
+from tests.support.waiting import eventually
+
+
+async def _async(value):  # type: ignore[no-untyped-def]
+    return value
 
 
 def _env(start_to_close: timedelta) -> ActivityEnvironment:
@@ -67,6 +75,35 @@ class TestProviderCallBound:
         assert raised.value.type == "UnknownOutcomeError"  # service mail: resent by the retry
         assert _row(engine, "run_cut:mail:1") == ("uncertain", 1, "provider call exceeded 2 s")
         assert 2.0 <= took < 4.0
+
+    async def test_a_process_declared_dead_cuts_its_call_off_and_the_row_names_its_owner(
+        self, slow_settings: Settings, engine: Engine, outbox: OutboxHandle
+    ) -> None:
+        deps = make_deps(slow_settings, engine)
+        liveness = Liveness(engine, timedelta(seconds=5))  # a beat every 0.5 s; lease: 2.5 s
+        liveness.start()
+        delivery = DeliveryActivities(deps.engine, deps.renderer, deps.channels, deps.settings, liveness)
+        outbox.smtp.hold_data = threading.Event()  # the reply to DATA never comes
+        inp = _input(engine, "run_lost")
+        attempt = asyncio.ensure_future(_env(timedelta(minutes=2)).run(delivery.deliver, inp))
+        try:
+            await eventually(lambda: _async(outbox.store.list(limit=None)), timeout=10)
+            with session_scope(engine) as session:  # another worker found this one silent
+                liveness_store.end(session, liveness.id, "silent", datetime.now(UTC))
+            started = time.monotonic()
+            with pytest.raises(ApplicationError) as raised:
+                await attempt
+            took = time.monotonic() - started
+        finally:
+            outbox.smtp.hold_data.set()
+            liveness.stop()
+        assert raised.value.type == "UnknownOutcomeError"
+        assert _row(engine, "run_lost:mail:1") == (
+            "uncertain", 1, "provider call cut off: this worker process's liveness lease ran out")
+        assert took < 4.0  # the lease (2.5 s after the last beat), not the deadline (45 s)
+        with session_scope(engine) as session:
+            row = ledger.get_by_key(session, "run_lost:mail:1")
+            assert row is not None and (row.attempt_owner, row.attempt_token) == (liveness.id, None)
 
     async def test_an_attempt_whose_claim_left_no_time_sends_nothing(
         self, slow_settings: Settings, engine: Engine, outbox: OutboxHandle

@@ -61,7 +61,7 @@ class TestRoutes:
         app = create_app(settings, engine=engine)
         served = {key for key, _ in access.route_keys(app)}
         assert served - ALLOW_LIST == set(access.ACCESS)
-        assert len(access.ACCESS) == 60
+        assert len(access.ACCESS) == 80
 
     def test_an_app_with_a_route_missing_from_the_table_refuses_to_build(
         self, settings: Settings, engine: Engine

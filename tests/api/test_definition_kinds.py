@@ -226,7 +226,7 @@ class TestReadListDiff:
             response = await api.get("/v1/definitions", params={"kind": kind})
             by_kind[kind] = {d["name"] for d in response.json()["items"]}
         assert by_kind["lead_policy"] == {"default_leads", "inbound_leads"}  # the built-in one too
-        assert by_kind["sla_policy"] == {"support"}
+        assert by_kind["sla_policy"] == {"support", "support_sla"}  # support_sla: the built-in
         assert "welcome_sequence" in by_kind["sequence"] and not by_kind["sequence"] & {"inbound_leads", "support"}
         bad = await api.get("/v1/definitions", params={"kind": "reminder"})
         assert (bad.status_code, [e["path"] for e in bad.json()["errors"]]) == (422, ["/query/kind"])

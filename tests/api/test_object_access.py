@@ -118,7 +118,8 @@ def _denied(response: httpx.Response, path: str) -> bool:
 
 class TestEveryScopedRoute:
     def test_every_route_naming_a_contact_is_walked(self) -> None:
-        assert set(access.OBJECT_PARAMS) == {"contact_id", "run_id", "external_id"}
+        # The lead routes' own parameters are walked in tests/api/test_leads.py (TestAccess).
+        assert set(access.OBJECT_PARAMS) == {"contact_id", "run_id", "external_id", "lead_id", "lead_external_id"}
         assert len(SCOPED) == 16  # a new contact-scoped route is walked here as soon as it exists
 
     @pytest.mark.parametrize("key", SCOPED, ids=[f"{m} {p}" for m, p in SCOPED])

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from temporalio.client import WorkflowExecutionStatus
+
+import followthrough.enrollment as enrollment
+from followthrough.models.runs import SequenceInput
+from followthrough.store import runs
+from followthrough.store.db import read_scope
+from followthrough.store.tables import Run
+from followthrough.temporal import RUN_ID
 from tests.conftest import LiveStack
 from tests.support.factories import create_contact, enroll, save_definition, welcome_definition
 from tests.support.waiting import eventually
@@ -176,3 +184,45 @@ class TestStartAnswerLost:
         run = (await live.api.get(f"/v1/runs/{response.json()['run_id']}")).json()
         assert run["status"] == "running"
         await eventually(lambda: _emails_to(live, "lost@example.test"))
+
+
+class TestStartByKey:
+    """``enrollment.start_sequence`` starts without asking the server first; a workflow
+    running under the key is described only then: this run's (kept) or an earlier run's
+    (waited for until it closes)."""
+
+    async def _running(self, live: LiveStack, name: str, email: str) -> tuple[Run, SequenceInput, dict]:
+        definition = welcome_definition(name, wait="PT1H")
+        await save_definition(live.api, definition)
+        contact = await create_contact(live.api, email=email)
+        response = await enroll(live.api, name, contact["id"])
+        assert response.status_code == 201, response.text
+        with read_scope(live.engine) as session:
+            run = runs.get(session, response.json()["run_id"])
+        start = SequenceInput(run_id=run.id, contact_id=contact["id"], definition_name=name,
+                              definition_version=1, definition=definition)
+        return run, start, contact
+
+    async def test_a_second_start_of_the_same_run_keeps_the_workflow(self, live: LiveStack) -> None:
+        run, start, _ = await self._running(live, "welcome_twice", "twice@example.test")
+        first = await live.temporal.get_workflow_handle(run.workflow_id).describe()
+        handle = await enrollment.start_sequence(live.temporal, live.settings, run, start)
+        again = await handle.describe()
+        assert again.run_id == first.run_id
+        assert again.typed_search_attributes.get(RUN_ID) == run.id
+
+    async def test_an_earlier_run_under_the_key_is_waited_for(self, live: LiveStack) -> None:
+        earlier, start, contact = await self._running(live, "welcome_after", "after@example.test")
+        later = earlier.model_copy(update={"id": "run-later"})
+        starting = asyncio.ensure_future(enrollment.start_sequence(
+            live.temporal, live.settings, later, start.model_copy(update={"run_id": later.id})))
+        await asyncio.sleep(1.5)
+        assert not starting.done()  # the earlier run still holds the key
+        await live.temporal.get_workflow_handle(earlier.workflow_id).terminate("closing")
+        handle = await asyncio.wait_for(starting, timeout=30)
+        try:
+            description = await handle.describe()
+            assert description.typed_search_attributes.get(RUN_ID) == later.id
+            assert description.status == WorkflowExecutionStatus.RUNNING
+        finally:
+            await handle.terminate("test over")

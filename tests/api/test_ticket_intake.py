@@ -45,7 +45,9 @@ async def stack(dev_env: WorkflowEnvironment, edge_settings: Settings, engine: E
     manager = person(engine, "Marta", role="manager")
     agent = person(engine, "Adam", manager_id=manager)
     support_team(engine, [agent], manager)
-    publish_policy(engine, manager)
+    publish_policy(engine, manager, classification=[
+        {"id": "complaint", "keywords": ["complaint", "жалоба", "panasz"], "category": "complaint",
+         "priority": "high", "opens_ticket": True}])
     app = create_app(settings, engine=engine, temporal_client=dev_env.client)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     async with running_worker(dev_env.client, settings, engine) as worker, app.router.lifespan_context(app):
@@ -171,6 +173,12 @@ class TestSms:
         assert len(tickets(stack.engine)) == 1
         assert customer_messages(stack.engine, ticket_id) == [
             ("Panaszt szeretnék tenni", "SM" + "1" * 32), ("Mikor válaszolnak?", "SM" + "2" * 32)]
+
+    async def test_a_complaint_texted_to_another_number_opens_a_ticket_by_the_policys_rule(
+            self, stack: LiveStack) -> None:
+        contact = await create_contact(stack.api, email="anna@example.test", phone="+36201234567", locale="hu")
+        await sms(stack, "SM" + "5" * 32, "A panaszom: nem jött meg a csomag", to=MAIN_NUMBER)
+        assert [(c, ch) for _, c, ch, _ in tickets(stack.engine)] == [(contact["id"], "sms")]
 
     async def test_a_text_to_another_number_and_a_keyword_stay_replies(self, stack: LiveStack) -> None:
         await create_contact(stack.api, email="anna@example.test", phone="+36201234567", locale="hu")

@@ -504,14 +504,12 @@ class TestLeadNurture:
     def test_four_weekly_emails_at_ten_then_complete(self) -> None:
         contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": 30}})
         plan = _plan("lead_nurture", contact)
-        assert plan[:10] == [
+        assert plan[:8] == [
             ("2026-12-07 08:00", "set", "mark_nurturing", "nurture_stage", "nurturing"),
             ("2026-12-07 08:00", "send", "intro_email", "email", "nurture_intro", "marketing", ()),
             ("2026-12-07 08:00", "wait", "next_week", "2026-12-13 20:00"),
             ("2026-12-13 20:00", "wait", "ten_am", "2026-12-14 10:00"),
-            ("2026-12-14 10:00", "if", "score_check", "false -> next step"),
             ("2026-12-14 10:00", "if", "enough", "false -> next step"),
-            ("2026-12-14 10:00", "set", "cool_score", "lead_score", 25),
             ("2026-12-14 10:00", "if", "pick_email", "true -> case_study_email"),
             ("2026-12-14 10:00", "send", "case_study_email", "email", "nurture_case_study", "marketing", ()),
             ("2026-12-14 10:00", "goto", "loop_1", "-> next_week"),
@@ -522,23 +520,21 @@ class TestLeadNurture:
             ("2026-12-21 10:00", "nurture_guide"),
             ("2026-12-28 10:00", "nurture_demo_offer"),
         ]
-        assert [row[4] for row in plan if row[1] == "set" and row[2] == "cool_score"] == [25, 20, 15]
         assert plan[-3:] == [
             ("2027-01-04 10:00", "if", "enough", "true -> mark_complete"),
             ("2027-01-04 10:00", "set", "mark_complete", "nurture_stage", "completed"),
             ("2027-01-04 10:00", "end", "completed", "nurture_complete"),
         ]
 
-    def test_a_sales_ready_lead_goes_to_the_rep_and_the_trial(self) -> None:
-        contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": 55}})
-        assert _plan("lead_nurture", contact)[4:] == [
-            ("2026-12-14 10:00", "if", "score_check", "true -> call_lead"),
-            ("2026-12-14 10:00", "task", "call_lead", "call 'Call the sales-ready lead from the nurture track' for "
-             "user 7, due in PT8H working time (owner's zone)", "normal"),
-            ("2026-12-14 10:00", "start", "start_trial", "saas_trial", {"source": "lead_nurture"}),
-            ("2026-12-14 10:00", "set", "mark_sales_ready", "nurture_stage", "sales_ready"),
-            ("2026-12-14 10:00", "end", "completed", "sales_ready"),
-        ]
+    @pytest.mark.parametrize("score", [0, 55, 99])
+    def test_the_track_neither_decays_nor_hands_off_the_score(self, score: int) -> None:
+        """The lead policy scores (with its half-life) and hands a warm lead to sales: whatever
+        the score, the track only sends, and sets nothing but its own stage."""
+        contact = BUDAPEST_CONTACT.model_copy(update={"attributes": {"lead_score": score}})
+        plan = _plan("lead_nurture", contact)
+        assert {row[1] for row in plan} == {"set", "send", "wait", "if", "goto", "end"}
+        assert [row[2] for row in plan if row[1] == "set"] == ["mark_nurturing", "mark_complete"]
+        assert plan[-1] == ("2027-01-04 10:00", "end", "completed", "nurture_complete")
 
     def test_a_reply_stops_the_track(self) -> None:
         reply = RunEvent(kind="reply", channel=Channel.EMAIL)

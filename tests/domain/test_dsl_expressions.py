@@ -66,3 +66,14 @@ class TestEvaluate:
 
     def test_lead_score_defaults_to_zero(self) -> None:
         assert evaluate("lead.score", scope({}, {}, {}, {})) == 0
+
+    @pytest.mark.parametrize(("contact", "score"), [
+        ({"lead_score": 72.5, "attributes": {"lead_score": 10}}, 72.5),  # the open lead's score wins
+        ({"lead_score": None, "attributes": {"lead_score": 10}}, 10),  # no lead: the attribute
+        ({"lead_score": 0.0, "attributes": {"lead_score": 10}}, 0.0),  # a lead scoring 0 is 0
+    ])
+    def test_lead_score_is_the_open_leads_then_the_attribute(self, contact: dict, score: float) -> None:
+        names = scope(contact, {}, {}, {})
+        assert evaluate("lead.score", names) == score
+        with pytest.raises(ExpressionError):  # not a field of the contact itself
+            evaluate("contact.lead_score", names)

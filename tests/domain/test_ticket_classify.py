@@ -120,6 +120,13 @@ class TestRules:
         assert (result.priority, result.priority_rule) == ("urgent", "vip")
         assert result.words == {"ru": ["жалоба"], "refund": ["возврат"]}
 
+    def test_the_first_matching_rule_that_opens_tickets_is_named(self) -> None:
+        rules = [{**RU, "id": "ru_quiet"}, {**HU, "opens_ticket": True},
+                 {"id": "any_sms", "channel": "sms", "opens_ticket": True}]
+        assert run(rules, "жалоба", channel="sms").opens_ticket_rule == "any_sms"
+        assert run(rules, "panaszom", channel="sms").opens_ticket_rule == "hu"
+        assert run(rules, "жалоба", channel="email").opens_ticket_rule is None
+
     def test_nothing_matches_the_policys_defaults(self) -> None:
         result = classify(policy(RU, default_priority="high", default_category="question"),
                           subject="Вопрос", text="Когда доставка?", channel="sms", contact=NOBODY)

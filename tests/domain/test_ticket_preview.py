@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from followthrough.calendar import Calendar
 from followthrough.errors import ValidationFailed
-from followthrough.store import calendars
+from followthrough.store import calendars, teams, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Ticket, TicketEvent
 from followthrough.tickets.policy import SlaPolicyDefinition
@@ -67,6 +67,21 @@ class TestPreview:
         ]
         assert found["ladder"][1]["notify"] == ["team_manager"]
 
+    def test_the_assignee_the_rotation_would_pick_nothing_moved(self, engine: Engine) -> None:
+        with session_scope(engine) as session:
+            anna, _ = users.create(session, name="Anna", email=None, role="rep")
+            bela, _ = users.create(session, name="Bela", email=None, role="rep")
+            cili, _ = users.create(session, name="Cili", email=None, role="rep")
+            cili.active = False
+            session.add(cili)
+            teams.put(session, "support", members_in=[(cili.id, 1), (anna.id, 1), (bela.id, 1)],  # type: ignore[list-item]
+                      manager_id=None, calendar=None)
+        picks = [run(engine, MOSCOW_CONTACT, {"text": "жалоба"}) for _ in range(2)]
+        # The same member both times: a preview moves nobody's credit (a real pick would alternate).
+        assert [(p["team"], p["assignee_id"]) for p in picks] == [("support", anna.id)] * 2
+        assert picks[0]["skipped"] == [{"user_id": cili.id, "reason": "inactive"}]
+        assert run(engine, {**MOSCOW_CONTACT, "attributes": {"tier": "vip"}}, {"text": "x"})["assignee_id"] is None
+
     def test_routing_takes_the_first_rule_that_holds(self, engine: Engine) -> None:
         hungarian = {"locale": "hu", "time_zone": "Europe/Budapest", "attributes": {}}
         sms = run(engine, hungarian, {"text": "Panaszt szeretnék tenni", "channel": "sms"})
@@ -104,3 +119,4 @@ class TestPreview:
         with session_scope(engine) as session:
             assert session.exec(select(func.count()).select_from(Ticket)).one() == 0
             assert session.exec(select(func.count()).select_from(TicketEvent)).one() == 0
+

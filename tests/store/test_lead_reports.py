@@ -4,41 +4,23 @@ SQLite: the same numbers), SLA breaches and reassignments; the period and the ca
 
 from __future__ import annotations
 
-import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session
 
-from followthrough.store import contacts, teams, users
+from followthrough.store import teams
 from followthrough.store.db import session_scope
 from followthrough.store.lead_reports import LeadReport, Scope, report
 from followthrough.store.tables import Lead
+from tests.support.reports import ReportWorld, p
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 4, 1, tzinfo=UTC)
 
 
-def p(values: list[int], q: float) -> float:
-    """percentile_cont, as the reference: linear interpolation between the closest ranks."""
-    if len(values) == 1:
-        return float(values[0])
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return round(cuts[round(q * 100) - 1], 1)
-
-
-class World:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.contact = contacts.create(session, {"name": "C", "attributes": {}}).id
-        self.count = 0
-
-    def user(self, name: str) -> int:
-        user, _ = users.create(self.session, name=name, email=None, role="rep")
-        return user.id  # type: ignore[return-value]
-
+class World(ReportWorld):
     def lead(self, *, stage: str = "assigned", source: str = "web", owner: int | None = None,
              team: int | None = None, touch: int | None = None, breaches: int = 0, moves: int = 0,
              created: datetime = START + timedelta(days=3)) -> None:
@@ -89,7 +71,7 @@ class TestLeadReport:
         with session_scope(any_engine) as session:
             found = report(session, START, END)
         anna_values, bela_values = ids["anna_touches"], ids["bela_touches"]
-        reps = {t.id: t for t in found.by_rep}
+        reps = {t.key: t for t in found.by_rep}
         assert set(reps) == {ids["anna"], ids["bela"], ids["cili"]}
         anna, bela, cili = reps[ids["anna"]], reps[ids["bela"]], reps[ids["cili"]]
         assert (anna.name, anna.leads, anna.touched, anna.sla_breaches) == ("Anna", 5, 5, 2)
@@ -113,7 +95,7 @@ class TestLeadReport:
             west = report(session, START, END, Scope(owners=frozenset({ids["cili"]}), teams=frozenset({ids["west"]})))
             nobody = report(session, START, END, Scope(owners=frozenset()))
         assert (west.created, west.by_source, [t.name for t in west.by_team]) == (2, {"ad": 1, "crm": 1}, ["west"])
-        assert [t.id for t in west.by_rep] == [ids["cili"]]
+        assert [t.key for t in west.by_rep] == [ids["cili"]]
         assert (nobody.created, nobody.by_stage, nobody.overall.median_seconds, nobody.conversion) == (0, {}, None, None)
 
     @pytest.mark.parametrize("size", [1, 2, 3, 10, 11])

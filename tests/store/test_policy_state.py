@@ -72,6 +72,32 @@ class TestLoadState:
         assert (state.preferred_channel, state.paused_until) == (Channel.VOICE, pause)
         assert state.holds == [Hold(id=hid, categories=[Category.SALES], until=None, reason="complaint")]
 
+    @pytest.mark.parametrize("kind", ["consent", "suppression", "preference", "hold"])
+    def test_each_kind_alone_is_read(self, any_engine: Engine, kind: str) -> None:
+        """load_state reads a kind only when its probe finds a row: each alone must be found,
+        and a row that does not apply (another contact's, an address not the contact's, an
+        expired hold) must not count."""
+        cid, other = new_contact(any_engine), new_contact(any_engine, email="ben@example.test")
+        with session_scope(any_engine) as session:
+            holds.create(session, cid, [Category.SERVICE], NOW - timedelta(hours=1), "expired")
+            suppressions.add(session, Channel.EMAIL, "ben@example.test", reason="550", source="bounce")
+            preferences.revoke(session, other, Channel.EMAIL, [Category.SALES], source="api")
+            preferences.update(session, other, preferred_channel=Channel.SMS)
+            if kind == "consent":
+                preferences.revoke(session, cid, Channel.SMS, [Category.MARKETING], source="keyword")
+            elif kind == "suppression":
+                suppressions.add(session, Channel.SMS, "+79123456789", reason="21610", source="provider")
+            elif kind == "preference":
+                preferences.update(session, cid, preferred_channel=Channel.VOICE)
+            else:
+                hid = holds.create(session, cid, [Category.SALES], NOW + timedelta(days=1), "complaint").id
+        state = load(any_engine, cid)
+        assert state.revoked == ([(Channel.SMS, Category.MARKETING)] if kind == "consent" else [])
+        assert state.suppressed_channels == ([Channel.SMS] if kind == "suppression" else [])
+        assert state.preferred_channel == (Channel.VOICE if kind == "preference" else None)
+        assert state.holds == ([Hold(id=hid, categories=[Category.SALES], until=NOW + timedelta(days=1),
+                                     reason="complaint")] if kind == "hold" else [])
+
     def test_recent_counts_claimed_and_sent_rows_within_the_longest_window(self, any_engine: Engine) -> None:
         cid, other = new_contact(any_engine), new_contact(any_engine)
         old = NOW - timedelta(days=30)

@@ -105,6 +105,55 @@ class TestTheBrief:
         assert "Tomorrow's call" not in text and "Already done" not in text and "Someone else" not in text
         assert brief.mail(other) == []
 
+    async def test_new_leads_waiting_for_their_first_touch(self, brief: Brief) -> None:
+        from followthrough.store import contacts
+        from followthrough.store.tables import Lead
+
+        rep = brief.user()
+        now = brief.now
+        with session_scope(brief.engine) as session:
+            for name, stage, due in (("Anna Kovács", "assigned", now + timedelta(hours=2)),
+                                     ("Boris Petrov", "assigned", now + timedelta(minutes=30)),
+                                     ("Called Already", "contacted", now + timedelta(hours=1))):
+                contact = contacts.create(session, {"name": name, "email": f"{name[:4].lower()}@example.test"})
+                session.add(Lead(contact_id=contact.id or 0, stage=stage, owner_id=rep, source="webinar",
+                                 sla_due_at=due, policy_name="default_leads", policy_version=1, workflow_id="x"))
+        assert (await brief.run(rep)).sent is True
+        [(_, text)] = brief.mail(rep)
+        lines = [line for line in text.splitlines() if line.strip()]
+        start = lines.index("New leads (2):")
+        assert [line.split(" ", 3)[-1] for line in lines[start + 1:start + 3]] == [
+            "Boris Petrov (webinar)", "Anna Kovács (webinar)"]
+        assert "Called Already" not in text
+
+
+    async def test_the_tickets_waiting_on_the_user_the_first_due_first(self, brief: Brief) -> None:
+        from followthrough.store import contacts
+        from followthrough.store import tickets as ticket_store
+
+        rep = brief.user()
+        now = brief.now
+        with session_scope(brief.engine) as session:
+            contact = contacts.create(session, {"name": "Anna", "email": "anna@example.test"}).id
+            for subject, status, due in (("Refund", "open", now + timedelta(days=2)),
+                                         ("Broken parcel", "new", now + timedelta(hours=2)),
+                                         ("Waiting for photos", "waiting_on_customer", now + timedelta(hours=1))):
+                ticket = ticket_store.create(session, {
+                    "contact_id": contact, "channel": "email", "subject": subject, "priority": "high",
+                    "assignee_id": rep, "policy_name": "support_sla", "policy_version": 1,
+                    "first_response_due_at": due})
+                ticket.status = status
+                session.add(ticket)
+
+        result = await brief.run(rep)
+
+        assert result.sent
+        [(_subject, text)] = brief.mail(rep)
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert lines[1] == "Tickets waiting (2):"
+        assert [line.split(" ", 3)[-1] for line in lines[2:4]] == ["#2 Broken parcel", "#1 Refund"]
+        assert "Waiting for photos" not in text  # the customer has the ball
+
     async def test_in_the_users_language(self, brief: Brief) -> None:
         rep = brief.user(locale="ru")
         stored_task(brief.engine, rep, "Позвонить Анне", brief.now + timedelta(hours=1))

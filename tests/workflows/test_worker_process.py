@@ -75,6 +75,7 @@ class TestWorkerKilledMidSend:
             run, _ = await enroll(engine, client, crash_settings, f"crash_{category}", contact_id, {})
             await eventually(lambda: _async(outbox.store.list(channel="email", limit=None)), timeout=30)
             assert _state(engine, run.id)[2] == [("pending", 1)]
+            killed = time.monotonic()
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
             hold.set()  # the reply now goes to a dead connection
@@ -84,8 +85,12 @@ class TestWorkerKilledMidSend:
                 state = _state(engine, run.id)
                 return state if state[0] != "running" else None
 
-            # The retry comes after the heartbeat timeout (30 s), then waits for the deadline.
+            # The second worker finds the first one's process gone (worker liveness) and fails
+            # its attempt by task token: Temporal retries at once, not after the heartbeat
+            # timeout (30 s), and the retry decides without waiting for the attempt's deadline
+            # (claim + 5 s + 30 s).
             status, steps, rows = await eventually(ended, timeout=90)
+            healed = time.monotonic() - killed
         finally:
             for process in (first, second):
                 if process is not None and process.poll() is None:
@@ -96,6 +101,7 @@ class TestWorkerKilledMidSend:
         assert len(emails) == captures
         assert len({e.message_id for e in emails}) == 1
         assert rows == ([("uncertain", 1)] if category == "marketing" else [("sent", 2)])
+        assert healed < 20, f"healed {healed:.1f} s after the kill"
 
 
 class TestGracefulShutdown:

@@ -39,11 +39,12 @@ from followthrough.ids import task_workflow_id
 from followthrough.models.runs import RunEvent
 from followthrough.models.tasks import CompleteInput
 from followthrough.policy.contact_policy import PolicyConfig, QuietHours
-from followthrough.store import contacts, definitions, users
+from followthrough.store import contacts, definitions, teams, users
 from followthrough.store.db import make_engine, session_scope, upgrade
 from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.conftest import make_settings
+from tests.support.leads import POLICY
 from tests.support.stack import running_worker
 
 HERE = Path(__file__).resolve().parent
@@ -92,6 +93,9 @@ class Scenario:
     #: The contact has an owner (a rep with an email): where ``internal`` sends without
     #: ``to_user`` and a ``task`` step's task go.
     owner: bool = False
+    #: A published lead policy (``default_leads``) whose team ``sales`` is the owner: for ``lead``
+    #: steps.
+    lead_policy: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -150,6 +154,13 @@ SCENARIOS: dict[str, Scenario] = {
         {"id": "check", "type": "if", "condition": "events.call.data.outcome == 'interested'", "then": "thanks"},
         {"id": "done", "type": "exit", "reason": "no_interest"},
         {"id": "thanks", **MAIL}]}, _complete_the_task, owner=True),
+    # A lead step (issue 12): the contact goes to qualification; the run reads the lead's score.
+    "lead_step": Scenario({"steps": [
+        {"id": "qualify", "type": "lead", "source": "webinar", "attributes": {"budget": 5000}},
+        {"id": "settle", "type": "wait", "duration": "PT1M"},
+        {"id": "hot", "type": "if", "condition": "lead.score >= 50", "then": "mail"},
+        {"id": "cold", "type": "exit", "reason": "cold"},
+        {"id": "mail", **MAIL}]}, owner=True, lead_policy=True),
 }
 
 
@@ -195,6 +206,10 @@ async def record(target: Path, names: list[str]) -> None:
                 definitions.save(session, name, "sequence", document, publish=True)
                 owner = users.create(session, name=f"Owner {index}", email=f"o{index}@example.test",
                                      role="rep")[0].id if scenario.owner else None
+                if scenario.lead_policy:
+                    definitions.save(session, "default_leads", "lead_policy", POLICY, publish=True)
+                    teams.put(session, "sales", members_in=[(owner, 1)] if owner else [], manager_id=None,
+                              calendar=None)
                 contact_id = contacts.create(session, {
                     "name": f"Replay {index}", "email": f"r{index}@example.test", "phone": phone,
                     "owner_id": owner}).id

@@ -210,6 +210,13 @@ class TestSave:
         assert [path for path, _ in await problems(api, support)] == ["/priorities/normal/resolution"]
 
     @pytest.mark.usefixtures("sales")
+    async def test_a_bad_key_is_named_even_when_it_looks_like_a_validator(self, api: httpx.AsyncClient) -> None:
+        """Before: ``function-x`` was dropped from the path as if pydantic had added it."""
+        document = lead_policy(engagement={"function-x": 1, "literal[y]": 2})
+        assert [path for path, _ in await problems(api, document)] == [
+            "/engagement/function-x/[key]", "/engagement/literal[y]/[key]"]
+
+    @pytest.mark.usefixtures("sales")
     async def test_a_name_keeps_its_kind(self, api: httpx.AsyncClient) -> None:
         response = await api.post("/v1/definitions", json=lead_policy("welcome_sequence"))
         assert (response.status_code, response.json()["detail"]) == (

@@ -96,8 +96,9 @@ class TestApply:
         assert (code, err) == (0, "")
         assert table_rows(out) == [["inbound_leads", "1", "yes", "yes"], ["support", "1", "yes", "yes"]]
         with session_scope(through_app) as session:
+            # The built-in lead policy (definitions/default_leads.yaml) is there too.
             assert [(r.name, r.kind) for r, _ in definitions.list_latest(session, "lead_policy")] == [
-                ("inbound_leads", "lead_policy")]
+                ("default_leads", "lead_policy"), ("inbound_leads", "lead_policy")]
 
     def test_the_store_s_references_are_checked_on_apply(self, tmp_path: Path, through_app: Engine) -> None:
         write(tmp_path, lead_policy())  # no team 'sales' yet

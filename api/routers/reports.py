@@ -32,13 +32,31 @@ def _period(
     to: Annotated[AwareDatetime | None, Query(description=(
         "Created before (RFC 3339, with an offset); default: now."))] = None,
 ) -> tuple[datetime, datetime]:
-    """The period ``[from, to)`` of a report, in UTC; an empty one is a 422 naming ``from``."""
-    end = (to or datetime.now(UTC)).astimezone(UTC)
-    start = (from_ or end - DEFAULT_PERIOD).astimezone(UTC)
+    """The period ``[from, to)`` of a report, in UTC; an empty one (or one past what a UTC
+    datetime holds) is a 422 naming the parameter."""
+    end = _utc(to or datetime.now(UTC), "/query/to")
+    start = _utc(from_, "/query/from") if from_ is not None else _since(end)
     if start >= end:
         raise ValidationFailed("The period is empty.", errors=[
             FieldError("/query/from", f"must be before to ({end.isoformat()})")])
     return start, end
+
+
+def _utc(value: datetime, path: str) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed("The period is out of range.", errors=[
+            FieldError(path, f"{value.isoformat()} is not an instant in years 1 to 9999 UTC")]) from None
+
+
+def _since(end: datetime) -> datetime:
+    try:
+        return end - DEFAULT_PERIOD
+    except OverflowError:
+        raise ValidationFailed("The period is out of range.", errors=[
+            FieldError("/query/to", f"without from, the period starts {DEFAULT_PERIOD.days} days before to, "
+                                    "before year 1")]) from None
 
 
 PeriodDep = Annotated[tuple[datetime, datetime], Depends(_period)]

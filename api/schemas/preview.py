@@ -4,9 +4,10 @@ policy what it would do to a ``ticket``. The answer's ``kind`` says which."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.schemas.bounded import LIST_MAX, NAME_MAX, FreeObject, Text
 from api.schemas.common import Id, UtcDateTime, Version
@@ -16,12 +17,32 @@ from followthrough.models.vocab import Channel, RunStatus, StepState
 from followthrough.tickets.policy import CATEGORY_PATTERN, Priority
 
 
+#: The years a preview plans in: a clock counts up to years past its start (SLA tiers, the next
+#: year's holidays), and converting an instant near year 1 or 9999 to UTC overflows.
+PLANNABLE_YEARS = (1900, 9000)
+
+
+def _plannable(value: datetime) -> datetime:
+    low, high = PLANNABLE_YEARS
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not low <= year <= high:
+        raise ValueError(f"an instant between the years {low} and {high}")
+    return value
+
+
+#: An RFC 3339 instant (with an offset) a preview can plan from.
+PlannableInstant = Annotated[AwareDatetime, AfterValidator(_plannable)]
+
+
 class PreviewEvent(BaseModel):
     """An event to simulate, e.g. a reply: delivered to the run at ``at``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime
+    at: PlannableInstant
     event: str = Field(min_length=1, max_length=100)
     channel: Channel | None = None
     data: FreeObject = Field(default_factory=dict)
@@ -33,7 +54,7 @@ class LeadEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event: str = Field(pattern=EVENT_PATTERN, max_length=EVENT_NAME_MAX, description="e.g. 'reply', 'form.submitted'")
-    at: AwareDatetime
+    at: PlannableInstant
 
 
 class LeadSample(BaseModel):
@@ -70,7 +91,7 @@ class PreviewRequest(BaseModel):
     contact_id: Id | None = None
     contact: ContactSample | None = None  # sample data: consent taken as granted
     data: FreeObject = Field(default_factory=dict)
-    start: AwareDatetime | None = None  # omitted: now
+    start: PlannableInstant | None = None  # omitted: now
     events: list[PreviewEvent] = Field(default_factory=list, max_length=LIST_MAX)
     respect_policy: bool = True  # False: every send goes out on its own channel, unchecked
     lead: LeadSample | None = None

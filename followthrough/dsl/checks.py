@@ -20,6 +20,12 @@ from followthrough.dsl.expressions import Names, validate_expression
 from followthrough.errors import ErrorList, json_pointer
 
 
+#: The longest SLA budget a policy may set: a clock plans every tier from it, and a budget of
+#: centuries overflows the calendar. A tier (up to ten budgets) is reached within ten of them.
+MAX_SLA = timedelta(days=366)
+MAX_TIER = MAX_SLA * 10
+
+
 @dataclass(frozen=True)
 class References:
     """What the store holds, for the checks of references; None: cannot tell (not checked)."""
@@ -125,6 +131,16 @@ def users(document: Any, pattern: tuple[str, ...], refs: References, errors: Err
             errors.add(path, f"user {user_id} does not exist")
 
 
+def span(path: str, budget: str, errors: ErrorList) -> None:
+    """An SLA budget (an ISO-8601 duration the schema accepted) is at most ``MAX_SLA``."""
+    try:
+        length = parse_signed_duration(budget)
+    except ValueError:
+        return  # the schema said so already
+    if length > MAX_SLA:
+        errors.add(path, f"'{budget}' is longer than an SLA may be ({MAX_SLA.days} days)")
+
+
 def ladder(path: str, tiers: list[tuple[int, Threshold, str | None]], budget: str, errors: ErrorList) -> None:
     """A ladder climbs: each tier (its index at ``path``, threshold, action) is reached later
     than the one before on a clock of ``budget``, and an action (``reassign``) is taken once."""
@@ -135,7 +151,14 @@ def ladder(path: str, tiers: list[tuple[int, Threshold, str | None]], budget: st
     previous: tuple[int, timedelta] | None = None
     taken: dict[str, int] = {}
     for index, at, action in tiers:
-        reached = at.elapsed(length)
+        try:
+            reached: timedelta | None = at.elapsed(length)
+        except OverflowError:
+            reached = None
+        if reached is None or reached > MAX_TIER:
+            errors.add(f"{path}/{index}/at", f"tier {index} is reached after more than {MAX_TIER.days} days "
+                                            "of business time: no clock counts that far")
+            continue
         if previous is not None and reached <= previous[1]:
             errors.add(f"{path}/{index}/at", f"tier {index} is reached after {_spoken(reached)} of business "
                                             f"time, not later than tier {previous[0]} ({_spoken(previous[1])}): "

@@ -80,14 +80,16 @@ def _pointer(location: tuple[Any, ...]) -> str:
     (``timeout/relative-time/after``); plain unions name the member that refused
     (``notify/0/literal['assignee','team_manager']``, ``notify/0/constrained-int``); validators add
     ``function-...``: drop them all. Only the first part can be a kind (``nurture/sequence`` is
-    a field); no key of a document has a ``-`` or ``[`` to be taken for a member's name."""
+    a field); a part followed by ``[key]`` is a document's key that failed its pattern (it may
+    have a ``-`` or ``[``) and is kept."""
     member = ("function-", "tagged-union", "literal[", "constrained-")
     parts: list[str] = []
     previous: Any = None
     for index, part in enumerate(location):
         text = str(part)
-        dropped = text.startswith(member) or text in FORM_TAGS or (
-            isinstance(previous, int) and text in STEP_TYPES) or (index == 0 and text in KINDS)
+        a_key = index + 1 < len(location) and location[index + 1] == "[key]"
+        dropped = not a_key and (text.startswith(member) or text in FORM_TAGS or (
+            isinstance(previous, int) and text in STEP_TYPES) or (index == 0 and text in KINDS))
         if not dropped:
             parts.append(text)
         previous = part

@@ -137,6 +137,16 @@ def open_leads(session: Session, user_ids: list[int]) -> dict[int, int]:
     return {int(owner): int(count) for owner, count in session.exec(query) if owner is not None}  # type: ignore[call-overload]
 
 
+def _lock_users(session: Session, user_ids: list[int]) -> None:
+    """Lock the members' user rows (PostgreSQL; in id order, so never a deadlock) until the
+    transaction ends: the rotation lock is per team, and a rep in two teams would otherwise be
+    counted below capacity by two assignments at once. SQLite's BEGIN IMMEDIATE already
+    serialises them."""
+    if user_ids and session.get_bind().dialect.name == "postgresql":
+        session.exec(select(User.id).where(col(User.id).in_(sorted(set(user_ids))))  # type: ignore[call-overload]
+                     .order_by(col(User.id)).with_for_update())
+
+
 class _Eligibility:
     """Why a member may not take the lead now (None: they may), remembering when each member
     who is only away (absent, off work) is next available."""
@@ -151,6 +161,7 @@ class _Eligibility:
     def _open(self, user_id: int) -> int:
         if self._counts is None:  # read once, after ``pick`` locked the team's rotation
             members = [m.user_id for m in teams.members(self.session, self.team_id)]
+            _lock_users(self.session, members)
             self._counts = open_leads(self.session, members)
         return self._counts.get(user_id, 0)
 

@@ -22,6 +22,10 @@ TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 MAX_RULES = 200
 
 Expression = Annotated[str, Field(min_length=1, max_length=2000)]
+#: Points of a rule or an event: finite and bounded, so a score never overflows to infinity.
+Points = Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)]
+#: A score line: finite (NaN would qualify nobody, and JSON stores it as null).
+ScoreLine = Annotated[float, Field(ge=-1_000_000, le=1_000_000, allow_inf_nan=False)]
 
 
 class FitRule(_Strict):
@@ -30,7 +34,7 @@ class FitRule(_Strict):
 
     id: StepId
     when: Expression
-    points: float = Field(ge=-1000, le=1000)
+    points: Points
     description: str = Field(default="", max_length=500)
 
 
@@ -50,9 +54,9 @@ class Decay(_Strict):
 
 class Thresholds(_Strict):
     #: A score at or above this qualifies the lead (it goes to sales).
-    qualified: float
+    qualified: ScoreLine
     #: A score at or below this disqualifies it.
-    disqualified: float | None = None
+    disqualified: ScoreLine | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -128,7 +132,7 @@ class LeadPolicyDefinition(_Strict):
     description: str = ""
     fit: list[FitRule] = Field(default_factory=list, max_length=MAX_RULES)
     #: Points per event: ``reply`` (by any channel) and custom events posted to the contact.
-    engagement: dict[Annotated[str, Field(pattern=EVENT_PATTERN)], float] = Field(default_factory=dict)
+    engagement: dict[Annotated[str, Field(pattern=EVENT_PATTERN)], Points] = Field(default_factory=dict)
     decay: Decay | None = None
     thresholds: Thresholds
     disqualify: list[Disqualifier] = Field(default_factory=list, max_length=MAX_RULES)

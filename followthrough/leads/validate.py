@@ -43,6 +43,7 @@ def validate(document: Any, policy: LeadPolicyDefinition | None, *, calendar_exi
                              "POST /v1/contacts/{id}/events refuses a longer one")
     if policy is not None:
         checks.definition_of_kind("/nurture/sequence", policy.nurture.sequence, "sequence", references, errors)
+        checks.span("/sla/within", policy.sla.within, errors)
         checks.ladder("/sla/ladder", [(n, tier.at, tier.action) for n, tier in enumerate(policy.sla.ladder)],
                       policy.sla.within, errors)
         _reachable(policy, warnings)

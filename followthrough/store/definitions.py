@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import yaml
+from sqlalchemy import text
 from sqlmodel import Session, col, func, select
 
 from followthrough.errors import Conflict, NotFound
@@ -34,6 +35,7 @@ def save(
     A name keeps its kind: a version of another kind is a Conflict (runs and policies find a
     definition by name and expect its kind)."""
     digest = checksum(document)
+    _lock_name(session, name)
     latest = latest_version(session, name)
     if latest is not None and latest.kind != kind:
         raise Conflict(f"'{name}' is a {latest.kind}; a {kind} needs another name")
@@ -51,6 +53,17 @@ def save(
     session.add(row)
     session.flush()
     return row, True
+
+
+def _lock_name(session: Session, name: str) -> None:
+    """Serialise saves of one name until the caller's transaction ends: the second reads the
+    version (and kind) the first committed, instead of inserting the same version number."""
+    if session.get_bind().dialect.name == "postgresql":
+        # No row to lock for a new name: a transaction-scoped advisory lock on the name.
+        session.connection().execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                     {"key": f"definitions:{name}"})
+    else:
+        session.connection()  # SQLite: BEGIN IMMEDIATE (store.db) already took the write lock
 
 
 def latest_version(session: Session, name: str) -> DefinitionVersion | None:

@@ -59,6 +59,8 @@ def _targets(targets: Targets, at: str, errors: ErrorList) -> None:
     resolution = parse_signed_duration(targets.resolution)
     for name in ("first_response", "next_response", "resolution"):
         value = budgets[name]
+        if value is not None:
+            checks.span(f"{at}/{name}", value, errors)
         if value is not None and parse_signed_duration(value).total_seconds() <= 0:
             errors.add(f"{at}/{name}", f"a target is longer than zero, not '{value}'")
         elif value is not None and name != "resolution" and parse_signed_duration(value) > resolution:

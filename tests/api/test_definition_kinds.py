@@ -4,7 +4,10 @@ sequences; the schema endpoint serves the union; enrolling in a policy is refuse
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,9 +15,12 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
+from followthrough.bootstrap import seed_builtins
+from followthrough.settings import Settings
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Lead, TeamRotation
 from tests.api.test_users import create_user
+from tests.conftest import ADMIN_KEY
 from tests.support.factories import create_contact, enroll, save_definition
 
 
@@ -181,6 +187,36 @@ class TestSave:
             ("/kind", "unknown kind 'reminder_policy' (use one of: sequence, lead_policy, sla_policy)")]
 
     @pytest.mark.usefixtures("sales")
+    async def test_scores_are_finite_numbers(self, api: httpx.AsyncClient) -> None:
+        """NaN, Infinity (Python's JSON reads them) and points that add up past a float's range
+        would qualify nobody, or everybody, or answer a null score: refused with their paths."""
+        document = lead_policy(thresholds={"qualified": float("nan"), "disqualified": float("-inf")})
+        document["engagement"] = {"reply": float("inf"), "form.submitted": 1e308}
+        response = await api.post("/v1/definitions", content=json.dumps(document),
+                                  headers={"content-type": "application/json"})
+        assert response.status_code == 422, response.text
+        assert [e["path"] for e in response.json()["errors"]] == [
+            "/engagement/reply", "/engagement/form.submitted", "/thresholds/qualified", "/thresholds/disqualified"]
+
+    @pytest.mark.usefixtures("sales")
+    async def test_an_sla_past_what_a_clock_can_count_is_refused(self, api: httpx.AsyncClient) -> None:
+        """A budget of 270,000 years overflows the calendar when the SLA is planned (a 500 at
+        preview, a failing activity in a run): refused at save with its path."""
+        document = lead_policy()
+        document["sla"] = {"within": "P99999999D", "ladder": [{"at": {"after": "P999999999D"}, "notify": ["manager"]}]}
+        assert [path for path, _ in await problems(api, document)] == ["/sla/within", "/sla/ladder/0/at"]
+        support = sla_policy()
+        support["priorities"]["normal"]["resolution"] = "P99999999D"
+        assert [path for path, _ in await problems(api, support)] == ["/priorities/normal/resolution"]
+
+    @pytest.mark.usefixtures("sales")
+    async def test_a_bad_key_is_named_even_when_it_looks_like_a_validator(self, api: httpx.AsyncClient) -> None:
+        """Before: ``function-x`` was dropped from the path as if pydantic had added it."""
+        document = lead_policy(engagement={"function-x": 1, "literal[y]": 2})
+        assert [path for path, _ in await problems(api, document)] == [
+            "/engagement/function-x/[key]", "/engagement/literal[y]/[key]"]
+
+    @pytest.mark.usefixtures("sales")
     async def test_a_name_keeps_its_kind(self, api: httpx.AsyncClient) -> None:
         response = await api.post("/v1/definitions", json=lead_policy("welcome_sequence"))
         assert (response.status_code, response.json()["detail"]) == (
@@ -269,6 +305,20 @@ class TestPreview:
             assert [session.exec(select(func.count()).select_from(t)).one() for t in (Lead, TeamRotation)] == [0, 0]
 
     @pytest.mark.usefixtures("sales")
+    @pytest.mark.parametrize(("body", "path"), [
+        ({"lead": {"events": [{"event": "reply", "at": "0001-01-01T00:00:00+01:00"}]}}, "/lead/events/0/at"),
+        ({"lead": {"source": "web"}, "start": "9999-12-31T23:30:00Z"}, "/start"),
+    ])
+    async def test_an_instant_no_clock_can_plan_from_is_a_422(self, api: httpx.AsyncClient, body: dict[str, Any],
+                                                              path: str) -> None:
+        """Before: an OverflowError (500) converting the event to UTC or planning the SLA past 9999."""
+        await save_definition(api, lead_policy())
+        response = await api.post("/v1/definitions/inbound_leads/preview", json={
+            "contact": {"attributes": {"employees": 100}}, "start": "2026-01-02T10:00:00Z", **body})
+        assert response.status_code == 422, response.text
+        assert [e["path"] for e in response.json()["errors"]] == [path]
+
+    @pytest.mark.usefixtures("sales")
     async def test_a_stored_contact_below_the_threshold_is_nurtured(self, api: httpx.AsyncClient) -> None:
         await save_definition(api, lead_policy())
         contact = await create_contact(api, attributes={"employees": 10})
@@ -315,3 +365,36 @@ class TestPreview:
             "contact": {}, "lead": {"events": [{"event": "Bad Name", "at": "2026-04-02T14:30:00"}], "x": 1}})
         assert sorted(e["path"] for e in bad.json()["errors"]) == [
             "/lead/events/0/at", "/lead/events/0/event", "/lead/x"]
+
+
+class TestConcurrentSaves:
+    """Saves of one name at once, on both databases: each gets its own version, or the name's
+    kind refuses it (409), never a 500 from the (name, version) unique constraint."""
+
+    @pytest.fixture
+    async def client(self, settings: Settings, any_engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
+        from api.app import create_app
+
+        seed_builtins(any_engine, settings)  # the lead policy's nurture sequence
+
+        transport = httpx.ASGITransport(app=create_app(settings, engine=any_engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
+            yield api
+
+    async def test_eight_versions_at_once(self, client: httpx.AsyncClient) -> None:
+        rita = await create_user(client, "rep", "Rita")
+        assert (await client.put("/v1/teams/sales", json={"members": [{"user_id": rita["id"]}]})).status_code == 201
+        documents = [lead_policy(description=f"draft {n}") for n in range(8)]
+        answers = await asyncio.gather(*(client.post("/v1/definitions", json=d) for d in documents))
+        assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers if a.status_code != 201]
+        assert sorted(a.json()["version"] for a in answers) == list(range(1, 9))
+
+    async def test_two_kinds_of_one_new_name_at_once(self, client: httpx.AsyncClient) -> None:
+        rita = await create_user(client, "rep", "Rita")
+        assert (await client.put("/v1/teams/sales", json={"members": [{"user_id": rita["id"]}]})).status_code == 201
+        documents = [make("both", description=f"draft {n}") for n in range(3) for make in (lead_policy, sla_policy)]
+        answers = await asyncio.gather(*(client.post("/v1/definitions", json=d) for d in documents))
+        assert sorted({a.status_code for a in answers}) == [201, 409], [a.text for a in answers]
+        kinds = {a.json()["kind"] for a in answers if a.status_code == 201}
+        assert len(kinds) == 1

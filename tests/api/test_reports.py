@@ -94,6 +94,10 @@ class TestLeadReport:
         ({"from": "2026-04-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}, "/query/from"),
         ({"from": "2026-03-01T00:00:00"}, "/query/from"),
         ({"to": "yesterday"}, "/query/to"),
+        # Instants a UTC datetime cannot hold (a 500 from an OverflowError before).
+        ({"to": "9999-12-31T23:59:59-01:00"}, "/query/to"),
+        ({"from": "0001-01-01T00:30:00+01:00", "to": "2026-04-01T00:00:00Z"}, "/query/from"),
+        ({"to": "0001-01-10T00:00:00Z"}, "/query/to"),  # 30 days before it is no date
     ])
     async def test_a_bad_period_names_the_parameter(self, client: httpx.AsyncClient, params: dict[str, str],
                                                     path: str) -> None:

@@ -275,3 +275,24 @@ class TestConcurrency:
             cid = contact(session)
         owners = self._at_once(any_engine, 30, policy(capacity=10), cid)
         assert Counter(owners) == {a: 10, b: 10, None: 10}
+
+    def test_capacity_holds_for_a_rep_in_two_teams_under_concurrency(self, any_engine: Engine) -> None:
+        """The rotation lock is per team: leads routed to two teams at once both saw the shared
+        rep below capacity and both gave her one (over capacity on PostgreSQL)."""
+        with session_scope(any_engine) as session:
+            a = rep(session, "A")
+            team(session, "sales", [(a, 1)])
+            team(session, "partners", [(a, 1)])
+            east, west = contact(session, locale="hu"), contact(session, locale="en")
+        rules = policy(capacity=1, rules=[{"id": "hu", "when": "contact.locale == 'hu'", "team": "partners"}])
+        count = 20
+        barrier = threading.Barrier(count)
+
+        def one(n: int) -> int | None:
+            barrier.wait()
+            with session_scope(any_engine) as session:
+                return assign_and_record(session, rules, east if n % 2 else west, NOON).owner_id
+
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            owners = list(pool.map(one, range(count)))
+        assert Counter(owners) == {a: 1, None: count - 1}

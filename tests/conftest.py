@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -32,6 +33,11 @@ from followthrough.store.policy import put_config
 from followthrough.temporal import SEARCH_ATTRIBUTES, register_search_attributes
 from tests.support import postgres
 from tests.support.sqlite_templates import SqliteTemplates, sqlite_file
+
+# Property tests judge values, not speed: on a loaded 2-core CI machine hypothesis's default
+# 200 ms deadline per example failed good examples (a flaky decay property). No deadline, for all.
+hypothesis_settings.register_profile("followthrough", deadline=None)
+hypothesis_settings.load_profile("followthrough")
 
 ADMIN_KEY = "test-admin-key-0123456789"
 SECRET_KEY = "test-secret-key-0123456789"

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from followthrough.store import teams
@@ -38,9 +37,17 @@ class Pick:
 
 
 def _locked_row(session: Session, team_id: int) -> TeamRotation:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(TeamRotation).values(team_id=team_id, state={}, updated_at=utcnow())
+    # Imported here: a worker on SQLite does not load the PostgreSQL dialect at start.
+    statement: Any
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(TeamRotation)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(TeamRotation)
+    statement = statement.values(team_id=team_id, state={}, updated_at=utcnow())
     session.exec(statement.on_conflict_do_nothing(index_elements=["team_id"]))  # type: ignore[call-overload]
     query = select(TeamRotation).where(TeamRotation.team_id == team_id).with_for_update()
     row = session.exec(query.execution_options(populate_existing=True)).one()

@@ -46,6 +46,11 @@ with workflow.unsafe.imports_passed_through():
         START_TO_CLOSE,
     )
 
+#: Versioning (README "Versioning workflows"): a reminder the owner's working time or absence
+#: held past the due time starts the overdue clock when it goes out (histories from before
+#: counted from the due time).
+PATCH_OVERDUE_AFTER_REMINDER = "task-overdue-after-reminder"
+
 #: Templates of a task's messages (templates/<channel>/<name>.<locale>.*).
 REMINDER, OVERDUE, CANCELLED, DIGEST = "task_reminder", "task_overdue", "task_cancelled", "task_overdue_digest"
 
@@ -200,7 +205,8 @@ class TaskWorkflow:
             result = await self._notify(REMINDER, "remind", task.round, invite=invite, seen=seen)
             if result is not None and self._changes == seen:
                 sent = result.state in (LedgerState.SENT, LedgerState.DELIVERED)
-                self._task = lifecycle.reminded(self._task, invited=sent and result.channel == Channel.EMAIL)
+                at = workflow.now() if workflow.patched(PATCH_OVERDUE_AFTER_REMINDER) else None
+                self._task = lifecycle.reminded(self._task, invited=sent and result.channel == Channel.EMAIL, at=at)
                 await self._locked_sync()
             elif result is None and self._changes == seen:
                 self._task = lifecycle.reminded(self._task, invited=False)  # gave up: go on

@@ -55,7 +55,12 @@ PATCH_OVERDUE_AFTER_REMINDER = "task-overdue-after-reminder"
 REMINDER, OVERDUE, CANCELLED, DIGEST = "task_reminder", "task_overdue", "task_cancelled", "task_overdue_digest"
 
 
-@workflow.defn
+# Not sandboxed: thousands of tasks stay open for hours, each a cached run. The sandbox's copy of
+# this module per run cost ~50 KiB and, for a run evicted from the cache, several ms of
+# re-import when its reminder's timer fired (bench/reminders.py, RESULTS.md). What the sandbox
+# would catch is kept out by other means: the workflow code and the pure core it calls make no
+# I/O or clock calls (tests/test_architecture.py), and every history replays (test_task_replay).
+@workflow.defn(sandboxed=False)
 class TaskWorkflow:
     @workflow.init
     def __init__(self, input: TaskInput) -> None:

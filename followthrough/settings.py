@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     #: Runs the worker keeps in memory between their workflow tasks. An open task waits hours
     #: for its reminder; one evicted meanwhile is fetched and replayed when its timer fires,
     #: which makes the reminder late under load (bench/reminders.py): keep it above the number
-    #: of open tasks and running sequences. A cached task costs about 35 KiB, a sequence more.
+    #: of open tasks and running sequences. A cached task costs about 35–70 KiB, a sequence more.
     worker_max_cached_workflows: int = Field(default=10_000, ge=0)
 
     smtp_host: str = ""  # empty: start the dev outbox SMTP server

@@ -88,6 +88,8 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         build_id=build_id(),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        # Open tasks wait hours for a reminder: an evicted one is replayed when its timer fires.
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from temporalio.api.enums.v1 import EventType
 
 from bench.crash import open_stack
 from bench.run import RESULTS, _machine, _temporal_version
@@ -99,10 +100,11 @@ class Peaks:
 
 
 async def _create(
-    side: FollowthroughSide, args: argparse.Namespace, t0: float
+    side: FollowthroughSide, args: argparse.Namespace, t0: float, task_ids: dict[int, int]
 ) -> tuple[dict[int, float], float, list[float]]:
     """Owners, then the tasks in planned order; planned reminder time per task number, the
-    creation time (s) and when each task's creation was answered (``time.time()``)."""
+    creation time (s) and when each task's creation was answered (``time.time()``). Fills
+    ``task_ids`` (task number -> task id)."""
     http = side.http
     assert http is not None
     owners: list[int] = []
@@ -127,6 +129,7 @@ async def _create(
         if response.status_code != 201:
             raise RuntimeError(f"POST /v1/tasks: {response.status_code} {response.text[:300]}")
         made.append(time.time())
+        task_ids[n] = response.json()["id"]
         if n % 500 == 499:
             console.log(f"{n + 1} tasks created")
 
@@ -136,8 +139,50 @@ async def _create(
     return planned, time.monotonic() - started, made
 
 
+#: Where a reminder's lateness goes, read from its task's history (event times are the server's).
+STAGES = ("timer fired after planned", "workflow task waited for the worker",
+          "workflow task ran (replay, task data, schedule delivery)", "delivery waited for the worker",
+          "delivery ran until the SMTP capture")
+SAMPLE = 400
+
+
+async def _stages(side: FollowthroughSide, task_ids: dict[int, int], planned: dict[int, float],
+                  reminded: dict[int, float]) -> dict[str, list[float]]:
+    """Lateness split along the reminder's path for up to ``SAMPLE`` measured tasks spread over
+    the window: the timer firing, its workflow task (waiting, then running: a replay when the run
+    was not cached, the task's data as a local activity, the delivery scheduled), the delivery
+    activity (waiting for a slot, then the door and SMTP until the capture)."""
+    numbers = [n for n in sorted(planned) if n in reminded and n in task_ids]
+    numbers = numbers[:: max(1, len(numbers) // SAMPLE)]
+    out: dict[str, list[float]] = {name: [] for name in STAGES}
+
+    def at(event) -> float:  # type: ignore[no-untyped-def]
+        return event.event_time.ToDatetime().replace(tzinfo=UTC).timestamp()
+
+    for n in numbers:
+        events = [e async for e in side.client.get_workflow_handle(f"task-{task_ids[n]}").fetch_history_events()]
+        fired = next((e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+        if fired is None:
+            continue
+        after = [e for e in events if e.event_id > fired.event_id]
+        kinds = {e.event_type: e for e in reversed(after)}  # the first of each kind after the timer
+        try:
+            wft_s, wft_r = kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED], kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED]
+            act_s, act_r = kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED], kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+        except KeyError:
+            continue
+        points = [planned[n], at(fired), at(wft_s), at(wft_r), at(act_s), at(act_r), reminded[n]]
+        out[STAGES[0]].append(points[1] - points[0])
+        out[STAGES[1]].append(points[3] - points[2])
+        out[STAGES[2]].append(points[4] - points[3])
+        out[STAGES[3]].append(points[5] - points[4])
+        out[STAGES[4]].append(points[6] - points[5])
+    return out
+
+
 def _rows(args: argparse.Namespace, store: ReminderStore, planned: dict[int, float], created_s: float,
-          late_created: int, open_at_first: int, peaks: Peaks) -> tuple[list[tuple[str, str]], list[str]]:
+          late_created: int, open_at_first: int, peaks: Peaks,
+          stages: dict[str, list[float]]) -> tuple[list[tuple[str, str]], list[str]]:
     lateness = [store.reminded[n] - at for n, at in planned.items() if n in store.reminded]
     missing = len(planned) - len(lateness)
     duplicates = sum(count for n, count in store.repeats.items() if n in planned)
@@ -168,6 +213,9 @@ def _rows(args: argparse.Namespace, store: ReminderStore, planned: dict[int, flo
         ("Temporal server peak RSS, sampled / VmHWM (MiB)",
          f"{peaks.rss['temporal']:.0f} / {peaks.hwm['temporal']:.0f}"),
         ("API peak RSS, sampled / VmHWM (MiB)", f"{peaks.rss['api']:.0f} / {peaks.hwm['api']:.0f}"),
+        *[(f"— {name}, p50 / p99 (ms, {len(values)} sampled)",
+           f"{percentile(values, 50) * 1000:.0f} / {percentile(values, 99) * 1000:.0f}" if values else "—")
+          for name, values in stages.items()],
         ("goal p99 ≤ 1 s late, worker RSS ≤ 1 GiB",
          "met" if lateness and percentile(lateness, 99) <= 1.0 and peaks.hwm["worker"] <= 1024 else "not met"),
         ("invariants (no missing, no duplicate)", "FAIL: " + "; ".join(problems) if problems else "hold"),
@@ -231,7 +279,8 @@ async def _main(args: argparse.Namespace, loadavg: str) -> int:
         sampler = asyncio.create_task(peaks.run())
         t0 = time.time()
         console.log(f"creating {args.tasks} tasks for {args.owners} owners")
-        planned, created_s, made = await _create(side, args, t0)
+        task_ids: dict[int, int] = {}
+        planned, created_s, made = await _create(side, args, t0, task_ids)
         open_at_first = sum(1 for at in made if at <= min(planned.values()))
         late_created = sum(1 for n, at in enumerate(sorted(made)) if at > planned[n])
         console.log(f"{args.tasks} tasks created in {created_s:.0f} s; waiting for the reminders")
@@ -244,6 +293,7 @@ async def _main(args: argparse.Namespace, loadavg: str) -> int:
             await asyncio.sleep(0.5)
         await asyncio.sleep(5)  # a late duplicate would show up here
         peaks.sample()
+        stages = await _stages(side, task_ids, planned, store.reminded)
     except BaseException:
         console.print(f"[red]reminder benchmark failed[/red]; logs in {work}")
         args.keep = True
@@ -255,7 +305,7 @@ async def _main(args: argparse.Namespace, loadavg: str) -> int:
         await asyncio.to_thread(outbox.stop)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    rows, problems = _rows(args, store, planned, created_s, late_created, open_at_first, peaks)
+    rows, problems = _rows(args, store, planned, created_s, late_created, open_at_first, peaks, stages)
     table = Table("measure", "value", title=f"reminder punctuality, {args.tasks} tasks over {args.window:g} s")
     for row in rows:
         table.add_row(*row)

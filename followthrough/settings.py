@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     #: tenth of it and cuts its own provider calls off at half of it without a beat (a process
     #: that cannot beat must not still be sending when another one calls its attempt over).
     worker_silence: float = Field(default=30.0, ge=5, le=PROVIDER_TIMEOUT_MAX)
+    #: Runs the worker keeps in memory between their workflow tasks. An open task waits hours
+    #: for its reminder; one evicted meanwhile is fetched and replayed when its timer fires,
+    #: which makes the reminder late under load (bench/reminders.py): keep it above the number
+    #: of open tasks and running sequences. A cached task costs about 35–70 KiB, a sequence more.
+    worker_max_cached_workflows: int = Field(default=10_000, ge=0)
 
     smtp_host: str = ""  # empty: start the dev outbox SMTP server
     smtp_port: int = 25

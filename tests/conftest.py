@@ -171,15 +171,22 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server, for workflow logic with long timers."""
+async def start_time_skipping() -> WorkflowEnvironment:
+    """A time-skipping test server of its own (its clock starts at the wall clock's time; a
+    test that needs another instant skips to it before starting anything)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal_test_server()),
         data_converter=TEST_CONVERTER,
     )
     # The test server cannot list search attributes, only add them.
     await register_search_attributes(env.client, "default", [k.name for k in SEARCH_ATTRIBUTES])
+    return env
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, for workflow logic with long timers."""
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 

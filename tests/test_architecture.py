@@ -96,6 +96,17 @@ class TestDeterministicCode:
         assert escapes == []
 
 
+    def test_only_the_task_workflow_runs_outside_the_sandbox(self) -> None:
+        """``sandboxed=False`` (workflows/task.py says why) is a choice made per workflow, and only
+        for code the purity test above covers entirely: the workflow and the core it imports."""
+        from temporalio.workflow import _Definition
+
+        from workflows import WORKFLOWS
+
+        outside = sorted(w.__name__ for w in WORKFLOWS if not _Definition.must_from_class(w).sandboxed)
+        assert outside == ["TaskWorkflow"]
+
+
 class TestImportDirection:
     @pytest.mark.parametrize("path", _files("followthrough"), ids=lambda p: str(p.relative_to(PROJECT_ROOT)))
     def test_the_core_uses_none_of_the_outer_packages(self, path: Path) -> None:

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker
 from followthrough.settings import PROJECT_ROOT, Settings
-from tests.support.stack import running_worker
+from tests.support.stack import make_deps, running_worker
 
 #: Packages the worker never needs before it polls: the API's web stack, the CLI's HTTP client,
 #: migrations (the database is normally at head), the Twilio SDK (built after polling starts),
@@ -88,3 +88,16 @@ class TestBuildId:
                     break
                 await asyncio.sleep(0.05)
         assert {p.worker_version_capabilities.build_id for p in pollers} == {worker.build_id()}
+
+
+
+class TestWorkflowCache:
+    def test_it_holds_the_open_tasks_of_the_reminder_benchmark_by_default(self) -> None:
+        assert Settings.model_fields["worker_max_cached_workflows"].default == 10_000
+
+    async def test_its_size_is_the_setting(self, dev_env: WorkflowEnvironment, settings: Settings,
+                                           engine: Engine) -> None:
+        tuned = settings.model_copy(update={"worker_max_cached_workflows": 1234})
+        built = worker.build_worker(dev_env.client, tuned, make_deps(tuned, engine))
+        async with built:  # run and shut down, so nothing of it outlives the test
+            assert built.config()["max_cached_workflows"] == 1234

@@ -47,11 +47,21 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows._waits import until_or_change
 
+#: Versioning (README "Versioning workflows"): a reminder the owner's working time or absence
+#: held past the due time starts the overdue clock when it goes out (histories from before
+#: counted from the due time).
+PATCH_OVERDUE_AFTER_REMINDER = "task-overdue-after-reminder"
+
 #: Templates of a task's messages (templates/<channel>/<name>.<locale>.*).
 REMINDER, OVERDUE, CANCELLED, DIGEST = "task_reminder", "task_overdue", "task_cancelled", "task_overdue_digest"
 
 
-@workflow.defn
+# Not sandboxed: thousands of tasks stay open for hours, each a cached run. The sandbox's copy of
+# this module per run cost ~50 KiB and, for a run evicted from the cache, several ms of
+# re-import when its reminder's timer fired (bench/reminders.py, RESULTS.md). What the sandbox
+# would catch is kept out by other means: the workflow code and the pure core it calls make no
+# I/O or clock calls (tests/test_architecture.py), and every history replays (test_task_replay).
+@workflow.defn(sandboxed=False)
 class TaskWorkflow:
     @workflow.init
     def __init__(self, input: TaskInput) -> None:
@@ -192,7 +202,8 @@ class TaskWorkflow:
             result = await self._notify(REMINDER, "remind", task.round, invite=invite, seen=seen)
             if result is not None and self._changes == seen:
                 sent = result.state in (LedgerState.SENT, LedgerState.DELIVERED)
-                self._task = lifecycle.reminded(self._task, invited=sent and result.channel == Channel.EMAIL)
+                at = workflow.now() if workflow.patched(PATCH_OVERDUE_AFTER_REMINDER) else None
+                self._task = lifecycle.reminded(self._task, invited=sent and result.channel == Channel.EMAIL, at=at)
                 await self._locked_sync()
             elif result is None and self._changes == seen:
                 self._task = lifecycle.reminded(self._task, invited=False)  # gave up: go on

@@ -58,6 +58,9 @@ class TaskEntity(BaseModel):
     #: so the reminder goes out again; a retry of the same round never does).
     round: int = 1
     reminded: bool = False
+    #: When the round's reminder went out; later than the due time when the owner's working
+    #: time or absence held it, and then the overdue clock counts from it.
+    reminded_at: datetime | None = None
     overdue_reminded: bool = False
     #: The end of the digest window that tells the manager (set when the threshold passes).
     escalated_at: datetime | None = None

@@ -33,10 +33,11 @@ class Next:
 
 
 def effective_due(entity: TaskEntity) -> datetime:
-    """The due time the overdue clock counts from: a snooze past the due time moves it."""
-    if entity.snoozed_until is not None and entity.snoozed_until > entity.due_at:
-        return entity.snoozed_until
-    return entity.due_at
+    """The due time the overdue clock counts from: a snooze past the due time moves it, and so
+    does a reminder the owner's working time or absence held past it (the owner gets the grace
+    period after hearing of the task, not an "overdue" with the reminder)."""
+    candidates = [entity.due_at, entity.snoozed_until, entity.reminded_at]
+    return max(c for c in candidates if c is not None)
 
 
 def reminder_at(entity: TaskEntity) -> datetime:
@@ -68,11 +69,12 @@ def plan(entity: TaskEntity, timings: TaskTimings) -> Next:
 
 # -- what carrying out a step changes ------------------------------------------------------
 
-def reminded(entity: TaskEntity, *, invited: bool) -> TaskEntity:
-    """The round's reminder went out (``invited``: with an invitation to the owner)."""
+def reminded(entity: TaskEntity, *, invited: bool, at: datetime | None = None) -> TaskEntity:
+    """The round's reminder went out (``invited``: with an invitation to the owner; ``at``:
+    when, which the overdue clock counts from when it is past the due time)."""
     owners = entity.invited + [entity.owner_id] if invited and entity.owner_id not in entity.invited else entity.invited
     state = TaskState.OPEN if entity.state == TaskState.SNOOZED else entity.state
-    return entity.model_copy(update={"reminded": True, "invited": owners, "state": state})
+    return entity.model_copy(update={"reminded": True, "reminded_at": at, "invited": owners, "state": state})
 
 
 def turned_overdue(entity: TaskEntity) -> TaskEntity:
@@ -136,7 +138,7 @@ def reassign(entity: TaskEntity, owner_id: int) -> TaskEntity:
 def _new_round(entity: TaskEntity, **changes: object) -> TaskEntity:
     state = changes.get("state", entity.state)
     restart = state != TaskState.OVERDUE
-    update: dict[str, object] = {"round": entity.round + 1, "reminded": False, **changes}
+    update: dict[str, object] = {"round": entity.round + 1, "reminded": False, "reminded_at": None, **changes}
     if restart:
         update |= {"overdue_reminded": False, "escalated_at": None, "digest_sent": False}
     return entity.model_copy(update=update)

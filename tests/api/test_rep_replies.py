@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
+from followthrough.models.tasks import TaskResult, TaskView
 from followthrough.store import ledger, users
 from followthrough.store.db import session_scope
 from followthrough.store.tables import InboundMessage
@@ -119,6 +120,39 @@ class TestCommands:
     async def test_without_a_reminder_the_rep_is_told_so(self, live: LiveStack) -> None:
         _rep(live.engine)
         assert "There is no reminder to answer right now." in await _text(live, "1")
+
+
+class TestFromARealReminder:
+    async def test_the_reminder_goes_by_sms_and_2_then_1_snooze_and_complete_its_task(
+        self, live: LiveStack,
+    ) -> None:
+        rep = _rep(live.engine)
+        with session_scope(live.engine) as session:
+            user = users.get(session, rep)
+            user.notify_channels = ["sms"]
+            session.add(user)
+        now = datetime.now(UTC)
+        # Reminded a second from now (due in 15 minutes and a second, the default lead time).
+        task = await new_task(live.engine, live.temporal, live.settings, now,
+                              now + timedelta(minutes=15, seconds=1), owner_id=rep, title="Call Anna Petrova")
+
+        async def reminded() -> list:  # type: ignore[type-arg]
+            return live.outbox.store.list(channel="sms", to=REP_PHONE, limit=None)
+
+        [sms] = await eventually(reminded)
+        assert sms.text.startswith("Call Anna Petrova at ") and sms.text.endswith("Reply 1 = done, 2 = snooze.")
+        with session_scope(live.engine) as session:
+            [row] = ledger.list_page(session, run_id=task.workflow_id)
+        assert (row.key, row.channel, row.state, row.to_user_id) == (f"task-{task.id}:remind:1", "sms", "sent", rep)
+
+        assert "<Message>Snoozed for an hour: Call Anna Petrova." in await _text(live, "2")
+        assert _row(live, task.id) == SNOOZED  # type: ignore[arg-type]
+        view = await live.temporal.get_workflow_handle(task.workflow_id).query("view", result_type=TaskView)
+        assert (view.state, view.snoozed_until is not None) == ("snoozed", True)
+        assert "<Message>Done: Call Anna Petrova. Well done!" in await _text(live, "1")
+        assert _row(live, task.id)[:3] == DONE[:3]  # type: ignore[arg-type]
+        result = await live.temporal.get_workflow_handle(task.workflow_id, result_type=TaskResult).result()
+        assert (result.state, result.outcome) == ("done", "done")
 
 
 class TestNeverACustomerReply:

@@ -33,6 +33,11 @@ class TestPlan:
             # A snooze past the due time moves the overdue clock with it.
             ({"reminded": True, "snoozed_until": DUE + timedelta(hours=1)},
              Next("overdue", DUE + timedelta(hours=1, minutes=30))),
+            # A reminder held past the due time (working time, an absence) moves it too; one on
+            # time does not.
+            ({"reminded": True, "reminded_at": DUE + timedelta(hours=21)},
+             Next("overdue", DUE + timedelta(hours=21, minutes=30))),
+            ({"reminded": True, "reminded_at": DUE - timedelta(minutes=15)}, Next("overdue", DUE + timedelta(minutes=30))),
             ({"reminded": True, "state": "overdue"}, Next("escalate", DUE + timedelta(hours=2))),
             ({"reminded": True, "state": "overdue", "escalated_at": DUE + timedelta(hours=2, minutes=15)},
              Next("digest", DUE + timedelta(hours=2, minutes=15))),
@@ -40,7 +45,7 @@ class TestPlan:
             ({"state": "done"}, Next("end")),
             ({"state": "cancelled"}, Next("end")),
         ],
-        ids=["remind", "snoozed", "overdue", "snoozed-past-due", "escalate", "digest", "idle", "done", "cancelled"],
+        ids=["remind", "snoozed", "overdue", "snoozed-past-due", "reminder-held-past-due", "reminder-on-time", "escalate", "digest", "idle", "done", "cancelled"],
     )
     def test_next(self, fields: dict[str, object], expected: Next) -> None:
         assert plan(_task(**fields), TIMINGS) == expected

@@ -24,7 +24,7 @@ from followthrough.models.tasks import (
     TaskResult,
 )
 from followthrough.settings import Settings
-from followthrough.store import calendars, ledger, tasks, timeline
+from followthrough.store import calendars, ledger, tasks, timeline, users
 from followthrough.store.db import as_utc, session_scope
 from followthrough.store.tables import User
 from followthrough.tasks import service
@@ -326,3 +326,74 @@ class TestWorkingTime:
         with session_scope(env.engine) as session:
             [row] = ledger.list_page(session, run_id=f"task-{task.id}")
         assert timedelta(0) <= as_utc(row.decided_at) - due < timedelta(seconds=2)  # type: ignore[operator]
+
+    async def test_a_snoozed_reminder_landing_after_hours_waits_for_the_next_opening(self, env: Env) -> None:
+        rep = _office_owner(env.engine, "Late")
+        now = await env.ts.get_current_time()
+        due = now.replace(hour=16, minute=30, second=0, microsecond=0) + timedelta(days=1)  # in working time
+        task = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep)
+        await env.ts.sleep(due - timedelta(minutes=10) - now)  # 16:20: reminded at 16:15
+        assert len(emails_to(env.outbox, "late@example.test")) == 1
+        await service.act(env.engine, env.ts.client, task, "snooze", SnoozeInput(duration=timedelta(hours=1)))
+
+        await env.ts.sleep(timedelta(hours=16, minutes=39))  # 08:59 next day: 17:20 was after hours
+        assert len(emails_to(env.outbox, "late@example.test")) == 1
+        await env.ts.sleep(timedelta(minutes=2))
+        assert len(emails_to(env.outbox, "late@example.test")) == 2
+        opening = due.replace(hour=9, minute=0) + timedelta(days=1)
+        assert _reminded_at(env.engine, task.id) == [due - timedelta(minutes=15), opening]
+        # The grace period counts from the reminder the rep got, not from the snooze's end.
+        await env.ts.sleep(timedelta(minutes=27))  # 09:28
+        assert len(emails_to(env.outbox, "late@example.test")) == 2
+        await env.ts.sleep(timedelta(minutes=3))  # 09:31
+        assert emails_to(env.outbox, "late@example.test")[2].subject == "Overdue: Call back about the quote"
+
+    async def test_an_urgent_tasks_snoozed_reminder_goes_after_hours(self, env: Env) -> None:
+        rep = _office_owner(env.engine, "Keen")
+        now = await env.ts.get_current_time()
+        due = now.replace(hour=16, minute=30, second=0, microsecond=0) + timedelta(days=1)
+        task = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep, priority="urgent")
+        await env.ts.sleep(due - timedelta(minutes=10) - now)
+        await service.act(env.engine, env.ts.client, task, "snooze", SnoozeInput(duration=timedelta(hours=1)))
+        await env.ts.sleep(timedelta(hours=1, minutes=1))  # 17:21
+        assert len(emails_to(env.outbox, "keen@example.test")) == 2
+        assert _reminded_at(env.engine, task.id) == [due - timedelta(minutes=15), due + timedelta(minutes=50)]
+
+    async def test_a_snoozed_reminder_of_a_due_time_chosen_after_hours_goes_when_the_snooze_ends(
+            self, env: Env) -> None:
+        rep = _office_owner(env.engine, "Owl")
+        now = await env.ts.get_current_time()
+        due = now.replace(hour=20, minute=0, second=0, microsecond=0) + timedelta(days=1)  # the rep chose 20:00
+        task = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep)
+        await env.ts.sleep(due - timedelta(minutes=10) - now)  # reminded at 19:45
+        await service.act(env.engine, env.ts.client, task, "snooze", SnoozeInput(duration=timedelta(minutes=30)))
+        await env.ts.sleep(timedelta(minutes=31))  # 20:21
+        assert len(emails_to(env.outbox, "owl@example.test")) == 2
+        assert _reminded_at(env.engine, task.id) == [due - timedelta(minutes=15), due + timedelta(minutes=20)]
+
+    async def test_a_reminder_during_an_absence_waits_for_its_end_unless_urgent(self, env: Env) -> None:
+        rep = person(env.engine, "Away")  # no calendar: always at work, but for the absence
+        now = await env.ts.get_current_time()
+        due = next_quarter(now) + timedelta(hours=3)
+        back = due + timedelta(hours=2)
+        with session_scope(env.engine) as session:
+            users.add_absence(session, rep, due - timedelta(hours=1), back, "dentist")
+        normal = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep, title="Normal")
+        urgent = await new_task(env.engine, env.ts.client, env.settings, now, due, owner_id=rep, title="Urgent",
+                                priority="urgent")
+        await env.ts.sleep(back - timedelta(minutes=1) - now)
+        subjects = lambda: [e.subject.split(" at ")[0] for e in emails_to(env.outbox, "away@example.test")]  # noqa: E731
+        assert subjects() == ["Reminder: Urgent", "Overdue: Urgent"]  # urgent: through the absence
+        await env.ts.sleep(timedelta(minutes=2))
+        assert subjects() == ["Reminder: Urgent", "Overdue: Urgent", "Reminder: Normal"]
+        await env.ts.sleep(timedelta(minutes=30))  # the grace period from the held reminder
+        assert subjects()[3:] == ["Overdue: Normal"]
+        assert _reminded_at(env.engine, urgent.id) == [due - timedelta(minutes=15)]
+        assert _reminded_at(env.engine, normal.id) == [back]
+
+
+def _reminded_at(engine: Engine, task_id: int | None) -> list:  # type: ignore[type-arg]
+    """When each reminder of the task went, to the second, as the door decided it."""
+    with session_scope(engine) as session:
+        rows = ledger.list_page(session, run_id=f"task-{task_id}")
+    return sorted(as_utc(r.decided_at).replace(microsecond=0) for r in rows if r.step_id == "remind")  # type: ignore[union-attr]

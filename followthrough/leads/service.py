@@ -17,12 +17,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough import ids
+from followthrough import entity_updates, ids
 from followthrough.errors import Conflict, ServiceUnavailable
 from followthrough.leads.policy import LeadPolicyDefinition
 from followthrough.models.leads import LEAD_UPDATED, LeadInput, LeadState, LeadView
@@ -37,10 +36,8 @@ from followthrough.temporal import CONTACT_ID, DEFINITION, RUN_ID, RUN_KIND
 LEAD_WORKFLOW = "LeadWorkflow"
 
 
-class InvalidLeadTransition(Conflict):
-    """The lead's stage does not allow the update (the workflow's validator said so)."""
-
-    code = "invalid_transition"
+#: The lead's stage does not allow the update: the one refusal of every entity workflow.
+InvalidLeadTransition = entity_updates.InvalidTransition
 
 
 @dataclass(frozen=True)
@@ -213,19 +210,11 @@ async def start(client: Client, settings: Settings, lead: Lead, start_input: Lea
 async def act(engine: Engine, client: Client, lead_id: int, action: str, input: BaseModel) -> LeadView:
     """Run one update and return the lead's new state; a refused one is a 409 naming the
     stage. A lead whose workflow has ended answers with its final stage (409)."""
-    handle = client.get_workflow_handle(ids.lead_workflow_id(lead_id))
-    try:
-        return await handle.execute_update(action, input, result_type=LeadView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == "InvalidTransition":
-            raise InvalidLeadTransition(cause.message) from exc
-        raise
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        stage = await asyncio.to_thread(_stage, engine, lead_id)
-        raise InvalidLeadTransition(f"the lead is {stage}; {action} is not allowed") from exc
+    async def final_stage() -> str:
+        return await asyncio.to_thread(_stage, engine, lead_id)
+
+    return await entity_updates.execute(client, ids.lead_workflow_id(lead_id), action, input, LeadView,
+                                        subject="the lead", final_state=final_stage)
 
 
 def _stage(engine: Engine, lead_id: int) -> str:

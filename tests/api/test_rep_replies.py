@@ -141,8 +141,14 @@ class TestFromARealReminder:
 
         [sms] = await eventually(reminded)
         assert sms.text.startswith("Call Anna Petrova at ") and sms.text.endswith("Reply 1 = done, 2 = snooze.")
-        with session_scope(live.engine) as session:
-            [row] = ledger.list_page(session, run_id=task.workflow_id)
+
+        async def recorded() -> list:  # type: ignore[type-arg]
+            # The provider has the message before the attempt records its outcome: wait for it.
+            with session_scope(live.engine) as session:
+                rows = ledger.list_page(session, run_id=task.workflow_id)
+            return rows if rows and rows[0].state == "sent" else []
+
+        [row] = await eventually(recorded)
         assert (row.key, row.channel, row.state, row.to_user_id) == (f"task-{task.id}:remind:1", "sms", "sent", rep)
 
         assert "<Message>Snoozed for an hour: Call Anna Petrova." in await _text(live, "2")

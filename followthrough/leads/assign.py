@@ -4,7 +4,7 @@ CONTRACT (the lead workflow's activity and preview call it):
 
     assign(session, policy, *, contact_id, lead, now, exclude=()) -> AssignmentResult
 
-Sticky owner first (the contact's owner, if active and not in ``exclude``); then the first
+Sticky owner first (the contact's owner, if active, not absent now and not in ``exclude``); then the first
 assignment rule whose ``when`` holds picks a team (else ``default_team``); inside the team
 ``followthrough.store.rotation.pick`` (weighted round robin, locked per team) among members
 who are active, not absent, at work now (``working_time``), below ``capacity`` open leads and
@@ -86,12 +86,17 @@ def assign_contact(session: Session, policy: LeadPolicyDefinition, *, contact: M
     rule, team_name = _route(policy, contact, lead)
     team = session.exec(select(Team).where(Team.name == team_name)).first()
     owner_id = contact.get("owner_id")
+    sticky_skip: list[tuple[int, str]] = []
     if strategy.sticky and isinstance(owner_id, int) and owner_id not in exclude:
         owner = session.get(User, owner_id) if 1 <= owner_id <= MAX_USER_ID else None
         if owner is not None and owner.id is not None and owner.active:
-            held = _team_of(session, owner.id, team)
-            return AssignmentResult(owner.id, held.id if held else None, "sticky",
-                                    team=held.name if held else None)
+            person = users.recipients(session, [owner.id], now).get(owner.id)
+            away = [a for a in (person.absences if person else ()) if a.starts_at <= now < a.ends_at]
+            if not away:  # never to a rep on leave: an absent owner's lead goes to the team
+                held = _team_of(session, owner.id, team)
+                return AssignmentResult(owner.id, held.id if held else None, "sticky",
+                                        team=held.name if held else None)
+            sticky_skip = [(owner.id, f"sticky owner absent until {away[0].ends_at.isoformat()}")]
     if team is None or team.id is None:
         return AssignmentResult(None, None, rule, team=team_name,
                                 problem=f"team '{team_name}' does not exist")
@@ -101,9 +106,10 @@ def assign_contact(session: Session, policy: LeadPolicyDefinition, *, contact: M
     check = _Eligibility(session, policy, team.id, now, exclude, users.recipients(session, members, now))
     choose = rotation.peek if preview else rotation.pick
     chosen = choose(session, team.id, check)
+    skipped = sticky_skip + list(chosen.skipped)
     if chosen.user_id is not None:
-        return AssignmentResult(chosen.user_id, team.id, rule, chosen.skipped, team=team.name)
-    return AssignmentResult(None, team.id, rule, chosen.skipped, wait_until=check.earliest, team=team.name)
+        return AssignmentResult(chosen.user_id, team.id, rule, skipped, team=team.name)
+    return AssignmentResult(None, team.id, rule, skipped, wait_until=check.earliest, team=team.name)
 
 
 def _route(policy: LeadPolicyDefinition, contact: Mapping[str, Any],

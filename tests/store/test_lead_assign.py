@@ -97,6 +97,19 @@ class TestStickyAndRules:
                             exclude=(owner,) if why == "excluded" else ())
         assert (result.owner_id, result.rule) == (a, "default")
 
+    def test_an_absent_sticky_owner_never_gets_the_lead(self, any_engine: Engine) -> None:
+        """"Never to a rep on leave": the owner's relationship does not outweigh their absence."""
+        with session_scope(any_engine) as session:
+            a, owner = rep(session, "A"), rep(session, "Owner")
+            team(session, "sales", [(a, 1)])
+            users.add_absence(session, owner, NOON - timedelta(hours=1), NOON + timedelta(days=3), "leave")
+            result = assign(session, policy(), contact_id=contact(session, owner_id=owner), lead=LEAD, now=NOON)
+            back = assign(session, policy(), contact_id=contact(session, owner_id=owner), lead=LEAD,
+                          now=NOON + timedelta(days=3))
+        assert (result.owner_id, result.rule) == (a, "default")
+        assert result.skipped[0][0] == owner and result.skipped[0][1].startswith("sticky owner absent until")
+        assert (back.owner_id, back.rule) == (owner, "sticky")
+
     def test_first_matching_rule_picks_the_team(self, any_engine: Engine) -> None:
         rules = policy(rules=[
             {"id": "broken", "when": "contact.attributes.nope == 1", "team": "nowhere"},

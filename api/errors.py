@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from followthrough.errors import FieldError, FollowthroughError, json_pointer
@@ -53,6 +54,13 @@ def pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return json_pointer(parts[1:] if parts and parts[0] == "body" else parts)
 
 
+def is_busy(exc: OperationalError) -> bool:
+    """Whether the database refused for a lock held too long (SQLite "database is locked",
+    PostgreSQL lock_not_available / deadlock_detected), not for a broken query."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return "database is locked" in str(exc.orig) or code in ("55P03", "40P01")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FollowthroughError)
     async def _domain(_request: Request, exc: FollowthroughError) -> JSONResponse:
@@ -69,6 +77,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        if is_busy(exc):  # a burst of writers on SQLite: the transaction was rolled back
+            return problem(503, "The database is busy (a write waited longer than its timeout); "
+                           "try the request again in a moment.", code="unavailable", headers={"Retry-After": "1"})
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -26,10 +26,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _READ_ONLY = "followthrough_read_only"
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> Engine:
     """Build the engine. For SQLite every transaction is ``BEGIN IMMEDIATE``: it takes the write
     lock up front, so two writers never deadlock on a lock upgrade (SQLITE_BUSY that the busy
-    timeout cannot resolve), and per-contact decisions are serialised."""
+    timeout cannot resolve), and per-contact decisions are serialised. A writer waits up to
+    ``busy_timeout`` seconds for the lock; then "database is locked", which the API answers
+    with 503 (``api/errors.py``)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:" and not path.startswith("file:"):
@@ -37,7 +39,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # files the database file's mode) in a directory created 0700.
             private_file(Path(path.split("?", 1)[0]))
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": busy_timeout}
         )
 
         @event.listens_for(engine, "connect")
@@ -45,7 +47,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()

@@ -76,3 +76,32 @@ def test_public_routes_document_what_they_answer(openapi: dict[str, Any]) -> Non
     }
     twiml = openapi["paths"]["/v1/webhooks/twilio/sms"]["post"]["responses"]["200"]["content"]
     assert twiml == {"application/xml": {"schema": {"type": "string"}}}
+
+
+async def test_a_database_busy_past_its_timeout_is_a_503_to_try_again(settings: Settings, engine: Any) -> None:
+    """Under a burst of writers SQLite answers "database is locked" once a write has waited its
+    busy timeout: the client gets a 503 with Retry-After (the transaction was rolled back), never
+    a 500, and the same request succeeds once the lock is free."""
+    import sqlite3
+
+    import httpx
+
+    from followthrough.store.db import make_engine
+    from tests.conftest import ADMIN_KEY
+
+    impatient = make_engine(settings.resolved_database_url, busy_timeout=0.2)
+    app = create_app(settings, engine=impatient)
+    body = {"name": "Anna Petrova", "email": "anna@example.com"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                                 headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
+        holder = sqlite3.connect(str(engine.url.database), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        try:
+            busy = await client.post("/v1/contacts", json=body)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        again = await client.post("/v1/contacts", json=body)
+    assert (busy.status_code, busy.headers.get("retry-after"), busy.json()["code"]) == (503, "1", "unavailable")
+    assert "try the request again" in busy.json()["detail"]
+    assert again.status_code == 201, again.text

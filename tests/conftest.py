@@ -258,7 +258,10 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
     from followthrough.store.tables import Run, Task, Ticket
 
     with session_scope(engine) as session:
-        ids = [r.workflow_id for r in session.exec(select(Run).where(Run.status == "running"))]
+        # Every run, not only those whose row says running: a run records its end (an activity)
+        # one workflow task before its workflow closes, and a test that stops its worker in
+        # between leaves the workflow open under a business key the next test reuses.
+        ids = [r.workflow_id for r in session.exec(select(Run))]
         # Task ids repeat across tests too (task-1, ...).
         ids += [t.workflow_id for t in session.exec(select(Task)) if t.state not in FINAL_TASK_STATES]
         ids += [t.workflow_id for t in session.exec(select(Ticket)) if t.status != "closed"]  # ticket-1, ...

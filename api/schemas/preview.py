@@ -16,7 +16,6 @@ from followthrough.dsl.schema import EVENT_NAME_MAX, EVENT_PATTERN
 from followthrough.models.vocab import Channel, RunStatus, StepState
 from followthrough.tickets.policy import CATEGORY_PATTERN, Priority
 
-
 #: The years a preview plans in: a clock counts up to years past its start (SLA tiers, the next
 #: year's holidays), and converting an instant near year 1 or 9999 to UTC overflows.
 PLANNABLE_YEARS = (1900, 9000)

@@ -19,7 +19,6 @@ from followthrough.dsl.durations import parse_signed_duration
 from followthrough.dsl.expressions import Names, validate_expression
 from followthrough.errors import ErrorList, json_pointer
 
-
 #: The longest SLA budget a policy may set: a clock plans every tier from it, and a budget of
 #: centuries overflows the calendar. A tier (up to ten budgets) is reached within ten of them.
 MAX_SLA = timedelta(days=366)

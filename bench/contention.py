@@ -23,14 +23,13 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from bench.crash import ENROLL_CONCURRENCY, Outcome, open_stack, phase
-from bench.run import RESULTS, _machine, _temporal_version, temporal_state
+from bench.run import RESULTS, results_section
 from bench.sides import TEMPORAL_DB, recipients
 
 console = Console()
@@ -82,27 +81,17 @@ def _rows(o: Outcome, in_flight: int, slow_tasks: int, burners: int) -> list[tup
 
 
 def _markdown(args: argparse.Namespace, rows: list[tuple[str, str]], took: float, loadavg: str) -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return "\n".join([
-        f"## {now} — load test under CPU contention, N = {args.contacts}, {args.burners} burners",
-        "",
-        f"- Machine: {_machine()} — the shared 2-core box other jobs use too",
-        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: "
-        f"{temporal_state(args.temporal_db)}",
-        f"- Load average before the run: {loadavg}",
-        "- Stack: as the crash test (bench/crash.py), no kill; `cli.py api` + `cli.py worker`, CRM DB "
-        f"SQLite; {args.burners} × `python -c '{BURN}'` from before the burst until every run ended",
-        f"- Sequence per contact ({args.category}): email → PT1S → SMS → PT1S → voice; "
-        f"{ENROLL_CONCURRENCY} enrollments in flight; SMTP reply to DATA delayed {args.smtp_delay:g} s, "
-        f"Twilio answers {args.twilio_delay:g} s",
-        f"- Command: `python -m bench.contention --contacts {args.contacts} --burners {args.burners} "
-        f"--category {args.category} --temporal-db {args.temporal_db}` (whole run {took:.0f} s)",
-        "",
-        "| measure | value |",
-        "|---|---:|",
-        *[f"| {a} | {b} |" for a, b in rows],
-        "",
-    ])
+    return results_section(
+        f"load test under CPU contention, N = {args.contacts}, {args.burners} burners",
+        temporal_db=args.temporal_db, loadavg=loadavg, rows=rows, facts=[
+            "Stack: as the crash test (bench/crash.py), no kill; `cli.py api` + `cli.py worker`, CRM DB "
+            f"SQLite; {args.burners} × `python -c '{BURN}'` from before the burst until every run ended",
+            f"Sequence per contact ({args.category}): email → PT1S → SMS → PT1S → voice; "
+            f"{ENROLL_CONCURRENCY} enrollments in flight; SMTP reply to DATA delayed {args.smtp_delay:g} s, "
+            f"Twilio answers {args.twilio_delay:g} s",
+            f"Command: `python -m bench.contention --contacts {args.contacts} --burners {args.burners} "
+            f"--category {args.category} --temporal-db {args.temporal_db}` (whole run {took:.0f} s)",
+        ])
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

@@ -36,7 +36,7 @@ from rich.table import Table
 from temporalio.api.enums.v1 import EventType
 
 from bench.crash import open_stack
-from bench.run import RESULTS, _machine, _temporal_version
+from bench.run import RESULTS, results_section
 from bench.sides import TEMPORAL_DB, FollowthroughSide
 from bench.stack import TimedStore, proc_stats
 from channels.outbox import Capture
@@ -224,25 +224,15 @@ def _rows(args: argparse.Namespace, store: ReminderStore, planned: dict[int, flo
 
 
 def _markdown(args: argparse.Namespace, rows: list[tuple[str, str]], took: float, loadavg: str) -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return "\n".join([
-        f"## {now} — reminder punctuality, {args.tasks} open tasks over {args.window:g} s",
-        "",
-        f"- Machine: {_machine()} — the shared 2-core box other jobs use too",
-        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: `--temporal-db "
-        f"{args.temporal_db}`",
-        f"- Load average before the run: {loadavg}",
-        "- Stack: `cli.py api` + `cli.py worker`, CRM DB SQLite, aiosmtpd outbox in the benchmark process; "
-        f"{args.owners} reps (email), tasks via `POST /v1/tasks` ({CONCURRENCY} in flight, urgent, lead PT15M)",
-        f"- Command: `python -m bench.reminders --tasks {args.tasks} --window {args.window:g} --owners "
-        f"{args.owners} --lead-in {args.lead_in:g}"
-        f"{'' if args.measure is None else f' --measure {args.measure:g}'}` (whole run {took:.0f} s)",
-        "",
-        "| measure | value |",
-        "|---|---:|",
-        *[f"| {a} | {b} |" for a, b in rows],
-        "",
-    ])
+    return results_section(
+        f"reminder punctuality, {args.tasks} open tasks over {args.window:g} s", temporal_db=args.temporal_db,
+        loadavg=loadavg, rows=rows, facts=[
+            "Stack: `cli.py api` + `cli.py worker`, CRM DB SQLite, aiosmtpd outbox in the benchmark process; "
+            f"{args.owners} reps (email), tasks via `POST /v1/tasks` ({CONCURRENCY} in flight, urgent, lead PT15M)",
+            f"Command: `python -m bench.reminders --tasks {args.tasks} --window {args.window:g} --owners "
+            f"{args.owners} --lead-in {args.lead_in:g}"
+            f"{'' if args.measure is None else f' --measure {args.measure:g}'}` (whole run {took:.0f} s)",
+        ])
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

@@ -55,6 +55,28 @@ SETUP_CONCURRENCY = 10
 console = Console()
 
 
+def results_section(title: str, *, temporal_db: str, loadavg: str, facts: list[str],
+                    rows: list[tuple[str, str]]) -> str:
+    """One bench/RESULTS.md section of a single-column benchmark: its title with the UTC time,
+    the machine, the Temporal server and its state, the load before the run, the benchmark's own
+    ``facts`` (bullets) and a measure | value table."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join([
+        f"## {now} — {title}",
+        "",
+        f"- Machine: {_machine()} — the shared 2-core box other jobs use too",
+        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: "
+        f"{temporal_state(temporal_db)}",
+        f"- Load average before the run: {loadavg}",
+        *[f"- {fact}" for fact in facts],
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        *[f"| {a} | {b} |" for a, b in rows],
+        "",
+    ])
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1000, help="burst enrollments (N)")

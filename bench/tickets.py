@@ -37,7 +37,7 @@ from rich.table import Table
 
 from bench.crash import open_stack
 from bench.reminders import Peaks, percentile
-from bench.run import RESULTS, _machine, _temporal_version
+from bench.run import RESULTS, results_section
 from bench.sides import TEMPORAL_DB, FollowthroughSide
 
 console = Console()
@@ -137,25 +137,15 @@ async def _count(db: Path) -> int:
 
 
 def _markdown(args: argparse.Namespace, rows: list[tuple[str, str]], took: float, loadavg: str) -> str:
-    now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return "\n".join([
-        f"## {now} — tickets: {args.tickets} open with running SLA clocks",
-        "",
-        f"- Machine: {_machine()} — the shared 2-core box other jobs use too",
-        f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, state: `--temporal-db "
-        f"{args.temporal_db}`",
-        f"- Load average before the run: {loadavg}",
-        "- Stack: `cli.py api` + `cli.py worker`, CRM DB SQLite, aiosmtpd outbox in the benchmark process; "
-        f"{args.agents} agents in one team, {args.contacts} contacts, tickets via `POST /v1/tickets` "
-        f"({CONCURRENCY} in flight), calendar open around the clock",
-        f"- Command: `python -m bench.tickets --tickets {args.tickets} --budget {args.budget:g} --agents "
-        f"{args.agents} --contacts {args.contacts}` (whole run {took:.0f} s)",
-        "",
-        "| measure | value |",
-        "|---|---:|",
-        *[f"| {a} | {b} |" for a, b in rows],
-        "",
-    ])
+    return results_section(
+        f"tickets: {args.tickets} open with running SLA clocks", temporal_db=args.temporal_db,
+        loadavg=loadavg, rows=rows, facts=[
+            "Stack: `cli.py api` + `cli.py worker`, CRM DB SQLite, aiosmtpd outbox in the benchmark "
+            f"process; {args.agents} agents in one team, {args.contacts} contacts, tickets via "
+            f"`POST /v1/tickets` ({CONCURRENCY} in flight), calendar open around the clock",
+            f"Command: `python -m bench.tickets --tickets {args.tickets} --budget {args.budget:g} --agents "
+            f"{args.agents} --contacts {args.contacts}` (whole run {took:.0f} s)",
+        ])
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:

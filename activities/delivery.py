@@ -131,10 +131,10 @@ class DeliveryActivities:
                 return result
             activity.logger.info("sent", extra=log)
             # Recording may wait for the database (a busy SQLite): heartbeats go on meanwhile.
-            result = await _with_heartbeat(asyncio.to_thread(
-                self._door.sent, input, key, message, receipt, prepared.uncertain_before
+            result, lead = await _with_heartbeat(asyncio.to_thread(
+                self._door.sent_to_lead, input, key, message, receipt, prepared.uncertain_before
             ))
-            await tell_lead(self._engine, input, result, key)  # a lead's first touch, if waiting
+            await tell_lead(lead, input, result, key)  # a lead's first touch, if waiting
             return result
 
     async def _send(self, message: OutboundMessage, deadline: datetime | None) -> SendReceipt:

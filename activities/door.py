@@ -14,6 +14,7 @@ from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.door_content import Audience, audience, invitation
+from activities.lead_touch import waiting_lead
 from channels.base import (
     OutboundMessage,
     PermanentChannelError,
@@ -287,6 +288,12 @@ class Door:
 
     def sent(self, input: DeliverInput, key: str, message: OutboundMessage, receipt: SendReceipt,
              uncertain_before: bool) -> DeliverResult:
+        return self.sent_to_lead(input, key, message, receipt, uncertain_before)[0]
+
+    def sent_to_lead(self, input: DeliverInput, key: str, message: OutboundMessage, receipt: SendReceipt,
+                     uncertain_before: bool) -> tuple[DeliverResult, str | None]:
+        """Record ``sent``; also returns the workflow of the contact's lead this message is
+        the first touch of (``activities/lead_touch.py``), read in the same transaction."""
         with session_scope(self._engine) as session:
             row = _row(session, key)
             ledger.update(
@@ -296,7 +303,8 @@ class Door:
             )
             _timeline(session, row, "message.sent",
                       f"{message.channel} '{input.template}' sent to {row.to_address}")
-            return _result(row, uncertain_before=uncertain_before)
+            result = _result(row, uncertain_before=uncertain_before)
+            return result, waiting_lead(session, input, result)
 
     def failed(self, input: DeliverInput, key: str, message: OutboundMessage,
                exc: PermanentChannelError) -> DeliverResult:

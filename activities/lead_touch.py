@@ -11,33 +11,33 @@ delayed). The owner's task and the ``contacted`` update remain the sure ways to 
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import Engine
-from sqlmodel import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.service import RPCError
 
 from followthrough.models.leads import OUTBOUND_SENT
 from followthrough.models.runs import DeliverInput, DeliverResult, RunEvent
 from followthrough.models.vocab import LeadStage, LedgerState
-from followthrough.store.db import read_scope
 from followthrough.store.tables import Lead
 
 TOUCHING_STATES = frozenset({LedgerState.SENT, LedgerState.DELIVERED})
+_WAITING = (select(Lead.workflow_id)  # type: ignore[call-overload]
+            .where(Lead.contact_id == bindparam("contact"),
+                   Lead.stage == LeadStage.ASSIGNED).limit(1))
 
 
-def _waiting_lead(engine: Engine, contact_id: int) -> str | None:
-    with read_scope(engine) as session:
-        query = select(Lead.workflow_id).where(Lead.contact_id == contact_id, Lead.stage == LeadStage.ASSIGNED)
-        return session.exec(query).first()
-
-
-async def tell_lead(engine: Engine, input: DeliverInput, result: DeliverResult, key: str) -> None:
-    """Signal the contact's assigned lead that ``input`` went out (see the module)."""
+def waiting_lead(session: Session, input: DeliverInput, result: DeliverResult) -> str | None:
+    """The workflow of the contact's lead waiting for its first touch, if ``result`` is one;
+    read in the door's own transaction that records the outcome (issue 9: not a transaction
+    and a thread hop of its own per message)."""
     if input.to_user_id is not None or input.contact_id is None or result.state not in TOUCHING_STATES:
-        return
-    workflow_id = await asyncio.to_thread(_waiting_lead, engine, input.contact_id)
+        return None
+    return session.execute(_WAITING, {"contact": input.contact_id}).scalar()
+
+
+async def tell_lead(workflow_id: str | None, input: DeliverInput, result: DeliverResult, key: str) -> None:
+    """Signal the lead workflow ``waiting_lead`` found that ``input`` went out (see the module)."""
     if workflow_id is None:
         return
     event = RunEvent(kind=OUTBOUND_SENT, channel=result.channel, data={"key": key, "run_id": input.run_id})

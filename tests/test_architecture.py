@@ -51,6 +51,28 @@ def _imports(tree: ast.AST) -> list[str]:
     return names
 
 
+def _our_modules(tree: ast.AST) -> list[Path]:
+    """The core's files a module imports (``from followthrough import ids`` is ``ids.py``; a
+    package's ``__init__.py`` only when it is imported itself)."""
+    names = _imports(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+    files = []
+    for name in names:
+        if name.split(".")[0] != "followthrough":
+            continue
+        target = PROJECT_ROOT / Path(*name.split("."))
+        if target.with_suffix(".py").exists():
+            files.append(target.with_suffix(".py"))
+        elif (target / "__init__.py").exists():
+            files.append(target / "__init__.py")
+        # Importing a module runs its packages' __init__ too.
+        files += [parent / "__init__.py" for parent in target.parents
+                  if PROJECT_ROOT in parent.parents and (parent / "__init__.py").exists()]
+    return files
+
+
 def _violations_of_purity(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     problems = [f"imports {name}" for name in _imports(tree)
@@ -96,15 +118,34 @@ class TestDeterministicCode:
         assert escapes == []
 
 
-    def test_only_the_task_workflow_runs_outside_the_sandbox(self) -> None:
-        """``sandboxed=False`` (workflows/task.py says why) is a choice made per workflow, and only
-        for code the purity test above covers entirely: the workflow and the core it imports."""
+    def test_only_the_chosen_workflows_run_outside_the_sandbox(self) -> None:
+        """``sandboxed=False`` (workflows/task.py and workflows/sequence.py say why) is a choice
+        made per workflow, and only for code the purity test above covers entirely."""
         from temporalio.workflow import _Definition
 
         from workflows import WORKFLOWS
 
         outside = sorted(w.__name__ for w in WORKFLOWS if not _Definition.must_from_class(w).sandboxed)
-        assert outside == ["TaskWorkflow"]
+        assert outside == ["SequenceWorkflow", "TaskWorkflow"]
+
+    @pytest.mark.parametrize("module", ["workflows/sequence.py", "workflows/task.py"])
+    def test_an_unsandboxed_workflow_calls_only_the_pure_core(self, module: str) -> None:
+        """Nothing checks an unsandboxed workflow's calls at run time, so every module of the
+        core it imports, and every one those import in turn (their packages' ``__init__``
+        included), makes no I/O, clock or random call (``activities`` only lends its method
+        names to the commands; none of them runs in the workflow)."""
+        seen: set[Path] = set()
+        todo = [PROJECT_ROOT / module]
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            todo += _our_modules(ast.parse(path.read_text(encoding="utf-8")))
+        core = sorted(p for p in seen if "followthrough" in p.relative_to(PROJECT_ROOT).parts)
+        assert len(core) > 5  # the walk found the core (a broken walk would find nothing)
+        problems = {str(p.relative_to(PROJECT_ROOT)): _violations_of_purity(p) for p in core}
+        assert {path: found for path, found in problems.items() if found} == {}
 
 
 class TestImportDirection:

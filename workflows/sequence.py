@@ -116,7 +116,13 @@ PATCH_CONTACT_IN_INPUT = "contact-in-input"
 PATCH_HOLD_WAKE = "hold-wake"
 
 
-@workflow.defn
+# Not sandboxed (issue 9): the sandbox imported this module afresh for every new run and ran
+# each activation through ``exec`` of its code strings; in the benchmark burst that was about a
+# sixth of the worker's Python CPU per message. What the sandbox would catch is kept out by
+# other means: the workflow and the pure core it calls make no I/O, clock or random calls
+# (tests/test_architecture.py checks every module it imports from the core), and recorded
+# histories of every version replay (tests/workflows/test_replay.py).
+@workflow.defn(sandboxed=False)
 class SequenceWorkflow:
     @workflow.init
     def __init__(self, input: SequenceInput) -> None:

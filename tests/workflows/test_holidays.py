@@ -1,5 +1,5 @@
-"""A run's business waits read the public holidays pinned into its input, inside the workflow
-sandbox with no escape hatch (time-skipping server, the production worker and runner)."""
+"""A run's business waits read the public holidays pinned into its input, never the ``holidays``
+package (time-skipping server, the production worker and runner)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from rich.table import Table
 from cli_api import connect, default_api_url
 from cli_enroll import enroll_command
 from followthrough.errors import FieldError, FollowthroughError
-from followthrough.settings import MissingSecret, Settings
+from followthrough.settings import WORKER_ROLES, MissingSecret, Settings
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -83,23 +83,32 @@ def dev() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    role: Annotated[str | None, typer.Option(
+        help="all: workflow tasks and activities; workflows: workflow tasks (and their local "
+             "activities) only; activities: activities only (default: FT_WORKER_ROLE, all)")] = None,
+) -> None:
     """Run a worker against the configured Temporal (FT_TEMPORAL_ADDRESS)."""
     # No cyclic GC while the worker's modules load (a fifth of their CPU, and the restarted
     # worker heals nothing until it polls); run_worker freezes what start-up built and turns
     # the GC back on once it polls.
     gc.disable()
     try:
-        _run_worker()
+        _run_worker(role)
     finally:
         gc.enable()
 
 
-def _run_worker() -> None:
+def _run_worker(role: str | None) -> None:
     from followthrough.logging import get_logger
     from worker import run_worker
 
     settings = _settings()
+    if role is not None:
+        if role not in WORKER_ROLES:
+            err.print(f"[red]--role[/red] must be one of {', '.join(WORKER_ROLES)} (not {role!r})")
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"worker_role": role})
     _require_secrets(settings, admin=False)
     try:
         asyncio.run(run_worker(settings))

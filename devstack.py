@@ -1,8 +1,9 @@
 """`followthrough dev`: the whole service on one machine, on loopback, state under FT_DATA_DIR.
 
 Starts the embedded Temporal dev server (SQLite file), the dev outbox (when no SMTP server or
-Twilio account is configured), the worker and the API as child processes; restarts the worker if
-it dies; on Ctrl-C lets the worker finish in-flight activities and stops everything.
+Twilio account is configured), the worker (two processes: workflow tasks, and activities) and
+the API as child processes; restarts any of them that dies; on Ctrl-C lets the workers finish
+in-flight activities and stops everything.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
 
 CLI = str(PROJECT_ROOT / "cli.py")
+#: The supervised child processes and their commands. The worker runs as two processes, one
+#: per role (README "Running at scale"): the runs' workflow tasks get a Python interpreter of
+#: their own, so a burst of deliveries (rendering, policy, provider calls) does not delay them.
+CHILDREN: dict[str, tuple[str, ...]] = {
+    "worker": ("worker", "--role", "workflows"),
+    "activities": ("worker", "--role", "activities"),
+    "api": ("api",),
+}
 log = get_logger("dev")
 
 
@@ -140,7 +149,7 @@ class DevStack:
 
     async def spawn(self, name: str) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, CLI, name, env=self.env, start_new_session=True
+            sys.executable, CLI, *CHILDREN[name], env=self.env, start_new_session=True
         )
         self.children[name] = process
         return process
@@ -178,7 +187,7 @@ class DevStack:
             address = await self.start_temporal()
             self.env["FT_TEMPORAL_ADDRESS"] = address
             await self.start_outbox()
-            tasks = [asyncio.create_task(self.supervise(n)) for n in ("worker", "api")]
+            tasks = [asyncio.create_task(self.supervise(n)) for n in CHILDREN]
             await _wait_port(s.api_host, s.api_port, 60)
             self._banner(key, address)
             await self.stopping.wait()

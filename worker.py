@@ -76,11 +76,17 @@ def workflow_runner() -> CompiledSandboxRunner:
 
 
 def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Worker:
+    """A worker of ``settings.worker_role``: workflow tasks and activities, or one of them.
+    A ``workflows`` worker still runs the local activities its workflows call (the runs'
+    bookkeeping); it only leaves the task queue's activities to the ``activities`` workers."""
+    role = settings.worker_role
+    workflows = role != "activities"
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        workflows=WORKFLOWS if workflows else [],
         activities=build_activities(deps),
+        no_remote_activities=role == "workflows",
         # The synchronous activities (the runs' bookkeeping, local activities) run here, apart
         # from the event loop's default executor where deliveries queue their database work.
         activity_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bookkeeping"),
@@ -89,7 +95,7 @@ def build_worker(client: Client, settings: Settings, deps: ActivityDeps) -> Work
         build_id=build_id(),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         # Open tasks wait hours for a reminder: an evicted one is replayed when its timer fires.
-        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_cached_workflows=settings.worker_max_cached_workflows if workflows else 0,
     )
 
 
@@ -141,12 +147,14 @@ async def run_worker(settings: Settings) -> None:
     # Declared dead by the others (silent too long): stop, its calls already cut off.
     liveness.on_lost = lambda: loop.call_soon_threadsafe(stop.set)
     async with worker:
-        log.info("worker started", task_queue=settings.task_queue, temporal=settings.resolved_temporal_address)
+        log.info("worker started", task_queue=settings.task_queue, role=settings.worker_role,
+                 temporal=settings.resolved_temporal_address)
         # cli.worker() turned the cyclic GC off for the imports (a fifth of their CPU);
         # what start-up built lives as long as the process, so it leaves the GC's view.
         gc.freeze()
         gc.enable()
-        prepared = asyncio.create_task(_prepare_channels(deps))
+        sends = settings.worker_role != "workflows"
+        prepared = asyncio.create_task(_prepare_channels(deps) if sends else asyncio.sleep(0))
         briefs = asyncio.create_task(_sync_briefs(client, settings, deps))
         # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
         watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))

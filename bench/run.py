@@ -99,6 +99,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="with --py-spy: sample only the thread holding the GIL (Python CPU, not waits)",
     )
     parser.add_argument("--log-level", default="WARNING", help="FT_LOG_LEVEL of the API and worker")
+    parser.add_argument("--worker", choices=["one", "split"], default="split",
+                        help="two worker processes, --role workflows and --role activities, as "
+                             "`make dev` runs them (default; CPU and memory figures are their sums), "
+                             "or one (role all)")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
     return parser.parse_args(argv)
@@ -167,10 +171,15 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         return (label, cell(f), cell(b), r)
 
     def mem(stats: dict[str, ProcStats], name: str, attr: str) -> float | None:
-        return getattr(stats[name], attr) if name in stats else None
+        # A split worker's two processes count as the worker.
+        names = [name, "activities"] if name == "worker" else [name]
+        found = [getattr(stats[n], attr) for n in names if n in stats]
+        return sum(found) if found else None
 
     def cpu(b: Burst, name: str) -> float | None:
-        return b.cpu_s.get(name)
+        names = [name, "activities"] if name == "worker" else [name]
+        found = [b.cpu_s[n] for n in names if n in b.cpu_s]
+        return sum(found) if found else None
 
     n2 = 2 * fb.n
     return [
@@ -220,7 +229,10 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         f"- Temporal: {_temporal_version()}; `temporal server start-dev --headless`, one per side, "
         f"state: {_TEMPORAL_DB_TEXT[args.temporal_db]}",
         f"- Load average before the run: {args.loadavg} (the machine is shared; other jobs may run)",
-        f"- Followthrough: `cli.py api` (uvicorn, 1 process) + `cli.py worker` (1 process), CRM DB SQLite "
+        "- Followthrough: `cli.py api` (uvicorn, 1 process) + "
+        + ("`cli.py worker --role workflows` + `cli.py worker --role activities` (worker CPU and memory: "
+           "their sums)" if args.worker == "split" else "`cli.py worker` (1 process)")
+        + ", CRM DB SQLite "
         f"(WAL), FT_LOG_LEVEL={args.log_level}; enrollments via `POST /v1/sequences/{{name}}/enrollments`",
         "- Baseline: `python -m bench.baseline` worker process (email via aiosmtplib, `workflow.sleep(1 s)`, "
         "SMS via the Twilio SDK; no ledger, DB or templates), started with `client.start_workflow`",
@@ -228,7 +240,8 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         f"{args.paced_rate:g}/s; {WARM_UP} warm-up runs per side first; outbox SMTP + Twilio servers "
         "in the benchmark process (threads)",
         f"- Command: `python -m bench.run --contacts {args.contacts} --paced-rate {args.paced_rate:g} "
-        f"--paced-count {args.paced_count} --temporal-db {args.temporal_db}` (whole run {took:.0f} s)",
+        f"--paced-count {args.paced_count} --temporal-db {args.temporal_db} --worker {args.worker}` "
+        f"(whole run {took:.0f} s)",
         "",
         "| measure | followthrough | baseline | followthrough / baseline |",
         "|---|---:|---:|---:|",
@@ -246,7 +259,8 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
     try:
-        ft = await _measure(FollowthroughSide(work, outbox, args.log_level, args.temporal_db), outbox, args)
+        ft = await _measure(FollowthroughSide(work, outbox, args.log_level, args.temporal_db,
+                                              split_worker=args.worker == "split"), outbox, args)
         base = await _measure(BaselineSide(work, outbox, args.temporal_db), outbox, args)
     except BaseException:
         console.print(f"[red]benchmark failed[/red]; logs in {work}")

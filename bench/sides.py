@@ -124,7 +124,10 @@ class FollowthroughSide(Side):
 
     name = "followthrough"
 
-    def __init__(self, work: Path, outbox: Outbox, log_level: str, temporal_db: str) -> None:
+    def __init__(self, work: Path, outbox: Outbox, log_level: str, temporal_db: str,
+                 split_worker: bool = False) -> None:
+        #: Two worker processes (``--role workflows`` and ``--role activities``) instead of one.
+        self.split_worker = split_worker
         self.work = work
         self.temporal_db = temporal_db
         self.outbox = outbox
@@ -181,7 +184,12 @@ class FollowthroughSide(Side):
             await asyncio.sleep(0.2)
         else:
             raise RuntimeError("the API's /healthz never answered 200")
-        await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
+        if self.split_worker:
+            await self.children.spawn("worker", sys.executable, "cli.py", "worker", "--role", "workflows", env=env)
+            await self.children.spawn("activities", sys.executable, "cli.py", "worker", "--role", "activities",
+                                      env=env | {"FT_WORKER_METRICS_BIND": ""})
+        else:
+            await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
         await self.save_and_publish(DEFINITION)
         await self.open_policy()
 
@@ -223,8 +231,8 @@ class FollowthroughSide(Side):
         await asyncio.gather(*(create(p) for p in people))
 
     def log_count(self, text: str) -> int | None:
-        log = self.work / "worker.log"
-        return log.read_text(errors="replace").count(text) if log.exists() else 0
+        logs = [self.work / f"{name}.log" for name in ("worker", "activities")]
+        return sum(log.read_text(errors="replace").count(text) for log in logs if log.exists())
 
     async def enroll(self, person: Recipient) -> None:
         response = await self.http.post(  # type: ignore[union-attr]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +40,10 @@ class MissingSecret(RuntimeError):
         super().__init__(f"{name} is not set ({self.HINTS.get(name, 'required')}); "
                          "`followthrough dev` generates one for you")
         self.name = name
+
+
+WorkerRole = Literal["all", "workflows", "activities"]
+WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
 
 
 class Settings(BaseSettings):
@@ -87,6 +91,12 @@ class Settings(BaseSettings):
     #: which makes the reminder late under load (bench/reminders.py): keep it above the number
     #: of open tasks and running sequences. A cached task costs about 35–70 KiB, a sequence more.
     worker_max_cached_workflows: int = Field(default=10_000, ge=0)
+    #: What a worker process polls for: ``all`` (workflow tasks and activities), ``workflows``
+    #: (workflow tasks and their local activities: the runs' bookkeeping) or ``activities``
+    #: (deliveries and the other activities). One process of each role gives the workflow
+    #: tasks an interpreter (and GIL) of their own: their latency no longer queues behind the
+    #: deliveries' rendering and database work (issue 9). Any number of each may run.
+    worker_role: WorkerRole = "all"
 
     smtp_host: str = ""  # empty: start the dev outbox SMTP server
     smtp_port: int = 25

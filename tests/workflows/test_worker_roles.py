@@ -1,0 +1,104 @@
+"""Worker roles (``FT_WORKER_ROLE`` / ``followthrough worker --role``): a ``workflows`` worker
+and an ``activities`` worker on one task queue carry a run together, and each does only its
+part (time-skipping server, real SMTP and Twilio-compatible servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from channels.outbox import OutboxHandle
+from followthrough.enrollment import enroll
+from followthrough.models.runs import SequenceResult
+from followthrough.settings import Settings
+from followthrough.store import contacts, runs
+from followthrough.store.db import session_scope
+from tests.support.stack import running_worker
+from tests.support.waiting import eventually
+
+
+def _contact(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return contacts.create(session, {"name": "Kovács Éva", "email": "eva@example.test",  # type: ignore[return-value]
+                                         "phone": "+36301234567", "locale": "hu"}).id
+
+
+async def _scheduled_activities(client: Client, workflow_id: str) -> list[str]:
+    events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+    return [e.activity_task_scheduled_event_attributes.activity_type.name for e in events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+
+async def _started_activities(client: Client, workflow_id: str) -> bool:
+    events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+    return any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED for e in events)
+
+
+class TestWorkerRoles:
+    async def test_a_workflows_and_an_activities_worker_carry_a_run_together(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle,
+    ) -> None:
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        contact_id = _contact(engine)
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        workflows = settings.model_copy(update={"worker_role": "workflows"})
+        activities = settings.model_copy(update={"worker_role": "activities"})
+        async with running_worker(ts_env.client, workflows, engine):
+            run, _ = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
+            handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
+            # The workflows worker alone decides, but sends nothing: the delivery waits on the
+            # task queue for an activities worker (the server does not skip time meanwhile: an
+            # activity is outstanding, so the wait is a real one).
+            await eventually(lambda: _scheduled_activities(ts_env.client, run.workflow_id))
+            await asyncio.sleep(2)
+            assert outbox.store.list(limit=None) == []
+            assert await _scheduled_activities(ts_env.client, run.workflow_id) == ["deliver"]
+            assert not await _started_activities(ts_env.client, run.workflow_id)
+            async with running_worker(ts_env.client, activities, engine):
+                await ts_env.sleep(timedelta(days=4, minutes=1))
+                result = await handle.result()
+        assert result.status == "completed"
+        assert sorted(c.channel for c in outbox.store.list(limit=None)) == ["email", "sms", "voice"]
+        with session_scope(engine) as session:
+            assert [s.state for s in runs.steps(session, run.id)] == ["sent", "done", "sent", "done", "sent"]
+
+    async def test_an_activities_worker_runs_no_workflow_task(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle,
+    ) -> None:
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}",
+                                                    "worker_role": "activities"})
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        async with running_worker(ts_env.client, settings, engine):
+            run, _ = await enroll(engine, client, settings, "welcome_sequence", _contact(engine), {})
+            await asyncio.sleep(3)  # real time: a workflow task is outstanding
+            events = [e.event_type async for e in
+                      ts_env.client.get_workflow_handle(run.workflow_id).fetch_history_events()]
+        # The first workflow task was never picked up: nothing decided, scheduled or sent.
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED in events
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED not in events
+        assert outbox.store.list(limit=None) == []
+
+
+@pytest.mark.parametrize("role", ["all", "workflows", "activities"])
+def test_every_role_is_a_setting(role: str) -> None:
+    assert Settings(worker_role=role).worker_role == role  # type: ignore[arg-type]
+
+
+def test_an_unknown_role_is_a_configuration_error() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Settings(worker_role="everything")  # type: ignore[arg-type]

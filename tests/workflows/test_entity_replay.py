@@ -4,7 +4,10 @@ production worker:
 
 - daily brief (tests/workflows/test_brief.py): ``sent`` (gathered, delivered), ``nothing_to_say``;
 - absence report (tests/workflows/test_absence_report.py): ``sent``, ``nothing_to_report`` (a
-  deleted absence).
+  deleted absence);
+- ticket (tests/workflows/record_ticket.py records five scenarios of test_ticket.py): the
+  ladder across a holiday and a weekend, paused and resumed, a low survey score reopening it,
+  closed by silence after resolution, a complaint's hold lifted on resolution.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from workflows import WORKFLOWS
 
 ROOT = Path(__file__).parent / "histories"
 #: Each entity's folder of histories and the endings it must hold.
-ENDINGS = {"brief": ["nothing_to_say", "sent"], "absence": ["nothing_to_report", "sent"]}
+ENDINGS = {"brief": ["nothing_to_say", "sent"], "absence": ["nothing_to_report", "sent"],
+           "ticket": ["closed_by_silence", "complaint_hold", "ladder", "paused_and_resumed", "survey_reopens"]}
 HISTORIES = sorted(path for folder in ENDINGS for path in (ROOT / folder).glob("*.json"))
 
 

@@ -295,14 +295,12 @@ class Door:
         """Record ``sent``; also returns the workflow of the contact's lead this message is
         the first touch of (``activities/lead_touch.py``), read in the same transaction."""
         with session_scope(self._engine) as session:
-            row = _row(session, key)
-            ledger.update(
-                session, row, state=LedgerState.SENT, provider_id=receipt.provider_id,
-                provider_status=receipt.status, sent_at=utcnow(),
-                reason="resent after an uncertain attempt" if uncertain_before else row.reason,
-            )
+            row = ledger.mark_sent(session, key, provider_id=receipt.provider_id, provider_status=receipt.status,
+                                   reason="resent after an uncertain attempt" if uncertain_before else None)
+            if row is None:
+                raise ApplicationError(f"ledger row {key} vanished", non_retryable=True)
             _timeline(session, row, "message.sent",
-                      f"{message.channel} '{input.template}' sent to {row.to_address}")
+                      f"{message.channel} '{input.template}' sent to {row.to_address}", append=True)
             result = _result(row, uncertain_before=uncertain_before)
             return result, waiting_lead(session, input, result)
 
@@ -422,10 +420,12 @@ def _mark_uncertain(session: Session, row: Delivery, reason: str) -> None:
     _timeline(session, row, "message.uncertain", f"{row.channel} outcome unknown: {reason}")
 
 
-def _timeline(session: Session, row: Delivery, kind: str, summary: str) -> None:
+def _timeline(session: Session, row: Any, kind: str, summary: str, *, append: bool = False) -> None:
+    """The row's timeline entry; ``row`` is a ``Delivery`` or a row ``ledger.mark_sent``
+    returned (``append``: written with one Core INSERT)."""
     if row.contact_id is None:
         return
-    timeline.record(
+    (timeline.append if append else timeline.record)(
         session, contact_id=row.contact_id, kind=kind, summary=summary, direction="outbound",
         channel=row.channel, run_id=row.run_id, delivery_key=row.key,
         data={"state": row.state, "template": row.template, "provider_id": row.provider_id,
@@ -433,7 +433,7 @@ def _timeline(session: Session, row: Delivery, kind: str, summary: str) -> None:
     )
 
 
-def _result(row: Delivery, *, uncertain_before: bool = False) -> DeliverResult:
+def _result(row: Any, *, uncertain_before: bool = False) -> DeliverResult:
     return DeliverResult(
         key=row.key, state=LedgerState(row.state), channel=Channel(row.channel), reason=row.reason,
         provider_id=row.provider_id, defer_until=as_utc(row.defer_until),

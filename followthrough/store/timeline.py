@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Insert
+from sqlalchemy import insert as sa_insert
 from sqlmodel import Session, col, select
 
 from followthrough.store.tables import TimelineEntry, utcnow
@@ -37,6 +40,31 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def append(
+    session: Session,
+    *,
+    contact_id: int,
+    kind: str,
+    summary: str = "",
+    direction: str = "system",
+    channel: str | None = None,
+    run_id: str | None = None,
+    delivery_key: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """``record`` as one Core INSERT, for writers that do not need the entry back (the door's
+    outcome, once per message: issue 9)."""
+    session.connection().execute(_insert_statement(), {
+        "contact_id": contact_id, "kind": kind, "summary": summary, "direction": direction,
+        "channel": channel, "run_id": run_id, "delivery_key": delivery_key, "data": data or {},
+        "occurred_at": utcnow()})
+
+
+@cache
+def _insert_statement() -> Insert:
+    return sa_insert(TimelineEntry.__table__)  # type: ignore[attr-defined]
 
 
 def page(

@@ -119,16 +119,17 @@ class TestDeterministicCode:
 
 
     def test_only_the_chosen_workflows_run_outside_the_sandbox(self) -> None:
-        """``sandboxed=False`` (workflows/task.py and workflows/sequence.py say why) is a choice
-        made per workflow, and only for code the purity test above covers entirely."""
+        """``sandboxed=False`` (each of those workflow modules says why) is a choice made per
+        workflow, and only for code the purity test above covers entirely."""
         from temporalio.workflow import _Definition
 
         from workflows import WORKFLOWS
 
         outside = sorted(w.__name__ for w in WORKFLOWS if not _Definition.must_from_class(w).sandboxed)
-        assert outside == ["SequenceWorkflow", "TaskWorkflow"]
+        assert outside == ["LeadWorkflow", "SequenceWorkflow", "TaskWorkflow", "TicketWorkflow"]
 
-    @pytest.mark.parametrize("module", ["workflows/sequence.py", "workflows/task.py"])
+    @pytest.mark.parametrize("module", ["workflows/sequence.py", "workflows/task.py", "workflows/ticket.py",
+                                        "workflows/lead.py"])
     def test_an_unsandboxed_workflow_calls_only_the_pure_core(self, module: str) -> None:
         """Nothing checks an unsandboxed workflow's calls at run time, so every module of the
         core it imports, and every one those import in turn (their packages' ``__init__``

@@ -59,7 +59,12 @@ ACK, RESPONSE, RESOLVED, SURVEY = "ticket_ack", "ticket_response", "ticket_resol
 ESCALATION, AT_RISK = "ticket_escalation", "ticket_at_risk"
 
 
-@workflow.defn
+# Not sandboxed, like the task workflow (workflows/task.py says why): thousands of open tickets
+# stay cached for days, and the sandbox's own copy of this module and its imports per run cost
+# ~250 KiB each (10,000 open tickets: a 2.5 GiB worker, bench/RESULTS.md). The workflow and the
+# core it calls make no I/O, clock or random calls (tests/test_architecture.py walks every
+# module it imports), and recorded histories replay (tests/workflows/test_entity_replay.py).
+@workflow.defn(sandboxed=False)
 class TicketWorkflow:
     @workflow.init
     def __init__(self, input: TicketInput) -> None:

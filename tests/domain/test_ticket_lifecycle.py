@@ -15,10 +15,14 @@ from tests.support.tickets import POLICY
 MONDAY_9 = datetime(2027, 3, 1, 8, 0, tzinfo=UTC)  # 09:00 in Budapest, a working Monday
 
 
-def _pinned() -> lifecycle.Pinned:
+def _document() -> dict:  # type: ignore[type-arg]
     document = copy.deepcopy(POLICY)
     document["priorities"]["high"]["ladder"][-1]["notify"] = [9]
-    return lifecycle.Pinned.of(document, {}, {})
+    return document
+
+
+def _pinned() -> lifecycle.Pinned:
+    return lifecycle.Pinned.of(_document(), {}, {})
 
 
 def _ticket(priority: str = "normal", status: TicketStatus = TicketStatus.NEW) -> TicketEntity:
@@ -87,3 +91,25 @@ class TestClocks:
         surveyed = done.model_copy(update={"survey_sent": True})
         step = lifecycle.plan(surveyed, pinned, MONDAY_9)
         assert (step.kind, step.at) == ("close", MONDAY_9 + timedelta(days=7))
+
+
+class TestPinnedIsShared:
+    """Thousands of open tickets pin the same policy version: one parsed copy serves them all."""
+
+    def test_equal_documents_give_one_shared_copy(self) -> None:
+        first = lifecycle.Pinned.of(_document(), {}, {})
+        second = lifecycle.Pinned.of(_document(), {}, {})
+        assert first is second
+
+    def test_another_version_gets_its_own(self) -> None:
+        changed = _document()
+        changed["default_priority"] = next(p for p in changed["priorities"] if p != changed["default_priority"])
+        assert lifecycle.Pinned.of(changed, {}, {}) is not lifecycle.Pinned.of(_document(), {}, {})
+        assert lifecycle.Pinned.of(changed, {}, {}).policy.default_priority == changed["default_priority"]
+
+    def test_the_shared_copy_cannot_be_changed_by_one_ticket(self) -> None:
+        import dataclasses
+
+        pinned = lifecycle.Pinned.of(_document(), {}, {})
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            pinned.policy = pinned.policy  # type: ignore[misc]

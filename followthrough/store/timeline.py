@@ -42,24 +42,14 @@ def record(
     return entry
 
 
-def append(
-    session: Session,
-    *,
-    contact_id: int,
-    kind: str,
-    summary: str = "",
-    direction: str = "system",
-    channel: str | None = None,
-    run_id: str | None = None,
-    delivery_key: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    """``record`` as one Core INSERT, for writers that do not need the entry back (the door's
-    outcome, once per message: issue 9)."""
-    session.connection().execute(_insert_statement(), {
-        "contact_id": contact_id, "kind": kind, "summary": summary, "direction": direction,
-        "channel": channel, "run_id": run_id, "delivery_key": delivery_key, "data": data or {},
-        "occurred_at": utcnow()})
+def append(session: Session, *, contact_id: int, kind: str, **fields: Any) -> None:
+    """``record`` (the same keywords) as one Core INSERT, for writers that do not need the
+    entry back (the door's outcome, once per message: issue 9)."""
+    values = {"summary": "", "direction": "system", "channel": None, "run_id": None,
+              "delivery_key": None, **fields, "contact_id": contact_id, "kind": kind}
+    values["data"] = values.get("data") or {}
+    values["occurred_at"] = values.get("occurred_at") or utcnow()
+    session.connection().execute(_insert_statement(), values)
 
 
 @cache

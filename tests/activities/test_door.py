@@ -9,6 +9,7 @@ from threading import Barrier
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 
 from activities.door import Door
@@ -30,6 +31,7 @@ from followthrough.store import (
     users,
 )
 from followthrough.store.db import session_scope
+from followthrough.store.tables import TimelineEntry
 from followthrough.store.templates import DbTemplateSource
 from tests.conftest import make_settings
 
@@ -130,6 +132,28 @@ class TestDecisionsOnTheLedger:
         again = door.prepare(inp, "run_r:s:1", NOON + timedelta(hours=1), [])
         assert again.result is not None
         assert (again.result.state, again.result.provider_id) == (LedgerState.SENT, "SM123")
+
+    def test_a_sent_message_is_recorded_on_the_ledger_and_the_timeline(self, door_env) -> None:  # type: ignore[no-untyped-def]
+        door, engine, _ = door_env
+        contact_id = _contact(engine)
+        inp = _input(contact_id, "run_t", category=Category.SERVICE)
+        prepared = door.prepare(inp, "run_t:s:1", NOON, [])
+        assert prepared.message is not None
+        result = door.sent(inp, "run_t:s:1", prepared.message, SendReceipt("SM777", "queued"), True)
+        assert (result.state, result.provider_id, result.uncertain_before) == (LedgerState.SENT, "SM777", True)
+        with session_scope(engine) as session:
+            row = ledger.get_by_key(session, "run_t:s:1")
+            entries = session.exec(select(TimelineEntry).where(TimelineEntry.contact_id == contact_id)).all()
+        assert row is not None
+        assert (row.state, row.provider_status, row.reason, row.attempt_token) == (
+            "sent", "queued", "resent after an uncertain attempt", None)
+        assert row.sent_at is not None
+        [entry] = [e for e in entries if e.kind == "message.sent"]
+        assert (entry.direction, entry.channel, entry.run_id, entry.delivery_key) == (
+            "outbound", row.channel, "run_t", "run_t:s:1")
+        assert entry.summary == f"{row.channel} '{inp.template}' sent to {row.to_address}"
+        assert entry.data == {"state": "sent", "template": inp.template, "provider_id": "SM777",
+                              "reason": "resent after an uncertain attempt", "decision": "send"}
 
     def test_transactional_email_has_no_unsubscribe_header(self, door_env) -> None:  # type: ignore[no-untyped-def]
         door, engine, _ = door_env

@@ -442,7 +442,8 @@ class Lead(SQLModel, table=True):
     keeps it current. The API lists these."""
 
     __tablename__ = "leads"
-    __table_args__ = (Index("ix_leads_owner_stage", "owner_id", "stage"),)
+    #: ``created_at``: the lead report's cohort (``GET /v1/reports/leads?from=&to=``).
+    __table_args__ = (Index("ix_leads_owner_stage", "owner_id", "stage"), Index("ix_leads_created_at", "created_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(index=True, foreign_key="contacts.id")
@@ -515,7 +516,9 @@ class Ticket(SQLModel, table=True):
     Written before its workflow (``ticket-<id>``) starts; the workflow keeps it current."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_team_status", "team_id", "status"),)
+    #: ``created_at``: the SLA report's cohort (``GET /v1/reports/sla?from=&to=``).
+    __table_args__ = (Index("ix_tickets_team_status", "team_id", "status"),
+                      Index("ix_tickets_created_at", "created_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(index=True, foreign_key="contacts.id")

@@ -156,8 +156,9 @@ class Door:
                 uncertain_before = True
             # A message already decided (a transient retry, or a resend) keeps its channel.
             sticky = Channel(row.channel) if row is not None and row.decision == Verdict.SEND and not failed else None
-            snapshot = (contacts.snapshot(contacts.get(session, input.contact_id))
-                        if input.contact_id is not None else ContactSnapshot())
+            # Read once, as a row (no ORM object): the snapshot and the policy read it.
+            contact = contacts.read(session, input.contact_id) if input.contact_id is not None else None
+            snapshot = contacts.snapshot(contact) if contact is not None else ContactSnapshot()
             # A message to a user: the address comes from the users table, nowhere else; it
             # is written in their language and zone, with the contact's latest history.
             user = users.recipient(session, input.to_user_id, now) if input.to_user_id is not None else None
@@ -190,13 +191,13 @@ class Door:
             elif sticky is not None:
                 # A retry or a resend keeps its decision (quiet hours and caps are not asked
                 # again), but a STOP or a suppression that came meanwhile is still honoured.
-                contact = contacts.get(session, input.recipient_contact)
+                contact = contact or contacts.read(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 refused = _refusal(sticky, Category(input.category), state)
                 decision = (Decision(verdict=Verdict.SKIP, channel=sticky, reason=refused) if refused
                             else Decision(verdict=Verdict.SEND, channel=sticky, reason=row.reason))
             else:
-                contact = contacts.get(session, input.recipient_contact)
+                contact = contact or contacts.read(session, input.recipient_contact)
                 state = policy_state.load_state(session, contact, now, config)
                 intent = MessageIntent(channel=input.channel, category=input.category,
                                        fallbacks=input.fallbacks, exclude=failed)

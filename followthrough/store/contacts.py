@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Any, Protocol, cast
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_core
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -11,6 +14,46 @@ from followthrough.errors import Conflict, NotFound
 from followthrough.models.contact import ContactSnapshot
 from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import Contact, utcnow
+
+
+class ContactFields(Protocol):
+    """What readers of a contact read: a ``Contact`` or the row ``read`` returns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def given_name(self) -> str | None: ...
+    @property
+    def family_name(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+    @property
+    def owner_id(self) -> int | None: ...
+
+
+def read(session: Session, contact_id: int) -> ContactFields:
+    """The contact's columns in one Core SELECT, without an ORM object: for readers that only
+    read (the delivery door, once per message: issue 9)."""
+    row = session.connection().execute(_read_statement(), {"id": contact_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"contact {contact_id} does not exist")
+    return cast(ContactFields, row)
+
+
+@cache
+def _read_statement() -> Any:
+    table = Contact.__table__  # type: ignore[attr-defined]
+    return select_core(table).where(table.c.id == bindparam("id"))
 
 
 def get(session: Session, contact_id: int) -> Contact:
@@ -72,7 +115,7 @@ def find_by_email(session: Session, email: str) -> list[Contact]:
     return list(session.exec(query))
 
 
-def snapshot(contact: Contact, lead_score: float | None = None) -> ContactSnapshot:
+def snapshot(contact: ContactFields, lead_score: float | None = None) -> ContactSnapshot:
     """The contact as runs and messages see it; ``lead_score``: its open lead's score."""
     return ContactSnapshot(
         id=contact.id,

@@ -20,9 +20,10 @@ from sqlmodel import Session, col, select
 from followthrough.models.vocab import Category, Channel, LedgerState
 from followthrough.policy.contact_policy import ContactPolicyState, PolicyConfig, RecentSend
 from followthrough.store import holds
+from followthrough.store.contacts import ContactFields
 from followthrough.store.db import as_utc
 from followthrough.store.suppressions import normalize
-from followthrough.store.tables import Consent, Contact, ContactPreference, Delivery, Suppression
+from followthrough.store.tables import Consent, ContactPreference, Delivery, Suppression
 
 #: Ledger states that count against caps: claimed, sent, or possibly sent. ``failed`` and
 #: ``skipped`` never reached the contact; ``deferred`` is asked again later; ``retrying`` is the
@@ -53,7 +54,7 @@ def lock_contact(session: Session, contact_id: int) -> None:
 
 
 def load_state(
-    session: Session, contact: Contact, now: datetime, config: PolicyConfig
+    session: Session, contact: ContactFields, now: datetime, config: PolicyConfig
 ) -> ContactPolicyState:
     """The contact's policy state at ``now``: addresses, consent, suppression, preferences,
     holds, recent sends (within the longest cap window) and public holidays near ``now``."""
@@ -110,7 +111,7 @@ def lookback(config: PolicyConfig) -> timedelta:
     return max([timedelta(days=1), *windows])
 
 
-def _addresses(contact: Contact) -> dict[Channel, str]:
+def _addresses(contact: ContactFields) -> dict[Channel, str]:
     found: dict[Channel, str] = {}
     if contact.email:
         found[Channel.EMAIL] = contact.email
@@ -180,7 +181,7 @@ def _recent_statement() -> Any:
     )
 
 
-def contact_country(contact: Contact) -> str | None:
+def contact_country(contact: ContactFields) -> str | None:
     """ISO 3166 alpha-2: the ``country`` attribute, else the phone number's region."""
     country = (contact.attributes or {}).get("country")
     if isinstance(country, str) and country.strip():
@@ -200,7 +201,7 @@ def _phone_country(phone: str) -> str | None:
     return region if region and region.isalpha() else None
 
 
-def contact_holidays(contact: Contact, now: datetime) -> list[date]:
+def contact_holidays(contact: ContactFields, now: datetime) -> list[date]:
     """Public holidays in the contact's country on local dates from now-1 day to now+30 days."""
     country = contact_country(contact)
     if country is None:

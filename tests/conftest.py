@@ -185,7 +185,9 @@ async def start_time_skipping() -> WorkflowEnvironment:
 
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server, for workflow logic with long timers."""
+    """The time-skipping test server, for workflow logic with long timers. Shared by a whole
+    xdist worker: a workflow task nobody polls for (a worker of the wrong role) stops its clock
+    for every later test, whose sleeps then time out; test that on ``dev_env``."""
     env = await start_time_skipping()
     yield env
     await env.shutdown()

@@ -1,11 +1,14 @@
 """Worker roles (``FT_WORKER_ROLE`` / ``followthrough worker --role``): a ``workflows`` worker
 and an ``activities`` worker on one task queue carry a run together, and each does only its
-part (time-skipping server, real SMTP and Twilio-compatible servers)."""
+part (real SMTP and Twilio-compatible servers; the time-skipping server, and the dev server for
+the activities-only worker)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -20,6 +23,7 @@ from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, runs
 from followthrough.store.db import session_scope
+from tests.conftest import terminate_open_runs
 from tests.support.stack import running_worker
 from tests.support.waiting import eventually
 
@@ -34,6 +38,16 @@ async def _scheduled_activities(client: Client, workflow_id: str) -> list[str]:
     events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
     return [e.activity_task_scheduled_event_attributes.activity_type.name for e in events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+
+@asynccontextmanager
+async def _closing_runs(engine: Engine, ts_env: WorkflowEnvironment) -> AsyncIterator[None]:
+    """On the way out, even failing: work nobody polls for (a delivery without an activities
+    worker) stops the shared time-skipping server's clock for every later test."""
+    try:
+        yield
+    finally:
+        await terminate_open_runs(engine, ts_env.client)
 
 
 async def _started_activities(client: Client, workflow_id: str) -> bool:
@@ -53,7 +67,7 @@ class TestWorkerRoles:
 
         workflows = settings.model_copy(update={"worker_role": "workflows"})
         activities = settings.model_copy(update={"worker_role": "activities"})
-        async with running_worker(ts_env.client, workflows, engine):
+        async with running_worker(ts_env.client, workflows, engine), _closing_runs(engine, ts_env):
             run, _ = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
             handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
             # The workflows worker alone decides, but sends nothing: the delivery waits on the
@@ -73,19 +87,24 @@ class TestWorkerRoles:
             assert [s.state for s in runs.steps(session, run.id)] == ["sent", "done", "sent", "done", "sent"]
 
     async def test_an_activities_worker_runs_no_workflow_task(
-        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle,
+        self, dev_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle,
     ) -> None:
+        # On the dev server: a workflow task nobody polls for would stop the shared
+        # time-skipping server's clock for every later test, even after the run is closed.
         settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}",
                                                     "worker_role": "activities"})
 
         async def client():  # type: ignore[no-untyped-def]
-            return ts_env.client
+            return dev_env.client
 
-        async with running_worker(ts_env.client, settings, engine):
-            run, _ = await enroll(engine, client, settings, "welcome_sequence", _contact(engine), {})
-            await asyncio.sleep(3)  # real time: a workflow task is outstanding
-            events = [e.event_type async for e in
-                      ts_env.client.get_workflow_handle(run.workflow_id).fetch_history_events()]
+        try:
+            async with running_worker(dev_env.client, settings, engine):
+                run, _ = await enroll(engine, client, settings, "welcome_sequence", _contact(engine), {})
+                await asyncio.sleep(3)
+                events = [e.event_type async for e in
+                          dev_env.client.get_workflow_handle(run.workflow_id).fetch_history_events()]
+        finally:
+            await terminate_open_runs(engine, dev_env.client)
         # The first workflow task was never picked up: nothing decided, scheduled or sent.
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED in events
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED not in events

@@ -59,7 +59,7 @@ class ContactActivities:
         with (session_scope if input.steps else read_scope)(self._engine) as session:
             runs.record_steps(session, input.steps)
             try:
-                return contacts.snapshot(contacts.get(session, input.contact_id),
+                return contacts.snapshot(contacts.read(session, input.contact_id),
                                          leads.open_score(session, input.contact_id))
             except NotFound as exc:
                 missing = exc

@@ -250,14 +250,30 @@ async def live(
     await terminate_open_runs(engine, dev_env.client)
 
 
+@pytest.fixture(autouse=True)
+async def _close_runs_left_on_the_time_skipping_server(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After every test on the shared time-skipping server: close the workflows it left open.
+    Their timers would otherwise fire whenever a later test skips far ahead, as workflow tasks
+    nobody polls for, and a server with work nobody polls for stops skipping time (the later
+    test's sleep times out). Both fixtures are asked for here, before the test, so that they
+    are torn down after this."""
+    if "ts_env" not in request.fixturenames or "engine" not in request.fixturenames:
+        yield
+        return
+    env: WorkflowEnvironment = request.getfixturevalue("ts_env")
+    engine: Engine = request.getfixturevalue("engine")
+    yield
+    await terminate_open_runs(engine, env.client)
+
+
 async def terminate_open_runs(engine: Engine, client: Client) -> None:
     """Every test has its own database but they share one dev server, so contact and task ids
     (and with them business-key workflow ids) repeat across tests: close what a test left open."""
     from sqlmodel import select
     from temporalio.service import RPCError
 
-    from followthrough.models.vocab import FINAL_TASK_STATES
-    from followthrough.store.tables import Run, Task, Ticket
+    from followthrough.models.vocab import FINAL_TASK_STATES, LeadStage
+    from followthrough.store.tables import Lead, Run, Task, Ticket
 
     with session_scope(engine) as session:
         # Every run, not only those whose row says running: a run records its end (an activity)
@@ -267,6 +283,8 @@ async def terminate_open_runs(engine: Engine, client: Client) -> None:
         # Task ids repeat across tests too (task-1, ...).
         ids += [t.workflow_id for t in session.exec(select(Task)) if t.state not in FINAL_TASK_STATES]
         ids += [t.workflow_id for t in session.exec(select(Ticket)) if t.status != "closed"]  # ticket-1, ...
+        ids += [lead.workflow_id for lead in session.exec(select(Lead))
+                if lead.stage not in (LeadStage.CONVERTED, LeadStage.DISQUALIFIED, LeadStage.CLOSED)]
     for workflow_id in ids:
         try:
             await client.get_workflow_handle(workflow_id).terminate("test finished")

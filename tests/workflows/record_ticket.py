@@ -16,7 +16,7 @@ from sqlmodel import select
 from followthrough.store.db import session_scope
 from followthrough.store.tables import Ticket
 from tests.workflows import test_ticket
-from tests.workflows.test_ticket import Env, env  # noqa: F401  (env: the fixture)
+from tests.workflows.test_ticket import Env, env, ticket_ts  # noqa: F401  (the fixtures)
 
 OUT = Path(__file__).parent / "histories" / "ticket"
 #: History name -> (class, test) of test_ticket.py whose run is recorded. The classes are looked

@@ -31,7 +31,7 @@ from followthrough.store import tickets as store
 from followthrough.store.db import as_utc, session_scope
 from followthrough.tickets import service
 from followthrough.tickets.service import InvalidTransition
-from tests.conftest import terminate_open_runs
+from tests.conftest import start_time_skipping, terminate_open_runs
 from tests.support.stack import running_worker
 from tests.support.tasks import contact, emails_to, person
 from tests.support.tickets import (
@@ -57,9 +57,21 @@ class Env:
     customer: int
 
 
+@pytest.fixture(scope="module")
+async def ticket_ts() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module's own. Its tests skip months ahead (to the next
+    Friday holiday): on the shared server that fires the timers of every workflow earlier tests
+    left open, whose workflow tasks nobody polls any more, and a server with work nobody polls
+    for stops skipping time (the sleep then times out)."""
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture
-async def env(ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings,
+async def env(ticket_ts: WorkflowEnvironment, engine: Engine, edge_settings: Settings,
               outbox: OutboxHandle) -> AsyncIterator[Env]:
+    ts_env = ticket_ts
     settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
     manager = person(engine, "Marta", role="manager")
     agent = person(engine, "Adam", manager_id=manager)

@@ -153,8 +153,9 @@ async def run_worker(settings: Settings) -> None:
         # what start-up built lives as long as the process, so it leaves the GC's view.
         gc.freeze()
         gc.enable()
-        sends = settings.worker_role != "workflows"
-        prepared = asyncio.create_task(_prepare_channels(deps) if sends else asyncio.sleep(0))
+        # A workflows worker sends nothing (its local activities are bookkeeping).
+        prepared = (asyncio.create_task(_prepare_channels(deps))
+                    if settings.worker_role != "workflows" else None)
         briefs = asyncio.create_task(_sync_briefs(client, settings, deps))
         # Runs whose workflow task keeps failing are recorded on the runs table (run_watch).
         watcher = asyncio.create_task(watch(deps.engine, client, settings.run_check_interval))
@@ -164,7 +165,8 @@ async def run_worker(settings: Settings) -> None:
         await stop.wait()
         watcher.cancel()
         healer.cancel()
-        await prepared
+        if prepared is not None:
+            await prepared
         await briefs
         log.info("worker stopping: letting in-flight activities finish")
     await asyncio.to_thread(liveness.stop)  # no attempt of this process runs any more

@@ -301,7 +301,7 @@ class Door:
             if row is None:
                 raise ApplicationError(f"ledger row {key} vanished", non_retryable=True)
             _timeline(session, row, "message.sent",
-                      f"{message.channel} '{input.template}' sent to {row.to_address}", append=True)
+                      f"{message.channel} '{input.template}' sent to {row.to_address}")
             result = _result(row, uncertain_before=uncertain_before)
             return result, waiting_lead(session, input, result)
 
@@ -421,12 +421,12 @@ def _mark_uncertain(session: Session, row: Delivery, reason: str) -> None:
     _timeline(session, row, "message.uncertain", f"{row.channel} outcome unknown: {reason}")
 
 
-def _timeline(session: Session, row: Any, kind: str, summary: str, *, append: bool = False) -> None:
-    """The row's timeline entry; ``row`` is a ``Delivery`` or a row ``ledger.mark_sent``
-    returned (``append``: written with one Core INSERT)."""
+def _timeline(session: Session, row: Any, kind: str, summary: str) -> None:
+    """The row's timeline entry, one Core INSERT; ``row`` is a ``Delivery`` or a row
+    ``ledger.mark_sent`` returned."""
     if row.contact_id is None:
         return
-    (timeline.append if append else timeline.record)(
+    timeline.append(
         session, contact_id=row.contact_id, kind=kind, summary=summary, direction="outbound",
         channel=row.channel, run_id=row.run_id, delivery_key=row.key,
         data={"state": row.state, "template": row.template, "provider_id": row.provider_id,

@@ -170,16 +170,16 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         r = f"{f / b:.2f}×" if ratio and f is not None and b else "—"
         return (label, cell(f), cell(b), r)
 
-    def mem(stats: dict[str, ProcStats], name: str, attr: str) -> float | None:
+    def summed(values: dict[str, float], name: str) -> float | None:
         # A split worker's two processes count as the worker.
-        names = [name, "activities"] if name == "worker" else [name]
-        found = [getattr(stats[n], attr) for n in names if n in stats]
+        found = [values[n] for n in ([name, "activities"] if name == "worker" else [name]) if n in values]
         return sum(found) if found else None
 
+    def mem(stats: dict[str, ProcStats], name: str, attr: str) -> float | None:
+        return summed({n: getattr(s, attr) for n, s in stats.items()}, name)
+
     def cpu(b: Burst, name: str) -> float | None:
-        names = [name, "activities"] if name == "worker" else [name]
-        found = [b.cpu_s[n] for n in names if n in b.cpu_s]
-        return sum(found) if found else None
+        return summed(b.cpu_s, name)
 
     n2 = 2 * fb.n
     return [

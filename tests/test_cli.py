@@ -304,3 +304,11 @@ class TestSecrets:
         code, _, err = invoke("worker")
         assert code == 2
         assert "FT_PAYLOAD_KEYS: Value error, key 2 is 5 bytes; AES-256 needs 32" in " ".join(err.split())
+
+
+class TestWorkerRole:
+    def test_an_unknown_role_is_refused_with_the_roles_named(self) -> None:
+        code, out, err = invoke("worker", "--role", "everything")
+        assert code == 2
+        assert "--role must be one of all, workflows, activities (not 'everything')" in " ".join(err.split())
+        assert "Traceback" not in out + err

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -40,16 +38,6 @@ async def _scheduled_activities(client: Client, workflow_id: str) -> list[str]:
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
 
 
-@asynccontextmanager
-async def _closing_runs(engine: Engine, ts_env: WorkflowEnvironment) -> AsyncIterator[None]:
-    """On the way out, even failing: work nobody polls for (a delivery without an activities
-    worker) stops the shared time-skipping server's clock for every later test."""
-    try:
-        yield
-    finally:
-        await terminate_open_runs(engine, ts_env.client)
-
-
 async def _started_activities(client: Client, workflow_id: str) -> bool:
     events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
     return any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED for e in events)
@@ -67,7 +55,9 @@ class TestWorkerRoles:
 
         workflows = settings.model_copy(update={"worker_role": "workflows"})
         activities = settings.model_copy(update={"worker_role": "activities"})
-        async with running_worker(ts_env.client, workflows, engine), _closing_runs(engine, ts_env):
+        # A failure part-way leaves a delivery nobody polls for: the conftest's autouse fixture
+        # closes the run after the test, so the shared server's clock goes on.
+        async with running_worker(ts_env.client, workflows, engine):
             run, _ = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
             handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
             # The workflows worker alone decides, but sends nothing: the delivery waits on the

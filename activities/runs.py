@@ -35,11 +35,11 @@ class RunActivities:
     def finish_run(self, finish: RunFinish) -> None:
         with session_scope(self._engine) as session:
             runs.record_steps(session, finish.steps)
-            run = runs.get(session, finish.run_id)
-            was_running = run.ended_at is None
-            run = runs.finish(session, finish.run_id, finish.status, finish.reason)
-            if was_running and run.contact_id is not None:
-                timeline.record(
+            run = runs.end(session, finish.run_id, finish.status, finish.reason)
+            if run is None:
+                runs.get(session, finish.run_id)  # ended before (a retry): nothing more; gone: NotFound
+            elif run.contact_id is not None:
+                timeline.append(
                     session,
                     contact_id=run.contact_id,
                     kind=f"run.{run.status}",

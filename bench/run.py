@@ -92,6 +92,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--py-spy", metavar="FILE", type=Path, default=None,
         help="sample the Followthrough worker with py-spy during the burst; collapsed stacks to FILE "
+        "(a split worker: its activities process to FILE.activities) "
         "(CPU figures then include the sampler's cost on this machine)",
     )
     parser.add_argument(
@@ -123,15 +124,19 @@ async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict
         await load.warm_up(side, outbox.store, warm, args.concurrency)
         console.log(f"{side.name}: burst of {n}")
         spy = args.py_spy if side.name == "followthrough" else None
-        if spy is not None:
+        # One sampler per worker process: FILE for the (workflows) worker, FILE.activities for
+        # a split worker's activities process.
+        spied = [("worker", spy), ("activities", spy.with_name(spy.name + ".activities"))] if spy else []
+        spied = [(name, out) for name, out in spied if name in side.pids()]
+        for name, out in spied:
             await side.children.spawn(
-                "py-spy", str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
-                str(side.pids()["worker"]), "--rate", "100", "--format", "raw", "--nonblocking",
-                "--output", str(spy.resolve()), *(["--gil"] if args.py_spy_gil else []),
+                f"py-spy-{name}", str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                str(side.pids()[name]), "--rate", "100", "--format", "raw", "--nonblocking",
+                "--output", str(out.resolve()), *(["--gil"] if args.py_spy_gil else []),
             )
         burst = await load.burst(side, outbox.store, many, args.concurrency, args.timeout)
-        if spy is not None:
-            await side.children.stop("py-spy")
+        for name, _ in spied:
+            await side.children.stop(f"py-spy-{name}")
         console.log(f"{side.name}: burst done in {burst.last_message_s:.1f} s; paced {p} at {args.paced_rate}/s")
         paced = await load.paced(side, outbox.store, slow, args.paced_rate, args.timeout)
         memory = load.snapshot(side)
@@ -191,6 +196,9 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         row("burst: worker CPU (s)", cpu(fb, "worker"), cpu(bb, "baseline-worker"), ".1f"),
         row("burst: worker CPU per message (ms)", cpu(fb, "worker") * 1000 / n2,  # type: ignore[operator]
             cpu(bb, "baseline-worker") * 1000 / n2, ".2f"),  # type: ignore[operator]
+        *([row("burst: … of which the workflows process (ms)", fb.cpu_s["worker"] * 1000 / n2, None, ".2f", ratio=False),
+           row("burst: … of which the activities process (ms)", fb.cpu_s["activities"] * 1000 / n2, None, ".2f", ratio=False)]
+          if "activities" in fb.cpu_s else []),
         row("burst: workflow task execution p99 (ms, SDK histogram bucket bound)",
             bucket_percentile(fb.task_buckets, 99) if fb.task_buckets else None,
             bucket_percentile(bb.task_buckets, 99) if bb.task_buckets else None, ".0f", ratio=False),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
@@ -18,10 +17,13 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
+    CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
     PayloadCodec,
 )
 
@@ -102,12 +104,31 @@ class EncryptionCodec(PayloadCodec):
         return decoded
 
 
+#: The process's one pydantic JSON converter. The SDK builds a payload converter for every
+#: workflow instance (and every serialization context); pydantic's own class gives each a new
+#: type-adapter cache, so every new run built its adapters again, the schema of each model
+#: included (issue 9: ~4 % of the workflows worker's Python time in the burst). This one's cache
+#: (type hint -> adapter, thread-safe) lives as long as the process.
+_PYDANTIC_JSON = PydanticJSONPlainPayloadConverter()
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """Temporal's default encodings, JSON through pydantic, type adapters shared process-wide
+    (a nullary class, as ``DataConverter.payload_converter_class`` wants)."""
+
+    def __init__(self) -> None:
+        super().__init__(*(
+            _PYDANTIC_JSON if isinstance(c, JSONPlainPayloadConverter) else c
+            for c in DefaultPayloadConverter.default_encoding_payload_converters
+        ))
+
+
 def encrypting_converter(keys: Sequence[bytes]) -> DataConverter:
     """Pydantic payloads, encrypted by :class:`EncryptionCodec`; failure messages and stack
     traces go into encoded attributes so they are encrypted too (an error text can name a
     person)."""
-    return dataclasses.replace(
-        pydantic_data_converter,
+    return DataConverter(
+        payload_converter_class=PayloadConverter,
         payload_codec=EncryptionCodec(keys),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

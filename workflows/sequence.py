@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         has_event,
         interrupted,
         next_action,
+        reads_contact,
         receive,
         resolve_wait_for,
     )
@@ -114,6 +115,11 @@ PATCH_CONTACT_IN_INPUT = "contact-in-input"
 #: A send deferred by a hold asks the door again as soon as the hold is lifted (the ``wake``
 #: signal, sent by whoever lifts it) instead of at its next check.
 PATCH_HOLD_WAKE = "hold-wake"
+#: A run of a definition whose decisions never read the contact (``reads_contact``: no goal,
+#: no condition or expression, no wait in the contact's zone, ...) does not reload it after
+#: each wait (issue 9: a local activity per wait); the held step records go with the next
+#: activity instead. Delivery reads the contact itself, as it always did.
+PATCH_CONTACT_WHEN_READ = "contact-when-read"
 
 
 # Not sandboxed (issue 9): the sandbox imported this module afresh for every new run and ran
@@ -153,6 +159,8 @@ class SequenceWorkflow:
         self._decisions = 0
         #: ``wake`` signals received: a deferred send asks again when this changes.
         self._wakes = 0
+        #: Whether a decision reads the contact (else it is not reloaded after waits).
+        self._reads_contact = reads_contact(self._definition)
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -426,7 +434,7 @@ class SequenceWorkflow:
             action.step_id, "wait", StepState.DONE, started_at=started, finished_at=workflow.now(),
             due_at=action.until, reason=self._why() if early else action.description,
         )
-        await self._load_contact()  # the contact may have changed while we waited
+        await self._refresh_contact()  # the contact may have changed while we waited
 
     async def _wait_for(self, action: WaitFor, type_: str = "wait_for", waiting: str | None = None) -> None:
         started = workflow.now()
@@ -446,7 +454,7 @@ class SequenceWorkflow:
             action.step_id, type_, StepState.DONE, started_at=started,
             finished_at=workflow.now(), due_at=action.until, reason=reason,
         )
-        await self._load_contact()
+        await self._refresh_contact()
 
     async def _task(self, action: CreateTask) -> None:
         """Create the step's task (an idempotent activity: one task per run, step and visit);
@@ -550,6 +558,12 @@ class SequenceWorkflow:
         now = workflow.now()
         await self._record(note.step_id, note.type, note.state, started_at=now, finished_at=now,
                            reason=note.reason)
+
+    async def _refresh_contact(self) -> None:
+        """After a wait: reload the snapshot, unless no decision of this definition reads it."""
+        if not self._reads_contact and workflow.patched(PATCH_CONTACT_WHEN_READ):
+            return
+        await self._load_contact()
 
     async def _load_contact(self) -> None:
         """Refresh the snapshot conditions and waits read; a deleted contact keeps the last one

@@ -251,6 +251,28 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
     return _jump(definition, step, visit, state, ctx)
 
 
+def reads_contact(definition: SequenceDefinition) -> bool:
+    """Whether any decision of a run of ``definition`` reads the contact beyond its id: the
+    goal, conditions and expressions, a send to the contact's owner or a user named by a path,
+    a wait reckoned in the contact's zone or from one of its attributes, a timeout. A run of
+    a definition that does not need not refresh its snapshot after a wait (issue 9: a local
+    activity per wait). Conservative: a step type not listed here reads it."""
+    if definition.goal is not None:
+        return True
+    return any(_step_reads_contact(step) for step in definition.steps)
+
+
+def _step_reads_contact(step: Any) -> bool:
+    if isinstance(step, SendStep):
+        return step.channel == "internal" and not isinstance(step.to_user, int)
+    if isinstance(step, WaitStep):  # a duration or working time is reckoned in UTC
+        return step.duration is None and step.business is None
+    if isinstance(step, SetStep):  # a literal value; an expression may read it
+        return step.expression is not None
+    # exit, goto, a split (its bucket is the contact's id, which never changes), start, lead
+    return not isinstance(step, (ExitStep, GotoStep, SplitStep, StartStep, LeadStep))
+
+
 def _send(definition: SequenceDefinition, step: SendStep, visit: int, ctx: Context) -> Action:
     category = step.category or definition.category
     if step.channel == "internal":

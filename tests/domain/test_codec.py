@@ -9,9 +9,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from followthrough.codec import (
+    _PYDANTIC_JSON,
     ENCODING,
     KEY_ID,
     EncryptionCodec,
+    PayloadConverter,
     PayloadKeyError,
     encrypting_converter,
     key_id,
@@ -125,3 +127,25 @@ class TestDataConverter:
     def test_no_payload_key_fails_fast(self, settings: Settings) -> None:
         with pytest.raises(MissingSecret, match="FT_PAYLOAD_KEYS is not set"):
             data_converter(settings.model_copy(update={"payload_keys": ""}))
+
+
+class TestPayloadConverter:
+    def test_every_instance_shares_the_type_adapters(self) -> None:
+        """The SDK builds a payload converter per workflow instance: pydantic's adapters (and
+        the schemas behind them) must be built once per process, not once per run."""
+        from followthrough.models.contact import ContactSnapshot
+
+        first, second = PayloadConverter(), PayloadConverter()
+        [payload] = first.to_payloads([ContactSnapshot(id=7, attributes={"plan": "gold"})])
+        assert first.converters[b"json/plain"] is second.converters[b"json/plain"] is _PYDANTIC_JSON
+        cache = _PYDANTIC_JSON._type_adapter
+        first.from_payloads([payload], [ContactSnapshot])
+        before = cache.cache_info()
+        [back] = second.from_payloads([payload], [ContactSnapshot])
+        assert back == ContactSnapshot(id=7, attributes={"plan": "gold"})
+        after = cache.cache_info()  # the second instance found the first one's adapter
+        assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+    def test_the_encrypting_converter_uses_it(self) -> None:
+        converter = encrypting_converter([OLD])
+        assert converter.payload_converter_class is PayloadConverter

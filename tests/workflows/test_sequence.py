@@ -13,7 +13,7 @@ from channels.outbox import OutboxHandle
 from followthrough.enrollment import enroll
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
-from followthrough.store import contacts, ledger, runs
+from followthrough.store import contacts, definitions, ledger, runs
 from followthrough.store.db import session_scope
 from tests.support.stack import running_worker
 
@@ -67,9 +67,10 @@ class TestLeanBookkeeping:
     async def test_step_records_ride_on_the_activities_the_run_calls_anyway(
         self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
     ) -> None:
-        """email, wait, sms, wait, call: five local activities (write before each wait, load
-        the contact after it, finish) instead of one per step record (fifteen); the first
-        snapshot of the contact comes with the run's input (``contact-in-input``)."""
+        """email, wait, sms, wait, call: three local activities (write before each wait,
+        finish) instead of one per step record (fifteen); the first snapshot of the contact
+        comes with the run's input (``contact-in-input``), and no decision of this definition
+        reads it, so it is not reloaded after the waits (``contact-when-read``)."""
         settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
         contact_id = _contact(engine, name="Lean Person", email="lean@example.test", phone="+15555550102")
 
@@ -87,7 +88,7 @@ class TestLeanBookkeeping:
                    if e.HasField("marker_recorded_event_attributes")]
         activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
                       if m.marker_name == "core_local_activity"]
-        assert activities == ["record_steps", "load_contact", "record_steps", "load_contact", "finish_run"]
+        assert activities == ["record_steps", "record_steps", "finish_run"]
         with session_scope(engine) as session:
             steps = runs.steps(session, run.id)
         assert [(s.seq, s.step_id, s.state) for s in steps] == [
@@ -95,3 +96,40 @@ class TestLeanBookkeeping:
             (4, "wait_before_call", "done"), (5, "welcome_call", "sent"),
         ]
         assert all(s.finished_at is not None for s in steps)
+
+
+class TestContactAfterAWait:
+    async def test_a_condition_after_a_wait_sees_the_contact_as_it_is_now(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        """A definition whose decisions read the contact reloads it after each wait: a change
+        made while the run waited decides the branch."""
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        contact_id = _contact(engine, name="Vera Later", email="vera@example.test", attributes={"vip": False})
+        document = {"name": "vip_check", "kind": "sequence", "steps": [
+            {"id": "pause", "type": "wait", "duration": "PT1H"},
+            {"id": "vip", "type": "if", "condition": "contact.attributes.vip", "then": "mail", "else": "done"},
+            {"id": "done", "type": "exit", "reason": "not a vip"},
+            {"id": "mail", "type": "send", "channel": "email", "template": "welcome"}]}
+        with session_scope(engine) as session:
+            definitions.save(session, "vip_check", "sequence", document, publish=True)
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        async with running_worker(ts_env.client, settings, engine):
+            run, _ = await enroll(engine, client, settings, "vip_check", contact_id, {})
+            handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
+            assert await handle.query("current_step") == "pause"
+            with session_scope(engine) as session:
+                contacts.update(session, contacts.get(session, contact_id), {"attributes": {"vip": True}})
+            await ts_env.sleep(timedelta(hours=1, minutes=1))
+            assert (await handle.result()).status == "completed"
+            history = await handle.fetch_history()
+
+        assert [c.to for c in outbox.store.list(limit=None)] == ["vera@example.test"]
+        markers = [e.marker_recorded_event_attributes for e in history.events
+                   if e.HasField("marker_recorded_event_attributes")]
+        activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
+                      if m.marker_name == "core_local_activity"]
+        assert activities == ["record_steps", "load_contact", "finish_run"]

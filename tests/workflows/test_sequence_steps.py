@@ -15,15 +15,21 @@ from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import OutboxHandle
 from followthrough import clock
-from followthrough.calendar import BUILTIN_CALENDARS, add_business_time, next_local_time
+from followthrough.calendar import (
+    Calendar,
+    add_business_time,
+    calendars_with,
+    next_local_time,
+)
 from followthrough.clock import Relative
 from followthrough.dsl.waits import split_bucket
 from followthrough.enrollment import enroll
-from followthrough.models.runs import RunEvent, SequenceResult
+from followthrough.models.runs import RunEvent, SequenceInput, SequenceResult
 from followthrough.policy.people_policy import LEGACY_ADDRESS
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs, users
 from followthrough.store.db import session_scope
+from tests.conftest import TEST_CONVERTER
 from tests.support.stack import running_worker
 
 BUDAPEST = ZoneInfo("Europe/Budapest")
@@ -38,6 +44,9 @@ class Outcome:
     started: dict[str, datetime]
     run_reason: str | None
     run_id: str
+    #: The calendars the run decided with: its holiday dates are the ones pinned at enrollment
+    #: (for the real clock's years), not the package's for the test server's far-skipped ones.
+    calendars: dict[str, Calendar]
 
 
 def _utc(value: datetime | None) -> datetime:
@@ -76,6 +85,9 @@ async def _run(ts_env: WorkflowEnvironment, engine: Engine, settings: Settings, 
             await drive(handle)
         await ts_env.sleep(skip)
         result = await handle.result()
+        history = await handle.fetch_history()
+    [start] = await TEST_CONVERTER.decode(
+        history.events[0].workflow_execution_started_event_attributes.input.payloads, [SequenceInput])
     with session_scope(engine) as session:
         rows = runs.steps(session, run.id)
         row = runs.get(session, run.id)
@@ -85,6 +97,7 @@ async def _run(ts_env: WorkflowEnvironment, engine: Engine, settings: Settings, 
             due={s.step_id: _utc(s.due_at) for s in rows if s.due_at is not None},
             started={s.step_id: _utc(s.started_at) for s in rows if s.started_at is not None},
             run_reason=row.reason, run_id=run.id,
+            calendars=calendars_with(start.calendars, start.holidays),
         )
 
 
@@ -154,7 +167,7 @@ class TestWaits:
         # Each wait starts when the previous timer fired (workflow.now(), a few ms after its due).
         assert out.due["plain"] == out.started["plain"] + timedelta(hours=1)
         assert out.started["office"] - out.due["plain"] < timedelta(seconds=5)
-        assert out.due["office"] == add_business_time(BUILTIN_CALENDARS["budapest_office"], out.started["office"], timedelta(hours=4))
+        assert out.due["office"] == add_business_time(out.calendars["budapest_office"], out.started["office"], timedelta(hours=4))
         assert out.due["morning"] == next_local_time("Europe/Budapest", "09:30", out.started["morning"])
         local = datetime.combine(arrival - timedelta(days=1), datetime.min.time().replace(hour=10))
         assert out.due["before_arrival"].astimezone(BUDAPEST).replace(tzinfo=None) == local
@@ -215,11 +228,11 @@ class TestEvents:
         assert out.result.status == "completed"
         assert [(s, st, r) for s, st, r in out.steps] == [("office", "done", "timed out"), ("callback", "done", "timed out")]
         # Eight working hours on the Budapest office's calendar (lunch, nights, weekends, holidays).
-        assert out.due["office"] == add_business_time(BUILTIN_CALENDARS["budapest_office"], out.started["office"],
+        assert out.due["office"] == add_business_time(out.calendars["budapest_office"], out.started["office"],
                                                       timedelta(hours=8))
         # The next working day of the default calendar, at 10:00 in the contact's zone.
         expected = clock.due(Relative.model_validate(callback), out.started["callback"], zone_name="Europe/Moscow",
-                             zones={"contact": "Europe/Moscow"}, calendar=BUILTIN_CALENDARS["default"])
+                             zones={"contact": "Europe/Moscow"}, calendar=out.calendars["default"])
         assert out.due["callback"] == expected
         local = expected.astimezone(ZoneInfo("Europe/Moscow"))
         assert (local.hour, local.minute, local.weekday() < 5) == (10, 0, True)

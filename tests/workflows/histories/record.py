@@ -102,6 +102,10 @@ SCENARIOS: dict[str, Scenario] = {
     "welcome_completed": Scenario({"steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}),
+    # The same run after ``contact-when-read``: no reload of the contact after the wait.
+    "welcome_contact_when_read": Scenario({"steps": [
+        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
+        {"id": "text", **SMS}]}),
     "stopped_by_reply": Scenario({"stop_on": ["reply"], "steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}, _reply_then_sleep),

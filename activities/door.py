@@ -135,7 +135,7 @@ class Door:
             # without an outcome is uncertain; one that may still be running is waited for
             # (never resent).
             row = ledger.get_by_key(session, key, for_update=True)
-            config = policy.get_config(session)
+            config = policy.read_config(session)
             uncertain_before = False
             if row is not None:  # channels that failed in earlier attempts stay excluded
                 failed = [*failed, *(Channel(c) for c in row.failed_channels if Channel(c) not in failed)]
@@ -335,7 +335,7 @@ class Door:
         with session_scope(self._engine) as session:
             row = _row(session, key)
             _mark_uncertain(session, row, reason)
-            return _result(row), _at_least_once(policy.get_config(session), input.category)
+            return _result(row), _at_least_once(policy.read_config(session), input.category)
 
     def withdraw(self, key: str, uncertain_before: bool) -> DeliverResult:
         """The run was cancelled after the row was claimed for an attempt but before the

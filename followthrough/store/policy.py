@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -15,6 +19,25 @@ def get_config(session: Session) -> PolicyConfig:
     """The saved policy, or the defaults from the issue when none was saved."""
     row = session.get(PolicySettings, _ROW_ID)
     return PolicyConfig() if row is None else PolicyConfig.model_validate(row.document)
+
+
+def read_config(session: Session) -> PolicyConfig:
+    """``get_config`` for a reader that never changes what it gets (the door, once per message):
+    the document read as a Core row, parsed once per distinct document (issue 9: validating it
+    for every message). The object is shared: do not modify it."""
+    document = session.connection().execute(_document_statement()).scalar_one_or_none()
+    return _parsed(None if document is None else json.dumps(document, sort_keys=True))
+
+
+@lru_cache(maxsize=1)
+def _document_statement():  # type: ignore[no-untyped-def]
+    table = PolicySettings.__table__  # type: ignore[attr-defined]
+    return select(table.c.document).where(table.c.id == _ROW_ID)
+
+
+@lru_cache(maxsize=8)
+def _parsed(document: str | None) -> PolicyConfig:
+    return PolicyConfig() if document is None else PolicyConfig.model_validate(json.loads(document))
 
 
 def put_config(session: Session, config: PolicyConfig) -> PolicyConfig:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from followthrough.rendering import TemplateParts
@@ -88,7 +90,8 @@ class DbTemplateSource:
 
     def get(self, channel: str, name: str, locale: str) -> TemplateParts | None:
         with self._session() as session:
-            row = get_row(session, channel, name, locale)
+            # Three columns as a Core row, not the ORM object (read for every message: issue 9).
+            row = session.connection().execute(_parts_statement(), {"channel": channel, "name": name, "locale": locale}).first()
             if row is None:
                 return None
             return TemplateParts(subject=row.subject, text=row.text, html=row.html)
@@ -99,3 +102,11 @@ class DbTemplateSource:
                 TemplateRow.channel == channel, TemplateRow.name == name
             )
             return sorted(session.exec(query))
+
+
+@cache
+def _parts_statement():  # type: ignore[no-untyped-def]
+    table = TemplateRow.__table__  # type: ignore[attr-defined]
+    return (sa_select(table.c.subject, table.c.text, table.c.html)
+            .where(table.c.channel == bindparam("channel"), table.c.name == bindparam("name"),
+                   table.c.locale == bindparam("locale")).limit(1))

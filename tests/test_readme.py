@@ -21,3 +21,20 @@ def test_the_readme_shows_a_built_in_definition() -> None:
 @pytest.mark.parametrize("path", sorted(BLOCKS))
 def test_an_embedded_file_equals_the_file(path: str) -> None:
     assert BLOCKS[path] == (PROJECT_ROOT / path).read_text(encoding="utf-8")
+
+
+#: ``PATCH_X = "id"`` in a workflow module: a change of the commands runs issue.
+PATCH_ID = re.compile(r'^PATCH_\w+ = "(?P<id>[\w-]+)"', re.M)
+PATCHES = sorted({m["id"] for path in (PROJECT_ROOT / "workflows").glob("*.py")
+                  for m in PATCH_ID.finditer(path.read_text(encoding="utf-8"))})
+
+
+def test_patches_are_found() -> None:
+    assert {"lean-bookkeeping", "contact-when-read", "task-overdue-after-reminder"} <= set(PATCHES)
+
+
+@pytest.mark.parametrize("patch", PATCHES)
+def test_every_workflow_patch_is_in_the_versioning_table(patch: str) -> None:
+    """An operator upgrading reads there what each patch changed ("Versioning workflows")."""
+    documented = re.findall(r"^\| `(?P<id>[\w<>-]+)` \|", README, re.M)
+    assert patch in {d.replace("-<n>", "") for d in documented}

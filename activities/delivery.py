@@ -36,19 +36,15 @@ from channels.base import (
 from channels.registry import ChannelRegistry
 from followthrough.ids import ledger_key
 from followthrough.liveness import Liveness
-from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput, StepRecord
+from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
 from followthrough.models.vocab import Channel, LedgerState
 from followthrough.rendering import Renderer
 from followthrough.settings import Settings
-from followthrough.store import runs
-from followthrough.store.db import session_scope
 
 T = TypeVar("T")
 
 #: Must stay well under the workflow's delivery heartbeat timeout (workflows/_support.py).
 HEARTBEAT_EVERY = timedelta(seconds=2)
-#: A first attempt still running after this shows its step as under way on the run.
-SHOW_SLOW_SEND_AFTER = timedelta(seconds=1)
 #: Of ``ATTEMPT_MARGIN``, what stays for recording the outcome after the provider call: the call
 #: is cut off (an unknown outcome) if it runs into it, and not started if the claim left less.
 RECORD_RESERVE = ATTEMPT_MARGIN / 2
@@ -66,24 +62,10 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver")
     async def deliver(self, input: DeliverInput) -> DeliverResult:
-        # The run's held step records (the step under way) are written only by a retry or a slow
-        # attempt: a quick first attempt leaves them to the run's next write. A retry writes them
-        # before anything else, so a retry that ends at once still shows the step.
-        if input.steps and activity.info().attempt > 1:
-            await asyncio.to_thread(self._record_steps, input.steps)
-            return await self._deliver(input)
-        show = asyncio.ensure_future(self._show_slow_send(input.steps))
-        try:
-            return await self._deliver(input)
-        finally:
-            show.cancel()
-
-    async def _show_slow_send(self, steps: list[StepRecord]) -> None:
-        if steps:
-            await asyncio.sleep(SHOW_SLOW_SEND_AFTER.total_seconds())
-            await asyncio.to_thread(self._record_steps, steps)
-
-    async def _deliver(self, input: DeliverInput) -> DeliverResult:
+        """Send one message through the door. The run's held step records (``input.steps``:
+        the send under way and those before it) are written by every attempt's claim, in its
+        transaction: the step shows as under way from the start, and an answer means they
+        are written."""
         key = ledger_key(input.run_id, input.step_id, input.visit)
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []
@@ -176,10 +158,6 @@ class DeliveryActivities:
         lease = self._liveness.lease_end()
         leased = (lease - now).total_seconds() if lease is not None else 0.0
         return min(budget, leased), leased < budget
-
-    def _record_steps(self, records: list[StepRecord]) -> None:
-        with session_scope(self._engine) as session:
-            runs.record_steps(session, records)
 
     @activity.defn(name="give_up")
     def give_up(self, input: GiveUpInput) -> LedgerState | None:

@@ -47,6 +47,7 @@ from followthrough.store import (
     policy,
     policy_state,
     preferences,
+    runs,
     suppressions,
     timeline,
     users,
@@ -131,6 +132,9 @@ class Door:
                 policy_state.lock_contact(session, input.contact_id)
             else:
                 session.connection()  # a user's message about no contact: the transaction starts now
+            # The run's step records handed over (the send under way and those before it): in
+            # this transaction, so a delivery that answers has written them (the run drops them).
+            runs.record_steps(session, input.steps)
             # 1. The key: a final outcome is returned unchanged; an attempt known to be over
             # without an outcome is uncertain; one that may still be running is waited for
             # (never resent).

@@ -120,6 +120,14 @@ PATCH_HOLD_WAKE = "hold-wake"
 #: each wait (issue 9: a local activity per wait); the held step records go with the next
 #: activity instead. Delivery reads the contact itself, as it always did.
 PATCH_CONTACT_WHEN_READ = "contact-when-read"
+#: Step records are no longer written before each wait: the delivery the run calls next writes
+#: the ones it is given in its claim's transaction (so the run drops them once it answers),
+#: and the run's view reads the ones still held from the ``held_steps`` query (issue 9: a
+#: local activity per wait). A run holding ``MAX_HELD_STEPS`` writes them before waiting.
+PATCH_STEPS_WITH_ACTIVITIES = "steps-with-activities"
+#: Step records a run may hold while it waits before it writes them itself (a run of waits
+#: without sends would otherwise hold its whole history).
+MAX_HELD_STEPS = 20
 
 
 # Not sandboxed (issue 9): the sandbox imported this module afresh for every new run and ran
@@ -186,6 +194,12 @@ class SequenceWorkflow:
     @workflow.query
     def run_state(self) -> RunState:
         return self._state
+
+    @workflow.query
+    def held_steps(self) -> list[StepRecord]:
+        """The step records not written to the runs table yet (the newest ones): the run's
+        view shows them on top of the table's."""
+        return list(self._unwritten)
 
     @workflow.run
     async def run(self, input: SequenceInput) -> SequenceResult:
@@ -330,8 +344,7 @@ class SequenceWorkflow:
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
-            # The held records go along (copied, still held): a retried or slow attempt writes
-            # them, so the send shows as under way; a quick one leaves them to the run.
+            # The held records go along: every attempt writes them in its claim's transaction.
             deliver_input = deliver_input.model_copy(
                 update={"at": workflow.now(), "steps": list(self._unwritten)})
             state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
@@ -399,6 +412,9 @@ class SequenceWorkflow:
                 retry_policy=BOOKKEEPING_RETRY,
             )
             return StepState.FAILED, reason, None
+        if deliver_input.steps and workflow.patched(PATCH_STEPS_WITH_ACTIVITIES):
+            # The delivery wrote the records it was given (the door's claim transaction).
+            del self._unwritten[:len(deliver_input.steps)]
         if result.state == LedgerState.DEFERRED:
             return StepState.DEFERRED, result.reason, result.defer_until
         return _STEP_STATE.get(result.state, StepState.FAILED), result.reason, None
@@ -414,7 +430,10 @@ class SequenceWorkflow:
         delay = until - workflow.now() if until is not None else None
         if delay is not None and delay <= timedelta(0):
             return False
-        await self._write_steps()  # what the run shows while it waits
+        # What the run shows while it waits: written now, or (``steps-with-activities``) held
+        # for the next activity, the run's view reading them from ``held_steps`` meanwhile.
+        if not workflow.patched(PATCH_STEPS_WITH_ACTIVITIES) or len(self._unwritten) >= MAX_HELD_STEPS:
+            await self._write_steps()
         try:
             await workflow.wait_condition(
                 lambda: interrupted(self._state) or (also is not None and also()),

@@ -1,17 +1,24 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy import Engine
+from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AccessDep, EngineDep, TemporalDep
 from api.schemas.common import Id, Page
 from api.schemas.runs import RunPublic
+from api.temporal import TemporalGateway
+from followthrough.errors import ServiceUnavailable
+from followthrough.models.runs import StepRecord
 from followthrough.models.vocab import RunStatus
 from followthrough.store import runs
 from followthrough.store.db import session_scope
+from followthrough.store.tables import Run, RunStep
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -44,12 +51,39 @@ def list_runs(
     return Page(items=[RunPublic.of(r) for r in rows], next_cursor=rows[-1].id if more else None)
 
 
+#: How long a run's view waits for its workflow's held step records before it shows the table's.
+HELD_STEPS_TIMEOUT = timedelta(seconds=2)
+
+
 @router.get("/{run_id}", response_model=RunPublic, response_model_exclude={"created"},
             summary="A run with its step executions")
-def get_run(run_id: str, engine: EngineDep) -> RunPublic:
+async def get_run(run_id: str, engine: EngineDep, temporal: TemporalDep) -> RunPublic:
+    """The steps as the runs table holds them, and, while a sequence runs, the newest ones its
+    workflow holds and has not written yet (a run writes its records with the activities it
+    calls anyway, not before every wait). When the workflow does not answer in time (no worker,
+    Temporal down), the table's steps alone: the newest may then be missing."""
+    run, steps = await asyncio.to_thread(_run_with_steps, engine, run_id)
+    held: list[StepRecord] = []
+    if run.status == RunStatus.RUNNING and run.kind == "sequence":
+        held = await _held_steps(temporal, run.workflow_id)
+    return RunPublic.of(run, steps=steps, held=held)
+
+
+def _run_with_steps(engine: Engine, run_id: str) -> tuple[Run, list[RunStep]]:
     with session_scope(engine) as session:
         run = runs.get(session, run_id)
-        return RunPublic.of(run, steps=runs.steps(session, run_id))
+        steps = runs.steps(session, run_id)
+        session.expunge_all()
+        return run, steps
+
+
+async def _held_steps(temporal: TemporalGateway, workflow_id: str) -> list[StepRecord]:
+    try:
+        client = await temporal.client()
+        return await client.get_workflow_handle(workflow_id).query(
+            "held_steps", result_type=list[StepRecord], rpc_timeout=HELD_STEPS_TIMEOUT)
+    except (ServiceUnavailable, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return []
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic, response_model_exclude={"created", "steps"},

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from api.schemas.common import Id
 from followthrough.batch_enrollment import MAX_BATCH, BatchItem
 from followthrough.contact_fields import serialized_size
 from followthrough.errors import FieldError, ValidationFailed
-from followthrough.models.runs import RunProblem
+from followthrough.models.runs import RunProblem, StepRecord
 from followthrough.store import runs
 from followthrough.store.db import as_utc
 from followthrough.store.tables import Delivery, Run, RunStep
@@ -34,7 +35,7 @@ class StepPublic(BaseModel):
     reason: str | None
 
     @classmethod
-    def of(cls, row: RunStep) -> StepPublic:
+    def of(cls, row: RunStep | StepRecord) -> StepPublic:
         return cls(
             step_id=row.step_id, type=row.type, state=row.state,
             started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
@@ -61,14 +62,17 @@ class RunPublic(BaseModel):
     steps: list[StepPublic] | None = None
 
     @classmethod
-    def of(cls, run: Run, *, created: bool | None = None, steps: list[RunStep] | None = None) -> RunPublic:
+    def of(cls, run: Run, *, created: bool | None = None, steps: list[RunStep] | None = None,
+           held: Sequence[StepRecord] = ()) -> RunPublic:
+        """``held``: step records the run's workflow holds, newer than the table's (by ``seq``)."""
+        merged = runs.with_held(steps, held) if steps is not None else None
         return cls(
             run_id=run.id, kind=run.kind, definition=run.definition_name,
             definition_version=run.definition_version, contact_id=run.contact_id,
             workflow_id=run.workflow_id, status=run.status, reason=run.reason, data=run.data,
             created_at=as_utc(run.created_at), updated_at=as_utc(run.updated_at),  # type: ignore[arg-type]
             ended_at=as_utc(run.ended_at), created=created, problem=runs.problem_of(run),
-            steps=[StepPublic.of(s) for s in steps] if steps is not None else None,
+            steps=[StepPublic.of(s) for s in merged] if merged is not None else None,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -197,6 +198,14 @@ def record_steps(session: Session, records: list[StepRecord]) -> None:
 def steps(session: Session, run_id: str) -> list[RunStep]:
     query = select(RunStep).where(RunStep.run_id == run_id).order_by(col(RunStep.seq))
     return list(session.exec(query))
+
+
+def with_held(steps: Sequence[RunStep], held: Sequence[StepRecord]) -> list[RunStep | StepRecord]:
+    """A run's steps as it shows them: the table's, and on top of them (by ``seq``) the newer
+    records its workflow holds and has not written yet (``held_steps``)."""
+    by_seq: dict[int, RunStep | StepRecord] = {s.seq: s for s in steps}
+    by_seq.update({r.seq: r for r in held})
+    return [by_seq[seq] for seq in sorted(by_seq)]
 
 
 def list_page(

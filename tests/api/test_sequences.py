@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
+from datetime import timedelta
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 import followthrough.enrollment as enrollment
-from followthrough.models.runs import SequenceInput
+from followthrough.models.runs import SequenceInput, StepRecord
+from followthrough.models.vocab import StepState
 from followthrough.store import runs
-from followthrough.store.db import read_scope
+from followthrough.store.db import read_scope, session_scope
 from followthrough.store.tables import Run
 from followthrough.temporal import RUN_ID
 from tests.conftest import LiveStack
@@ -226,3 +231,52 @@ class TestStartByKey:
             assert description.status == WorkflowExecutionStatus.RUNNING
         finally:
             await handle.terminate("test over")
+
+
+class TestRunView:
+    """``GET /v1/runs/{id}``: a run writes its step records with the activities it calls anyway,
+    so while it waits the view adds the records its workflow holds (``held_steps``)."""
+
+    async def test_a_waiting_run_shows_the_steps_its_workflow_holds(self, live: LiveStack) -> None:
+        await save_definition(live.api, welcome_definition("welcome_view", wait="PT1H"))
+        contact = await create_contact(live.api, email="view@example.test")
+        run = (await enroll(live.api, "welcome_view", contact["id"])).json()
+
+        async def waiting() -> dict | None:
+            shown = await _run(live, run["run_id"])
+            return shown if [s["step_id"] for s in shown["steps"]][-1:] == ["wait_before_sms"] else None
+
+        shown = await eventually(waiting)
+        with read_scope(live.engine) as session:
+            written = [(s.step_id, s.state) for s in runs.steps(session, run["run_id"])]
+        assert [(s["step_id"], s["state"]) for s in shown["steps"]] == [
+            ("welcome_email", "sent"), ("wait_before_sms", "active")]
+        assert written == [("welcome_email", "active")]  # the rest is held by the workflow
+        wait = shown["steps"][1]
+        assert wait["due_at"] is not None and wait["reason"] == "for PT1H"
+        await live.api.post(f"/v1/runs/{run['run_id']}/cancel")
+
+    async def test_a_workflow_that_does_not_answer_leaves_the_table_s_steps(
+        self, live: LiveStack, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No worker polls the run's task queue: the query times out and the view still answers,
+        with what the table holds."""
+        from api.routers import runs as runs_router
+
+        monkeypatch.setattr(runs_router, "HELD_STEPS_TIMEOUT", timedelta(milliseconds=500))
+        contact = await create_contact(live.api, email="unpolled@example.test")
+        workflow_id = f"seq-unpolled-{uuid.uuid4().hex[:8]}"
+        with session_scope(live.engine) as session:
+            row, _ = runs.claim(session, kind="sequence", workflow_id=workflow_id, active_key=workflow_id,
+                                contact_id=contact["id"], definition_name="welcome_sequence")
+            runs.record_steps(session, [StepRecord(run_id=row.id, seq=1, step_id="welcome_email", type="send",
+                                                   state=StepState.ACTIVE)])
+            run_id = row.id
+        never_run = SequenceInput(run_id=run_id, contact_id=contact["id"], definition_name="welcome_sequence",
+                                  definition_version=1, definition={})
+        await live.temporal.start_workflow("SequenceWorkflow", never_run, id=workflow_id,
+                                           task_queue=f"nobody-{uuid.uuid4().hex[:8]}")
+        started = time.monotonic()
+        shown = await _run(live, run_id)
+        assert time.monotonic() - started < 5
+        assert [(s["step_id"], s["state"]) for s in shown["steps"]] == [("welcome_email", "active")]

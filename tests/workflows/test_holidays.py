@@ -9,19 +9,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from followthrough import ids
 from followthrough.calendar import Calendar, PinnedHolidays, add_business_time, pin_holidays
 from followthrough.enrollment import enroll, start_sequence
-from followthrough.models.runs import SequenceInput
+from followthrough.models.runs import SequenceInput, StepRecord
 from followthrough.settings import Settings
 from followthrough.store import calendars, contacts, definitions, runs
 from followthrough.store.db import session_scope
 from followthrough.store.tables import RunStep
 from tests.conftest import TEST_CONVERTER
+from tests.support.run_view import shown_steps
 from tests.support.stack import running_worker
 from tests.support.waiting import eventually
 from tests.workflows.test_pinning import _start_input
@@ -38,10 +39,9 @@ def _definition(name: str) -> dict[str, Any]:
     return {"name": name, "kind": "sequence", "category": "service", "locales": ["en"], "steps": STEPS}
 
 
-async def _office_step(engine: Engine, run_id: str) -> RunStep:
-    async def check() -> RunStep | None:
-        with session_scope(engine) as session:
-            return next((s for s in runs.steps(session, run_id) if s.step_id == "office"), None)
+async def _office_step(engine: Engine, client: Client, run_id: str) -> RunStep | StepRecord:
+    async def check() -> RunStep | StepRecord | None:
+        return next((s for s in await shown_steps(engine, client, run_id) if s.step_id == "office"), None)
 
     return await eventually(check)
 
@@ -73,7 +73,7 @@ class TestPinnedHolidays:
 
         async with running_worker(ts_env.client, settings, engine):
             run, _ = await enroll(engine, client, settings, name, contact_id, {})
-            step = await _office_step(engine, run.id)
+            step = await _office_step(engine, ts_env.client, run.id)
             handle = ts_env.client.get_workflow_handle(run.workflow_id)
             start = await _start_input(ts_env, handle)
             await handle.terminate("test done")
@@ -143,9 +143,8 @@ class TestPinnedHolidays:
 
         async with running_worker(ts_env.client, settings, engine):
             handle = await start_sequence(ts_env.client, settings, run, start)
-            step = await _office_step(engine, run.id)
-            # The step record is written by a local activity inside the workflow task; its
-            # markers reach the history once that task completes (the wait's timer with it).
+            step = await _office_step(engine, ts_env.client, run.id)
+            # The history is complete up to the wait once the task that started its timer did.
             self.history = await eventually(lambda: _with_timer(handle))
             await handle.terminate("test done")
         return step

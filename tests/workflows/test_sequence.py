@@ -15,6 +15,7 @@ from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs
 from followthrough.store.db import session_scope
+from tests.support.run_view import shown_steps
 from tests.support.stack import running_worker
 
 
@@ -67,10 +68,12 @@ class TestLeanBookkeeping:
     async def test_step_records_ride_on_the_activities_the_run_calls_anyway(
         self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
     ) -> None:
-        """email, wait, sms, wait, call: three local activities (write before each wait,
-        finish) instead of one per step record (fifteen); the first snapshot of the contact
-        comes with the run's input (``contact-in-input``), and no decision of this definition
-        reads it, so it is not reloaded after the waits (``contact-when-read``)."""
+        """email, wait, sms, wait, call: one local activity (finish) instead of one per step
+        record (fifteen). The first snapshot of the contact comes with the run's input
+        (``contact-in-input``), no decision of this definition reads it, so it is not reloaded
+        after the waits (``contact-when-read``), and the records are written by the deliveries
+        the run calls anyway, not before each wait (``steps-with-activities``): while it waits,
+        the run's view shows the ones it holds."""
         settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
         contact_id = _contact(engine, name="Lean Person", email="lean@example.test", phone="+15555550102")
 
@@ -79,8 +82,14 @@ class TestLeanBookkeeping:
 
         async with running_worker(ts_env.client, settings, engine):
             run, _ = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
-            await ts_env.sleep(timedelta(days=4, minutes=1))
             handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
+            await ts_env.sleep(timedelta(days=1))  # in the first wait
+            shown = [(s.step_id, s.state) for s in await shown_steps(engine, ts_env.client, run.id)]
+            with session_scope(engine) as session:
+                written = [(s.step_id, s.state) for s in runs.steps(session, run.id)]
+            assert shown == [("welcome_email", "sent"), ("wait_before_sms", "active")]
+            assert written == [("welcome_email", "active")]  # by the delivery's claim
+            await ts_env.sleep(timedelta(days=3, minutes=1))
             assert (await handle.result()).status == "completed"
             history = await handle.fetch_history()
 
@@ -88,7 +97,7 @@ class TestLeanBookkeeping:
                    if e.HasField("marker_recorded_event_attributes")]
         activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
                       if m.marker_name == "core_local_activity"]
-        assert activities == ["record_steps", "record_steps", "finish_run"]
+        assert activities == ["finish_run"]
         with session_scope(engine) as session:
             steps = runs.steps(session, run.id)
         assert [(s.seq, s.step_id, s.state) for s in steps] == [
@@ -132,4 +141,4 @@ class TestContactAfterAWait:
                    if e.HasField("marker_recorded_event_attributes")]
         activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
                       if m.marker_name == "core_local_activity"]
-        assert activities == ["record_steps", "load_contact", "finish_run"]
+        assert activities == ["load_contact", "finish_run"]

@@ -106,6 +106,10 @@ SCENARIOS: dict[str, Scenario] = {
     "welcome_contact_when_read": Scenario({"steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}),
+    # ... and after ``steps-with-activities``: no step write before the wait either.
+    "welcome_steps_with_activities": Scenario({"steps": [
+        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
+        {"id": "text", **SMS}]}),
     "stopped_by_reply": Scenario({"stop_on": ["reply"], "steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}, _reply_then_sleep),

@@ -128,6 +128,13 @@ PATCH_STEPS_WITH_ACTIVITIES = "steps-with-activities"
 #: Step records a run may hold while it waits before it writes them itself (a run of waits
 #: without sends would otherwise hold its whole history).
 MAX_HELD_STEPS = 20
+#: Every change above (but ``late-holidays``, which a run whose holidays enrollment pinned never
+#: reaches), in one marker: a run started by this code (or a later one) asks only
+#: ``patched(PATCH_BASELINE)`` and takes all of them, where it would write a marker for each
+#: (issue 9: six markers, each an event the server stores, per run). A run started before it
+#: answers no here, during the replay of its first task, and asks for each change as before.
+#: Changes made after the baseline ask ``workflow.patched`` for their own ids.
+PATCH_BASELINE = "baseline-2026-12-04"
 
 
 # Not sandboxed (issue 9): the sandbox imported this module afresh for every new run and ran
@@ -167,13 +174,24 @@ class SequenceWorkflow:
         self._decisions = 0
         #: ``wake`` signals received: a deferred send asks again when this changes.
         self._wakes = 0
+        #: ``PATCH_BASELINE``, asked once, at the run's first question (see ``_patched``).
+        self._baseline: bool | None = None
         #: Whether a decision reads the contact (else it is not reloaded after waits).
         self._reads_contact = reads_contact(self._definition)
+
+    def _patched(self, patch_id: str) -> bool:
+        """Whether the run takes the change ``patch_id`` (one of those in ``PATCH_BASELINE``):
+        yes for a run started by code with the baseline, else ``workflow.patched`` as before.
+        The baseline is asked at the run's first question, which every run asks in its first
+        workflow task: a run started earlier replays that task, and answers no."""
+        if self._baseline is None:
+            self._baseline = workflow.patched(PATCH_BASELINE)
+        return self._baseline or workflow.patched(patch_id)
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
                        calendars=self._calendars,
-                       owner_recipient=workflow.patched(PATCH_OWNER_RECIPIENT))
+                       owner_recipient=self._patched(PATCH_OWNER_RECIPIENT))
 
     @workflow.signal
     def event(self, event: RunEvent) -> None:
@@ -204,8 +222,8 @@ class SequenceWorkflow:
     @workflow.run
     async def run(self, input: SequenceInput) -> SequenceResult:
         try:
-            self._lean = workflow.patched(PATCH_LEAN_BOOKKEEPING)
-            if input.carry is None and input.contact is not None and workflow.patched(PATCH_CONTACT_IN_INPUT):
+            self._lean = self._patched(PATCH_LEAN_BOOKKEEPING)
+            if input.carry is None and input.contact is not None and self._patched(PATCH_CONTACT_IN_INPUT):
                 self._contact = input.contact
             else:
                 await self._load_contact()
@@ -217,7 +235,7 @@ class SequenceWorkflow:
                 with _core():
                     action = next_action(self._definition, self._state, self._ctx())
                 if (before is not None and isinstance(action, (Wait, WaitFor))
-                        and workflow.all_handlers_finished() and workflow.patched(PATCH_CONTINUE_AS_NEW)):
+                        and workflow.all_handlers_finished() and self._patched(PATCH_CONTINUE_AS_NEW)):
                     await self._continue_as_new(before)
                 if isinstance(action, End):
                     if action.step_id is not None:
@@ -248,7 +266,7 @@ class SequenceWorkflow:
             # caused by a cancellation while an activity runs. Cancellation is a request:
             # bookkeeping may still run before we re-raise.
             if isinstance(err, asyncio.CancelledError) or is_cancelled_exception(err):
-                if workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+                if self._patched(PATCH_CANCEL_CLOSES_STEP):
                     await self._close_open_step()
                 await self._finish(RunStatus.CANCELLED, "cancelled")
             raise
@@ -348,7 +366,7 @@ class SequenceWorkflow:
             deliver_input = deliver_input.model_copy(
                 update={"at": workflow.now(), "steps": list(self._unwritten)})
             state, reason, until = await self._deliver(deliver_input, action.step_id, action.visit)
-            if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+            if workflow.cancellation_reason() is not None and self._patched(PATCH_CANCEL_CLOSES_STEP):
                 # The send ended after the run was cancelled (we waited for its outcome, and
                 # Temporal hands us the result): the cancellation still wins.
                 raise asyncio.CancelledError("cancelled during a send")
@@ -359,7 +377,7 @@ class SequenceWorkflow:
             await self._record(action.step_id, "send", StepState.DEFERRED, started_at=started,
                                due_at=until, reason=reason)
             seen = self._wakes
-            woken = (lambda seen=seen: self._wakes != seen) if workflow.patched(PATCH_HOLD_WAKE) else None
+            woken = (lambda seen=seen: self._wakes != seen) if self._patched(PATCH_HOLD_WAKE) else None
             if await self._sleep_until(max(until, workflow.now() + timedelta(seconds=1)), woken):
                 if woken is not None and woken() and not interrupted(self._state):
                     continue  # a hold was lifted: ask the door again now, with the same key
@@ -385,7 +403,7 @@ class SequenceWorkflow:
         # lets it run; see activities/delivery.py): an abandoned call would leave the ledger row
         # ``pending``. Runs started before this change keep their old behaviour on replay.
         cancellation = (ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                        if workflow.patched(PATCH_CANCEL_CLOSES_STEP) else ActivityCancellationType.TRY_CANCEL)
+                        if self._patched(PATCH_CANCEL_CLOSES_STEP) else ActivityCancellationType.TRY_CANCEL)
         try:
             result: DeliverResult = await workflow.execute_activity_method(
                 DeliveryActivities.deliver,
@@ -399,7 +417,7 @@ class SequenceWorkflow:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            if workflow.cancellation_reason() is not None and workflow.patched(PATCH_CANCEL_CLOSES_STEP):
+            if workflow.cancellation_reason() is not None and self._patched(PATCH_CANCEL_CLOSES_STEP):
                 # Temporal does not retry an activity of a cancelled run: this is not a give-up,
                 # the cancellation closes the step with the ledger row's state.
                 raise asyncio.CancelledError("cancelled during a send") from err
@@ -412,7 +430,7 @@ class SequenceWorkflow:
                 retry_policy=BOOKKEEPING_RETRY,
             )
             return StepState.FAILED, reason, None
-        if deliver_input.steps and workflow.patched(PATCH_STEPS_WITH_ACTIVITIES):
+        if deliver_input.steps and self._patched(PATCH_STEPS_WITH_ACTIVITIES):
             # The delivery wrote the records it was given (the door's claim transaction).
             del self._unwritten[:len(deliver_input.steps)]
         if result.state == LedgerState.DEFERRED:
@@ -432,7 +450,7 @@ class SequenceWorkflow:
             return False
         # What the run shows while it waits: written now, or (``steps-with-activities``) held
         # for the next activity, the run's view reading them from ``held_steps`` meanwhile.
-        if not workflow.patched(PATCH_STEPS_WITH_ACTIVITIES) or len(self._unwritten) >= MAX_HELD_STEPS:
+        if not self._patched(PATCH_STEPS_WITH_ACTIVITIES) or len(self._unwritten) >= MAX_HELD_STEPS:
             await self._write_steps()
         try:
             await workflow.wait_condition(
@@ -580,7 +598,7 @@ class SequenceWorkflow:
 
     async def _refresh_contact(self) -> None:
         """After a wait: reload the snapshot, unless no decision of this definition reads it."""
-        if not self._reads_contact and workflow.patched(PATCH_CONTACT_WHEN_READ):
+        if not self._reads_contact and self._patched(PATCH_CONTACT_WHEN_READ):
             return
         await self._load_contact()
 

@@ -98,6 +98,8 @@ class TestLeanBookkeeping:
         activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
                       if m.marker_name == "core_local_activity"]
         assert activities == ["finish_run"]
+        # Every change the run takes, in one marker (``baseline-2026-12-04``).
+        assert [m.marker_name for m in markers].count("core_patch") == 1
         with session_scope(engine) as session:
             steps = runs.steps(session, run.id)
         assert [(s.seq, s.step_id, s.state) for s in steps] == [

@@ -110,6 +110,10 @@ SCENARIOS: dict[str, Scenario] = {
     "welcome_steps_with_activities": Scenario({"steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}),
+    # ... and with ``baseline-2026-12-04``: one patch marker instead of one per change.
+    "welcome_baseline": Scenario({"steps": [
+        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
+        {"id": "text", **SMS}]}),
     "stopped_by_reply": Scenario({"stop_on": ["reply"], "steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
         {"id": "text", **SMS}]}, _reply_then_sleep),

@@ -163,6 +163,24 @@ class TestSmtpEmailChannel:
             None,
         )
 
+    async def test_this_hosts_name_is_looked_up_once_not_per_message(
+        self, smtp_settings: Settings, store: OutboxStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The EHLO name: aiosmtplib would ask the resolver on every connection."""
+        import channels.email_smtp as module
+
+        asked: list[int] = []
+
+        def getfqdn() -> str:
+            asked.append(1)
+            return "worker-1.example.test"
+
+        monkeypatch.setattr(module.socket, "getfqdn", getfqdn)
+        channel = SmtpEmailChannel(smtp_settings)
+        for n in range(3):
+            await channel.send(make_message(key=f"ehlo-{n}"))
+        assert (len(store.list()), len(asked)) == (3, 1)
+
     async def test_451_is_transient(
         self, smtp_settings: Settings, smtp_server: OutboxSmtpServer, store: OutboxStore
     ) -> None:

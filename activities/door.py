@@ -376,7 +376,7 @@ class Door:
 
 def _new_row(input: DeliverInput, key: str) -> Delivery:
     """The ledger row of a message not seen before, stored by ``_store`` once decided."""
-    return Delivery(
+    return ledger.new_record(  # type: ignore[no-any-return]
         key=key, run_id=input.run_id, step_id=input.step_id, visit=input.visit,
         contact_id=input.contact_id, channel=input.channel, category=input.category,
         template=input.template, state=LedgerState.RETRYING, attempts=0, to_user_id=input.to_user_id,

@@ -7,8 +7,10 @@ Every function here runs inside the caller's transaction; the delivery activity 
 from __future__ import annotations
 
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import Insert, Table
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
@@ -58,6 +60,27 @@ def create(session: Session, **fields: Any) -> Delivery | None:
     except IntegrityError:
         return None
     return row
+
+
+def new_record(**fields: Any) -> Any:
+    """A row not stored yet, for ``insert``: a plain record with every column at the model's
+    default and ``fields`` set, without building a SQLModel instance (whose per-field default
+    handling inspected each default factory's signature every time: ~7 % of a delivery's
+    Python time in the burst, issue 9). Reads like a ``Delivery``; ``id`` stays None."""
+    values = {name: (factory() if factory is not None else default) for name, default, factory in _defaults()}
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+@cache
+def _defaults() -> list[tuple[str, Any, Any]]:
+    """(field, default, default factory) of every field of ``Delivery``; a required field's
+    default is None (the caller sets it)."""
+    found = []
+    for name, info in Delivery.model_fields.items():
+        default = None if info.default is PydanticUndefined else info.default
+        found.append((name, default, info.default_factory))
+    return found
 
 
 def insert(session: Session, row: Delivery, **fields: Any) -> bool:

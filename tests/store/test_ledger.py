@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func
@@ -191,3 +192,16 @@ class TestListPage:
         assert keys(state=LedgerState.PENDING) == ["b"]
         assert keys(channel="email", state=LedgerState.FAILED) == ["c"]
         assert keys(channel="voice") == []
+
+
+def test_a_new_record_has_every_column_a_delivery_has_with_its_defaults() -> None:
+    """``new_record`` (the door's claim) stands for ``Delivery(...)``: the same columns, the same
+    defaults, fresh mutable ones for each record."""
+    fields = {"key": "k", "channel": "sms", "category": "service", "state": "retrying"}
+    record, model = ledger.new_record(**fields), Delivery(**fields)
+    columns = [c.name for c in Delivery.__table__.columns]  # type: ignore[attr-defined]
+    moments = {"created_at", "updated_at"}
+    assert {c: getattr(record, c) for c in columns if c not in moments} == {
+        c: getattr(model, c) for c in columns if c not in moments}
+    assert all(abs(getattr(record, c) - getattr(model, c)) < timedelta(seconds=5) for c in moments)
+    assert ledger.new_record(**fields).failed_channels is not record.failed_channels

@@ -144,3 +144,35 @@ class TestContactAfterAWait:
         activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
                       if m.marker_name == "core_local_activity"]
         assert activities == ["load_contact", "finish_run"]
+
+
+class TestHeldSteps:
+    async def test_a_run_of_waits_without_sends_writes_what_it_holds_every_twenty_records(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        """No delivery takes the records along: the run writes them itself before a wait once it
+        holds ``MAX_HELD_STEPS`` (21 records at the 11th and again at the 21st of 22 waits)."""
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        contact_id = _contact(engine, name="Patient Person", email="patient@example.test")
+        steps = [{"id": f"w{n}", "type": "wait", "duration": "PT1M"} for n in range(22)]
+        with session_scope(engine) as session:
+            definitions.save(session, "many_waits", "sequence", {"name": "many_waits", "kind": "sequence",
+                                                                  "steps": steps}, publish=True)
+
+        async def client():  # type: ignore[no-untyped-def]
+            return ts_env.client
+
+        async with running_worker(ts_env.client, settings, engine):
+            run, _ = await enroll(engine, client, settings, "many_waits", contact_id, {})
+            handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)
+            await ts_env.sleep(timedelta(minutes=30))
+            assert (await handle.result()).status == "completed"
+            history = await handle.fetch_history()
+
+        markers = [e.marker_recorded_event_attributes for e in history.events
+                   if e.HasField("marker_recorded_event_attributes")]
+        activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
+                      if m.marker_name == "core_local_activity"]
+        assert activities == ["record_steps", "record_steps", "finish_run"]
+        with session_scope(engine) as session:
+            assert [(s.step_id, s.state) for s in runs.steps(session, run.id)] == [(f"w{n}", "done") for n in range(22)]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
-from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client
+from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
+from temporalio.client import Client, WorkflowHistory
 
 
 def payloads_in(message: Message) -> Iterator[Payload]:
@@ -41,3 +42,19 @@ async def decoded_payloads(client: Client, events: list[HistoryEvent]) -> list[P
     assert codec is not None, "the client has no payload codec"
     found = [payload for event in events for payload in payloads_in(event)]
     return await codec.decode(found) if found else []
+
+
+def local_activities(history: WorkflowHistory) -> list[str]:
+    """The activity type of every local activity a history records (its markers), in order."""
+    return [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in _markers(history)
+            if m.marker_name == "core_local_activity"]
+
+
+def patch_markers(history: WorkflowHistory) -> int:
+    """How many patch markers a history records."""
+    return sum(m.marker_name == "core_patch" for m in _markers(history))
+
+
+def _markers(history: WorkflowHistory) -> list[MarkerRecordedEventAttributes]:
+    return [e.marker_recorded_event_attributes for e in history.events
+            if e.HasField("marker_recorded_event_attributes")]

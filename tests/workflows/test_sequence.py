@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs
 from followthrough.store.db import session_scope
+from tests.support.history import local_activities, patch_markers
 from tests.support.run_view import shown_steps
 from tests.support.stack import running_worker
 
@@ -93,13 +93,9 @@ class TestLeanBookkeeping:
             assert (await handle.result()).status == "completed"
             history = await handle.fetch_history()
 
-        markers = [e.marker_recorded_event_attributes for e in history.events
-                   if e.HasField("marker_recorded_event_attributes")]
-        activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
-                      if m.marker_name == "core_local_activity"]
-        assert activities == ["finish_run"]
+        assert local_activities(history) == ["finish_run"]
         # Every change the run takes, in one marker (``baseline-2026-12-04``).
-        assert [m.marker_name for m in markers].count("core_patch") == 1
+        assert patch_markers(history) == 1
         with session_scope(engine) as session:
             steps = runs.steps(session, run.id)
         assert [(s.seq, s.step_id, s.state) for s in steps] == [
@@ -139,11 +135,7 @@ class TestContactAfterAWait:
             history = await handle.fetch_history()
 
         assert [c.to for c in outbox.store.list(limit=None)] == ["vera@example.test"]
-        markers = [e.marker_recorded_event_attributes for e in history.events
-                   if e.HasField("marker_recorded_event_attributes")]
-        activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
-                      if m.marker_name == "core_local_activity"]
-        assert activities == ["load_contact", "finish_run"]
+        assert local_activities(history) == ["load_contact", "finish_run"]
 
 
 class TestHeldSteps:
@@ -169,10 +161,6 @@ class TestHeldSteps:
             assert (await handle.result()).status == "completed"
             history = await handle.fetch_history()
 
-        markers = [e.marker_recorded_event_attributes for e in history.events
-                   if e.HasField("marker_recorded_event_attributes")]
-        activities = [json.loads(m.details["data"].payloads[0].data)["activity_type"] for m in markers
-                      if m.marker_name == "core_local_activity"]
-        assert activities == ["record_steps", "record_steps", "finish_run"]
+        assert local_activities(history) == ["record_steps", "record_steps", "finish_run"]
         with session_scope(engine) as session:
             assert [(s.step_id, s.state) for s in runs.steps(session, run.id)] == [(f"w{n}", "done") for n in range(22)]

@@ -98,25 +98,18 @@ class Scenario:
     lead_policy: bool = False
 
 
+#: Email, two days, SMS: recorded again by each change of what such a run does.
+WELCOME = [{"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"}, {"id": "text", **SMS}]
+
 SCENARIOS: dict[str, Scenario] = {
-    "welcome_completed": Scenario({"steps": [
-        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}),
+    "welcome_completed": Scenario({"steps": WELCOME}),
     # The same run after ``contact-when-read``: no reload of the contact after the wait.
-    "welcome_contact_when_read": Scenario({"steps": [
-        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}),
+    "welcome_contact_when_read": Scenario({"steps": WELCOME}),
     # ... and after ``steps-with-activities``: no step write before the wait either.
-    "welcome_steps_with_activities": Scenario({"steps": [
-        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}),
+    "welcome_steps_with_activities": Scenario({"steps": WELCOME}),
     # ... and with ``baseline-2026-12-04``: one patch marker instead of one per change.
-    "welcome_baseline": Scenario({"steps": [
-        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}),
-    "stopped_by_reply": Scenario({"stop_on": ["reply"], "steps": [
-        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}, _reply_then_sleep),
+    "welcome_baseline": Scenario({"steps": WELCOME}),
+    "stopped_by_reply": Scenario({"stop_on": ["reply"], "steps": WELCOME}, _reply_then_sleep),
     "branches_and_wait_for": Scenario({"steps": [
         {"id": "mail", **MAIL},
         {"id": "answer", "type": "wait_for", "event": "reply", "timeout": "P1D"},

@@ -64,8 +64,12 @@ class DeliveryActivities:
     async def deliver(self, input: DeliverInput) -> DeliverResult:
         """Send one message through the door. The run's held step records (``input.steps``:
         the send under way and those before it) are written by every attempt's claim, in its
-        transaction: the step shows as under way from the start, and an answer means they
-        are written."""
+        transaction: the step shows as under way from the start, and every answer comes after
+        a claim that committed them (``steps_written``)."""
+        result = await self._deliver(input)
+        return result.model_copy(update={"steps_written": len(input.steps)}) if input.steps else result
+
+    async def _deliver(self, input: DeliverInput) -> DeliverResult:
         key = ledger_key(input.run_id, input.step_id, input.visit)
         now = input.at or datetime.now(UTC)
         failed: list[Channel] = []

@@ -92,7 +92,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--py-spy", metavar="FILE", type=Path, default=None,
         help="sample the Followthrough worker with py-spy during the burst; collapsed stacks to FILE "
-        "(a split worker: its activities process to FILE.activities) "
+        "(a split worker: its activities process to FILE.activities; the API to FILE.api) "
         "(CPU figures then include the sampler's cost on this machine)",
     )
     parser.add_argument(
@@ -124,9 +124,10 @@ async def _measure(side: Side, outbox: Outbox, args: argparse.Namespace) -> dict
         await load.warm_up(side, outbox.store, warm, args.concurrency)
         console.log(f"{side.name}: burst of {n}")
         spy = args.py_spy if side.name == "followthrough" else None
-        # One sampler per worker process: FILE for the (workflows) worker, FILE.activities for
-        # a split worker's activities process.
-        spied = [("worker", spy), ("activities", spy.with_name(spy.name + ".activities"))] if spy else []
+        # One sampler per process of ours: FILE for the (workflows) worker, FILE.activities for
+        # a split worker's activities process, FILE.api for the API.
+        spied = [("worker", spy), *((name, spy.with_name(f"{spy.name}.{name}")) for name in ("activities", "api"))
+                 ] if spy else []
         spied = [(name, out) for name, out in spied if name in side.pids()]
         for name, out in spied:
             await side.children.spawn(

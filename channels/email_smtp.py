@@ -169,12 +169,9 @@ class SmtpEmailChannel:
         host, port = (
             (s.smtp_host, s.smtp_port) if s.smtp_host else ("127.0.0.1", s.outbox_smtp_port)
         )
-        if self._local_hostname is None:
-            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         client = _TrackingSMTP(
             hostname=host,
             port=port,
-            local_hostname=self._local_hostname,
             username=s.smtp_username or None,
             password=s.smtp_password or None,
             use_tls=s.smtp_tls,
@@ -186,7 +183,7 @@ class SmtpEmailChannel:
         try:
             # One bound for the whole session, so the delivery activity's attempt ends in time.
             async with asyncio.timeout(s.smtp_timeout):
-                await client.connect()
+                await client.connect(local_hostname=await self._ehlo_name())
                 connected = True
                 _refused, reply = await client.send_message(msg)
                 await client.quit()
@@ -201,6 +198,13 @@ class SmtpEmailChannel:
         finally:
             client.close()
         return SendReceipt(provider_id=msg["Message-ID"], status=f"250 {reply}".strip())
+
+    async def _ehlo_name(self) -> str | None:
+        """This host's name (None: aiosmtplib's own lookup), resolved on the first send, within
+        its session's timeout: a slow resolver is a transient failure before connecting."""
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        return self._local_hostname or None
 
     async def aclose(self) -> None:
         """Nothing to release: each send opens and closes its own session."""

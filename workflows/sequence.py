@@ -430,9 +430,10 @@ class SequenceWorkflow:
                 retry_policy=BOOKKEEPING_RETRY,
             )
             return StepState.FAILED, reason, None
-        if deliver_input.steps and self._patched(PATCH_STEPS_WITH_ACTIVITIES):
-            # The delivery wrote the records it was given (the door's claim transaction).
-            del self._unwritten[:len(deliver_input.steps)]
+        if result.steps_written and self._patched(PATCH_STEPS_WITH_ACTIVITIES):
+            # The delivery wrote these records (the door's claim transaction); a worker of an
+            # older version says 0 and leaves them to the run.
+            del self._unwritten[:result.steps_written]
         if result.state == LedgerState.DEFERRED:
             return StepState.DEFERRED, result.reason, result.defer_until
         return _STEP_STATE.get(result.state, StepState.FAILED), result.reason, None

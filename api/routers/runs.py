@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import Engine
-from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AccessDep, EngineDep, TemporalDep
 from api.schemas.common import Id, Page
 from api.schemas.runs import RunPublic
 from api.temporal import TemporalGateway
-from followthrough.errors import ServiceUnavailable
+from followthrough.logging import get_logger
 from followthrough.models.runs import StepRecord
 from followthrough.models.vocab import RunStatus
 from followthrough.store import runs
@@ -21,6 +20,7 @@ from followthrough.store.db import session_scope
 from followthrough.store.tables import Run, RunStep
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
+log = get_logger("api.runs")
 
 
 #: ``created`` belongs to enrollment answers and ``steps`` to a single run: left out, not null.
@@ -78,11 +78,16 @@ def _run_with_steps(engine: Engine, run_id: str) -> tuple[Run, list[RunStep]]:
 
 
 async def _held_steps(temporal: TemporalGateway, workflow_id: str) -> list[StepRecord]:
+    """Best effort, within ``HELD_STEPS_TIMEOUT`` in all (connecting, the SDK's retries of an
+    unavailable server, a worker replaying the run to answer): whatever goes wrong, the view
+    shows the table's steps, and the log says why."""
     try:
-        client = await temporal.client()
-        return await client.get_workflow_handle(workflow_id).query(
-            "held_steps", result_type=list[StepRecord], rpc_timeout=HELD_STEPS_TIMEOUT)
-    except (ServiceUnavailable, RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        async with asyncio.timeout(HELD_STEPS_TIMEOUT.total_seconds()):
+            client = await temporal.client()
+            return await client.get_workflow_handle(workflow_id).query(
+                "held_steps", result_type=list[StepRecord], rpc_timeout=HELD_STEPS_TIMEOUT)
+    except Exception as exc:
+        log.warning("held steps of %s not read: %s", workflow_id, type(exc).__name__)
         return []
 
 

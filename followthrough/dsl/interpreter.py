@@ -256,7 +256,11 @@ def reads_contact(definition: SequenceDefinition) -> bool:
     goal, conditions and expressions, a send to the contact's owner or a user named by a path,
     a wait reckoned in the contact's zone or from one of its attributes, a timeout. A run of
     a definition that does not need not refresh its snapshot after a wait (issue 9: a local
-    activity per wait). Conservative: a step type not listed here reads it."""
+    activity per wait). Conservative: a step type not listed here reads it.
+
+    Part of the replay contract: its answer decides whether a run calls ``load_contact`` after
+    a wait, so a change of its answer for a definition that open runs use changes their
+    commands. Such a change goes behind a patch of its own (``workflows/sequence.py``)."""
     if definition.goal is not None:
         return True
     return any(_step_reads_contact(step) for step in definition.steps)

@@ -130,6 +130,10 @@ class DeliverResult(BaseModel):
     provider_id: str | None = None
     defer_until: datetime | None = None  # state ``deferred``: ask again at this time (UTC)
     uncertain_before: bool = False  # an earlier attempt of this key had an unknown outcome
+    #: How many of the run's held step records (``DeliverInput.steps``, from the first) this
+    #: delivery wrote: the run drops those. 0 from code that did not write them with the claim
+    #: (a worker of an older version), so a run never drops records nobody wrote.
+    steps_written: int = 0
 
 
 class GiveUpInput(BaseModel):

@@ -39,7 +39,8 @@ def test_every_behaviour_has_a_history() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"deferral", "give_up", "set_and_split", "start", "cancel", "continue_as_new",
             "cancel_before_patches", "give_up_before_patches", "deferral_before_patches", "business_wait_for",
-            "internal_to_owner", "welcome_contact_when_read", "welcome_steps_with_activities", "welcome_baseline"} <= names
+            "internal_to_owner", "welcome_contact_when_read", "welcome_steps_with_activities", "welcome_baseline",
+            "cancel_baseline", "deferral_baseline", "give_up_baseline", "continue_as_new_baseline"} <= names
     last = {p.stem: _history(p).events[-1].event_type for p in HISTORIES}
     assert last["cancel"] == last["cancel_before_patches"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
     assert last["continue_as_new"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW

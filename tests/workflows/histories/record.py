@@ -139,9 +139,7 @@ SCENARIOS: dict[str, Scenario] = {
         {"id": "b", **SMS},
         {"id": "end", "type": "exit", "reason": "split done"}]}),
     "start": Scenario({"steps": [{"id": "other", "type": "start", "definition": "welcome_sequence"}]}),
-    "cancel": Scenario({"steps": [
-        {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "P2D"},
-        {"id": "text", **SMS}]}, _cancel_in_the_wait),
+    "cancel": Scenario({"steps": WELCOME}, _cancel_in_the_wait),
     # A loop over a wait, continued as new every few loops (the first run's history is kept).
     "continue_as_new": Scenario({"steps": [
         {"id": "mail", **MAIL}, {"id": "pause", "type": "wait", "duration": "PT1H"},
@@ -167,6 +165,12 @@ SCENARIOS: dict[str, Scenario] = {
         {"id": "cold", "type": "exit", "reason": "cold"},
         {"id": "mail", **MAIL}]}, owner=True, lead_policy=True),
 }
+
+# The baseline (``baseline-2026-12-04``, ``steps-with-activities``) on the paths that cancel,
+# defer, give up and continue as new: held step records written by ``finish_run``, a give-up, a
+# deferral's wait and a continuation.
+for _name in ("cancel", "deferral", "give_up", "continue_as_new"):
+    SCENARIOS[f"{_name}_baseline"] = SCENARIOS[_name]
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, runs
 from followthrough.store.db import session_scope
-from tests.conftest import terminate_open_runs
+from tests.conftest import start_time_skipping, terminate_open_runs
 from tests.support.stack import running_worker
 from tests.support.waiting import eventually
 
@@ -43,10 +44,23 @@ async def _started_activities(client: Client, workflow_id: str) -> bool:
     return any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED for e in events)
 
 
+@pytest.fixture
+async def roles_ts() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own. The test leaves a delivery unpolled on
+    purpose (no activities worker yet), and then skips four days: on the shared server the
+    first would stop the clock for others if the test failed part-way, and the second would
+    wait on whatever work earlier tests left there (its skip timed out once in clean-clone CI,
+    2026-12-04, after 3,600 other tests had shared the server)."""
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
 class TestWorkerRoles:
     async def test_a_workflows_and_an_activities_worker_carry_a_run_together(
-        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle,
+        self, roles_ts: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle,
     ) -> None:
+        ts_env = roles_ts
         settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
         contact_id = _contact(engine)
 
@@ -55,8 +69,6 @@ class TestWorkerRoles:
 
         workflows = settings.model_copy(update={"worker_role": "workflows"})
         activities = settings.model_copy(update={"worker_role": "activities"})
-        # A failure part-way leaves a delivery nobody polls for: the conftest's autouse fixture
-        # closes the run after the test, so the shared server's clock goes on.
         async with running_worker(ts_env.client, workflows, engine):
             run, _ = await enroll(engine, client, settings, "welcome_sequence", contact_id, {})
             handle = ts_env.client.get_workflow_handle(run.workflow_id, result_type=SequenceResult)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Insert, Table
+from sqlalchemy import Insert, Table, bindparam
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -45,10 +45,14 @@ PROVIDER_STATES: dict[str, LedgerState] = {
 
 
 def get_by_key(session: Session, key: str, *, for_update: bool = False) -> Delivery | None:
-    query = select(Delivery).where(Delivery.key == key)
-    if for_update:
-        query = query.with_for_update()
-    return session.exec(query).first()
+    return session.exec(_by_key(for_update), params={"row_key": key}).first()  # type: ignore[call-overload, no-any-return]
+
+
+@cache
+def _by_key(for_update: bool) -> Any:
+    """The row of a key (read by every delivery attempt): built and compiled once."""
+    query = select(Delivery).where(Delivery.key == bindparam("row_key"))
+    return query.with_for_update() if for_update else query
 
 
 def create(session: Session, **fields: Any) -> Delivery | None:
@@ -132,16 +136,25 @@ def mark_sent(session: Session, key: str, *, provider_id: str | None, provider_s
     as written (``SENT_COLUMNS``), or None when there is no such row. One Core ``UPDATE ...
     RETURNING`` instead of loading the ORM object and flushing it (issue 9: the outcome's
     transaction was a twelfth of a delivery's Python time); the same values as ``update``."""
-    table = _table()
     now = utcnow()
-    values: dict[str, Any] = {"state": LedgerState.SENT.value, "provider_id": provider_id,
-                              "provider_status": provider_status, "sent_at": now, "updated_at": now,
-                              "attempt_token": None}
+    values: dict[str, Any] = {"row_key": key, "provider_id": provider_id, "provider_status": provider_status,
+                              "now": now}
     if reason is not None:
-        values["reason"] = reason
-    statement = (table.update().where(table.c.key == key).values(**values)
-                 .returning(*(table.c[name] for name in SENT_COLUMNS)))
-    return session.connection().execute(statement).one_or_none()
+        values["new_reason"] = reason
+    return session.connection().execute(_mark_sent_statement(reason is not None), values).one_or_none()
+
+
+@cache
+def _mark_sent_statement(with_reason: bool) -> Any:
+    """``mark_sent``'s statement, built and compiled once (per: the reason replaced or kept)."""
+    table = _table()
+    values: dict[str, Any] = {"state": LedgerState.SENT.value, "provider_id": bindparam("provider_id"),
+                              "provider_status": bindparam("provider_status"), "sent_at": bindparam("now"),
+                              "updated_at": bindparam("now"), "attempt_token": None}
+    if with_reason:
+        values["reason"] = bindparam("new_reason")
+    return (table.update().where(table.c.key == bindparam("row_key")).values(**values)
+            .returning(*(table.c[name] for name in SENT_COLUMNS)))
 
 
 def apply_provider_status(

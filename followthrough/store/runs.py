@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -190,9 +190,15 @@ def record_steps(session: Session, records: list[StepRecord]) -> None:
     # statements cost twice the CPU (no ORM object of these rows is in the session to update).
     connection = session.connection()
     connection.execute(_upsert_steps(connection.dialect.name), rows)
-    run_ids = sorted({r.run_id for r in records})
+    now = utcnow()
+    connection.execute(_touch_run(), [{"run": run_id, "now": now} for run_id in sorted({r.run_id for r in records})])
+
+
+@cache
+def _touch_run() -> Any:
+    """``updated_at`` of one run (executed once per run id): built and compiled once."""
     runs_table = _table(Run)
-    connection.execute(update(runs_table).where(runs_table.c.id.in_(run_ids)).values(updated_at=utcnow()))
+    return update(runs_table).where(runs_table.c.id == bindparam("run")).values(updated_at=bindparam("now"))
 
 
 def steps(session: Session, run_id: str) -> list[RunStep]:

@@ -19,6 +19,7 @@ import platform
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                         help="two worker processes, --role workflows and --role activities, as "
                              "`make dev` runs them (default; CPU and memory figures are their sums), "
                              "or one (role all)")
+    parser.add_argument(
+        "--pairs", type=int, default=1,
+        help="measure both sides this many times, alternating which goes first; the table is the "
+        "pair with the median worker-CPU ratio, and every pair's ratios are listed (the machine's "
+        "speed drifts between runs: one pair's ratio moves by about ±0.2x)")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
     return parser.parse_args(argv)
@@ -229,7 +235,8 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
     ]
 
 
-def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], took: float) -> str:
+def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], took: float,
+              pairs: str | None = None) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"## {now} — foundation benchmark, N = {args.contacts}",
@@ -249,8 +256,9 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         f"{args.paced_rate:g}/s; {WARM_UP} warm-up runs per side first; outbox SMTP + Twilio servers "
         "in the benchmark process (threads)",
         f"- Command: `python -m bench.run --contacts {args.contacts} --paced-rate {args.paced_rate:g} "
-        f"--paced-count {args.paced_count} --temporal-db {args.temporal_db} --worker {args.worker}` "
-        f"(whole run {took:.0f} s)",
+        f"--paced-count {args.paced_count} --temporal-db {args.temporal_db} --worker {args.worker}"
+        f"{'' if args.pairs == 1 else f' --pairs {args.pairs}'}` (whole run {took:.0f} s)",
+        *([f"- Pairs: {pairs}"] if pairs else []),
         "",
         "| measure | followthrough | baseline | followthrough / baseline |",
         "|---|---:|---:|---:|",
@@ -267,10 +275,16 @@ async def _main(args: argparse.Namespace) -> int:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
+    pairs: list[tuple[dict[str, object], dict[str, object]]] = []
+    measured: dict[str, dict[str, object]] = {}
     try:
-        ft = await _measure(FollowthroughSide(work, outbox, args.log_level, args.temporal_db,
-                                              split_worker=args.worker == "split"), outbox, args)
-        base = await _measure(BaselineSide(work, outbox, args.temporal_db), outbox, args)
+        for i in range(args.pairs):
+            for name in (("ft", "base") if i % 2 == 0 else ("base", "ft")):
+                side: Side = (FollowthroughSide(work, outbox, args.log_level, args.temporal_db,
+                                                split_worker=args.worker == "split") if name == "ft"
+                              else BaselineSide(work, outbox, args.temporal_db))
+                measured[name] = await _measure(side, outbox, args)
+            pairs.append((measured["ft"], measured["base"]))
     except BaseException:
         console.print(f"[red]benchmark failed[/red]; logs in {work}")
         args.keep = True
@@ -279,24 +293,57 @@ async def _main(args: argparse.Namespace) -> int:
         await asyncio.to_thread(outbox.stop)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    ft, base = _median_pair(pairs)
     rows = _rows(ft, base)
     table = Table("measure", "followthrough", "baseline", "ft / baseline", title=f"N = {args.contacts}")
     for r in rows:
         table.add_row(*r)
     console.print(table)
-    text = _markdown(args, rows, time.monotonic() - started)
+    summary = _pairs_line(pairs)
+    if summary:
+        console.print(summary)
+    text = _markdown(args, rows, time.monotonic() - started, summary)
     if not args.no_results:
         if not RESULTS.exists():
             RESULTS.write_text("# Benchmark results\n\nEach section: `python -m bench.run`, newest last.\n\n")
         with RESULTS.open("a", encoding="utf-8") as fh:
             fh.write(text + "\n")
         console.print(f"appended to {RESULTS}")
-    fb, fp = ft["burst"], ft["paced"]
-    assert isinstance(fb, Burst) and isinstance(fp, Paced)
-    if fb.duplicates + fp.duplicates:  # issue 9: never a duplicate because of load
-        console.print(f"[red]{fb.duplicates + fp.duplicates} duplicate messages[/red] (Followthrough)")
+    duplicates = 0
+    for ours, _ in pairs:
+        fb, fp = ours["burst"], ours["paced"]
+        assert isinstance(fb, Burst) and isinstance(fp, Paced)
+        duplicates += fb.duplicates + fp.duplicates
+    if duplicates:  # issue 9: never a duplicate because of load
+        console.print(f"[red]{duplicates} duplicate messages[/red] (Followthrough)")
         return 1
     return 0
+
+
+def _ratios(ft: dict[str, object], base: dict[str, object]) -> tuple[float, float]:
+    """(worker CPU ratio, throughput ratio) of one pair."""
+    fb, bb = ft["burst"], base["burst"]
+    assert isinstance(fb, Burst) and isinstance(bb, Burst)
+    cpu = (fb.cpu_s.get("worker", 0.0) + fb.cpu_s.get("activities", 0.0)) / bb.cpu_s["baseline-worker"]
+    return cpu, fb.throughput / bb.throughput
+
+
+def _median_pair(pairs: list[tuple[dict[str, object], dict[str, object]]]
+                 ) -> tuple[dict[str, object], dict[str, object]]:
+    ranked = sorted(pairs, key=lambda pair: _ratios(*pair)[0])
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _pairs_line(pairs: list[tuple[dict[str, object], dict[str, object]]]) -> str | None:
+    """Every pair's ratios and their medians, when there is more than one pair."""
+    if len(pairs) < 2:
+        return None
+    ratios = [_ratios(*pair) for pair in pairs]
+    cpus, throughputs = sorted(r[0] for r in ratios), sorted(r[1] for r in ratios)
+    listed = ", ".join(f"{c:.2f}× / {t:.2f}×" for c, t in ratios)
+    return (f"{len(pairs)} pairs, alternating which side ran first; worker CPU per message / burst "
+            f"throughput, ours to bare, per pair: {listed}; medians {statistics.median(cpus):.2f}× / "
+            f"{statistics.median(throughputs):.2f}× (the table: the pair with the median CPU ratio)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,25 @@
+"""``python -m bench.run --pairs K``: the table is the pair with the median worker-CPU ratio, and
+every pair's ratios are listed (one pair's ratio moves with the machine's drift)."""
+
+from __future__ import annotations
+
+from bench.load import Burst
+from bench.run import _median_pair, _pairs_line
+
+
+def _pair(ours_cpu: float, bare_cpu: float, ours_s: float = 10.0) -> tuple[dict[str, object], dict[str, object]]:
+    ours = Burst(n=100, enroll_s=1, last_message_s=ours_s, closed_s=ours_s, duplicates=0,
+                 cpu_s={"worker": ours_cpu / 2, "activities": ours_cpu / 2})
+    bare = Burst(n=100, enroll_s=1, last_message_s=5.0, closed_s=5.0, duplicates=0,
+                 cpu_s={"baseline-worker": bare_cpu})
+    return {"burst": ours}, {"burst": bare}
+
+
+def test_the_median_pair_by_cpu_ratio_and_every_pairs_ratios() -> None:
+    pairs = [_pair(3.0, 1.0), _pair(1.6, 1.0, ours_s=8.0), _pair(2.0, 1.0)]
+    ours, _ = _median_pair(pairs)
+    assert ours is pairs[2][0]  # 2.0x: between 1.6x and 3.0x
+    line = _pairs_line(pairs)
+    assert line is not None
+    assert "3.00× / 0.50×, 1.60× / 0.62×, 2.00× / 0.50×" in line and "medians 2.00× / 0.50×" in line
+    assert _pairs_line(pairs[:1]) is None

@@ -169,6 +169,12 @@ def _temporal_version() -> str:
     return out.stdout.strip() or "?"
 
 
+def _summed(values: dict[str, float], name: str) -> float | None:
+    """A process's figure; a split worker's two processes count as the worker."""
+    found = [values[n] for n in ([name, "activities"] if name == "worker" else [name]) if n in values]
+    return sum(found) if found else None
+
+
 def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str, str, str]]:
     fb, bb = ft["burst"], base["burst"]
     fp, bp = ft["paced"], base["paced"]
@@ -182,16 +188,11 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         r = f"{f / b:.2f}×" if ratio and f is not None and b else "—"
         return (label, cell(f), cell(b), r)
 
-    def summed(values: dict[str, float], name: str) -> float | None:
-        # A split worker's two processes count as the worker.
-        found = [values[n] for n in ([name, "activities"] if name == "worker" else [name]) if n in values]
-        return sum(found) if found else None
-
     def mem(stats: dict[str, ProcStats], name: str, attr: str) -> float | None:
-        return summed({n: getattr(s, attr) for n, s in stats.items()}, name)
+        return _summed({n: getattr(s, attr) for n, s in stats.items()}, name)
 
     def cpu(b: Burst, name: str) -> float | None:
-        return summed(b.cpu_s, name)
+        return _summed(b.cpu_s, name)
 
     n2 = 2 * fb.n
     return [
@@ -324,7 +325,7 @@ def _ratios(ft: dict[str, object], base: dict[str, object]) -> tuple[float, floa
     """(worker CPU ratio, throughput ratio) of one pair."""
     fb, bb = ft["burst"], base["burst"]
     assert isinstance(fb, Burst) and isinstance(bb, Burst)
-    cpu = (fb.cpu_s.get("worker", 0.0) + fb.cpu_s.get("activities", 0.0)) / bb.cpu_s["baseline-worker"]
+    cpu = (_summed(fb.cpu_s, "worker") or 0.0) / bb.cpu_s["baseline-worker"]
     return cpu, fb.throughput / bb.throughput
 
 

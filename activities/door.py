@@ -23,8 +23,8 @@ from channels.base import (
 )
 from followthrough.liveness import Liveness
 from followthrough.models.contact import ContactSnapshot
-from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput
-from followthrough.models.vocab import Category, Channel, LedgerState
+from followthrough.models.runs import DeliverInput, DeliverResult, GiveUpInput, RunEnd, RunFinish
+from followthrough.models.vocab import STEP_STATE_OF_LEDGER, Category, Channel, LedgerState
 from followthrough.policy.contact_policy import (
     ContactPolicyState,
     Decision,
@@ -307,7 +307,20 @@ class Door:
             _timeline(session, row, "message.sent",
                       f"{message.channel} '{input.template}' sent to {row.to_address}")
             result = _result(row, uncertain_before=uncertain_before)
+            if input.end is not None:
+                self._end_run(session, input, input.end, result)
+                result = result.model_copy(update={"ended": True})
             return result, waiting_lead(session, input, result)
+
+    def _end_run(self, session: Session, input: DeliverInput, end: RunEnd, result: DeliverResult) -> None:
+        """The run's last send is over: close its step with the outcome and end the run, as the
+        run itself would next (``end-with-last-send``: no finishing local activity). A stop or a
+        cancel that came during the send makes the run correct this end (``RunFinish.corrects``)."""
+        # The step closes on the run's clock when that is ahead (a test server's skipped time).
+        closed = max(self._clock(), input.at) if input.at is not None else self._clock()
+        step = end.step.model_copy(update={
+            "state": STEP_STATE_OF_LEDGER[result.state], "finished_at": closed, "reason": result.reason})
+        runs.close(session, RunFinish(run_id=input.run_id, status=end.status, reason=end.reason, steps=[step]))
 
     def failed(self, input: DeliverInput, key: str, message: OutboundMessage,
                exc: PermanentChannelError) -> DeliverResult:

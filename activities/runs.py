@@ -7,7 +7,7 @@ from temporalio import activity
 
 from followthrough.calendar import PinnedHolidays, pin_holidays
 from followthrough.models.runs import PinHolidaysInput, RunFinish, StepRecord, StepRecords
-from followthrough.store import runs, timeline
+from followthrough.store import runs
 from followthrough.store.db import session_scope
 
 
@@ -34,19 +34,7 @@ class RunActivities:
     @activity.defn(name="finish_run")
     def finish_run(self, finish: RunFinish) -> None:
         with session_scope(self._engine) as session:
-            runs.record_steps(session, finish.steps)
-            run = runs.end(session, finish.run_id, finish.status, finish.reason)
-            if run is None:
-                runs.get(session, finish.run_id)  # ended before (a retry): nothing more; gone: NotFound
-            elif run.contact_id is not None:
-                timeline.append(
-                    session,
-                    contact_id=run.contact_id,
-                    kind=f"run.{run.status}",
-                    summary=f"{run.definition_name or run.kind} {run.status}"
-                    + (f": {run.reason}" if run.reason else ""),
-                    run_id=run.id,
-                )
+            runs.close(session, finish)
 
     @activity.defn(name="pin_holidays")
     def pin_holidays(self, input: PinHolidaysInput) -> dict[str, PinnedHolidays]:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         reads_contact,
         receive,
         resolve_wait_for,
+        settled_end,
     )
     from followthrough.dsl.schema import parsed_definition
     from followthrough.ids import ledger_key
@@ -55,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         LoadContactInput,
         PinHolidaysInput,
         RunCarry,
+        RunEnd,
         RunEvent,
         RunFinish,
         SequenceInput,
@@ -65,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecords,
     )
     from followthrough.models.tasks import RelativeDue, RunTaskInput
-    from followthrough.models.vocab import LedgerState, RunStatus, StepState
+    from followthrough.models.vocab import STEP_STATE_OF_LEDGER, LedgerState, RunStatus, StepState
     from workflows._support import (
         BOOKKEEPING_RETRY,
         BOOKKEEPING_START_TO_CLOSE,
@@ -80,17 +82,6 @@ with workflow.unsafe.imports_passed_through():
 
 In = TypeVar("In")  # an activity's input and result
 Out = TypeVar("Out")
-
-#: Ledger outcome -> step state shown on the run.
-_STEP_STATE = {
-    LedgerState.SENT: StepState.SENT,
-    LedgerState.DELIVERED: StepState.SENT,
-    LedgerState.SKIPPED: StepState.SKIPPED,
-    LedgerState.FAILED: StepState.FAILED,
-    LedgerState.BOUNCED: StepState.FAILED,
-    LedgerState.UNDELIVERED: StepState.FAILED,
-    LedgerState.UNCERTAIN: StepState.UNCERTAIN,
-}
 
 #: Versioning (README "Versioning workflows"): each change that alters the commands a run
 #: issues is behind ``workflow.patched(<id>)``, so histories recorded before it still replay.
@@ -135,6 +126,26 @@ MAX_HELD_STEPS = 20
 #: answers no here, during the replay of its first task, and asks for each change as before.
 #: Changes made after the baseline ask ``workflow.patched`` for their own ids.
 PATCH_BASELINE = "baseline-2026-12-04"
+#: A run's last send (no step after it, no goal: ``settled_end``) ends the run: the delivery
+#: that records ``sent`` closes the step and ends the run in that transaction, so the run
+#: completes without the ``finish_run`` local activity (issue 9: about a tenth of the worker's
+#: CPU per run). A stop or a cancel that comes during that send corrects the end.
+PATCH_END_WITH_SEND = "end-with-last-send"
+#: ``PATCH_BASELINE`` and ``end-with-last-send`` in one marker: what a run started by this code
+#: asks first (one marker per run, as before).
+PATCH_BASELINE_END = "baseline-2026-12-04-end"
+#: The baselines, newest first, each with the changes it stands for. A run asks them in this
+#: order at its first question and takes the first it answers yes to; a run started before
+#: a baseline answers no to it while replaying its first task.
+_BASELINE_CHANGES = (
+    (PATCH_BASELINE_END, frozenset({
+        PATCH_CANCEL_CLOSES_STEP, PATCH_CONTINUE_AS_NEW, PATCH_LEAN_BOOKKEEPING, PATCH_OWNER_RECIPIENT,
+        PATCH_CONTACT_IN_INPUT, PATCH_HOLD_WAKE, PATCH_CONTACT_WHEN_READ, PATCH_STEPS_WITH_ACTIVITIES,
+        PATCH_END_WITH_SEND})),
+    (PATCH_BASELINE, frozenset({
+        PATCH_CANCEL_CLOSES_STEP, PATCH_CONTINUE_AS_NEW, PATCH_LEAN_BOOKKEEPING, PATCH_OWNER_RECIPIENT,
+        PATCH_CONTACT_IN_INPUT, PATCH_HOLD_WAKE, PATCH_CONTACT_WHEN_READ, PATCH_STEPS_WITH_ACTIVITIES})),
+)
 
 
 # Not sandboxed (issue 9): the sandbox imported this module afresh for every new run and ran
@@ -174,19 +185,25 @@ class SequenceWorkflow:
         self._decisions = 0
         #: ``wake`` signals received: a deferred send asks again when this changes.
         self._wakes = 0
-        #: ``PATCH_BASELINE``, asked once, at the run's first question (see ``_patched``).
-        self._baseline: bool | None = None
+        #: The changes the run's baseline stands for, asked once, at its first question (see
+        #: ``_patched``); empty for a run started before any baseline.
+        self._baseline: frozenset[str] | None = None
+        #: ``end-with-last-send``: the end handed to the last send's delivery, and whether that
+        #: delivery wrote it.
+        self._end: RunEnd | None = None
+        self._ended = False
         #: Whether a decision reads the contact (else it is not reloaded after waits).
         self._reads_contact = reads_contact(self._definition)
 
     def _patched(self, patch_id: str) -> bool:
-        """Whether the run takes the change ``patch_id`` (one of those in ``PATCH_BASELINE``):
-        yes for a run started by code with the baseline, else ``workflow.patched`` as before.
-        The baseline is asked at the run's first question, which every run asks in its first
-        workflow task: a run started earlier replays that task, and answers no."""
+        """Whether the run takes the change ``patch_id``: yes when the run's baseline stands
+        for it, else ``workflow.patched`` as before. The baselines are asked at the run's first
+        question, which every run asks in its first workflow task: a run started before a
+        baseline replays that task, and answers no to it."""
         if self._baseline is None:
-            self._baseline = workflow.patched(PATCH_BASELINE)
-        return self._baseline or workflow.patched(patch_id)
+            self._baseline = next((changes for baseline, changes in _BASELINE_CHANGES
+                                   if workflow.patched(baseline)), frozenset())
+        return patch_id in self._baseline or workflow.patched(patch_id)
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,
@@ -335,7 +352,7 @@ class SequenceWorkflow:
                 start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
                 retry_policy=BOOKKEEPING_RETRY,
             )
-            state = _STEP_STATE.get(row_state, StepState.SKIPPED) if row_state else StepState.SKIPPED
+            state = STEP_STATE_OF_LEDGER.get(row_state, StepState.SKIPPED) if row_state else StepState.SKIPPED
             reason = f"cancelled; message {row_state or 'not sent'}"
         await self._record(record.step_id, record.type, state, started_at=record.started_at,
                            finished_at=workflow.now(), due_at=record.due_at, reason=reason)
@@ -344,6 +361,7 @@ class SequenceWorkflow:
         started = workflow.now()
         self._sending = ledger_key(self._input.run_id, action.step_id, action.visit)
         await self._record(action.step_id, "send", StepState.ACTIVE, started_at=started)
+        self._end, self._ended = self._end_after_send(self._open), False
         deliver_input = DeliverInput(
             run_id=self._input.run_id,
             step_id=action.step_id,
@@ -359,6 +377,7 @@ class SequenceWorkflow:
             to_user_id=action.to_user,
             urgent=action.urgent,
             legacy_to=action.legacy_to,
+            end=self._end,
         )
         while True:
             # The policy decides at the run's clock, so a durable wait and the decision agree.
@@ -394,7 +413,17 @@ class SequenceWorkflow:
         await self._record(
             action.step_id, "send", state, started_at=started, finished_at=workflow.now(), reason=reason
         )
+        if self._ended:  # the delivery closed the step itself, with the run's end
+            self._unwritten.pop()
         self._sending = None
+
+    def _end_after_send(self, step: StepRecord | None) -> RunEnd | None:
+        """The end to hand to the send about to start: the one the run reaches right after it,
+        when nothing but an event or a cancel can change that (``settled_end``)."""
+        end = settled_end(self._definition, self._state)
+        if end is None or step is None or not self._lean or not self._patched(PATCH_END_WITH_SEND):
+            return None
+        return RunEnd(status=end.status, reason=end.reason, step=step)
 
     async def _deliver(
         self, deliver_input: DeliverInput, step_id: str, visit: int
@@ -434,9 +463,10 @@ class SequenceWorkflow:
             # The delivery wrote these records (the door's claim transaction); a worker of an
             # older version says 0 and leaves them to the run.
             del self._unwritten[:result.steps_written]
+        self._ended = result.ended and deliver_input.end is not None
         if result.state == LedgerState.DEFERRED:
             return StepState.DEFERRED, result.reason, result.defer_until
-        return _STEP_STATE.get(result.state, StepState.FAILED), result.reason, None
+        return STEP_STATE_OF_LEDGER.get(result.state, StepState.FAILED), result.reason, None
 
     def _why(self) -> str:
         return "stopped" if self._state.stop_reason is not None else "goal reached"
@@ -650,9 +680,13 @@ class SequenceWorkflow:
             )
 
     async def _finish(self, status: RunStatus, reason: str | None) -> None:
+        end = self._end
+        if self._ended and end is not None and (end.status, end.reason) == (status, reason) and not self._unwritten:
+            return  # the last send's delivery ended the run so (``end-with-last-send``)
         await workflow.execute_local_activity_method(
             RunActivities.finish_run,
-            RunFinish(run_id=self._input.run_id, status=status, reason=reason, steps=self._take()),
+            RunFinish(run_id=self._input.run_id, status=status, reason=reason, steps=self._take(),
+                      corrects=end.status if end is not None else None),
             start_to_close_timeout=BOOKKEEPING_START_TO_CLOSE,
             retry_policy=BOOKKEEPING_RETRY,
         )

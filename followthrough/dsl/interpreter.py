@@ -251,6 +251,21 @@ def next_action(definition: SequenceDefinition, state: RunState, ctx: Context) -
     return _jump(definition, step, visit, state, ctx)
 
 
+def settled_end(definition: SequenceDefinition, state: RunState) -> End | None:
+    """The ``End`` that ``next_action`` returns next whatever the clock and the contact, unless
+    an event changes ``state`` first (a stop): the run has no step left and no goal. None when
+    that decision may depend on more. After a run's last send this is how it ends, so the
+    delivery can end it in its outcome's transaction (``end-with-last-send``).
+
+    Part of the replay contract, like ``reads_contact``: its answer decides whether a run calls
+    ``finish_run``."""
+    if state.stop_reason is not None or state.converted or definition.goal is not None:
+        return None
+    if state.position >= len(definition.steps):
+        return End(RunStatus.COMPLETED, "end_of_sequence")
+    return None
+
+
 def reads_contact(definition: SequenceDefinition) -> bool:
     """Whether any decision of a run of ``definition`` reads the contact beyond its id: the
     goal, conditions and expressions, a send to the contact's owner or a user named by a path,

@@ -99,6 +99,11 @@ class DeliverInput(BaseModel):
     #: The Message-ID an email answers (a ticket's reply to the customer's mail): it goes out
     #: with ``In-Reply-To`` and ``References`` (RFC 5322 §3.6.4), so mail apps thread it.
     thread: str | None = Field(default=None, max_length=998)
+    #: The end the run reaches once this send is over, unless an event or a cancel changes it
+    #: first (``end-with-last-send``): a delivery that records ``sent`` also closes the step and
+    #: ends the run in that transaction, and says so (``DeliverResult.ended``). None: the run
+    #: goes on after this send, or its end depends on more than the send.
+    end: RunEnd | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -134,6 +139,9 @@ class DeliverResult(BaseModel):
     #: delivery wrote: the run drops those. 0 from code that did not write them with the claim
     #: (a worker of an older version), so a run never drops records nobody wrote.
     steps_written: int = 0
+    #: The delivery ended the run as ``DeliverInput.end`` said, with the send's step closed.
+    #: False from code that does not (a worker of an older version): the run ends itself.
+    ended: bool = False
 
 
 class GiveUpInput(BaseModel):
@@ -159,6 +167,15 @@ class StepRecord(BaseModel):
     reason: str | None = None
 
 
+class RunEnd(BaseModel):
+    """How a run ends when its last send is over (``DeliverInput.end``)."""
+
+    status: RunStatus
+    reason: str | None = None
+    #: The send's step record as it started; the delivery closes it with the outcome.
+    step: StepRecord
+
+
 class RunProblem(BaseModel):
     """Why a run cannot make progress: its workflow task keeps failing (``code`` is Temporal's
     cause, e.g. ``PAYLOADS_TOO_LARGE``), since the first failure."""
@@ -174,6 +191,9 @@ class RunFinish(BaseModel):
     reason: str | None = None
     #: Step records not written yet, written in the same transaction (``lean-bookkeeping``).
     steps: list[StepRecord] = Field(default_factory=list)
+    #: The end the run's last delivery may have written (``DeliverInput.end``): this finish
+    #: replaces it (a stop or a cancel came during that send). None: only a running run ends.
+    corrects: RunStatus | None = None
 
 
 class StepRecords(BaseModel):

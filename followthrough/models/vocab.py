@@ -56,6 +56,18 @@ class LedgerState(StrEnum):
     DEFERRED = "deferred"  # the contact policy said "not now"; the workflow asks again later
 
 
+#: Ledger outcome -> the state a send step shows on its run.
+STEP_STATE_OF_LEDGER = {
+    LedgerState.SENT: StepState.SENT,
+    LedgerState.DELIVERED: StepState.SENT,
+    LedgerState.SKIPPED: StepState.SKIPPED,
+    LedgerState.FAILED: StepState.FAILED,
+    LedgerState.BOUNCED: StepState.FAILED,
+    LedgerState.UNDELIVERED: StepState.FAILED,
+    LedgerState.UNCERTAIN: StepState.UNCERTAIN,
+}
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     MANAGER = "manager"

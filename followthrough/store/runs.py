@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from followthrough.errors import NotFound
-from followthrough.models.runs import RunProblem, StepRecord
+from followthrough.models.runs import RunFinish, RunProblem, StepRecord
 from followthrough.models.vocab import RunStatus
+from followthrough.store import timeline
 from followthrough.store.db import as_utc
 from followthrough.store.scope import EVERYTHING, Visibility
 from followthrough.store.tables import Run, RunStep, utcnow
@@ -111,20 +112,44 @@ def finish(session: Session, run_id: str, status: str, reason: str | None = None
 ENDED_COLUMNS = ("id", "kind", "contact_id", "definition_name", "status", "reason")
 
 
-def end(session: Session, run_id: str, status: str, reason: str | None = None) -> Any | None:
+def end(session: Session, run_id: str, status: str, reason: str | None = None,
+        corrects: str | None = None) -> Any | None:
     """``finish`` as one Core ``UPDATE ... RETURNING`` (issue 9: every run ends here, and the
     ORM read and flush were most of the finishing activity's time): the row's
     ``ENDED_COLUMNS`` when this call ended the run, None when it had ended already or does
-    not exist. The first final status wins."""
+    not exist. The first final status wins, but for a ``corrects`` status: an end the run's
+    last delivery wrote (``RunFinish.corrects``), which this one replaces."""
     runs_table = _table(Run)
     now = utcnow()
+    replaceable = [RunStatus.RUNNING.value, *([corrects] if corrects is not None else [])]
     statement = (update(runs_table)
-                 .where(runs_table.c.id == run_id, runs_table.c.status == RunStatus.RUNNING.value)
+                 .where(runs_table.c.id == run_id, runs_table.c.status.in_(replaceable))
                  .values(status=status, reason=reason, active_key=None, ended_at=now, updated_at=now,
                          # it ended: no longer stuck
                          problem_code=None, problem_message=None, problem_since=None)
                  .returning(*(runs_table.c[name] for name in ENDED_COLUMNS)))
     return session.execute(statement).one_or_none()
+
+
+def close(session: Session, finish: RunFinish) -> None:
+    """End a run with its last step records and the end on its contact's timeline, once: a
+    repeated call changes nothing (the end is there), and a run that does not exist raises
+    ``NotFound``. ``finish.corrects``: the end its last delivery wrote is replaced, on the
+    timeline too."""
+    record_steps(session, finish.steps)
+    run = end(session, finish.run_id, finish.status, finish.reason, finish.corrects)
+    if run is None:
+        get(session, finish.run_id)  # ended before (a retry): nothing more; gone: NotFound
+        return
+    if run.contact_id is None:
+        return
+    summary = f"{run.definition_name or run.kind} {run.status}" + (f": {run.reason}" if run.reason else "")
+    if finish.corrects is not None:
+        timeline.replace_run_entry(session, run.id, f"run.{finish.corrects}", contact_id=run.contact_id,
+                                   new_kind=f"run.{run.status}", summary=summary)
+    else:
+        timeline.append(session, contact_id=run.contact_id, kind=f"run.{run.status}", summary=summary,
+                        run_id=run.id)
 
 
 def set_problem(session: Session, run_id: str, problem: RunProblem | None) -> bool:

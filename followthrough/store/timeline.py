@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Insert
 from sqlalchemy import insert as sa_insert
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from followthrough.store.tables import TimelineEntry, utcnow
@@ -50,6 +51,19 @@ def append(session: Session, *, contact_id: int, kind: str, **fields: Any) -> No
     values["data"] = values.get("data") or {}
     values["occurred_at"] = values.get("occurred_at") or utcnow()
     session.connection().execute(_insert_statement(), values)
+
+
+def replace_run_entry(session: Session, run_id: str, kind: str, *, contact_id: int, new_kind: str,
+                      summary: str) -> None:
+    """Replace the run's ``kind`` entry by a ``new_kind`` one (an end written when the run's
+    last send was over, corrected by a stop or a cancel that came during it), in its place on
+    the timeline; append it when there is none."""
+    table = TimelineEntry.__table__  # type: ignore[attr-defined]
+    replaced = session.connection().execute(
+        sa_update(table).where(table.c.run_id == run_id, table.c.kind == kind)
+        .values(kind=new_kind, summary=summary, occurred_at=utcnow()))
+    if not replaced.rowcount:
+        append(session, contact_id=contact_id, kind=new_kind, summary=summary, run_id=run_id)
 
 
 @cache

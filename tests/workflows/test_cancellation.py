@@ -142,3 +142,87 @@ class TestCancelBetweenRetries:
         rows = await _rows(live, run_id)
         assert [(r["state"], r["reason"]) for r in rows] == [("skipped", "run cancelled")]
         assert outbox.store.list(limit=None) == []
+
+
+def _mail_only(name: str) -> dict[str, Any]:
+    """One send and nothing after it: its delivery ends the run (``end-with-last-send``)."""
+    return {"name": name, "kind": "sequence", "category": "service", "locales": ["en"], "stop_on": ["reply"],
+            "steps": [{"id": "mail", "type": "send", "channel": "email", "template": "welcome"}]}
+
+
+async def _run_ends(live: LiveStack, contact_id: int, run_id: str) -> list[str]:
+    """The run's end entries on its contact's timeline (``run.started`` aside)."""
+    entries = (await live.api.get(f"/v1/contacts/{contact_id}/timeline")).json()["items"]
+    return [e["kind"] for e in entries
+            if e["run_id"] == run_id and e["kind"].startswith("run.") and e["kind"] != "run.started"]
+
+
+class TestEndWithTheLastSend:
+    """The last send's delivery ends the run as it records ``sent``; what comes during that send
+    (a cancel, a stop) corrects that end, in the runs table and on the timeline alike."""
+
+    async def _while_sending(self, live: LiveStack, outbox: OutboxHandle, name: str) -> tuple[int, str]:
+        outbox.smtp.hold_data = threading.Event()
+        await save_definition(live.api, _mail_only(name))
+        contact = await create_contact(live.api, email=f"{name}@example.test")
+        run_id = (await enroll(live.api, name, contact["id"])).json()["run_id"]
+
+        async def pending() -> bool:
+            rows = await _rows(live, run_id)
+            return bool(rows) and rows[0]["state"] == "pending"
+
+        await eventually(pending)
+        return contact["id"], run_id
+
+    async def test_without_anything_during_the_send_the_delivery_ends_the_run(
+        self, live: LiveStack, outbox: OutboxHandle
+    ) -> None:
+        contact_id, run_id = await self._while_sending(live, outbox, "last_plain")
+        outbox.smtp.hold_data.set()
+        ended = await _ended(live, run_id)
+        assert (ended["status"], ended["reason"]) == ("completed", "end_of_sequence")
+        assert [(s["step_id"], s["state"]) for s in ended["steps"]] == [("mail", "sent")]
+        assert await _run_ends(live, contact_id, run_id) == ["run.completed"]
+
+    async def test_a_stop_during_the_last_send_corrects_the_end(
+        self, live: LiveStack, outbox: OutboxHandle
+    ) -> None:
+        contact_id, run_id = await self._while_sending(live, outbox, "last_stopped")
+        response = await live.api.post(f"/v1/contacts/{contact_id}/events", json={"event": "reply"})
+        assert response.status_code == 202, response.text
+        assert response.json()["workflow_ids"]  # the run got the event while it was sending
+
+        async def signalled() -> bool:  # the run holds the event before the send ends
+            history = live.temporal.get_workflow_handle(response.json()["workflow_ids"][0])
+            events = [e async for e in history.fetch_history_events()]
+            return any(e.HasField("workflow_execution_signaled_event_attributes") for e in events)
+
+        await eventually(signalled)
+        outbox.smtp.hold_data.set()
+
+        async def corrected() -> dict[str, Any] | None:
+            run = await _run(live, run_id)
+            return run if run["status"] == "stopped" else None
+
+        ended = await eventually(corrected, timeout=30)
+        assert ended["reason"] == "reply"
+        assert [(s["step_id"], s["state"]) for s in ended["steps"]] == [("mail", "sent")]
+        assert await _run_ends(live, contact_id, run_id) == ["run.stopped"]
+
+    async def test_a_cancel_during_the_last_send_corrects_the_end(
+        self, live: LiveStack, outbox: OutboxHandle
+    ) -> None:
+        contact_id, run_id = await self._while_sending(live, outbox, "last_cancelled")
+        response = await live.api.post(f"/v1/runs/{run_id}/cancel")
+        assert response.status_code == 202, response.text
+        await asyncio.sleep(CANCEL_REACHES_ACTIVITY)
+        outbox.smtp.hold_data.set()
+
+        async def corrected() -> dict[str, Any] | None:
+            run = await _run(live, run_id)
+            return run if run["status"] == "cancelled" else None
+
+        ended = await eventually(corrected, timeout=30)
+        assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
+            ("mail", "sent", "cancelled; message sent")]
+        assert await _run_ends(live, contact_id, run_id) == ["run.cancelled"]

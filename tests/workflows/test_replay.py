@@ -40,7 +40,9 @@ def test_every_behaviour_has_a_history() -> None:
     assert {"deferral", "give_up", "set_and_split", "start", "cancel", "continue_as_new",
             "cancel_before_patches", "give_up_before_patches", "deferral_before_patches", "business_wait_for",
             "internal_to_owner", "welcome_contact_when_read", "welcome_steps_with_activities", "welcome_baseline",
-            "cancel_baseline", "deferral_baseline", "give_up_baseline", "continue_as_new_baseline"} <= names
+            "cancel_baseline", "deferral_baseline", "give_up_baseline", "continue_as_new_baseline",
+            "welcome_end_with_send", "cancel_end_with_send", "deferral_end_with_send", "give_up_end_with_send",
+            "stopped_by_reply_end_with_send"} <= names
     last = {p.stem: _history(p).events[-1].event_type for p in HISTORIES}
     assert last["cancel"] == last["cancel_before_patches"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
     assert last["continue_as_new"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW

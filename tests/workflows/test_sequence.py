@@ -12,7 +12,7 @@ from channels.outbox import OutboxHandle
 from followthrough.enrollment import enroll
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
-from followthrough.store import contacts, definitions, ledger, runs
+from followthrough.store import contacts, definitions, ledger, runs, timeline
 from followthrough.store.db import session_scope
 from tests.support.history import local_activities, patch_markers
 from tests.support.run_view import shown_steps
@@ -68,8 +68,8 @@ class TestLeanBookkeeping:
     async def test_step_records_ride_on_the_activities_the_run_calls_anyway(
         self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
     ) -> None:
-        """email, wait, sms, wait, call: one local activity (finish) instead of one per step
-        record (fifteen). The first snapshot of the contact comes with the run's input
+        """email, wait, sms, wait, call: no local activity, where there was one per step
+        record (fifteen) and one to finish. The first snapshot of the contact comes with the run's input
         (``contact-in-input``), no decision of this definition reads it, so it is not reloaded
         after the waits (``contact-when-read``), and the records are written by the deliveries
         the run calls anyway, not before each wait (``steps-with-activities``): while it waits,
@@ -93,9 +93,16 @@ class TestLeanBookkeeping:
             assert (await handle.result()).status == "completed"
             history = await handle.fetch_history()
 
-        assert local_activities(history) == ["finish_run"]
-        # Every change the run takes, in one marker (``baseline-2026-12-04``).
+        # The last send's delivery ended the run (``end-with-last-send``): no ``finish_run``.
+        assert local_activities(history) == []
+        # Every change the run takes, in one marker (``baseline-2026-12-04-end``).
         assert patch_markers(history) == 1
+        with session_scope(engine) as session:
+            ended = runs.get(session, run.id)
+            ends = [e.kind for e in timeline.page(session, contact_id, before=None, limit=50)
+                    if e.run_id == run.id and e.kind != "run.started" and e.kind.startswith("run.")]
+        assert (ended.status, ended.reason, ended.active_key) == ("completed", "end_of_sequence", None)
+        assert ends == ["run.completed"]
         with session_scope(engine) as session:
             steps = runs.steps(session, run.id)
         assert [(s.seq, s.step_id, s.state) for s in steps] == [
@@ -135,7 +142,7 @@ class TestContactAfterAWait:
             history = await handle.fetch_history()
 
         assert [c.to for c in outbox.store.list(limit=None)] == ["vera@example.test"]
-        assert local_activities(history) == ["load_contact", "finish_run"]
+        assert local_activities(history) == ["load_contact"]  # the send ended the run
 
 
 class TestHeldSteps:

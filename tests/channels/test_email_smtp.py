@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.utils
+import re
 import socket
 import threading
 import time
@@ -12,6 +14,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from aiosmtplib.email import flatten_message
 
 from channels.base import (
     Attachment,
@@ -52,6 +55,37 @@ class TestBuildEmail:
 
     def build(self, **overrides: object) -> email.message.EmailMessage:
         return build_email(make_message(**overrides), MAIL_FROM, "ft.example.test", now=self.NOW)
+
+    @pytest.mark.parametrize("overrides", [
+        {},
+        {"html": None, "subject": "Köszönjük a rendelését, Ödön!", "text": "Árvíztűrő tükörfúrógép " * 20},
+        {"headers": {"List-Unsubscribe": "<https://ft.example.test/u/abc>", "List-Unsubscribe-Post":
+                     "List-Unsubscribe=One-Click", "Reply-To": "Ирина <irina@example.test>",
+                     "References": "<a@x.test> " * 12, "X-Tag": "tab\there"}},
+        {"attachments": (Attachment(content=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", content_type="text/calendar",
+                                    filename="invite.ics", params={"method": "REQUEST"}),)},
+    ], ids=["russian", "hungarian-text-only", "headers", "invitation"])
+    def test_the_fast_headers_make_the_same_bytes_as_policy_default(self, overrides: dict[str, object]) -> None:
+        """The builder's shortcuts (header classes made once, short ASCII headers set as they
+        are) change nothing on the wire: the same message built the plain ``policy.default`` way
+        flattens to the same bytes (MIME boundaries aside)."""
+        message = make_message(**overrides)
+        plain = email.message.EmailMessage()
+        plain["From"], plain["To"] = MAIL_FROM, message.to
+        ours = self.build(**overrides)
+        plain.set_raw("Subject", dict(ours.raw_items())["Subject"])  # folded by Header in both
+        plain["Date"], plain["Message-ID"] = email.utils.format_datetime(self.NOW), MESSAGE_ID
+        for name, value in message.headers.items():
+            plain[name] = value
+        plain.set_content(message.text)
+        if message.html is not None:
+            plain.add_alternative(message.html, subtype="html")
+        for a in message.attachments:
+            plain.add_attachment(a.content, maintype="text", subtype="calendar", filename=a.filename,
+                                 params=dict(a.params))
+        boundary = re.compile(rb"=+\d+==")
+        assert boundary.sub(b"B", flatten_message(ours)) == boundary.sub(b"B", flatten_message(plain))
+        assert type(ours["To"]) is type(self.build(**overrides)["To"])  # one class per header name
 
     def test_multipart_alternative_text_then_html(self) -> None:
         msg = self.build()

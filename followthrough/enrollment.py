@@ -39,7 +39,7 @@ def _claim(
     entity: str | None = None,
 ) -> tuple[Run, bool, SequenceInput | None]:
     with session_scope(engine) as session:
-        contact = contacts.get(session, contact_id)
+        contact = contacts.read(session, contact_id)  # a row, no ORM object (issue 9)
         version = _active_sequence(session, name)
         # The run pins its calendars like its version: later edits do not move its waits.
         pinned, missing = calendars.resolve(session, calendars.referenced(version.document))
@@ -53,7 +53,7 @@ def _claim(
         )
         if not created:
             return run, False, None
-        timeline.record(
+        timeline.append(
             session, contact_id=contact_id, kind="run.started", run_id=run.id,
             summary=f"enrolled in {name} v{version.version}",
         )

@@ -16,7 +16,7 @@ from followthrough import ids
 from followthrough.calendar import PinnedHolidays, pin_holidays
 from followthrough.errors import Conflict, NotFound, ServiceUnavailable
 from followthrough.models.contact import ContactSnapshot
-from followthrough.models.runs import SequenceInput
+from followthrough.models.runs import SEQUENCE_BEHAVIOUR, SequenceInput
 from followthrough.models.vocab import RunStatus
 from followthrough.settings import Settings
 from followthrough.store import calendars, contacts, definitions, leads, runs, timeline
@@ -62,6 +62,7 @@ def _claim(
             definition_version=version.version, definition=version.document, data=data,
             calendars=pinned, holidays=holidays_for(pinned), history_limit=history_limit,
             contact=_carried(contacts.snapshot(contact, leads.open_score(session, contact_id))),
+            behaviour=SEQUENCE_BEHAVIOUR,
         )
         return run, True, start
 

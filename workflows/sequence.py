@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.models.contact import ContactSnapshot
     from followthrough.models.leads import LeadStepInput
     from followthrough.models.runs import (
+        SEQUENCE_BEHAVIOUR,
         DeliverInput,
         DeliverResult,
         GiveUpInput,
@@ -131,21 +132,15 @@ PATCH_BASELINE = "baseline-2026-12-04"
 #: completes without the ``finish_run`` local activity (issue 9: about a tenth of the worker's
 #: CPU per run). A stop or a cancel that comes during that send corrects the end.
 PATCH_END_WITH_SEND = "end-with-last-send"
-#: ``PATCH_BASELINE`` and ``end-with-last-send`` in one marker: what a run started by this code
-#: asks first (one marker per run, as before).
-PATCH_BASELINE_END = "baseline-2026-12-04-end"
-#: The baselines, newest first, each with the changes it stands for. A run asks them in this
-#: order at its first question and takes the first it answers yes to; a run started before
-#: a baseline answers no to it while replaying its first task.
-_BASELINE_CHANGES = (
-    (PATCH_BASELINE_END, frozenset({
-        PATCH_CANCEL_CLOSES_STEP, PATCH_CONTINUE_AS_NEW, PATCH_LEAN_BOOKKEEPING, PATCH_OWNER_RECIPIENT,
-        PATCH_CONTACT_IN_INPUT, PATCH_HOLD_WAKE, PATCH_CONTACT_WHEN_READ, PATCH_STEPS_WITH_ACTIVITIES,
-        PATCH_END_WITH_SEND})),
-    (PATCH_BASELINE, frozenset({
-        PATCH_CANCEL_CLOSES_STEP, PATCH_CONTINUE_AS_NEW, PATCH_LEAN_BOOKKEEPING, PATCH_OWNER_RECIPIENT,
-        PATCH_CONTACT_IN_INPUT, PATCH_HOLD_WAKE, PATCH_CONTACT_WHEN_READ, PATCH_STEPS_WITH_ACTIVITIES})),
-)
+#: The changes ``PATCH_BASELINE`` stands for.
+_BASELINE_CHANGES = frozenset({
+    PATCH_CANCEL_CLOSES_STEP, PATCH_CONTINUE_AS_NEW, PATCH_LEAN_BOOKKEEPING, PATCH_OWNER_RECIPIENT,
+    PATCH_CONTACT_IN_INPUT, PATCH_HOLD_WAKE, PATCH_CONTACT_WHEN_READ, PATCH_STEPS_WITH_ACTIVITIES})
+#: The changes a run of behaviour ``SEQUENCE_BEHAVIOUR`` takes without any marker: all of them
+#: (issue 9: a patch marker is two events and a visibility update per run on the server,
+#: because the SDK upserts ``TemporalChangeVersion`` with each one). A change after these asks
+#: ``workflow.patched`` for its own id, and becomes part of the next behaviour.
+_BEHAVIOUR_CHANGES = {SEQUENCE_BEHAVIOUR: _BASELINE_CHANGES | {PATCH_END_WITH_SEND}}
 
 
 # Not sandboxed (issue 9): the sandbox imported this module afresh for every new run and ran
@@ -196,14 +191,35 @@ class SequenceWorkflow:
         self._reads_contact = reads_contact(self._definition)
 
     def _patched(self, patch_id: str) -> bool:
-        """Whether the run takes the change ``patch_id``: yes when the run's baseline stands
-        for it, else ``workflow.patched`` as before. The baselines are asked at the run's first
-        question, which every run asks in its first workflow task: a run started before a
-        baseline replays that task, and answers no to it."""
+        """Whether the run takes the change ``patch_id``: yes when the changes its start took
+        (``_changes_taken``) include it, else ``workflow.patched`` as before."""
         if self._baseline is None:
-            self._baseline = next((changes for baseline, changes in _BASELINE_CHANGES
-                                   if workflow.patched(baseline)), frozenset())
+            self._baseline = self._changes_taken()
         return patch_id in self._baseline or workflow.patched(patch_id)
+
+    def _changes_taken(self) -> frozenset[str]:
+        """The changes the run took when it started, decided at its first question, which every
+        run asks in its first workflow task:
+
+        - a run enrolled for this behaviour (``SequenceInput.behaviour``) and started by this
+          code takes all of them, and writes no marker;
+        - the same run replayed finds no marker in that task, and takes them all again; but if a
+          worker of an earlier version started it (an upgrade that reached the API first), that
+          worker's baseline marker is there, and the run goes on as that worker began it;
+        - a run enrolled before behaviours existed goes by its markers, as before: the baseline's
+          changes when its first task wrote the marker, else each change asked for by its id.
+
+        A run enrolled for a behaviour this code does not know fails its workflow task (Temporal
+        retries it) until a worker that knows it takes the run."""
+        behaviour = self._input.behaviour
+        if behaviour > SEQUENCE_BEHAVIOUR:
+            raise RuntimeError(f"this run needs a worker of sequence behaviour {behaviour} "
+                               f"(this one has {SEQUENCE_BEHAVIOUR}): upgrade the workers")
+        if behaviour and not workflow.unsafe.is_replaying():
+            return _BEHAVIOUR_CHANGES[behaviour]
+        if workflow.patched(PATCH_BASELINE):  # replaying a task that wrote it: no new marker
+            return _BASELINE_CHANGES
+        return _BEHAVIOUR_CHANGES[behaviour] if behaviour else frozenset()
 
     def _ctx(self) -> Context:
         return Context(now=workflow.now(), contact=self._contact, data=self._input.data,

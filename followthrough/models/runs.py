@@ -13,6 +13,13 @@ from followthrough.models.tasks import Invite
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
 
+#: The behaviour of the sequence workflow that enrollment starts runs for: every versioned
+#: change (``workflows/sequence.py``) up to ``end-with-last-send``, taken without a patch marker.
+#: Raised with the next change a new run should take without one; a worker never runs a run
+#: whose behaviour it does not know (the workflow task fails until a newer worker takes it).
+SEQUENCE_BEHAVIOUR = 1
+
+
 class SequenceInput(BaseModel):
     run_id: str
     contact_id: int
@@ -35,6 +42,9 @@ class SequenceInput(BaseModel):
     #: needs no local activity to load it (None: the run loads it). Personal data: payloads
     #: are encrypted (followthrough.codec), as for ``carry``.
     contact: ContactSnapshot | None = None
+    #: The workflow behaviour the run was started for (``SEQUENCE_BEHAVIOUR`` at enrollment;
+    #: 0: a run started before it existed, versioned by its patch markers alone).
+    behaviour: int = 0
 
 
 class RunCarry(BaseModel):

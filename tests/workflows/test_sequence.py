@@ -6,17 +6,19 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import Engine
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from channels.outbox import OutboxHandle
 from followthrough.enrollment import enroll
-from followthrough.models.runs import SequenceResult
+from followthrough.models.runs import SEQUENCE_BEHAVIOUR, SequenceInput, SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs, timeline
 from followthrough.store.db import session_scope
 from tests.support.history import local_activities, patch_markers
 from tests.support.run_view import shown_steps
 from tests.support.stack import running_worker
+from tests.support.waiting import eventually
 
 
 def _contact(engine: Engine, **fields) -> int:  # type: ignore[no-untyped-def]
@@ -95,8 +97,10 @@ class TestLeanBookkeeping:
 
         # The last send's delivery ended the run (``end-with-last-send``): no ``finish_run``.
         assert local_activities(history) == []
-        # Every change the run takes, in one marker (``baseline-2026-12-04-end``).
-        assert patch_markers(history) == 1
+        # Every change the run takes, with no marker (``SequenceInput.behaviour``), so no
+        # ``TemporalChangeVersion`` upsert either: as many events as a bare workflow's.
+        assert patch_markers(history) == 0
+        assert not any(e.HasField("upsert_workflow_search_attributes_event_attributes") for e in history.events)
         with session_scope(engine) as session:
             ended = runs.get(session, run.id)
             ends = [e.kind for e in timeline.page(session, contact_id, before=None, limit=50)
@@ -171,3 +175,33 @@ class TestHeldSteps:
         assert local_activities(history) == ["record_steps", "record_steps", "finish_run"]
         with session_scope(engine) as session:
             assert [(s.step_id, s.state) for s in runs.steps(session, run.id)] == [(f"w{n}", "done") for n in range(22)]
+
+
+class TestBehaviour:
+    async def test_a_run_of_a_behaviour_this_worker_does_not_know_waits_for_one_that_does(
+        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+    ) -> None:
+        """A run enrolled by a newer API than this worker: its workflow task fails (Temporal
+        retries it) before the run does anything, and the run stays open for a newer worker."""
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+        contact_id = _contact(engine, name="Future Person", email="future@example.test")
+        start = SequenceInput(run_id="run_future", contact_id=contact_id, definition_name="welcome_sequence",
+                              definition_version=1, definition={"name": "welcome_sequence", "steps": [
+                                  {"id": "mail", "type": "send", "channel": "email", "template": "welcome"}]},
+                              behaviour=SEQUENCE_BEHAVIOUR + 1)
+        async with running_worker(ts_env.client, settings, engine):
+            handle = await ts_env.client.start_workflow(
+                "SequenceWorkflow", start, id=f"wf-{uuid.uuid4().hex}", task_queue=settings.task_queue)
+
+            async def failed_task() -> list[BaseException]:
+                history = await handle.fetch_history()
+                return [await ts_env.client.data_converter.decode_failure(e.workflow_task_failed_event_attributes.failure)
+                        for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+
+            [failure, *_] = await eventually(failed_task)
+            assert f"sequence behaviour {SEQUENCE_BEHAVIOUR + 1}" in str(failure)
+            history = await handle.fetch_history()
+            assert not any(e.HasField("activity_task_scheduled_event_attributes") for e in history.events)
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            await handle.terminate("test over")
+        assert outbox.store.list(limit=None) == []

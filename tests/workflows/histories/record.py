@@ -171,11 +171,11 @@ SCENARIOS: dict[str, Scenario] = {
 # deferral's wait and a continuation.
 for _name in ("cancel", "deferral", "give_up", "continue_as_new"):
     SCENARIOS[f"{_name}_baseline"] = SCENARIOS[_name]
-# ``end-with-last-send`` (in ``baseline-2026-12-04-end``): the last send's delivery ends the run,
-# which then completes without ``finish_run``; the paths that end otherwise still call it.
-SCENARIOS["welcome_end_with_send"] = SCENARIOS["welcome_baseline"]
-for _name in ("cancel", "deferral", "give_up", "stopped_by_reply"):
-    SCENARIOS[f"{_name}_end_with_send"] = SCENARIOS[_name]
+# Sequence behaviour 1 (``SequenceInput.behaviour``): every change without a patch marker, and
+# ``end-with-last-send``: the last send's delivery ends the run, which then completes without
+# ``finish_run``; the paths that end otherwise still call it.
+for _name in ("welcome_baseline", "cancel", "deferral", "give_up", "stopped_by_reply", "continue_as_new"):
+    SCENARIOS[f"{_name.removesuffix('_baseline')}_behaviour_1"] = SCENARIOS[_name]
 
 
 @asynccontextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -15,6 +17,7 @@ from followthrough.models.runs import SEQUENCE_BEHAVIOUR, SequenceInput, Sequenc
 from followthrough.settings import Settings
 from followthrough.store import contacts, definitions, ledger, runs, timeline
 from followthrough.store.db import session_scope
+from tests.conftest import start_time_skipping
 from tests.support.history import local_activities, patch_markers
 from tests.support.run_view import shown_steps
 from tests.support.stack import running_worker
@@ -177,12 +180,22 @@ class TestHeldSteps:
             assert [(s.step_id, s.state) for s in runs.steps(session, run.id)] == [(f"w{n}", "done") for n in range(22)]
 
 
+@pytest.fixture
+async def own_ts() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: a workflow task that keeps failing stops the
+    shared server's clock for the tests after it, even once its run is terminated."""
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
 class TestBehaviour:
     async def test_a_run_of_a_behaviour_this_worker_does_not_know_waits_for_one_that_does(
-        self, ts_env: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
+        self, own_ts: WorkflowEnvironment, engine: Engine, edge_settings: Settings, outbox: OutboxHandle
     ) -> None:
         """A run enrolled by a newer API than this worker: its workflow task fails (Temporal
         retries it) before the run does anything, and the run stays open for a newer worker."""
+        ts_env = own_ts
         settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
         contact_id = _contact(engine, name="Future Person", email="future@example.test")
         start = SequenceInput(run_id="run_future", contact_id=contact_id, definition_name="welcome_sequence",

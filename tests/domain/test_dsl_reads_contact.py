@@ -5,6 +5,7 @@ built from every kind of step, each with and without the parts that read the con
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,12 +69,14 @@ def _definition(picks: list[int], goal: bool) -> SequenceDefinition:
     return SequenceDefinition.model_validate({"name": "seq", "steps": steps, **top})
 
 
-def _decisions(definition: SequenceDefinition, contact: ContactSnapshot) -> list[Action]:
-    """Every action of a run, on a clock that jumps to each wait's end."""
-    state, now, actions = RunState(), NOW, []
+def walk(definition: SequenceDefinition, contact: ContactSnapshot) -> Iterator[tuple[RunState, Action]]:
+    """A run's decisions, each with the state it was decided from (before it), on a clock that
+    jumps to each wait's end."""
+    state, now = RunState(), NOW
     for _ in range(40):
+        before = state.model_copy(deep=True)
         action = next_action(definition, state, Context(now=now, contact=contact))
-        actions.append(action)
+        yield before, action
         if isinstance(action, End):
             break
         if isinstance(action, (Wait, WaitFor)) and action.until is not None:
@@ -82,7 +85,11 @@ def _decisions(definition: SequenceDefinition, contact: ContactSnapshot) -> list
             resolve_wait_for(state, action)
         if isinstance(action, CreateTask):
             now += timedelta(minutes=1)
-    return actions
+
+
+def _decisions(definition: SequenceDefinition, contact: ContactSnapshot) -> list[Action]:
+    """Every action of a run."""
+    return [action for _state, action in walk(definition, contact)]
 
 
 @settings(max_examples=400, deadline=None)

@@ -13,21 +13,17 @@ from hypothesis import strategies as st
 
 from followthrough.dsl.interpreter import (
     Context,
-    CreateTask,
     End,
     RunState,
     Send,
-    Wait,
-    WaitFor,
     next_action,
     receive,
-    resolve_wait_for,
     settled_end,
 )
 from followthrough.dsl.schema import SequenceDefinition
 from followthrough.models.runs import RunEvent
 from followthrough.models.vocab import RunStatus
-from tests.domain.test_dsl_reads_contact import ANNA, ANNA_LATER, NOW, STEPS, _definition
+from tests.domain.test_dsl_reads_contact import ANNA, ANNA_LATER, NOW, STEPS, _definition, walk
 
 #: Clocks and contacts a later decision may meet: the same instant, a year on; either snapshot.
 LATER = [Context(now=now, contact=contact) for now in (NOW, NOW + timedelta(days=400))
@@ -35,24 +31,15 @@ LATER = [Context(now=now, contact=contact) for now in (NOW, NOW + timedelta(days
 
 
 def _settled_ends(definition: SequenceDefinition) -> list[End]:
-    """Walk a run; at every decision where ``settled_end`` names an end, check it against the
-    next decision in every later context. Returns the ends it named."""
-    state, now, named = RunState(), NOW, []
-    for _ in range(40):
+    """Walk a run; at every decision where ``settled_end`` names an end, check it against that
+    decision in every later context. Returns the ends it named."""
+    named = []
+    for state, _action in walk(definition, ANNA):
         end = settled_end(definition, state)
         if end is not None:
             named.append(end)
             for ctx in LATER:
                 assert next_action(definition, state.model_copy(deep=True), ctx) == end
-        action = next_action(definition, state, Context(now=now, contact=ANNA))
-        if isinstance(action, End):
-            break
-        if isinstance(action, (Wait, WaitFor)) and action.until is not None:
-            now = max(now, action.until)
-        if isinstance(action, WaitFor):
-            resolve_wait_for(state, action)
-        if isinstance(action, CreateTask):
-            now += timedelta(minutes=1)
     return named
 
 

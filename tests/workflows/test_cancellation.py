@@ -44,8 +44,11 @@ async def _run(live: LiveStack, run_id: str) -> dict[str, Any]:
     return (await live.api.get(f"/v1/runs/{run_id}")).json()
 
 
-async def _cancel_while_pending(live: LiveStack, name: str, category: str) -> str:
-    await save_definition(live.api, _mail_then_wait(name, category))
+async def _sending(live: LiveStack, document: dict[str, Any]) -> tuple[int, str]:
+    """Enroll a new contact in ``document`` (published); returns (contact id, run id) once its
+    first message is claimed for sending (``pending``)."""
+    name = document["name"]
+    await save_definition(live.api, document)
     contact = await create_contact(live.api, email=f"{name}@example.test")
     run_id = (await enroll(live.api, name, contact["id"])).json()["run_id"]
 
@@ -54,6 +57,11 @@ async def _cancel_while_pending(live: LiveStack, name: str, category: str) -> st
         return bool(rows) and rows[0]["state"] == "pending"
 
     await eventually(pending)
+    return contact["id"], run_id
+
+
+async def _cancel_while_pending(live: LiveStack, name: str, category: str) -> str:
+    _contact_id, run_id = await _sending(live, _mail_then_wait(name, category))
     response = await live.api.post(f"/v1/runs/{run_id}/cancel")
     assert response.status_code == 202, response.text
     return run_id
@@ -163,16 +171,7 @@ class TestEndWithTheLastSend:
 
     async def _while_sending(self, live: LiveStack, outbox: OutboxHandle, name: str) -> tuple[int, str]:
         outbox.smtp.hold_data = threading.Event()
-        await save_definition(live.api, _mail_only(name))
-        contact = await create_contact(live.api, email=f"{name}@example.test")
-        run_id = (await enroll(live.api, name, contact["id"])).json()["run_id"]
-
-        async def pending() -> bool:
-            rows = await _rows(live, run_id)
-            return bool(rows) and rows[0]["state"] == "pending"
-
-        await eventually(pending)
-        return contact["id"], run_id
+        return await _sending(live, _mail_only(name))
 
     async def test_without_anything_during_the_send_the_delivery_ends_the_run(
         self, live: LiveStack, outbox: OutboxHandle

@@ -165,6 +165,15 @@ async def _run_ends(live: LiveStack, contact_id: int, run_id: str) -> list[str]:
             if e["run_id"] == run_id and e["kind"].startswith("run.") and e["kind"] != "run.started"]
 
 
+async def _reaches(live: LiveStack, run_id: str, status: str) -> dict[str, Any]:
+    """The run once its status is ``status`` (an end written by its last send may come first)."""
+    async def check() -> dict[str, Any] | None:
+        run = await _run(live, run_id)
+        return run if run["status"] == status else None
+
+    return await eventually(check, timeout=30)
+
+
 class TestEndWithTheLastSend:
     """The last send's delivery ends the run as it records ``sent``; what comes during that send
     (a cancel, a stop) corrects that end, in the runs table and on the timeline alike."""
@@ -199,11 +208,7 @@ class TestEndWithTheLastSend:
         await eventually(signalled)
         outbox.smtp.hold_data.set()
 
-        async def corrected() -> dict[str, Any] | None:
-            run = await _run(live, run_id)
-            return run if run["status"] == "stopped" else None
-
-        ended = await eventually(corrected, timeout=30)
+        ended = await _reaches(live, run_id, "stopped")
         assert ended["reason"] == "reply"
         assert [(s["step_id"], s["state"]) for s in ended["steps"]] == [("mail", "sent")]
         assert await _run_ends(live, contact_id, run_id) == ["run.stopped"]
@@ -217,11 +222,7 @@ class TestEndWithTheLastSend:
         await asyncio.sleep(CANCEL_REACHES_ACTIVITY)
         outbox.smtp.hold_data.set()
 
-        async def corrected() -> dict[str, Any] | None:
-            run = await _run(live, run_id)
-            return run if run["status"] == "cancelled" else None
-
-        ended = await eventually(corrected, timeout=30)
+        ended = await _reaches(live, run_id, "cancelled")
         assert [(s["step_id"], s["state"], s["reason"]) for s in ended["steps"]] == [
             ("mail", "sent", "cancelled; message sent")]
         assert await _run_ends(live, contact_id, run_id) == ["run.cancelled"]

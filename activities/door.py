@@ -145,7 +145,14 @@ class Door:
                 failed = [*failed, *(Channel(c) for c in row.failed_channels if Channel(c) not in failed)]
             refallback = row is not None and row.state == LedgerState.FAILED and row.channel in failed
             if row is not None and row.state in ledger.FINAL_STATES and not refallback:
-                return Prepared(result=_result(row))
+                result = _result(row)
+                if input.end is not None and row.sent_at is not None:
+                    # An attempt that sent and ended the run, whose answer was lost: the run's
+                    # records above put the step back to under way, so it is closed again (the
+                    # run's end and its timeline entry stay as they were).
+                    self._end_run(session, input, input.end, result)
+                    result = result.model_copy(update={"ended": True})
+                return Prepared(result=result)
             if row is not None and row.state in (LedgerState.PENDING, LedgerState.UNCERTAIN):
                 if row.state == LedgerState.PENDING:
                     clock, deadline = self._clock(), _deadline(row)

@@ -437,7 +437,11 @@ class SequenceWorkflow:
         """The end to hand to the send about to start: the one the run reaches right after it,
         when nothing but an event or a cancel can change that (``settled_end``)."""
         end = settled_end(self._definition, self._state)
-        if end is None or step is None or not self._lean or not self._patched(PATCH_END_WITH_SEND):
+        # ``steps-with-activities`` too (asked after, so a history without this patch asks what
+        # it asked before): the delivery's claim must be what writes the held records, else the
+        # run would still hold the send's record as under way, and write it over the closed one.
+        if (end is None or step is None or not self._lean or not self._patched(PATCH_END_WITH_SEND)
+                or not self._patched(PATCH_STEPS_WITH_ACTIVITIES)):
             return None
         return RunEnd(status=end.status, reason=end.reason, step=step)
 

@@ -12,7 +12,6 @@ from followthrough.models.contact import ContactSnapshot
 from followthrough.models.tasks import Invite
 from followthrough.models.vocab import Category, Channel, LedgerState, RunStatus, StepState
 
-
 #: The behaviour of the sequence workflow that enrollment starts runs for: every versioned
 #: change (``workflows/sequence.py``) up to ``end-with-last-send``, taken without a patch marker.
 #: Raised with the next change a new run should take without one; a worker never runs a run

@@ -59,9 +59,10 @@ def replace_run_entry(session: Session, run_id: str, kind: str, *, contact_id: i
     last send was over, corrected by a stop or a cancel that came during it), in its place on
     the timeline; append it when there is none."""
     table = TimelineEntry.__table__  # type: ignore[attr-defined]
+    # By the contact first: its index finds the entry (there is none on run_id).
     replaced = session.connection().execute(
-        sa_update(table).where(table.c.run_id == run_id, table.c.kind == kind)
-        .values(kind=new_kind, summary=summary, occurred_at=utcnow()))
+        sa_update(table).where(table.c.contact_id == contact_id, table.c.run_id == run_id, table.c.kind == kind)
+        .values(kind=new_kind, summary=summary))
     if not replaced.rowcount:
         append(session, contact_id=contact_id, kind=new_kind, summary=summary, run_id=run_id)
 

@@ -91,11 +91,23 @@ def test_the_last_sends_outcome_ends_the_run_and_a_correction_replaces_that_end(
     with session_scope(engine) as session:
         [closed] = runs.steps(session, run.id)
         assert closed.finished_at is not None and closed.finished_at.replace(tzinfo=UTC) >= NOON
+        first_end = (runs.get(session, run.id).ended_at,
+                     [e.occurred_at for e in timeline.page(session, contact_id, before=None, limit=20)])
+    # The answer was lost; Temporal retries the attempt, which hands over the send's record as
+    # under way again: the step is closed again, the run's end and its entry stay as they were.
+    retry = door.prepare(deliver.model_copy(update={"steps": [step]}), key, NOON, [])
+    assert retry.result is not None and (retry.result.state, retry.result.ended) == (LedgerState.SENT, True)
+    assert ends() == (("completed", "end_of_sequence", None), ["run.completed"], [("sent", None)])
+    with session_scope(engine) as session:
+        assert first_end == (runs.get(session, run.id).ended_at,
+                             [e.occurred_at for e in timeline.page(session, contact_id, before=None, limit=20)])
     stopped = RunFinish(run_id=run.id, status=RunStatus.STOPPED, reason="reply", corrects=RunStatus.COMPLETED)
     for _ in range(2):  # a retried correction changes nothing more
         with session_scope(engine) as session:
             runs.close(session, stopped)
         assert ends() == (("stopped", "reply", None), ["run.stopped"], [("sent", None)])
+        with session_scope(engine) as session:  # the same entry, in its place
+            assert [e.occurred_at for e in timeline.page(session, contact_id, before=None, limit=20)] == first_end[1]
     # A finish that corrects an end the run does not have (it was never written, or replaced):
     # the first end stands.
     with session_scope(engine) as session:

@@ -150,8 +150,7 @@ class Door:
                     # An attempt that sent and ended the run, whose answer was lost: the run's
                     # records above put the step back to under way, so it is closed again (the
                     # run's end and its timeline entry stay as they were).
-                    self._end_run(session, input, input.end, result)
-                    result = result.model_copy(update={"ended": True})
+                    result = self._end_run(session, input, input.end, result)
                 return Prepared(result=result)
             if row is not None and row.state in (LedgerState.PENDING, LedgerState.UNCERTAIN):
                 if row.state == LedgerState.PENDING:
@@ -315,19 +314,20 @@ class Door:
                       f"{message.channel} '{input.template}' sent to {row.to_address}")
             result = _result(row, uncertain_before=uncertain_before)
             if input.end is not None:
-                self._end_run(session, input, input.end, result)
-                result = result.model_copy(update={"ended": True})
+                result = self._end_run(session, input, input.end, result)
             return result, waiting_lead(session, input, result)
 
-    def _end_run(self, session: Session, input: DeliverInput, end: RunEnd, result: DeliverResult) -> None:
+    def _end_run(self, session: Session, input: DeliverInput, end: RunEnd, result: DeliverResult) -> DeliverResult:
         """The run's last send is over: close its step with the outcome and end the run, as the
-        run itself would next (``end-with-last-send``: no finishing local activity). A stop or a
-        cancel that came during the send makes the run correct this end (``RunFinish.corrects``)."""
+        run itself would next (``end-with-last-send``: no finishing local activity); returns
+        ``result`` saying so. A stop or a cancel that came during the send makes the run correct
+        this end (``RunFinish.corrects``)."""
         # The step closes on the run's clock when that is ahead (a test server's skipped time).
         closed = max(self._clock(), input.at) if input.at is not None else self._clock()
         step = end.step.model_copy(update={
             "state": STEP_STATE_OF_LEDGER[result.state], "finished_at": closed, "reason": result.reason})
         runs.close(session, RunFinish(run_id=input.run_id, status=end.status, reason=end.reason, steps=[step]))
+        return result.model_copy(update={"ended": True})
 
     def failed(self, input: DeliverInput, key: str, message: OutboundMessage,
                exc: PermanentChannelError) -> DeliverResult:

@@ -121,11 +121,11 @@ PATCH_STEPS_WITH_ACTIVITIES = "steps-with-activities"
 #: without sends would otherwise hold its whole history).
 MAX_HELD_STEPS = 20
 #: Every change above (but ``late-holidays``, which a run whose holidays enrollment pinned never
-#: reaches), in one marker: a run started by this code (or a later one) asks only
-#: ``patched(PATCH_BASELINE)`` and takes all of them, where it would write a marker for each
-#: (issue 9: six markers, each an event the server stores, per run). A run started before it
-#: answers no here, during the replay of its first task, and asks for each change as before.
-#: Changes made after the baseline ask ``workflow.patched`` for their own ids.
+#: reaches), in one marker: a run enrolled before sequence behaviours and started by a worker
+#: with the baseline asked only ``patched(PATCH_BASELINE)`` and took all of them, where it would
+#: write a marker for each (issue 9: six markers per run). A run started before it answers no
+#: here, during the replay of its first task, and asks for each change as before. Runs enrolled
+#: for a behaviour write no marker at all (``_changes_taken``).
 PATCH_BASELINE = "baseline-2026-12-04"
 #: A run's last send (no step after it, no goal: ``settled_end``) ends the run: the delivery
 #: that records ``sent`` closes the step and ends the run in that transaction, so the run
@@ -180,9 +180,9 @@ class SequenceWorkflow:
         self._decisions = 0
         #: ``wake`` signals received: a deferred send asks again when this changes.
         self._wakes = 0
-        #: The changes the run's baseline stands for, asked once, at its first question (see
-        #: ``_patched``); empty for a run started before any baseline.
-        self._baseline: frozenset[str] | None = None
+        #: The changes the run took when it started (``_changes_taken``), decided once, at its
+        #: first question.
+        self._changes: frozenset[str] | None = None
         #: ``end-with-last-send``: the end handed to the last send's delivery, and whether that
         #: delivery wrote it.
         self._end: RunEnd | None = None
@@ -193,9 +193,9 @@ class SequenceWorkflow:
     def _patched(self, patch_id: str) -> bool:
         """Whether the run takes the change ``patch_id``: yes when the changes its start took
         (``_changes_taken``) include it, else ``workflow.patched`` as before."""
-        if self._baseline is None:
-            self._baseline = self._changes_taken()
-        return patch_id in self._baseline or workflow.patched(patch_id)
+        if self._changes is None:
+            self._changes = self._changes_taken()
+        return patch_id in self._changes or workflow.patched(patch_id)
 
     def _changes_taken(self) -> frozenset[str]:
         """The changes the run took when it started, decided at its first question, which every

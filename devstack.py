@@ -1,8 +1,7 @@
 """`followthrough dev`: the whole service on one machine, on loopback, state under FT_DATA_DIR.
 
 Starts the embedded Temporal dev server (SQLite file), the dev outbox (when no SMTP server or
-Twilio account is configured), the worker (two processes: workflow tasks, and activities) and
-the API as child processes; restarts any of them that dies; on Ctrl-C lets the workers finish
+Twilio account is configured), the worker and the API as child processes; restarts any of them that dies; on Ctrl-C lets the workers finish
 in-flight activities and stops everything.
 """
 
@@ -27,12 +26,11 @@ from followthrough.store.db import make_engine, upgrade
 from followthrough.temporal import search_attribute_flags
 
 CLI = str(PROJECT_ROOT / "cli.py")
-#: The supervised child processes and their commands. The worker runs as two processes, one
-#: per role (README "Running at scale"): the runs' workflow tasks get a Python interpreter of
-#: their own, so a burst of deliveries (rendering, policy, provider calls) does not delay them.
+#: The supervised child processes and their commands. One worker of role ``all``: it runs the
+#: activities its own workflow tasks schedule without a round trip through the server's task
+#: queue (eager dispatch), which a worker split by role cannot (README "Running at scale").
 CHILDREN: dict[str, tuple[str, ...]] = {
-    "worker": ("worker", "--role", "workflows"),
-    "activities": ("worker", "--role", "activities"),
+    "worker": ("worker",),
     "api": ("api",),
 }
 log = get_logger("dev")

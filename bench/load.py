@@ -40,6 +40,8 @@ class Burst:
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per process in the phase
     #: Workflow task execution latency in the phase (SDK histogram: upper bound ms -> count).
     task_buckets: dict[float, float] | None = None
+    #: The Temporal server's requests in the phase (``Side.server_counters`` keys -> count).
+    server_ops: dict[str, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -91,6 +93,7 @@ async def burst(
     store.reset()
     before = snapshot(side)
     buckets_before = await side.task_latency_buckets()
+    counters_before = await side.server_counters()
     t0 = time.time()
     await _enroll_all(side, people, concurrency)
     enrolled = time.time()
@@ -99,6 +102,7 @@ async def burst(
     closed = time.time()
     after = snapshot(side)
     buckets_after = await side.task_latency_buckets()
+    counters_after = await side.server_counters()
     task_buckets = None
     if buckets_before is not None and buckets_after is not None:
         task_buckets = {le: n - buckets_before.get(le, 0.0) for le, n in buckets_after.items()}
@@ -107,6 +111,8 @@ async def burst(
         closed_s=closed - t0, duplicates=store.duplicates,
         cpu_s={name: after[name].cpu_s - before[name].cpu_s for name in after},
         task_buckets=task_buckets,
+        server_ops={k: v - counters_before.get(k, 0.0) for k, v in counters_after.items()
+                    if v - counters_before.get(k, 0.0) > 0},
     )
 
 

@@ -43,6 +43,12 @@ _TEMPORAL_DB_TEXT = {
     "memory": "SQLite in memory (no `--db-filename`)",
 }
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+_WORKER_TEXT = {
+    "one": "`cli.py worker` (1 process, role all, as `make dev` runs it)",
+    "split": "`cli.py worker --role workflows` + `cli.py worker --role activities` (worker CPU and memory: "
+             "their sums)",
+    "two": "two `cli.py worker` processes of role all (worker CPU and memory: their sums)",
+}
 
 
 def temporal_state(temporal_db: str) -> str:
@@ -101,15 +107,19 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="with --py-spy: sample only the thread holding the GIL (Python CPU, not waits)",
     )
     parser.add_argument("--log-level", default="WARNING", help="FT_LOG_LEVEL of the API and worker")
-    parser.add_argument("--worker", choices=["one", "split"], default="split",
-                        help="two worker processes, --role workflows and --role activities, as "
-                             "`make dev` runs them (default; CPU and memory figures are their sums), "
-                             "or one (role all)")
+    parser.add_argument("--worker", choices=sorted(_WORKER_TEXT), default="one",
+                        help="one worker process of role all, as `make dev` runs it (default); split: "
+                             "two, --role workflows and --role activities; two: two of role all "
+                             "(CPU and memory figures of two processes are their sums)")
     parser.add_argument(
         "--pairs", type=int, default=1,
         help="measure both sides this many times, alternating which goes first; the table is the "
         "pair with the median worker-CPU ratio, and every pair's ratios are listed (the machine's "
         "speed drifts between runs: one pair's ratio moves by about ±0.2x)")
+    parser.add_argument(
+        "--server-ops", action="store_true",
+        help="also list the Temporal server's requests per message in the burst (frontend RPCs, "
+        "persistence calls, history tasks; from its /metrics), where the two sides differ")
     parser.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
     return parser.parse_args(argv)
@@ -204,8 +214,8 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
         row("burst: worker CPU (s)", cpu(fb, "worker"), cpu(bb, "baseline-worker"), ".1f"),
         row("burst: worker CPU per message (ms)", cpu(fb, "worker") * 1000 / n2,  # type: ignore[operator]
             cpu(bb, "baseline-worker") * 1000 / n2, ".2f"),  # type: ignore[operator]
-        *([row("burst: … of which the workflows process (ms)", fb.cpu_s["worker"] * 1000 / n2, None, ".2f", ratio=False),
-           row("burst: … of which the activities process (ms)", fb.cpu_s["activities"] * 1000 / n2, None, ".2f", ratio=False)]
+        *([row("burst: … of which the first process (ms; split: workflows)", fb.cpu_s["worker"] * 1000 / n2, None, ".2f", ratio=False),
+           row("burst: … of which the second process (ms; split: activities)", fb.cpu_s["activities"] * 1000 / n2, None, ".2f", ratio=False)]
           if "activities" in fb.cpu_s else []),
         row("burst: workflow task execution p99 (ms, SDK histogram bucket bound)",
             bucket_percentile(fb.task_buckets, 99) if fb.task_buckets else None,
@@ -236,8 +246,21 @@ def _rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str
     ]
 
 
+def _server_rows(ft: dict[str, object], base: dict[str, object]) -> list[tuple[str, str, str, str]]:
+    """The server's requests per message in the burst, where the sides differ by 0.05 or more,
+    the largest difference first."""
+    fb, bb = ft["burst"], base["burst"]
+    assert isinstance(fb, Burst) and isinstance(bb, Burst)
+    m = 2 * fb.n
+    per = {k: (fb.server_ops.get(k, 0.0) / m, bb.server_ops.get(k, 0.0) / m)
+           for k in fb.server_ops.keys() | bb.server_ops.keys()}
+    differ = [(k, f, b) for k, (f, b) in per.items() if abs(f - b) >= 0.05]
+    differ.sort(key=lambda kfb: kfb[2] - kfb[1])
+    return [(f"`{k}`", f"{f:.2f}", f"{b:.2f}", f"{f - b:+.2f}") for k, f, b in differ]
+
+
 def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], took: float,
-              pairs: str | None = None) -> str:
+              pairs: str | None = None, server: list[tuple[str, str, str, str]] | None = None) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"## {now} — foundation benchmark, N = {args.contacts}",
@@ -247,8 +270,7 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         f"state: {_TEMPORAL_DB_TEXT[args.temporal_db]}",
         f"- Load average before the run: {args.loadavg} (the machine is shared; other jobs may run)",
         "- Followthrough: `cli.py api` (uvicorn, 1 process) + "
-        + ("`cli.py worker --role workflows` + `cli.py worker --role activities` (worker CPU and memory: "
-           "their sums)" if args.worker == "split" else "`cli.py worker` (1 process)")
+        + _WORKER_TEXT[args.worker]
         + ", CRM DB SQLite "
         f"(WAL), FT_LOG_LEVEL={args.log_level}; enrollments via `POST /v1/sequences/{{name}}/enrollments`",
         "- Baseline: `python -m bench.baseline` worker process (email via aiosmtplib, `workflow.sleep(1 s)`, "
@@ -265,6 +287,10 @@ def _markdown(args: argparse.Namespace, rows: list[tuple[str, str, str, str]], t
         "|---|---:|---:|---:|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",
+        *(["Temporal server requests per message in the burst (family/service/operation), where the "
+           "sides differ:", "",
+           "| request | followthrough | baseline | difference |", "|---|---:|---:|---:|",
+           *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in server], ""] if server else []),
     ]
     return "\n".join(lines)
 
@@ -282,7 +308,7 @@ async def _main(args: argparse.Namespace) -> int:
         for i in range(args.pairs):
             for name in (("ft", "base") if i % 2 == 0 else ("base", "ft")):
                 side: Side = (FollowthroughSide(work, outbox, args.log_level, args.temporal_db,
-                                                split_worker=args.worker == "split") if name == "ft"
+                                                worker=args.worker) if name == "ft"
                               else BaselineSide(work, outbox, args.temporal_db))
                 measured[name] = await _measure(side, outbox, args)
             pairs.append((measured["ft"], measured["base"]))
@@ -300,10 +326,17 @@ async def _main(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(*r)
     console.print(table)
+    server = _server_rows(ft, base) if args.server_ops else None
+    if server:
+        ops = Table("request", "followthrough", "baseline", "difference",
+                    title="Temporal server requests per message in the burst")
+        for r in server:
+            ops.add_row(*r)
+        console.print(ops)
     summary = _pairs_line(pairs)
     if summary:
         console.print(summary)
-    text = _markdown(args, rows, time.monotonic() - started, summary)
+    text = _markdown(args, rows, time.monotonic() - started, summary, server)
     if not args.no_results:
         if not RESULTS.exists():
             RESULTS.write_text("# Benchmark results\n\nEach section: `python -m bench.run`, newest last.\n\n")

@@ -61,6 +61,12 @@ def recipients(side: str, group: str, count: int, offset: int) -> list[Recipient
     ]
 
 
+#: Counters of the Temporal server (``--metrics-port``), by operation: frontend RPCs, persistence
+#: calls and history tasks processed.
+_SERVER_COUNTER = re.compile(
+    r'^(?P<family>service_requests|persistence_requests|visibility_persistence_requests|task_requests)'
+    r'\{(?P<labels>[^}]*)\} (?P<count>\S+)$')
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
 _TASK_BUCKET = re.compile(
     r'^temporal_workflow_task_execution_latency(?:_milliseconds)?_bucket\{.*le="(?P<le>[^"]+)"\} (?P<count>\S+)$')
 
@@ -73,8 +79,25 @@ TEMPORAL_DB: dict[str, tuple[bool, tuple[str, ...]]] = {
 }
 
 
+def server_counters(text: str) -> dict[str, float]:
+    """The request counters in a Temporal server's Prometheus text, ``family/service/operation``
+    -> count, every other label summed (history tasks by their ``task_type``)."""
+    counters: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SERVER_COUNTER.match(line)
+        if match:
+            labels = dict(_LABEL.findall(match["labels"]))
+            what = labels.get("operation", "?")
+            if match["family"] == "task_requests":
+                what = labels.get("task_type", what)
+            key = f"{match['family']}/{labels.get('service_name', '?')}/{what}"
+            counters[key] = counters.get(key, 0.0) + float(match["count"])
+    return counters
+
+
 class Side:
     name: str
+    work: Path
     temporal_db: str = "file"
     task_queue: str
     client: Client
@@ -107,6 +130,25 @@ class Side:
                 buckets[bound] = buckets.get(bound, 0.0) + float(match["count"])
         return buckets
 
+    #: Where the side's Temporal server serves its metrics (Prometheus).
+    server_metrics: str | None = None
+
+    async def server_counters(self) -> dict[str, float]:
+        """The Temporal server's request counters, ``family/service/operation`` -> count (every
+        other label summed; history tasks by ``task_type``)."""
+        if self.server_metrics is None:
+            return {}
+        async with httpx.AsyncClient() as http:
+            return server_counters((await http.get(f"http://{self.server_metrics}/metrics")).text)
+
+    async def _start_temporal(self, name: str) -> str:
+        db_file, extra = TEMPORAL_DB[self.temporal_db]
+        port = free_port()
+        address, _ = await start_temporal(
+            self.children, name, self.work, db_file=db_file, extra=(*extra, "--metrics-port", str(port)))
+        self.server_metrics = f"127.0.0.1:{port}"
+        return address
+
     def log_count(self, text: str) -> int | None:
         """Lines of the worker's log containing ``text`` (None: not known for this side)."""
         return None
@@ -125,9 +167,10 @@ class FollowthroughSide(Side):
     name = "followthrough"
 
     def __init__(self, work: Path, outbox: Outbox, log_level: str, temporal_db: str,
-                 split_worker: bool = False) -> None:
-        #: Two worker processes (``--role workflows`` and ``--role activities``) instead of one.
-        self.split_worker = split_worker
+                 worker: str = "one") -> None:
+        #: ``one``: one worker process (role all); ``split``: two, ``--role workflows`` and
+        #: ``--role activities``; ``two``: two processes of role all.
+        self.worker = worker
         self.work = work
         self.temporal_db = temporal_db
         self.outbox = outbox
@@ -139,10 +182,7 @@ class FollowthroughSide(Side):
         self.metrics_bind = f"127.0.0.1:{free_port()}"
 
     async def start(self, concurrency: int) -> None:
-        db_file, extra = TEMPORAL_DB[self.temporal_db]
-        address, _ = await start_temporal(
-            self.children, "temporal-followthrough", self.work, db_file=db_file, extra=extra
-        )
+        address = await self._start_temporal("temporal-followthrough")
         self.client = await Client.connect(
             address, data_converter=encrypting_converter(parse_keys(BENCH_PAYLOAD_KEY)))
         api_port = free_port()
@@ -184,9 +224,14 @@ class FollowthroughSide(Side):
             await asyncio.sleep(0.2)
         else:
             raise RuntimeError("the API's /healthz never answered 200")
-        if self.split_worker:
+        if self.worker == "split":
             await self.children.spawn("worker", sys.executable, "cli.py", "worker", "--role", "workflows", env=env)
             await self.children.spawn("activities", sys.executable, "cli.py", "worker", "--role", "activities",
+                                      env=env | {"FT_WORKER_METRICS_BIND": ""})
+        elif self.worker == "two":
+            # The second process's workflow tasks are not in the latency histogram.
+            await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
+            await self.children.spawn("activities", sys.executable, "cli.py", "worker",
                                       env=env | {"FT_WORKER_METRICS_BIND": ""})
         else:
             await self.children.spawn("worker", sys.executable, "cli.py", "worker", env=env)
@@ -262,10 +307,7 @@ class BaselineSide(Side):
         self.metrics_bind = f"127.0.0.1:{free_port()}"
 
     async def start(self, concurrency: int) -> None:
-        db_file, extra = TEMPORAL_DB[self.temporal_db]
-        address, _ = await start_temporal(
-            self.children, "temporal-baseline", self.work, db_file=db_file, extra=extra
-        )
+        address = await self._start_temporal("temporal-baseline")
         self.client = await Client.connect(address)
         await self.children.spawn(
             "baseline-worker", sys.executable, "-m", "bench.baseline", "--address", address,

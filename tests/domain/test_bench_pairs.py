@@ -4,7 +4,8 @@ every pair's ratios are listed (one pair's ratio moves with the machine's drift)
 from __future__ import annotations
 
 from bench.load import Burst
-from bench.run import _median_pair, _pairs_line
+from bench.run import _median_pair, _pairs_line, _server_rows
+from bench.sides import server_counters
 
 
 def _pair(ours_cpu: float, bare_cpu: float, ours_s: float = 10.0) -> tuple[dict[str, object], dict[str, object]]:
@@ -23,3 +24,28 @@ def test_the_median_pair_by_cpu_ratio_and_every_pairs_ratios() -> None:
     assert line is not None
     assert "3.00× / 0.50×, 1.60× / 0.62×, 2.00× / 0.50×" in line and "medians 2.00× / 0.50×" in line
     assert _pairs_line(pairs[:1]) is None
+
+
+def test_the_servers_requests_by_operation_and_where_the_sides_differ() -> None:
+    text = "\n".join([
+        "# HELP service_requests service_requests counter",
+        'service_requests{namespace="default",operation="AddActivityTask",service_name="matching"} 3',
+        'service_requests{namespace="other",operation="AddActivityTask",service_name="matching"} 2',
+        'persistence_requests{namespace="default",operation="UpdateWorkflowExecution",service_name="history"} 7',
+        'task_requests{namespace="default",operation="TransferActiveTask",service_name="history",'
+        'task_type="TransferActiveTaskActivity"} 4',
+        'service_latency_bucket{operation="AddActivityTask",le="0.1"} 9',
+    ])
+    assert server_counters(text) == {
+        "service_requests/matching/AddActivityTask": 5.0,
+        "persistence_requests/history/UpdateWorkflowExecution": 7.0,
+        "task_requests/history/TransferActiveTaskActivity": 4.0,
+    }
+    ours, bare = _pair(2.0, 1.0)
+    ours["burst"].server_ops = {"service_requests/matching/AddActivityTask": 300.0, "a/b/Same": 200.0}
+    bare["burst"].server_ops = {"a/b/Same": 200.0, "a/b/Fewer": 20.0}
+    # 200 messages: +1.50 per message for ours; 0.10 fewer; the equal one is left out.
+    assert _server_rows(ours, bare) == [
+        ("`service_requests/matching/AddActivityTask`", "1.50", "0.00", "+1.50"),
+        ("`a/b/Fewer`", "0.00", "0.10", "-0.10"),
+    ]

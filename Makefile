@@ -38,8 +38,9 @@ lint: install
 	$(UV) run --frozen mypy followthrough
 
 # Both exit non-zero on any duplicate message (the load test: 1,000 contacts, CPU burners).
+# Four pairs: on a shared machine one pair's ratio to bare Temporal moves by about ±0.2x.
 bench: install
-	$(UV) run --frozen python -m bench.run
+	$(UV) run --frozen python -m bench.run --pairs 4 --server-ops
 	$(UV) run --frozen python -m bench.contention
 
 clean:

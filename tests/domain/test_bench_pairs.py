@@ -23,6 +23,7 @@ def test_the_median_pair_by_cpu_ratio_and_every_pairs_ratios() -> None:
     line = _pairs_line(pairs)
     assert line is not None
     assert "3.00× / 0.50×, 1.60× / 0.62×, 2.00× / 0.50×" in line and "medians 2.00× / 0.50×" in line
+    assert "p99 in the burst, ours / bare, ms (bucket bound) per pair: — / —, — / —, — / —" in line
     assert _pairs_line(pairs[:1]) is None
 
 

@@ -6,23 +6,29 @@ the activities-only worker)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from bench.sides import server_counters
+from bench.stack import free_port
 from channels.outbox import OutboxHandle
+from followthrough.devserver import temporal_cli
 from followthrough.enrollment import enroll
 from followthrough.models.runs import SequenceResult
 from followthrough.settings import Settings
 from followthrough.store import contacts, runs
 from followthrough.store.db import session_scope
-from tests.conftest import start_time_skipping, terminate_open_runs
+from followthrough.temporal import SEARCH_ATTRIBUTES
+from tests.conftest import TEST_CONVERTER, start_time_skipping, terminate_open_runs
 from tests.support.stack import running_worker
 from tests.support.waiting import eventually
 
@@ -111,6 +117,70 @@ class TestWorkerRoles:
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED in events
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED not in events
         assert outbox.store.list(limit=None) == []
+
+
+@pytest.fixture
+async def metered_dev() -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
+    """A dev server of this test's own, serving its metrics: its request counters are this
+    test's alone."""
+    port = free_port()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()), data_converter=TEST_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error",
+        dev_server_extra_args=["--metrics-port", str(port)],
+    )
+    yield env, f"http://127.0.0.1:{port}/metrics"
+    await env.shutdown()
+
+
+class TestEagerDispatch:
+    """A worker of role ``all`` runs the delivery its own workflow task schedules: the server
+    hands it back in the answer to that task (eager dispatch) instead of queueing it for a
+    poller. Split roles cost the server a matching round trip per delivery (``AddActivityTask``,
+    a poll, ``RecordActivityTaskStarted``): `make dev` runs role ``all`` for this, and the
+    benchmark's ``--server-ops`` lists the difference. Counted at the server, not timed."""
+
+    @pytest.mark.parametrize("split", [False, True], ids=["role-all", "split-roles"])
+    async def test_the_first_delivery_of_a_run(
+        self, metered_dev: tuple[WorkflowEnvironment, str], engine: Engine, edge_settings: Settings,
+        outbox: OutboxHandle, split: bool,
+    ) -> None:
+        env, metrics = metered_dev
+        settings = edge_settings.model_copy(update={"task_queue": f"q-{uuid.uuid4().hex}"})
+
+        async def client():  # type: ignore[no-untyped-def]
+            return env.client
+
+        async def counted() -> dict[str, float]:
+            async with httpx.AsyncClient() as http:
+                return server_counters((await http.get(metrics)).text)
+
+        async def sent() -> bool:
+            return [c.channel for c in outbox.store.list(limit=None)] == ["email"]
+
+        completed = "service_requests/frontend/RespondActivityTaskCompleted"
+        queued = "service_requests/matching/AddActivityTask"
+        roles = (["workflows", "activities"] if split else ["all"])
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for role in roles:
+                    await stack.enter_async_context(running_worker(
+                        env.client, settings.model_copy(update={"worker_role": role}), engine))
+                before = await counted()
+                await enroll(engine, client, settings, "welcome_sequence", _contact(engine), {})
+                await eventually(sent)
+
+                async def reported() -> dict[str, float] | None:
+                    # The server reports its counters every second or so: once the delivery's
+                    # completion is counted, so is whatever queued it.
+                    now = await counted()
+                    return now if now.get(completed, 0) > before.get(completed, 0) else None
+
+                after = await eventually(reported)
+        finally:
+            await terminate_open_runs(engine, env.client)
+        added = after.get(queued, 0) - before.get(queued, 0)
+        assert (added > 0) if split else (added == 0)
 
 
 @pytest.mark.parametrize("role", ["all", "workflows", "activities"])

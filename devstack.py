@@ -1,8 +1,8 @@
 """`followthrough dev`: the whole service on one machine, on loopback, state under FT_DATA_DIR.
 
 Starts the embedded Temporal dev server (SQLite file), the dev outbox (when no SMTP server or
-Twilio account is configured), the worker and the API as child processes; restarts any of them that dies; on Ctrl-C lets the workers finish
-in-flight activities and stops everything.
+Twilio account is configured), the worker and the API as child processes; restarts any of them
+that dies; on Ctrl-C lets the worker finish in-flight activities and stops everything.
 """
 
 from __future__ import annotations

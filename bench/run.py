@@ -376,17 +376,24 @@ def _pairs_line(pairs: list[tuple[dict[str, object], dict[str, object]]]) -> str
     ratios = [_ratios(*pair) for pair in pairs]
     cpus, throughputs = sorted(r[0] for r in ratios), sorted(r[1] for r in ratios)
     listed = ", ".join(f"{c:.2f}× / {t:.2f}×" for c, t in ratios)
-    p99 = ", ".join(f"{_p99(ours)} / {_p99(bare)}" for ours, bare in pairs)
+    p99 = ", ".join(f"{_fmt(_p99(ours))} / {_fmt(_p99(bare))}" for ours, bare in pairs)
+    ours_p99 = [v for v in (_p99(ours) for ours, _ in pairs) if v is not None]
+    bare_p99 = [v for v in (_p99(bare) for _, bare in pairs) if v is not None]
+    if ours_p99 and bare_p99:
+        p99 += f"; medians {statistics.median(ours_p99):.0f} / {statistics.median(bare_p99):.0f}"
     return (f"{len(pairs)} pairs, alternating which side ran first; worker CPU per message / burst "
             f"throughput, ours to bare, per pair: {listed}; medians {statistics.median(cpus):.2f}× / "
             f"{statistics.median(throughputs):.2f}× (the table: the pair with the median CPU ratio); "
             f"workflow task p99 in the burst, ours / bare, ms (bucket bound) per pair: {p99}")
 
 
-def _p99(side: dict[str, object]) -> str:
+def _p99(side: dict[str, object]) -> float | None:
     burst = side["burst"]
     assert isinstance(burst, Burst)
-    bound = bucket_percentile(burst.task_buckets, 99) if burst.task_buckets else None
+    return bucket_percentile(burst.task_buckets, 99) if burst.task_buckets else None
+
+
+def _fmt(bound: float | None) -> str:
     return "—" if bound is None else f"{bound:.0f}"
 
 

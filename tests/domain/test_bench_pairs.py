@@ -3,6 +3,8 @@ every pair's ratios are listed (one pair's ratio moves with the machine's drift)
 
 from __future__ import annotations
 
+import math
+
 from bench.load import Burst
 from bench.run import _median_pair, _pairs_line, _server_rows
 from bench.sides import server_counters
@@ -24,6 +26,12 @@ def test_the_median_pair_by_cpu_ratio_and_every_pairs_ratios() -> None:
     assert line is not None
     assert "3.00× / 0.50×, 1.60× / 0.62×, 2.00× / 0.50×" in line and "medians 2.00× / 0.50×" in line
     assert "p99 in the burst, ours / bare, ms (bucket bound) per pair: — / —, — / —, — / —" in line
+    for (ours, bare), (o, b) in zip(pairs, [(50, 200), (200, 100), (100, 200)], strict=True):
+        ours["burst"].task_buckets = {50.0: 99.0 if o == 50 else 0.0, 100.0: 99.0 if o <= 100 else 0.0,
+                                      200.0: 100.0, math.inf: 100.0}
+        bare["burst"].task_buckets = {100.0: 99.0 if b == 100 else 0.0, 200.0: 100.0, math.inf: 100.0}
+    line = _pairs_line(pairs)
+    assert line is not None and "per pair: 50 / 200, 200 / 100, 100 / 200; medians 100 / 200" in line
     assert _pairs_line(pairs[:1]) is None
 
 

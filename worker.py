@@ -42,7 +42,7 @@ HEARTBEAT_THROTTLE = timedelta(seconds=3)
 #: Workflow activations and the deliveries' threads (database, rendering, provider SDKs) share
 #: one interpreter in a worker of role all; an activation takes the GIL many times, and each
 #: wait was up to 5 ms. At 1 ms the workflow task p99 of the benchmark's burst sat at or under
-#: 100 ms in 7 pairs of 8 (5 of 8 at 5 ms), at no measurable cost in CPU (bench/RESULTS.md).
+#: 100 ms in 10 pairs of 12 (5 of 8 at 5 ms), at no measurable cost in CPU (bench/RESULTS.md).
 SWITCH_INTERVAL = 0.001
 #: What the build id hashes: the code the worker runs, and the locked dependency versions.
 BUILD_SOURCES = ("workflows", "activities", "channels", "followthrough", "uv.lock")

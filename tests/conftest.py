@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.dependencies import models as fastapi_dependency_models
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -248,6 +249,25 @@ async def live(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:
             yield LiveStack(client, settings, engine, outbox, dev_env.client, worker)
     await terminate_open_runs(engine, dev_env.client)
+
+
+#: FastAPI's module-level caches of how each dependency and endpoint is called (4,096 entries
+#: each). A test's app has closures of its own (its docs pages, our dependencies), so the caches
+#: kept up to thousands of apps alive, each with its engine and its connection pool: an xdist
+#: worker ended a run holding 8 million objects, its last garbage collection took 7-9 s, and
+#: execnet interrupted that worker's exit with SIGINT (a KeyboardInterrupt in every CI log).
+_FASTAPI_CALLABLE_CACHES = [
+    getattr(fastapi_dependency_models, name) for name in dir(fastapi_dependency_models)
+    if name.endswith("_cached") and hasattr(getattr(fastapi_dependency_models, name), "cache_clear")
+]
+
+
+@pytest.fixture(autouse=True)
+def _release_apps_after_each_test() -> Iterator[None]:
+    """Lets each test's FastAPI app (and the engine it holds) go when the test ends."""
+    yield
+    for cached in _FASTAPI_CALLABLE_CACHES:
+        cached.cache_clear()
 
 
 @pytest.fixture(autouse=True)

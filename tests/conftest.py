@@ -253,7 +253,7 @@ async def live(
 
 #: FastAPI's module-level caches of how each dependency and endpoint is called (4,096 entries
 #: each). A test's app has closures of its own (its docs pages, our dependencies), so the caches
-#: kept up to thousands of apps alive, each with its engine and its connection pool: an xdist
+#: kept hundreds of apps alive, each with its engine and its connection pool: an xdist
 #: worker ended a run holding 8 million objects, its last garbage collection took 7-9 s, and
 #: execnet interrupted that worker's exit with SIGINT (a KeyboardInterrupt in every CI log).
 _FASTAPI_CALLABLE_CACHES = [

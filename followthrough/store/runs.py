@@ -121,7 +121,8 @@ def end(session: Session, run_id: str, status: str, reason: str | None = None,
     last delivery wrote (``RunFinish.corrects``), which this one replaces."""
     runs_table = _table(Run)
     now = utcnow()
-    replaceable = [RunStatus.RUNNING.value, *([corrects] if corrects is not None else [])]
+    # A correction to the end already there is none: that end, and its time, stay.
+    replaceable = [RunStatus.RUNNING.value, *([corrects] if corrects not in (None, status) else [])]
     statement = (update(runs_table)
                  .where(runs_table.c.id == run_id, runs_table.c.status.in_(replaceable))
                  .values(status=status, reason=reason, active_key=None, ended_at=now, updated_at=now,

@@ -113,3 +113,28 @@ def test_the_last_sends_outcome_ends_the_run_and_a_correction_replaces_that_end(
     with session_scope(engine) as session:
         runs.close(session, RunFinish(run_id=run.id, status=RunStatus.CANCELLED, corrects=RunStatus.COMPLETED))
     assert ends() == (("stopped", "reply", None), ["run.stopped"], [("sent", None)])
+
+
+def test_a_finish_that_corrects_to_the_same_end_changes_nothing(any_engine: Engine) -> None:
+    """A run whose last send ended it says ``corrects`` whenever it finishes itself afterwards
+    (it may not know whether that delivery's end was written): finishing with that same end,
+    or retrying such a finish, leaves the end's time and its timeline entry as they were."""
+    engine = any_engine
+    with session_scope(engine) as session:
+        contact_id = contacts.create(session, {"name": "Anna", "phone": "+79161234567"}).id
+        run, _ = runs.claim(session, kind="sequence", workflow_id="wf-same", active_key="k-same",
+                            contact_id=contact_id, definition_name="welcome")
+        runs.close(session, RunFinish(run_id=run.id, status=RunStatus.COMPLETED, reason="end_of_sequence"))
+
+    def end() -> tuple[object, list[tuple[str, object]]]:
+        with session_scope(engine) as session:
+            return (runs.get(session, run.id).ended_at,
+                    [(e.kind, e.occurred_at) for e in timeline.page(session, contact_id, before=None, limit=20)
+                     if e.kind.startswith("run.")])
+
+    first = end()
+    for _ in range(2):
+        with session_scope(engine) as session:
+            runs.close(session, RunFinish(run_id=run.id, status=RunStatus.COMPLETED, reason="end_of_sequence",
+                                          corrects=RunStatus.COMPLETED))
+        assert end() == first
